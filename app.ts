@@ -1,0 +1,98 @@
+import { randomUUID } from 'node:crypto'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { Ajv } from 'ajv'
+import addFormats from 'ajv-formats'
+import Fastify, { type FastifyServerOptions } from 'fastify'
+import type { Database } from './db/client.ts'
+import authPlugin from './plugins/auth.ts'
+import clientTokenPlugin from './plugins/client-token.ts'
+import { type Config, configPlugin, loadConfig } from './plugins/config.ts'
+import dbPlugin from './plugins/db.ts'
+import errorsPlugin from './plugins/errors.ts'
+import limitsPlugin from './plugins/limits.ts'
+import mailerPlugin from './plugins/mailer.ts'
+import swaggerPlugin from './plugins/swagger.ts'
+import authRoutes from './routes/auth/index.ts'
+import systemRoutes from './routes/system/index.ts'
+
+export interface BuildAppOptions {
+  /** A validated config; when absent it is loaded from `env` (default process.env). */
+  config?: Config
+  env?: Record<string, string | undefined>
+  /** An open database owned by the caller (tests, CLI). Otherwise the app opens and closes its own. */
+  database?: Database
+  /** Pino options, or false to log nothing. */
+  logger?: FastifyServerOptions['logger']
+}
+
+// Never in a log line: credentials, tokens and one-time codes.
+export const REDACT_PATHS = [
+  'req.headers.authorization',
+  'req.headers["x-auth-token"]',
+  'req.headers.cookie',
+  'res.headers["set-cookie"]',
+  '*.password',
+  '*.password_old',
+  '*.password_new',
+  '*.new_password',
+  '*.verification_code',
+  '*.code',
+  '*.access',
+  '*.refresh',
+  '*.secret',
+  '*.x_auth_token',
+  '*.token',
+]
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/
+
+function makeAjv(coerceTypes: false | 'array') {
+  const ajv = new Ajv({ removeAdditional: false, allErrors: true, coerceTypes, useDefaults: true, strict: false })
+  addFormats.default(ajv)
+  return ajv
+}
+
+export async function buildApp(options: BuildAppOptions = {}) {
+  const config = options.config ?? loadConfig(options.env ?? process.env)
+  const app = Fastify({
+    logger: options.logger ?? {
+      level: config.LOG_LEVEL,
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    },
+    // Accept a caller's request id only when it is a harmless token; otherwise make one.
+    genReqId: (req) => {
+      const given = req.headers['x-request-id']
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
+    },
+    bodyLimit: config.BODY_LIMIT,
+    requestTimeout: config.REQUEST_TIMEOUT_MS,
+    trustProxy: process.env.TRUST_PROXY === 'true',
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  // JSON bodies are validated strictly (42 is not "42"); query strings, params and headers are text
+  // and are coerced. Unknown fields are refused, never silently dropped; every problem is reported.
+  const validators = { body: makeAjv(false), other: makeAjv('array') }
+  app.setValidatorCompiler(function compileValidator({ schema, httpPart }) {
+    return (httpPart === 'body' ? validators.body : validators.other).compile(schema)
+  })
+
+  app.addHook('onSend', async function requestIdHeader(request, reply) {
+    reply.header('x-request-id', request.id)
+  })
+
+  await app.register(configPlugin, { config })
+  await app.register(errorsPlugin)
+  await app.register(dbPlugin, { database: options.database })
+  await app.register(swaggerPlugin)
+  await app.register(clientTokenPlugin)
+  await app.register(authPlugin)
+  await app.register(limitsPlugin)
+  await app.register(mailerPlugin)
+
+  await app.register(systemRoutes)
+  await app.register(authRoutes)
+
+  return app
+}
+
+export type App = Awaited<ReturnType<typeof buildApp>>

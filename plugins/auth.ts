@@ -1,0 +1,127 @@
+import fastifyJwt from '@fastify/jwt'
+import type { FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
+import fp from 'fastify-plugin'
+import { createSessionRepository, type SessionState } from '../routes/auth/session-repository.ts'
+import { errors } from './errors.ts'
+
+export interface AccessClaims {
+  sub: string
+  sid: string
+  role: 'user' | 'admin'
+  typ?: undefined
+}
+
+export interface RefreshClaims {
+  sub: string
+  sid: string
+  jti: string
+  typ: 'refresh'
+}
+
+declare module '@fastify/jwt' {
+  interface FastifyJWT {
+    payload: AccessClaims | RefreshClaims
+    user: AccessClaims
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** onRequest hook: a valid access JWT of a live session (Authorization: Bearer). */
+    authenticate: onRequestAsyncHookHandler
+    /** onRequest hook: authenticate, then the admin role. */
+    requireAdmin: onRequestAsyncHookHandler
+    sessionCache: SessionCache
+  }
+}
+
+/**
+ * Session liveness cached per process for at most SESSION_CACHE_TTL_MS (default 2 s): a revocation
+ * made by this process takes effect at once, one made by another process within that time.
+ */
+export class SessionCache {
+  private readonly entries = new Map<string, { state: SessionState | null; until: number }>()
+  private readonly touched = new Map<string, number>()
+  constructor(
+    private readonly ttlMs: number,
+    private readonly load: (sid: string) => Promise<SessionState | null>,
+    private readonly touch: (sid: string) => Promise<void>,
+  ) {}
+
+  async get(sid: string): Promise<SessionState | null> {
+    const now = Date.now()
+    const hit = this.entries.get(sid)
+    if (hit && hit.until > now) return hit.state
+    const state = await this.load(sid)
+    if (this.ttlMs > 0) {
+      if (this.entries.size > 100_000) this.entries.clear()
+      this.entries.set(sid, { state, until: now + this.ttlMs })
+    }
+    // last_used_at is written at most once a minute per session, off the request's critical path.
+    if (state?.active && (this.touched.get(sid) ?? 0) < now - 60_000) {
+      if (this.touched.size > 100_000) this.touched.clear()
+      this.touched.set(sid, now)
+      this.touch(sid).catch(() => {})
+    }
+    return state
+  }
+
+  invalidate(...sids: string[]) {
+    for (const sid of sids) this.entries.delete(sid)
+  }
+}
+
+function bearerToken(request: FastifyRequest): string | null {
+  const header = request.headers.authorization
+  if (typeof header !== 'string') return null
+  const m = /^Bearer\s+([A-Za-z0-9_\-.]+)$/i.exec(header.trim())
+  return m ? m[1] : null
+}
+
+export default fp(
+  async function authPlugin(app) {
+    await app.register(fastifyJwt, {
+      secret: app.config.JWT_SECRET,
+      // The algorithm is pinned both ways: no "none", no key confusion.
+      sign: { algorithm: 'HS256' },
+      verify: { algorithms: ['HS256'] },
+    })
+    const sessionsRepo = createSessionRepository(app.db)
+    const cache = new SessionCache(
+      app.config.SESSION_CACHE_TTL_MS,
+      (sid) => sessionsRepo.state(sid),
+      (sid) => sessionsRepo.touch(sid),
+    )
+    app.decorate('sessionCache', cache)
+
+    async function authenticate(request: FastifyRequest) {
+      const token = bearerToken(request)
+      if (!token) throw errors.unauthorized('unauthorized', 'A Bearer access token is required.')
+      let claims: AccessClaims | RefreshClaims
+      try {
+        claims = app.jwt.verify<AccessClaims | RefreshClaims>(token)
+      } catch (err) {
+        const code = (err as { code?: string }).code
+        if (code === 'FAST_JWT_EXPIRED') throw errors.unauthorized('token_expired', 'The access token has expired.')
+        throw errors.unauthorized('invalid_token', 'The access token is not valid.')
+      }
+      // A refresh token is not an access token.
+      if (claims.typ !== undefined || typeof claims.sid !== 'string' || typeof claims.sub !== 'string') {
+        throw errors.unauthorized('invalid_token', 'The access token is not valid.')
+      }
+      const state = await cache.get(claims.sid)
+      if (!state?.active || state.userId !== claims.sub) {
+        throw errors.unauthorized('session_revoked', 'This session has ended; log in again.')
+      }
+      // The role comes from the database, so a demotion applies within the cache time.
+      request.user = { sub: claims.sub, sid: claims.sid, role: state.role }
+    }
+
+    app.decorate('authenticate', authenticate)
+    app.decorate('requireAdmin', async function requireAdmin(request: FastifyRequest) {
+      await authenticate(request)
+      if (request.user.role !== 'admin') throw errors.forbidden('This route is for administrators.')
+    })
+  },
+  { name: 'auth', dependencies: ['config', 'db', 'errors'] },
+)

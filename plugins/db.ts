@@ -1,0 +1,36 @@
+import fp from 'fastify-plugin'
+import { type Database, type Db, openDatabase } from '../db/client.ts'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The one Drizzle database every domain's repository is built on. */
+    db: Db
+    database: Database
+  }
+}
+
+export interface DbPluginOptions {
+  /** A database opened by the caller (tests, CLI); the caller closes it. */
+  database?: Database
+  /** Apply pending migrations at boot (default true). */
+  migrate?: boolean
+}
+
+export default fp<DbPluginOptions>(
+  async function dbPlugin(app, opts) {
+    const { config } = app
+    const owned = !opts.database
+    const database =
+      opts.database ??
+      (await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR, poolMax: config.PG_POOL_MAX }))
+    if (opts.migrate !== false) await database.migrate()
+    app.decorate('database', database)
+    app.decorate('db', database.db)
+    if (owned) {
+      app.addHook('onClose', async function closeDatabase() {
+        await database.close()
+      })
+    }
+  },
+  { name: 'db', dependencies: ['config'] },
+)

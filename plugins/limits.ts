@@ -1,0 +1,81 @@
+import rateLimit from '@fastify/rate-limit'
+import { sql } from 'drizzle-orm'
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import { type Db, queryRows } from '../db/client.ts'
+import { errors } from './errors.ts'
+
+export interface Limiter {
+  /**
+   * Counts one hit on `key` in a fixed window shared by every server process (the counter lives in
+   * the database) and throws `429 rate_limited` with Retry-After once `max` is passed.
+   */
+  hit(key: string, max: number, windowS: number): Promise<void>
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    limits: Limiter
+  }
+}
+
+async function incr(db: Db, key: string, windowMs: number): Promise<{ current: number; ttl: number }> {
+  const now = Date.now()
+  const start = Math.floor(now / windowMs) * windowMs
+  const [row] = await queryRows<{ count: number }>(
+    db,
+    sql`
+    insert into rate_counters (key, window_start, count, expires_at)
+    values (${key}, to_timestamp(${start / 1000}), 1, to_timestamp(${(start + windowMs) / 1000}))
+    on conflict (key, window_start) do update set count = rate_counters.count + 1
+    returning count`,
+  )
+  return { current: Number(row.count), ttl: start + windowMs - now }
+}
+
+/** A store for @fastify/rate-limit over the shared counters table. */
+function dbStore(db: Db) {
+  return class DbStore {
+    incr(key: string, cb: (err: Error | null, res?: { current: number; ttl: number }) => void, timeWindow: number) {
+      incr(db, key, timeWindow).then((r) => cb(null, r), cb)
+    }
+    child() {
+      return new DbStore()
+    }
+  }
+}
+
+export default fp(
+  async function limitsPlugin(app: FastifyInstance) {
+    const enabled = app.config.RATE_LIMIT_ENABLED
+    // Per-route limits (config.rateLimit on a route) count per client IP; global is off.
+    await app.register(rateLimit, {
+      global: false,
+      store: dbStore(app.db) as never,
+      skipOnError: false,
+      allowList: () => !enabled,
+      errorResponseBuilder: (_req, ctx) => {
+        const retry = Math.max(1, Math.ceil(ctx.ttl / 1000))
+        return errors.tooMany('rate_limited', `Too many requests; try again in ${retry} s.`, retry)
+      },
+    })
+
+    app.decorate('limits', {
+      async hit(key, max, windowS) {
+        if (!enabled) return
+        const { current, ttl } = await incr(app.db, key, windowS * 1000)
+        if (current > max) throw errors.tooMany('rate_limited', 'Too many requests; try again later.', ttl / 1000)
+      },
+    } satisfies Limiter)
+
+    // Old windows are useless once over; sweep them now and then.
+    if (app.config.JOBS_ENABLED) {
+      const timer = setInterval(() => {
+        app.db.execute(sql`delete from rate_counters where expires_at < now() - interval '1 hour'`).catch(() => {})
+      }, 600_000)
+      timer.unref()
+      app.addHook('onClose', async () => clearInterval(timer))
+    }
+  },
+  { name: 'limits', dependencies: ['config', 'db', 'errors'] },
+)

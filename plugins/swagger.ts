@@ -1,0 +1,66 @@
+import fastifySwagger from '@fastify/swagger'
+import fastifySwaggerUi from '@fastify/swagger-ui'
+import fp from 'fastify-plugin'
+
+/** The tags of the NOWATCH reference, in its order, plus the domains PRODUCT.md adds. */
+export const TAGS = [
+  { name: 'auth', description: 'Accounts, tokens and sessions (NOWATCH auth contract)' },
+  { name: 'user', description: "The caller's own account: profile, settings, sessions, history, export" },
+  { name: 'firmware', description: 'Firmware updates and downloads' },
+  { name: 'admin-firmware', description: 'Admin firmware management' },
+  { name: 'measurement', description: 'Time series health data (heart rate, temperature, activity, etc.)' },
+  { name: 'insight', description: 'User insights, feedback, and reflections' },
+  { name: 'checkin', description: 'User check-ins and wellness tracking' },
+  { name: 'day-feedback', description: 'Daily feedback and mood tracking' },
+  { name: 'activity', description: 'Sessions wrapper for activities' },
+  { name: 'intention', description: 'Sessions wrapper for intentions' },
+  { name: 'statistics', description: 'Aggregated health statistics' },
+  { name: 'sharing', description: 'Manage sharing your data with other people' },
+  { name: 'shared', description: "Manage other people's data shared with you" },
+  { name: 'telemetry', description: 'Application telemetry data (spans, metrics, logs)' },
+  { name: 'admin', description: 'Administration: users, client apps, audit log' },
+  { name: 'system', description: 'Health and readiness' },
+]
+
+export const SECURITY = {
+  clientToken: [{ clientToken: [] as string[] }],
+  bearer: [{ bearerAuth: [] as string[] }],
+}
+
+export default fp(
+  async function swaggerPlugin(app) {
+    await app.register(fastifySwagger, {
+      openapi: {
+        openapi: '3.0.3',
+        info: {
+          title: 'NOWATCH API',
+          version: '0.9.0',
+          description:
+            'The NOWATCH API. Errors always answer `{ "error": "<identifier>", "message": "<text>", "details"?: [{ "field", "problem" }] }`. ' +
+            'Lists are cursor-paginated: `?limit=&cursor=` → `{ "data": [...], "next_cursor": string|null }`. ' +
+            "Times are RFC 3339 in UTC; calendar days are `YYYY-MM-DD` in the user's time zone.",
+        },
+        components: {
+          securitySchemes: {
+            clientToken: {
+              type: 'apiKey',
+              in: 'header',
+              name: 'x-auth-token',
+              description: 'Token protecting non-jwt routes. Format: <secret>+<clientId> (base64 encoded)',
+            },
+            bearerAuth: {
+              type: 'http',
+              scheme: 'bearer',
+              bearerFormat: 'JWT',
+              description:
+                'Access token from login or refresh. A revoked session is refused at once by the process that revoked it and within SESSION_CACHE_TTL_MS (default 2 s) by every other process.',
+            },
+          },
+        },
+        tags: TAGS,
+      },
+    })
+    await app.register(fastifySwaggerUi, { routePrefix: '/docs' })
+  },
+  { name: 'swagger' },
+)

@@ -1,0 +1,55 @@
+import { and, count, desc, eq, gt, lt, max, or, sql } from 'drizzle-orm'
+import type { Db, DbOrTx } from '../../db/client.ts'
+import { loginAttempts } from '../../db/schema/index.ts'
+
+export interface AttemptValues {
+  userId: string | null
+  email: string
+  success: boolean
+  reason: string | null
+  ip: string
+  userAgent: string | null
+}
+
+export function createHistoryRepository(db: Db) {
+  return {
+    async record(values: AttemptValues, tx?: DbOrTx) {
+      await (tx ?? db).insert(loginAttempts).values(values)
+    },
+
+    /** Failed attempts on this email within the window, and when the last one was. */
+    async recentFailures(email: string, windowS: number): Promise<{ failures: number; last: Date | null }> {
+      const [row] = await db
+        .select({ failures: count(), last: max(loginAttempts.createdAt) })
+        .from(loginAttempts)
+        .where(
+          and(
+            eq(loginAttempts.email, email),
+            eq(loginAttempts.success, false),
+            gt(loginAttempts.createdAt, sql`now() - make_interval(secs => ${windowS})`),
+          ),
+        )
+      return { failures: row.failures, last: row.last ? new Date(row.last) : null }
+    },
+
+    /** The user's attempts, newest first, keyset-paginated on (created_at, id). */
+    async page(userId: string, limit: number, after?: { at: Date; id: string }) {
+      return db
+        .select()
+        .from(loginAttempts)
+        .where(
+          and(
+            eq(loginAttempts.userId, userId),
+            after
+              ? or(
+                  lt(loginAttempts.createdAt, after.at),
+                  and(eq(loginAttempts.createdAt, after.at), lt(loginAttempts.id, after.id)),
+                )
+              : undefined,
+          ),
+        )
+        .orderBy(desc(loginAttempts.createdAt), desc(loginAttempts.id))
+        .limit(limit)
+    },
+  }
+}

@@ -1,0 +1,134 @@
+import { Type } from '@sinclair/typebox'
+import { DateTimeSchema } from '../common.ts'
+import { PASSWORD_MAX, PASSWORD_MIN, PASSWORD_SPECIALS } from './passwords.ts'
+
+const POLICY = `Requirements: ${PASSWORD_MIN}..${PASSWORD_MAX} characters; at least one lowercase letter, one uppercase letter, one digit (0-9) and one special character from the set (${PASSWORD_SPECIALS}). The ~49,000 most common passwords are refused (\`password_too_common\`).`
+
+export const EmailSchema = Type.String({
+  format: 'email',
+  maxLength: 254,
+  description: 'User email address used as the login identifier (compared ignoring case).',
+  examples: ['spongebob@bikinibottom.com'],
+})
+
+export const NewPasswordSchema = Type.String({
+  minLength: PASSWORD_MIN,
+  maxLength: PASSWORD_MAX,
+  description: `User password. ${POLICY}`,
+  examples: ['BigBob27!'],
+})
+
+// Login takes any string: the policy may have changed since the password was set.
+const LoginPasswordSchema = Type.String({ minLength: 1, maxLength: 1024, examples: ['BigBob27!'] })
+
+export const ClientTokenHeadersSchema = Type.Object({
+  'x-auth-token': Type.Optional(
+    Type.String({ description: 'Token protecting non-jwt routes. Format: <secret>+<clientId> (base64 encoded)' }),
+  ),
+})
+
+export const RegisterBodySchema = Type.Object(
+  {
+    email: EmailSchema,
+    password: NewPasswordSchema,
+    first_name: Type.String({ minLength: 1, maxLength: 150, examples: ['Sponge Bob'] }),
+    last_name: Type.String({ minLength: 1, maxLength: 150, examples: ['Squarepants'] }),
+    toc_accepted_at: Type.String({
+      format: 'date-time',
+      description: 'Timestamp when the Terms of Service were accepted',
+      examples: ['2024-07-01T12:34:56Z'],
+    }),
+    privacy_policy_accepted_at: Type.String({
+      format: 'date-time',
+      description: 'Timestamp when the Privacy Policy was accepted',
+      examples: ['2024-07-01T12:34:56Z'],
+    }),
+  },
+  { additionalProperties: false },
+)
+
+export const LoginBodySchema = Type.Object(
+  {
+    email: Type.String({ minLength: 1, maxLength: 254, examples: ['garryTheSnail@bikinibottom.com'] }),
+    password: LoginPasswordSchema,
+  },
+  { additionalProperties: false },
+)
+
+export const TokensSchema = Type.Object(
+  {
+    access: Type.String({
+      description: 'JWT access token used to authorize API requests (claims sub, sid, role, nbf, exp)',
+    }),
+    refresh: Type.String({
+      description: 'JWT refresh token used to obtain a new access token (typ "refresh", single use)',
+    }),
+    expiresIn: Type.Number({ minimum: 0, description: 'Seconds until the access token expires', examples: [3600] }),
+  },
+  { additionalProperties: false, description: 'Access and refresh token information' },
+)
+
+export const RefreshBodySchema = Type.Object(
+  { refresh: Type.String({ minLength: 1, maxLength: 4096 }) },
+  { additionalProperties: false },
+)
+
+export const EmailBodySchema = Type.Object({ email: EmailSchema }, { additionalProperties: false })
+
+export const ConfirmNewPasswordBodySchema = Type.Object(
+  {
+    email: EmailSchema,
+    verification_code: Type.String({ minLength: 1, maxLength: 32, examples: ['123456'] }),
+    new_password: NewPasswordSchema,
+  },
+  { additionalProperties: false },
+)
+
+export const VerifyEmailBodySchema = Type.Object(
+  { email: EmailSchema, code: Type.String({ minLength: 1, maxLength: 32, examples: ['123456'] }) },
+  { additionalProperties: false },
+)
+
+export const VerifyEmailQuerySchema = Type.Object(
+  { email: EmailSchema, code: Type.String({ minLength: 1, maxLength: 32 }) },
+  { additionalProperties: false },
+)
+
+export const ChangePasswordBodySchema = Type.Object(
+  {
+    password_old: Type.String({ minLength: 1, maxLength: 1024 }),
+    password_new: NewPasswordSchema,
+  },
+  { additionalProperties: false },
+)
+
+const UaPartSchema = (extra: string) =>
+  Type.Object(
+    { family: Type.Union([Type.String(), Type.Null()]), [extra]: Type.Union([Type.String(), Type.Null()]) },
+    { additionalProperties: false },
+  )
+
+export const AuthHistoryEntrySchema = Type.Object(
+  {
+    id: Type.String({ format: 'uuid' }),
+    date_time: DateTimeSchema,
+    success: Type.Boolean(),
+    reason: Type.Union([Type.String(), Type.Null()], {
+      description:
+        'Why a failed attempt failed: invalid_credentials, account_locked, account_disabled, too_many_sessions, forbidden',
+    }),
+    ip: Type.Union([Type.String(), Type.Null()]),
+    user_agent: Type.Union([Type.String(), Type.Null()]),
+    browser: UaPartSchema('version'),
+    operating_system: UaPartSchema('version'),
+    device: Type.Object(
+      {
+        brand: Type.Union([Type.String(), Type.Null()]),
+        family: Type.Union([Type.String(), Type.Null()]),
+        model: Type.Union([Type.String(), Type.Null()]),
+      },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false },
+)

@@ -1,0 +1,148 @@
+import { and, asc, eq, gt, isNull, ne, sql } from 'drizzle-orm'
+import type { Db, DbOrTx } from '../../db/client.ts'
+import { clientApps, sessions, users } from '../../db/schema/index.ts'
+
+export interface SessionState {
+  sessionId: string
+  userId: string
+  role: 'user' | 'admin'
+  active: boolean
+}
+
+const active = () => and(isNull(sessions.revokedAt), gt(sessions.expiresAt, sql`now()`))
+
+export function createSessionRepository(db: Db) {
+  return {
+    /** What the bearer check needs: is this session alive, and whose is it. */
+    async state(sessionId: string): Promise<SessionState | null> {
+      const [row] = await db
+        .select({
+          userId: sessions.userId,
+          role: users.role,
+          revokedAt: sessions.revokedAt,
+          expiresAt: sessions.expiresAt,
+          disabledAt: users.disabledAt,
+        })
+        .from(sessions)
+        .innerJoin(users, eq(users.id, sessions.userId))
+        .where(eq(sessions.id, sessionId))
+        .limit(1)
+      if (!row) return null
+      return {
+        sessionId,
+        userId: row.userId,
+        role: row.role,
+        active: !row.revokedAt && !row.disabledAt && row.expiresAt.getTime() > Date.now(),
+      }
+    },
+
+    async create(
+      values: {
+        userId: string
+        clientId: string | null
+        refreshJti: string
+        ip: string
+        userAgent: string | null
+        expiresAt: Date
+      },
+      tx?: DbOrTx,
+    ) {
+      const [row] = await (tx ?? db).insert(sessions).values(values).returning()
+      return row
+    },
+
+    async get(sessionId: string, tx?: DbOrTx) {
+      const [row] = await (tx ?? db).select().from(sessions).where(eq(sessions.id, sessionId)).limit(1)
+      return row ?? null
+    },
+
+    /** Locks the session row for a refresh rotation, so two rotations of one token cannot both win. */
+    async getForUpdate(sessionId: string, tx: DbOrTx) {
+      const [row] = await tx.select().from(sessions).where(eq(sessions.id, sessionId)).for('update').limit(1)
+      return row ?? null
+    },
+
+    async rotate(
+      sessionId: string,
+      previousJti: string,
+      nextJti: string,
+      expiresAt: Date,
+      rotatedAt: Date,
+      tx?: DbOrTx,
+    ) {
+      await (tx ?? db)
+        .update(sessions)
+        .set({ refreshJti: nextJti, previousRefreshJti: previousJti, rotatedAt, lastUsedAt: new Date(), expiresAt })
+        .where(eq(sessions.id, sessionId))
+    },
+
+    async touch(sessionId: string) {
+      await db.update(sessions).set({ lastUsedAt: new Date() }).where(eq(sessions.id, sessionId))
+    },
+
+    async countActive(userId: string, tx?: DbOrTx): Promise<number> {
+      const [row] = await (tx ?? db)
+        .select({ n: sql<number>`count(*)::int` })
+        .from(sessions)
+        .where(and(eq(sessions.userId, userId), active()))
+      return row.n
+    },
+
+    /** Active sessions, least recently used first. */
+    async listActive(userId: string, tx?: DbOrTx) {
+      return (tx ?? db)
+        .select({
+          id: sessions.id,
+          clientId: sessions.clientId,
+          clientName: clientApps.name,
+          ip: sessions.ip,
+          userAgent: sessions.userAgent,
+          createdAt: sessions.createdAt,
+          lastUsedAt: sessions.lastUsedAt,
+          expiresAt: sessions.expiresAt,
+        })
+        .from(sessions)
+        .leftJoin(clientApps, eq(clientApps.id, sessions.clientId))
+        .where(and(eq(sessions.userId, userId), active()))
+        .orderBy(asc(sessions.lastUsedAt), asc(sessions.id))
+    },
+
+    /** Revokes one session of this user; false when it is not theirs or already ended. */
+    async revoke(userId: string, sessionId: string, reason: string, tx?: DbOrTx): Promise<boolean> {
+      const rows = await (tx ?? db)
+        .update(sessions)
+        .set({ revokedAt: new Date(), revokedReason: reason })
+        .where(and(eq(sessions.id, sessionId), eq(sessions.userId, userId), isNull(sessions.revokedAt)))
+        .returning({ id: sessions.id })
+      return rows.length > 0
+    },
+
+    /** Revokes every session of a user (optionally all but one); returns the ids ended. */
+    async revokeAll(userId: string, reason: string, exceptSessionId?: string, tx?: DbOrTx): Promise<string[]> {
+      const rows = await (tx ?? db)
+        .update(sessions)
+        .set({ revokedAt: new Date(), revokedReason: reason })
+        .where(
+          and(
+            eq(sessions.userId, userId),
+            isNull(sessions.revokedAt),
+            exceptSessionId ? ne(sessions.id, exceptSessionId) : undefined,
+          ),
+        )
+        .returning({ id: sessions.id })
+      return rows.map((r) => r.id)
+    },
+
+    /** Oldest-first sessions beyond the limit, for the evict_oldest policy. */
+    async leastRecentlyUsed(userId: string, count: number, tx?: DbOrTx) {
+      return (tx ?? db)
+        .select({ id: sessions.id })
+        .from(sessions)
+        .where(and(eq(sessions.userId, userId), active()))
+        .orderBy(asc(sessions.lastUsedAt), asc(sessions.id))
+        .limit(count)
+    },
+  }
+}
+
+export type SessionRepository = ReturnType<typeof createSessionRepository>

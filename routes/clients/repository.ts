@@ -1,0 +1,118 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { and, desc, eq, isNull, lt, or, sql } from 'drizzle-orm'
+import type { Db, DbOrTx } from '../../db/client.ts'
+import { clientApps } from '../../db/schema/index.ts'
+
+/** The x-auth-token header value: base64("<secret>+<clientId>"), as the NOWATCH reference defines it. */
+export function encodeClientToken(secret: string, clientId: string): string {
+  return Buffer.from(`${secret}+${clientId}`, 'utf8').toString('base64')
+}
+
+export function decodeClientToken(header: string): { secret: string; clientId: string } | null {
+  if (header.length > 512) return null
+  const raw = Buffer.from(header, 'base64').toString('utf8')
+  const plus = raw.lastIndexOf('+')
+  if (plus <= 0) return null
+  const clientId = raw.slice(plus + 1)
+  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(clientId)) return null
+  return { secret: raw.slice(0, plus), clientId: clientId.toLowerCase() }
+}
+
+// Client secrets are 256 random bits, so a fast hash is enough (no password stretching needed).
+function hashSecret(secret: string): string {
+  return createHash('sha256').update(secret, 'utf8').digest('hex')
+}
+
+const DUMMY_HASH = hashSecret('not-a-secret')
+
+export interface IssuedClient {
+  client_id: string
+  name: string
+  secret: string
+  x_auth_token: string
+  created: string
+}
+
+export function createClientAppRepository(db: Db) {
+  return {
+    async create(name: string, tx?: DbOrTx): Promise<IssuedClient> {
+      const secret = randomBytes(32).toString('base64url')
+      const [row] = await (tx ?? db)
+        .insert(clientApps)
+        .values({ name, secretHash: hashSecret(secret) })
+        .returning()
+      return {
+        client_id: row.id,
+        name: row.name,
+        secret,
+        x_auth_token: encodeClientToken(secret, row.id),
+        created: row.createdAt.toISOString(),
+      }
+    },
+
+    /** Checks a presented secret in constant time; revoked or unknown clients fail the same way. */
+    async verify(clientId: string, secret: string) {
+      const [row] = await db.select().from(clientApps).where(eq(clientApps.id, clientId)).limit(1)
+      const expected = Buffer.from(row?.secretHash ?? DUMMY_HASH, 'hex')
+      const presented = Buffer.from(hashSecret(secret), 'hex')
+      const same = timingSafeEqual(expected, presented)
+      if (!row || !same || row.revokedAt) return null
+      return { id: row.id, name: row.name }
+    },
+
+    async rotate(clientId: string, tx?: DbOrTx): Promise<IssuedClient | null> {
+      const secret = randomBytes(32).toString('base64url')
+      const [row] = await (tx ?? db)
+        .update(clientApps)
+        .set({ secretHash: hashSecret(secret), rotatedAt: new Date() })
+        .where(and(eq(clientApps.id, clientId), isNull(clientApps.revokedAt)))
+        .returning()
+      if (!row) return null
+      return {
+        client_id: row.id,
+        name: row.name,
+        secret,
+        x_auth_token: encodeClientToken(secret, row.id),
+        created: row.createdAt.toISOString(),
+      }
+    },
+
+    async revoke(clientId: string, tx?: DbOrTx) {
+      const [row] = await (tx ?? db)
+        .update(clientApps)
+        .set({ revokedAt: sql`coalesce(${clientApps.revokedAt}, now())` })
+        .where(eq(clientApps.id, clientId))
+        .returning()
+      return row ?? null
+    },
+
+    async get(clientId: string) {
+      const [row] = await db.select().from(clientApps).where(eq(clientApps.id, clientId)).limit(1)
+      return row ?? null
+    },
+
+    /** Newest first, keyset-paginated on (created_at, id). */
+    async list(limit: number, after?: { createdAt: Date; id: string }) {
+      return db
+        .select()
+        .from(clientApps)
+        .where(
+          after
+            ? or(
+                lt(clientApps.createdAt, after.createdAt),
+                and(eq(clientApps.createdAt, after.createdAt), lt(clientApps.id, after.id)),
+              )
+            : undefined,
+        )
+        .orderBy(desc(clientApps.createdAt), desc(clientApps.id))
+        .limit(limit)
+    },
+
+    async count() {
+      const [row] = await db.select({ n: sql<number>`count(*)::int` }).from(clientApps)
+      return row.n
+    },
+  }
+}
+
+export type ClientAppRepository = ReturnType<typeof createClientAppRepository>

@@ -1,0 +1,65 @@
+import t from 'tap'
+import { buildTestApp } from '../helpers/app.ts'
+import { createClient } from '../helpers/fixtures.ts'
+
+t.test('bad input gets a clear 4xx in the error shape, never a 500', async (t) => {
+  const app = await buildTestApp(t, { env: { BODY_LIMIT: '2048' } })
+  const { x_auth_token: token } = await createClient(app)
+  const post = (payload: string, headers: Record<string, string> = {}) =>
+    app.inject({
+      method: 'POST',
+      url: '/v2/auth/login',
+      headers: { 'x-auth-token': token, 'content-type': 'application/json', ...headers },
+      payload,
+    })
+
+  const malformed = await post('{"email": ')
+  t.equal(malformed.statusCode, 400)
+  t.same(malformed.json(), { error: 'invalid_json', message: 'The request body is not valid JSON.' })
+
+  const wrongType = await post('email=a', { 'content-type': 'application/x-www-form-urlencoded' })
+  t.equal(wrongType.statusCode, 415)
+  t.equal(wrongType.json().error, 'unsupported_media_type')
+
+  const huge = await post(JSON.stringify({ email: 'a@b.co', password: 'x'.repeat(4000) }))
+  t.equal(huge.statusCode, 413)
+  t.same(huge.json(), { error: 'payload_too_large', message: 'The request body is too large.' })
+
+  const unknownField = await post(JSON.stringify({ email: 'a@b.co', password: 'x', admin: true }))
+  t.equal(unknownField.statusCode, 400)
+  t.same(unknownField.json(), {
+    error: 'validation_failed',
+    message: 'The request is not valid.',
+    details: [{ field: 'admin', problem: 'is not an allowed field' }],
+  })
+
+  const missing = await post(JSON.stringify({ password: 'x' }))
+  t.equal(missing.statusCode, 400)
+  t.same(missing.json().details, [{ field: 'email', problem: 'is required' }])
+
+  const wrongTypes = await post(JSON.stringify({ email: 42, password: ['x'] }))
+  t.equal(wrongTypes.statusCode, 400)
+  t.match(wrongTypes.json().details, [
+    { field: 'email', problem: 'must be string' },
+    { field: 'password', problem: 'must be string' },
+  ])
+})
+
+t.test('unknown routes and methods answer 404 in the same shape', async (t) => {
+  const app = await buildTestApp(t)
+  const res = await app.inject({ method: 'GET', url: '/v1/nothing-here?x=1' })
+  t.equal(res.statusCode, 404)
+  t.same(res.json(), { error: 'not_found', message: 'No route GET /v1/nothing-here.' })
+  const wrongMethod = await app.inject({ method: 'DELETE', url: '/healthz' })
+  t.equal(wrongMethod.statusCode, 404)
+  t.equal(wrongMethod.json().error, 'not_found')
+})
+
+t.test('a caller-provided request id is echoed only when harmless', async (t) => {
+  const app = await buildTestApp(t)
+  const ok = await app.inject({ method: 'GET', url: '/healthz', headers: { 'x-request-id': 'abc-123' } })
+  t.equal(ok.headers['x-request-id'], 'abc-123')
+  const evil = await app.inject({ method: 'GET', url: '/healthz', headers: { 'x-request-id': 'a\nb {"level":60}' } })
+  t.not(evil.headers['x-request-id'], 'a\nb {"level":60}')
+  t.match(evil.headers['x-request-id'], /^[0-9a-f-]{36}$/)
+})
