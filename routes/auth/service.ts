@@ -42,6 +42,8 @@ export function createAuthService(app: FastifyInstance) {
       sub: user.id,
       sid: sessionId,
       role: user.role,
+      // Unique per token, so two tokens issued in the same second still differ (logs, audits).
+      jti: randomUUID(),
       iat: now,
       nbf: now,
       exp: now + config.ACCESS_TOKEN_TTL_S,

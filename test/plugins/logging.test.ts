@@ -1,0 +1,63 @@
+import { Writable } from 'node:stream'
+import t from 'tap'
+import { buildApp, REDACT_PATHS } from '../../app.ts'
+import { testConfig } from '../helpers/app.ts'
+import { freshDatabase } from '../helpers/database.ts'
+import { createClient, createUser, login } from '../helpers/fixtures.ts'
+
+t.test('logs carry request ids and never credentials, tokens or codes', async (t) => {
+  const lines: string[] = []
+  const stream = new Writable({
+    write(chunk, _enc, cb) {
+      lines.push(chunk.toString())
+      cb()
+    },
+  })
+  const database = await freshDatabase()
+  const app = await buildApp({
+    config: testConfig(),
+    database,
+    logger: { level: 'trace', stream, redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
+  })
+  t.teardown(async () => {
+    await app.close()
+    await database.close()
+  })
+  await app.ready()
+  const client = await createClient(app)
+  const user = await createUser(app)
+  const tokens = await login(app, user, client.x_auth_token)
+  await app.inject({
+    method: 'POST',
+    url: '/v1/auth/refresh',
+    headers: { 'x-auth-token': client.x_auth_token, authorization: `Bearer ${tokens.access}` },
+    payload: { refresh: tokens.refresh },
+  })
+  // Whatever a handler might log by mistake is censored too.
+  app.log.info(
+    {
+      req: { headers: { authorization: 'Bearer abc', 'x-auth-token': 'xyz' } },
+      body: { password: 'hunter2', code: '123456' },
+    },
+    'oops',
+  )
+
+  const all = lines.join('\n')
+  t.ok(
+    lines.some((l) => /"reqId":"[0-9a-f-]{36}"/.test(l)),
+    'request lines carry the request id',
+  )
+  for (const secret of [
+    user.password,
+    tokens.access,
+    tokens.refresh,
+    client.x_auth_token,
+    client.secret,
+    'hunter2',
+    '123456',
+    'Bearer abc',
+  ]) {
+    t.notOk(all.includes(secret), `not logged: ${secret.slice(0, 12)}…`)
+  }
+  t.match(all, /\[redacted\]/)
+})
