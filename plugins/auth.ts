@@ -1,7 +1,7 @@
 import fastifyJwt from '@fastify/jwt'
 import type { FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
-import { createSessionRepository, type SessionState } from '../routes/auth/session-repository.ts'
+import { type SessionState, createSessionRepository } from '../routes/auth/session-repository.ts'
 import { errors } from './errors.ts'
 
 export interface AccessClaims {

@@ -3,13 +3,13 @@ import { Type } from '@sinclair/typebox'
 import { errors } from '../../plugins/errors.ts'
 import { SECURITY } from '../../plugins/swagger.ts'
 import {
+  PageSchema,
+  PaginationQuerySchema,
+  SUCCESS,
+  StatusSuccessSchema,
   decodeTimeCursor,
   encodeTimeCursor,
   errorResponses,
-  PageSchema,
-  PaginationQuerySchema,
-  StatusSuccessSchema,
-  SUCCESS,
 } from '../common.ts'
 import { normaliseEmail } from '../user/repository.ts'
 import { authMails } from './mails.ts'
@@ -26,7 +26,7 @@ import {
   VerifyEmailBodySchema,
   VerifyEmailQuerySchema,
 } from './schemas.ts'
-import { createAuthService, RESET_CODE_TTL_S, VERIFICATION_CODE_TTL_S } from './service.ts'
+import { RESET_CODE_TTL_S, VERIFICATION_CODE_TTL_S, createAuthService } from './service.ts'
 import { parseUserAgent } from './user-agent.ts'
 
 const BODY_ERRORS = [400, 413, 415] as const

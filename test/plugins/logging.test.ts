@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream'
 import t from 'tap'
-import { buildApp, REDACT_PATHS } from '../../app.ts'
+import { REDACT_PATHS, buildApp } from '../../app.ts'
 import { testConfig } from '../helpers/app.ts'
 import { freshDatabase } from '../helpers/database.ts'
 import { createClient, createUser, login } from '../helpers/fixtures.ts'
