@@ -12,6 +12,7 @@ import dbPlugin from './plugins/db.ts'
 import errorsPlugin from './plugins/errors.ts'
 import limitsPlugin from './plugins/limits.ts'
 import mailerPlugin from './plugins/mailer.ts'
+import securityPlugin from './plugins/security.ts'
 import swaggerPlugin from './plugins/swagger.ts'
 import authRoutes from './routes/auth/index.ts'
 import systemRoutes from './routes/system/index.ts'
@@ -83,6 +84,7 @@ export async function buildApp(options: BuildAppOptions = {}) {
 
   await app.register(configPlugin, { config })
   await app.register(errorsPlugin)
+  await app.register(securityPlugin)
   await app.register(dbPlugin, { database: options.database })
   await app.register(swaggerPlugin)
   await app.register(clientTokenPlugin)

@@ -60,7 +60,7 @@ export default fp(
         tags: TAGS,
       },
     })
-    await app.register(fastifySwaggerUi, { routePrefix: '/docs' })
+    await app.register(fastifySwaggerUi, { routePrefix: '/docs', staticCSP: true })
   },
   { name: 'swagger' },
 )

@@ -63,3 +63,45 @@ t.test('a caller-provided request id is echoed only when harmless', async (t) =>
   t.not(evil.headers['x-request-id'], 'a\nb {"level":60}')
   t.match(evil.headers['x-request-id'], /^[0-9a-f-]{36}$/)
 })
+
+t.test('JSON is bounded in depth and safe from prototype poisoning', async (t) => {
+  const app = await buildTestApp(t)
+  const { x_auth_token: token } = await createClient(app)
+  const post = (payload: string) =>
+    app.inject({
+      method: 'POST',
+      url: '/v2/auth/login',
+      headers: { 'x-auth-token': token, 'content-type': 'application/json' },
+      payload,
+    })
+  const deep = await post(`{"email":${'['.repeat(5000)}${']'.repeat(5000)},"password":"x"}`)
+  t.equal(deep.statusCode, 400)
+  t.same(deep.json(), { error: 'invalid_json', message: 'The JSON body is nested too deeply.' })
+  const deepInString = await post(JSON.stringify({ email: '['.repeat(500), password: 'x' }))
+  t.equal(deepInString.statusCode, 400)
+  t.equal(deepInString.json().error, 'validation_failed', 'brackets inside strings do not count as depth')
+  const proto = await post('{"email":"a@b.co","password":"x","__proto__":{"role":"admin"}}')
+  t.equal(proto.statusCode, 400)
+  t.equal(proto.json().error, 'invalid_json')
+  const empty = await post('')
+  t.equal(empty.statusCode, 400)
+  t.equal(empty.json().error, 'invalid_json')
+})
+
+t.test('security headers, and CORS only for configured origins', async (t) => {
+  const app = await buildTestApp(t, { env: { CORS_ORIGINS: 'https://app.nowatch.example' } })
+  const res = await app.inject({ method: 'GET', url: '/healthz', headers: { origin: 'https://app.nowatch.example' } })
+  t.equal(res.headers['x-content-type-options'], 'nosniff')
+  t.match(res.headers['strict-transport-security'], /max-age=/)
+  t.equal(res.headers['x-frame-options'], 'SAMEORIGIN')
+  t.equal(res.headers['access-control-allow-origin'], 'https://app.nowatch.example')
+  const other = await app.inject({ method: 'GET', url: '/healthz', headers: { origin: 'https://evil.example' } })
+  t.equal(other.headers['access-control-allow-origin'], undefined)
+  const preflight = await app.inject({
+    method: 'OPTIONS',
+    url: '/v2/auth/login',
+    headers: { origin: 'https://app.nowatch.example', 'access-control-request-method': 'POST' },
+  })
+  t.equal(preflight.statusCode, 204)
+  t.match(preflight.headers['access-control-allow-headers'], /x-auth-token/)
+})
