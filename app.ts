@@ -15,6 +15,9 @@ import mailerPlugin from './plugins/mailer.ts'
 import securityPlugin from './plugins/security.ts'
 import swaggerPlugin from './plugins/swagger.ts'
 import authRoutes from './routes/auth/index.ts'
+import groupRoutes from './routes/groups/index.ts'
+import sharedRoutes from './routes/shared/index.ts'
+import sharingRoutes from './routes/sharing/index.ts'
 import systemRoutes from './routes/system/index.ts'
 
 export interface BuildAppOptions {
@@ -95,6 +98,9 @@ export async function buildApp(options: BuildAppOptions = {}) {
 
   await app.register(systemRoutes)
   await app.register(authRoutes)
+  await app.register(sharingRoutes, { prefix: '/v1' })
+  await app.register(sharedRoutes, { prefix: '/v1' })
+  await app.register(groupRoutes, { prefix: '/v1' })
 
   return app
 }

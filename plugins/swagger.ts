@@ -17,6 +17,7 @@ export const TAGS = [
   { name: 'statistics', description: 'Aggregated health statistics' },
   { name: 'sharing', description: 'Manage sharing your data with other people' },
   { name: 'shared', description: "Manage other people's data shared with you" },
+  { name: 'group', description: 'Peer groups whose members see each other’s data (Beddit reference)' },
   { name: 'telemetry', description: 'Application telemetry data (spans, metrics, logs)' },
   { name: 'admin', description: 'Administration: users, client apps, audit log' },
   { name: 'system', description: 'Health and readiness' },

@@ -1,0 +1,79 @@
+import { sql } from 'drizzle-orm'
+import { check, index, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
+import { users } from './user.ts'
+
+/**
+ * A share: the owner lets the viewer read some of their data (scopes). It is `pending` until the
+ * viewer accepts the e-mailed invite (before `expires_at`), then `active`. Declined, cancelled,
+ * revoked or stopped shares are deleted: access ends with the row.
+ */
+export const shares = pgTable(
+  'shares',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    ownerId: uuid('owner_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    viewerId: uuid('viewer_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    scopes: text('scopes').array().notNull(),
+    status: text('status', { enum: ['pending', 'active'] })
+      .notNull()
+      .default('pending'),
+    inviteCodeHash: text('invite_code_hash'),
+    expiresAt: timestamp('expires_at', { withTimezone: true, precision: 3 }),
+    acceptedAt: timestamp('accepted_at', { withTimezone: true, precision: 3 }),
+    createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('shares_owner_viewer_key').on(t.ownerId, t.viewerId),
+    uniqueIndex('shares_invite_code_key').on(t.inviteCodeHash),
+    index('shares_viewer_idx').on(t.viewerId, t.status),
+    check('shares_not_self', sql`${t.ownerId} <> ${t.viewerId}`),
+  ],
+)
+
+/** Peer groups (Beddit reference): members read each other's data with every scope. */
+export const peerGroups = pgTable('peer_groups', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  createdBy: uuid('created_by').references(() => users.id, { onDelete: 'set null' }),
+  createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
+})
+
+export const peerGroupMembers = pgTable(
+  'peer_group_members',
+  {
+    groupId: uuid('group_id')
+      .notNull()
+      .references(() => peerGroups.id, { onDelete: 'cascade' }),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    joinedAt: timestamp('joined_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.groupId, t.userId] }), index('peer_group_members_user_idx').on(t.userId)],
+)
+
+export const peerGroupInvites = pgTable(
+  'peer_group_invites',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    groupId: uuid('group_id')
+      .notNull()
+      .references(() => peerGroups.id, { onDelete: 'cascade' }),
+    inviteeId: uuid('invitee_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    createdBy: uuid('created_by').references(() => users.id, { onDelete: 'set null' }),
+    codeHash: text('code_hash').notNull(),
+    expiresAt: timestamp('expires_at', { withTimezone: true, precision: 3 }).notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('peer_group_invites_group_invitee_key').on(t.groupId, t.inviteeId),
+    uniqueIndex('peer_group_invites_code_key').on(t.codeHash),
+    index('peer_group_invites_invitee_idx').on(t.inviteeId),
+  ],
+)

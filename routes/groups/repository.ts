@@ -1,0 +1,146 @@
+import { and, asc, count, eq, gt, inArray, lt, sql } from 'drizzle-orm'
+import type { Db, DbOrTx } from '../../db/client.ts'
+import { peerGroupInvites, peerGroupMembers, peerGroups, users } from '../../db/schema/index.ts'
+
+export function createGroupRepository(db: Db) {
+  return {
+    /** The groups I belong to, with members and live invites (Beddit's group listing). */
+    async listFor(userId: string, tx?: DbOrTx) {
+      const q = tx ?? db
+      const groups = await q
+        .select({ id: peerGroups.id, createdAt: peerGroups.createdAt })
+        .from(peerGroups)
+        .innerJoin(peerGroupMembers, eq(peerGroupMembers.groupId, peerGroups.id))
+        .where(eq(peerGroupMembers.userId, userId))
+        .orderBy(asc(peerGroups.createdAt), asc(peerGroups.id))
+      if (groups.length === 0) return []
+      const ids = groups.map((g) => g.id)
+      const members = await q
+        .select({
+          groupId: peerGroupMembers.groupId,
+          id: users.id,
+          email: users.email,
+          firstName: users.firstName,
+          lastName: users.lastName,
+        })
+        .from(peerGroupMembers)
+        .innerJoin(users, eq(users.id, peerGroupMembers.userId))
+        .where(inArray(peerGroupMembers.groupId, ids))
+        .orderBy(asc(peerGroupMembers.joinedAt), asc(users.id))
+      const invites = await q
+        .select({
+          groupId: peerGroupInvites.groupId,
+          createdAt: peerGroupInvites.createdAt,
+          createdBy: peerGroupInvites.createdBy,
+          email: users.email,
+        })
+        .from(peerGroupInvites)
+        .innerJoin(users, eq(users.id, peerGroupInvites.inviteeId))
+        .where(and(inArray(peerGroupInvites.groupId, ids), gt(peerGroupInvites.expiresAt, sql`now()`)))
+        .orderBy(asc(peerGroupInvites.createdAt))
+      return groups.map((g) => ({
+        id: g.id,
+        created: g.createdAt.toISOString(),
+        members: members
+          .filter((m) => m.groupId === g.id)
+          .map((m) => ({ id: m.id, email: m.email, first_name: m.firstName, last_name: m.lastName })),
+        pending_invites: invites
+          .filter((i) => i.groupId === g.id)
+          .map((i) => ({ created: i.createdAt.toISOString(), created_by: i.createdBy, email: i.email })),
+      }))
+    },
+
+    async create(userId: string, tx: DbOrTx): Promise<string> {
+      const [group] = await tx.insert(peerGroups).values({ createdBy: userId }).returning({ id: peerGroups.id })
+      await tx.insert(peerGroupMembers).values({ groupId: group.id, userId })
+      return group.id
+    },
+
+    async isMember(groupId: string, userId: string, tx?: DbOrTx): Promise<boolean> {
+      const [row] = await (tx ?? db)
+        .select({ userId: peerGroupMembers.userId })
+        .from(peerGroupMembers)
+        .where(and(eq(peerGroupMembers.groupId, groupId), eq(peerGroupMembers.userId, userId)))
+        .limit(1)
+      return !!row
+    },
+
+    /** A new invite; an expired one to the same person is replaced. False when one is still live. */
+    async invite(
+      values: { groupId: string; inviteeId: string; createdBy: string; codeHash: string; expiresAt: Date },
+      tx: DbOrTx,
+    ): Promise<boolean> {
+      await tx
+        .delete(peerGroupInvites)
+        .where(
+          and(
+            eq(peerGroupInvites.groupId, values.groupId),
+            eq(peerGroupInvites.inviteeId, values.inviteeId),
+            lt(peerGroupInvites.expiresAt, sql`now()`),
+          ),
+        )
+      const rows = await tx
+        .insert(peerGroupInvites)
+        .values(values)
+        .onConflictDoNothing({ target: [peerGroupInvites.groupId, peerGroupInvites.inviteeId] })
+        .returning({ id: peerGroupInvites.id })
+      return rows.length > 0
+    },
+
+    /** Turns a live invite into a membership: by the e-mailed code, or by the invitee through the API. */
+    async accept(groupId: string, where: { codeHash: string } | { inviteeId: string }): Promise<string | null> {
+      return db.transaction(async (tx) => {
+        const [invite] = await tx
+          .delete(peerGroupInvites)
+          .where(
+            and(
+              eq(peerGroupInvites.groupId, groupId),
+              'codeHash' in where
+                ? eq(peerGroupInvites.codeHash, where.codeHash)
+                : eq(peerGroupInvites.inviteeId, where.inviteeId),
+              gt(peerGroupInvites.expiresAt, sql`now()`),
+            ),
+          )
+          .returning({ inviteeId: peerGroupInvites.inviteeId })
+        if (!invite) return null
+        await tx.insert(peerGroupMembers).values({ groupId, userId: invite.inviteeId }).onConflictDoNothing()
+        return invite.inviteeId
+      })
+    },
+
+    /** Removes a member; a group left with one member (or none) is deleted, as the reference says. */
+    async removeMember(groupId: string, memberId: string, tx: DbOrTx): Promise<boolean> {
+      const removed = await tx
+        .delete(peerGroupMembers)
+        .where(and(eq(peerGroupMembers.groupId, groupId), eq(peerGroupMembers.userId, memberId)))
+        .returning({ userId: peerGroupMembers.userId })
+      if (removed.length === 0) return false
+      await this.pruneGroups([groupId], tx)
+      return true
+    },
+
+    /** Deletes the groups of this list that have fewer than two members left. */
+    async pruneGroups(groupIds: string[], tx: DbOrTx) {
+      if (groupIds.length === 0) return
+      const counts = await tx
+        .select({ groupId: peerGroupMembers.groupId, n: count() })
+        .from(peerGroupMembers)
+        .where(inArray(peerGroupMembers.groupId, groupIds))
+        .groupBy(peerGroupMembers.groupId)
+      const alive = new Set(counts.filter((c) => c.n >= 2).map((c) => c.groupId))
+      const dead = groupIds.filter((id) => !alive.has(id))
+      if (dead.length) await tx.delete(peerGroups).where(inArray(peerGroups.id, dead))
+    },
+
+    /** The groups a user belongs to (account deletion prunes them afterwards). */
+    async groupIdsOf(userId: string, tx?: DbOrTx): Promise<string[]> {
+      const rows = await (tx ?? db)
+        .select({ groupId: peerGroupMembers.groupId })
+        .from(peerGroupMembers)
+        .where(eq(peerGroupMembers.userId, userId))
+      return rows.map((r) => r.groupId)
+    },
+  }
+}
+
+export type GroupRepository = ReturnType<typeof createGroupRepository>

@@ -1,0 +1,231 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { and, desc, eq, gt, lt, or, sql } from 'drizzle-orm'
+import { alias } from 'drizzle-orm/pg-core'
+import type { Db, DbOrTx } from '../../db/client.ts'
+import { peerGroupMembers, shares, users } from '../../db/schema/index.ts'
+
+/** The data domains a share can open to its viewer. */
+export const SCOPES = [
+  'measurement',
+  'statistics',
+  'checkin',
+  'day-feedback',
+  'activity',
+  'intention',
+  'insight',
+] as const
+export type Scope = (typeof SCOPES)[number]
+
+/** Invite codes are 256 random bits, so SHA-256 is enough to keep them out of the table. */
+export function newInviteCode() {
+  const code = randomBytes(32).toString('base64url')
+  return { code, hash: hashInviteCode(code) }
+}
+export function hashInviteCode(code: string): string {
+  return createHash('sha256').update(code).digest('hex')
+}
+
+const owner = alias(users, 'owner')
+const viewer = alias(users, 'viewer')
+
+const shareColumns = {
+  id: shares.id,
+  status: shares.status,
+  scopes: shares.scopes,
+  expiresAt: shares.expiresAt,
+  acceptedAt: shares.acceptedAt,
+  createdAt: shares.createdAt,
+  updatedAt: shares.updatedAt,
+  ownerId: owner.id,
+  ownerEmail: owner.email,
+  ownerFirstName: owner.firstName,
+  ownerLastName: owner.lastName,
+  viewerId: viewer.id,
+  viewerEmail: viewer.email,
+  viewerFirstName: viewer.firstName,
+  viewerLastName: viewer.lastName,
+}
+
+/** A pending invite counts only until it expires. */
+const live = () => or(eq(shares.status, 'active'), gt(shares.expiresAt, sql`now()`))
+
+function joined(db: DbOrTx) {
+  return db
+    .select(shareColumns)
+    .from(shares)
+    .innerJoin(owner, eq(owner.id, shares.ownerId))
+    .innerJoin(viewer, eq(viewer.id, shares.viewerId))
+}
+
+function after(cursor?: { at: Date; id: string }) {
+  return cursor
+    ? or(lt(shares.createdAt, cursor.at), and(eq(shares.createdAt, cursor.at), lt(shares.id, cursor.id)))
+    : undefined
+}
+
+export function createSharingRepository(db: Db) {
+  return {
+    /** Creates a pending share; an expired invite to the same viewer is replaced. Null when one is live. */
+    async invite(
+      values: { ownerId: string; viewerId: string; scopes: string[]; codeHash: string; expiresAt: Date },
+      tx: DbOrTx,
+    ): Promise<string | null> {
+      await tx
+        .delete(shares)
+        .where(
+          and(
+            eq(shares.ownerId, values.ownerId),
+            eq(shares.viewerId, values.viewerId),
+            eq(shares.status, 'pending'),
+            lt(shares.expiresAt, sql`now()`),
+          ),
+        )
+      const rows = await tx
+        .insert(shares)
+        .values({ ...values, inviteCodeHash: values.codeHash, status: 'pending' })
+        .onConflictDoNothing({ target: [shares.ownerId, shares.viewerId] })
+        .returning({ id: shares.id })
+      return rows[0]?.id ?? null
+    },
+
+    async get(id: string, tx?: DbOrTx) {
+      const [row] = await joined(tx ?? db)
+        .where(eq(shares.id, id))
+        .limit(1)
+      return row ?? null
+    },
+
+    /** My shares (pending and active), newest first. */
+    async listOwned(ownerId: string, limit: number, cursor?: { at: Date; id: string }) {
+      return joined(db)
+        .where(and(eq(shares.ownerId, ownerId), live(), after(cursor)))
+        .orderBy(desc(shares.createdAt), desc(shares.id))
+        .limit(limit)
+    },
+
+    async getOwned(ownerId: string, id: string) {
+      const [row] = await joined(db)
+        .where(and(eq(shares.id, id), eq(shares.ownerId, ownerId), live()))
+        .limit(1)
+      return row ?? null
+    },
+
+    async updateScopes(ownerId: string, id: string, scopes: string[]): Promise<boolean> {
+      const rows = await db
+        .update(shares)
+        .set({ scopes, updatedAt: new Date() })
+        .where(and(eq(shares.id, id), eq(shares.ownerId, ownerId), live()))
+        .returning({ id: shares.id })
+      return rows.length > 0
+    },
+
+    /** Revokes an active share or cancels a pending invite of mine. */
+    async deleteOwned(ownerId: string, id: string): Promise<boolean> {
+      const rows = await db
+        .delete(shares)
+        .where(and(eq(shares.id, id), eq(shares.ownerId, ownerId)))
+        .returning({ id: shares.id })
+      return rows.length > 0
+    },
+
+    /** Live invites addressed to me. */
+    async listInvitesFor(viewerId: string, limit: number, cursor?: { at: Date; id: string }) {
+      return joined(db)
+        .where(
+          and(
+            eq(shares.viewerId, viewerId),
+            eq(shares.status, 'pending'),
+            gt(shares.expiresAt, sql`now()`),
+            after(cursor),
+          ),
+        )
+        .orderBy(desc(shares.createdAt), desc(shares.id))
+        .limit(limit)
+    },
+
+    /** Accepts a live invite, by its id (API, the invitee) or by the e-mailed code (link). */
+    async accept(where: { viewerId: string; id: string } | { codeHash: string }): Promise<string | null> {
+      const rows = await db
+        .update(shares)
+        .set({ status: 'active', acceptedAt: new Date(), inviteCodeHash: null, expiresAt: null, updatedAt: new Date() })
+        .where(
+          and(
+            'codeHash' in where
+              ? eq(shares.inviteCodeHash, where.codeHash)
+              : and(eq(shares.id, where.id), eq(shares.viewerId, where.viewerId)),
+            eq(shares.status, 'pending'),
+            gt(shares.expiresAt, sql`now()`),
+          ),
+        )
+        .returning({ id: shares.id })
+      return rows[0]?.id ?? null
+    },
+
+    async decline(viewerId: string, id: string): Promise<boolean> {
+      const rows = await db
+        .delete(shares)
+        .where(and(eq(shares.id, id), eq(shares.viewerId, viewerId), eq(shares.status, 'pending')))
+        .returning({ id: shares.id })
+      return rows.length > 0
+    },
+
+    /** Who shares with me (active shares), newest first. */
+    async listShared(viewerId: string, limit: number, cursor?: { at: Date; id: string }) {
+      return joined(db)
+        .where(and(eq(shares.viewerId, viewerId), eq(shares.status, 'active'), after(cursor)))
+        .orderBy(desc(shares.createdAt), desc(shares.id))
+        .limit(limit)
+    },
+
+    async stopViewing(viewerId: string, id: string): Promise<boolean> {
+      const rows = await db
+        .delete(shares)
+        .where(and(eq(shares.id, id), eq(shares.viewerId, viewerId), eq(shares.status, 'active')))
+        .returning({ id: shares.id })
+      return rows.length > 0
+    },
+
+    /**
+     * What the viewer may read of the owner's data: the scopes of an active share, every scope when
+     * both are members of one peer group, or null when nothing is shared.
+     */
+    async readableScopes(viewerId: string, ownerId: string): Promise<readonly string[] | null> {
+      const m1 = alias(peerGroupMembers, 'm1')
+      const m2 = alias(peerGroupMembers, 'm2')
+      const [group] = await db
+        .select({ groupId: m1.groupId })
+        .from(m1)
+        .innerJoin(m2, and(eq(m2.groupId, m1.groupId), eq(m2.userId, ownerId)))
+        .where(eq(m1.userId, viewerId))
+        .limit(1)
+      if (group) return SCOPES
+      const [share] = await db
+        .select({ scopes: shares.scopes })
+        .from(shares)
+        .where(and(eq(shares.viewerId, viewerId), eq(shares.ownerId, ownerId), eq(shares.status, 'active')))
+        .limit(1)
+      return share?.scopes ?? null
+    },
+
+    /** Everything shared by or with the user, for the account export. */
+    async *exportRows(userId: string) {
+      const rows = await joined(db)
+        .where(or(eq(shares.ownerId, userId), eq(shares.viewerId, userId)))
+        .orderBy(shares.createdAt)
+      for (const r of rows) {
+        yield {
+          id: r.id,
+          role: r.ownerId === userId ? 'owner' : 'viewer',
+          other_user_email: r.ownerId === userId ? r.viewerEmail : r.ownerEmail,
+          scopes: r.scopes,
+          status: r.status,
+          created: r.createdAt.toISOString(),
+          accepted_at: r.acceptedAt?.toISOString() ?? null,
+        }
+      }
+    },
+  }
+}
+
+export type SharingRepository = ReturnType<typeof createSharingRepository>
+export type ShareRow = NonNullable<Awaited<ReturnType<SharingRepository['get']>>>
