@@ -11,6 +11,8 @@ export const TEST_ENV = {
   LOG_LEVEL: 'silent',
   JOBS_ENABLED: 'false',
   RATE_LIMIT_ENABLED: 'false',
+  // PGlite runs queries on the event loop; a loaded CI machine must not turn them into 503s.
+  MAX_EVENT_LOOP_DELAY_MS: '0',
 }
 
 export function testConfig(env: Record<string, string> = {}): Config {
