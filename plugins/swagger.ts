@@ -39,7 +39,8 @@ export default fp(
           description:
             'The NOWATCH API. Errors always answer `{ "error": "<identifier>", "message": "<text>", "details"?: [{ "field", "problem" }] }`. ' +
             'Lists are cursor-paginated: `?limit=&cursor=` → `{ "data": [...], "next_cursor": string|null }`. ' +
-            "Times are RFC 3339 in UTC; calendar days are `YYYY-MM-DD` in the user's time zone.",
+            "Times are RFC 3339 in UTC; calendar days are `YYYY-MM-DD` in the user's time zone. " +
+            'Any route answers `414 uri_too_long` to a URL or path parameter that is too long, and `503 overloaded` (with Retry-After) when the server is saturated.',
         },
         components: {
           securitySchemes: {

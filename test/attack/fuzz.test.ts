@@ -1,0 +1,123 @@
+import { readFile } from 'node:fs/promises'
+import fc from 'fast-check'
+import t from 'tap'
+import { parse } from 'yaml'
+import { buildTestApp } from '../helpers/app.ts'
+import { createClient, createUser, login } from '../helpers/fixtures.ts'
+import { type Schema, hostile, hostileScalar, valid } from './schema-arbitrary.ts'
+
+// Contract fuzzing: every operation of openapi.yaml gets generated valid and hostile path params,
+// query strings and bodies. Every answer must be a status the operation documents, errors in the
+// error shape, and never a 500. CI runs a fixed seed; FUZZ_RUNS and FUZZ_SEED make bigger runs.
+const RUNS = Number(process.env.FUZZ_RUNS ?? 25)
+const SEED = Number(process.env.FUZZ_SEED ?? 20261123)
+
+interface Parameter {
+  name: string
+  in: 'path' | 'query' | 'header'
+  required?: boolean
+  schema: Schema
+}
+interface Operation {
+  parameters?: Parameter[]
+  requestBody?: { content: Record<string, { schema: Schema }> }
+  responses: Record<string, unknown>
+  security?: Array<Record<string, string[]>>
+}
+
+// Documented once for every route in the spec's description: an over-long URL is 414 uri_too_long.
+const GLOBAL = [414]
+
+// Routes that end the caller's session(s): the fuzzer logs in again after calling them.
+const SESSION_ENDING = /\/(logout|sign-out|change_password|confirm_new_password)$|^\/v1\/users\/me$|\/sessions\//
+
+t.test('every operation answers documented statuses in the error shape, never a 500', async (t) => {
+  const spec = parse(await readFile(new URL('../../openapi.yaml', import.meta.url), 'utf8'))
+  // Re-logins after session-ending routes would pile up sessions: evict instead of refusing.
+  const app = await buildTestApp(t, { env: { SESSION_LIMIT_POLICY: 'evict_oldest' } })
+  const client = await createClient(app)
+  const user = await createUser(app)
+  const admin = await createUser(app, { role: 'admin' })
+  const tokens = { user: await login(app, user), admin: await login(app, admin) }
+  let requests = 0
+
+  for (const [path, item] of Object.entries<Record<string, Operation>>(spec.paths)) {
+    for (const [method, op] of Object.entries(item)) {
+      const where = `${method.toUpperCase()} ${path}`
+      const isAdmin = path.includes('/admin/')
+      const needsBearer = op.security?.some((s) => 'bearerAuth' in s)
+      const needsClient = op.security?.some((s) => 'clientToken' in s)
+      const params = op.parameters ?? []
+      const pathParams = params.filter((p) => p.in === 'path')
+      const queryParams = params.filter((p) => p.in === 'query')
+      const jsonBody = op.requestBody?.content?.['application/json']?.schema
+
+      const pathArb = fc.record(
+        Object.fromEntries(
+          pathParams.map((p) => [
+            p.name,
+            p.name === 'user_id'
+              ? fc.oneof(fc.constant(user.id), valid(p.schema), hostileScalar.map(String))
+              : fc.oneof(valid(p.schema), hostileScalar.map(String)),
+          ]),
+        ),
+      )
+      const queryArb = fc.oneof(
+        fc.record(Object.fromEntries(queryParams.map((p) => [p.name, valid(p.schema)])), {
+          requiredKeys: queryParams.filter((p) => p.required).map((p) => p.name),
+        }),
+        fc.record(Object.fromEntries(queryParams.map((p) => [p.name, hostileScalar])), { requiredKeys: [] }),
+      )
+      const bodyArb = jsonBody ? fc.oneof(valid(jsonBody), hostile(jsonBody)) : fc.constant(undefined)
+      const authArb = fc.constantFrom('right', 'right', 'right', 'none')
+
+      const out = await fc.check(
+        fc.asyncProperty(pathArb, queryArb, bodyArb, authArb, async (pathValues, query, body, auth) => {
+          let url = path
+          for (const [k, v] of Object.entries(pathValues)) url = url.replace(`{${k}}`, encodeURIComponent(String(v)))
+          const qs = new URLSearchParams()
+          for (const [k, v] of Object.entries(query as Record<string, unknown>)) {
+            if (v !== undefined) qs.set(k, typeof v === 'string' ? v : JSON.stringify(v))
+          }
+          const headers: Record<string, string> = {}
+          if (auth === 'right') {
+            if (needsBearer) headers.authorization = `Bearer ${(isAdmin ? tokens.admin : tokens.user).access}`
+            if (needsClient) headers['x-auth-token'] = client.x_auth_token
+          }
+          const res = await app.inject({
+            method: method.toUpperCase() as 'GET',
+            url: qs.size ? `${url}?${qs}` : url,
+            headers,
+            ...(body !== undefined
+              ? { payload: JSON.stringify(body), headers: { ...headers, 'content-type': 'application/json' } }
+              : {}),
+          })
+          requests++
+          if (SESSION_ENDING.test(path)) {
+            tokens.user = await login(app, user)
+            tokens.admin = await login(app, admin)
+          }
+          const documented = Object.keys(op.responses)
+          if (
+            res.statusCode >= 500 ||
+            !(documented.includes(String(res.statusCode)) || GLOBAL.includes(res.statusCode))
+          ) {
+            throw new Error(
+              `${where} → ${res.statusCode} (documented: ${documented.join(', ')}): ${res.body.slice(0, 300)}`,
+            )
+          }
+          if (res.statusCode >= 400) {
+            const b = res.json()
+            if (typeof b.error !== 'string' || typeof b.message !== 'string')
+              throw new Error(`${where}: no error shape: ${res.body}`)
+          }
+        }),
+        { numRuns: RUNS, seed: SEED, endOnFailure: true },
+      )
+      // fast-check's own report prints the (possibly huge) counterexample; the cause is enough.
+      if (out.failed) t.fail(String((out.errorInstance as Error)?.message ?? out.error).slice(0, 600))
+      else t.pass(where)
+    }
+  }
+  t.comment(`fuzz: ${requests} requests, seed ${SEED}, ${RUNS} runs per operation`)
+})
