@@ -120,9 +120,16 @@ const STATUS_CODES: Record<number, string> = {
   503: 'service_unavailable',
 }
 
+/** The driver's error under Drizzle's wrapper (DrizzleQueryError keeps it as `cause`). */
+export function rootCause(err: unknown): { code?: string; message?: string } | undefined {
+  let e = err as { code?: string; message?: string; cause?: unknown } | undefined
+  for (let i = 0; i < 5 && e?.cause; i++) e = e.cause as typeof e
+  return e
+}
+
 /** Errors the pg driver raises when the server is gone or refuses connections. */
 export function isDatabaseUnavailable(err: unknown): boolean {
-  const e = err as { code?: string; message?: string } | undefined
+  const e = rootCause(err)
   if (!e) return false
   const code = String(e.code ?? '')
   return (
@@ -130,7 +137,7 @@ export function isDatabaseUnavailable(err: unknown): boolean {
       code,
     ) ||
     code.startsWith('08') ||
-    /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(
+    /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|connection error/i.test(
       e.message ?? '',
     )
   )

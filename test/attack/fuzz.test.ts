@@ -115,7 +115,8 @@ t.test('every operation answers documented statuses in the error shape, never a 
         { numRuns: RUNS, seed: SEED, endOnFailure: true },
       )
       // fast-check's own report prints the (possibly huge) counterexample; the cause is enough.
-      if (out.failed) t.fail(String((out.errorInstance as Error | undefined)?.message ?? `${where} failed`).slice(0, 600))
+      if (out.failed)
+        t.fail(String((out.errorInstance as Error | undefined)?.message ?? `${where} failed`).slice(0, 600))
       else t.pass(where)
     }
   }
