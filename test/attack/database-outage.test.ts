@@ -47,7 +47,7 @@ t.test(
       body: JSON.stringify({ email: 'outage@example.com', password: 'Tide-Pool-42!' }),
     })
     t.equal(login.status, 200)
-    const { access } = await login.json()
+    const { access } = (await login.json()) as { access: string }
 
     /** Concurrent authenticated reads for a while; every answer's status, body and time. */
     async function load(ms: number, workers = 6) {
@@ -60,7 +60,7 @@ t.test(
             const res = await fetch(`${server.url}/v1/users/me/auth-history?limit=5`, {
               headers: { authorization: `Bearer ${access}` },
             })
-            const body = await res.json()
+            const body = (await res.json()) as { error?: string }
             results.push({
               status: res.status,
               error: body.error,
