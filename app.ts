@@ -14,6 +14,8 @@ import limitsPlugin from './plugins/limits.ts'
 import mailerPlugin from './plugins/mailer.ts'
 import swaggerPlugin from './plugins/swagger.ts'
 import authRoutes from './routes/auth/index.ts'
+import measurementRoutes from './routes/measurement/index.ts'
+import statisticsRoutes from './routes/statistics/index.ts'
 import systemRoutes from './routes/system/index.ts'
 
 export interface BuildAppOptions {
@@ -93,6 +95,8 @@ export async function buildApp(options: BuildAppOptions = {}) {
 
   await app.register(systemRoutes)
   await app.register(authRoutes)
+  await app.register(measurementRoutes, { prefix: '/v1' })
+  await app.register(statisticsRoutes, { prefix: '/v1' })
 
   return app
 }
