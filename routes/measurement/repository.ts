@@ -67,7 +67,7 @@ const floorMinute = (ms: number) => Math.floor(ms / MINUTE_MS) * MINUTE_MS
 const ceilMinute = (ms: number) => Math.ceil(ms / MINUTE_MS) * MINUTE_MS
 
 /** RFC 3339 UTC with milliseconds, formatted by the database so both drivers answer the same text. */
-const iso = (column: SQL) => sql`to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
+const iso = (column: SQL) => sql`to_char((${column}) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
 const ts = (ms: number) => sql`${new Date(ms).toISOString()}::timestamptz`
 /** A text[] parameter; the names come from the catalogue, so they need no quoting. */
 const typeArray = (types: readonly string[]) => sql`${`{${types.join(',')}}`}::text[]`
@@ -253,7 +253,8 @@ export function createMeasurementRepository(db: Db) {
            ${q.from ? sql`and measured_at >= ${q.from.toISOString()}::timestamptz` : sql``}
            ${q.to ? sql`and measured_at < ${q.to.toISOString()}::timestamptz` : sql``}
            ${q.after ? sql`and (measured_at, device_id) > (${q.after.at.toISOString()}::timestamptz, ${q.after.deviceId})` : sql``}
-         order by measured_at, device_id
+         -- Qualified: the output column device_id (null for '') must not be the sort key; the keyset uses ''.
+         order by measurements.measured_at, measurements.device_id
          limit ${q.limit}`)
       return (res as unknown as { rows: SampleRow[] }).rows
     },
