@@ -16,8 +16,10 @@ import securityPlugin from './plugins/security.ts'
 import swaggerPlugin from './plugins/swagger.ts'
 import authRoutes from './routes/auth/index.ts'
 import groupRoutes from './routes/groups/index.ts'
+import measurementRoutes from './routes/measurement/index.ts'
 import sharedRoutes from './routes/shared/index.ts'
 import sharingRoutes from './routes/sharing/index.ts'
+import statisticsRoutes from './routes/statistics/index.ts'
 import systemRoutes from './routes/system/index.ts'
 
 export interface BuildAppOptions {
@@ -101,6 +103,8 @@ export async function buildApp(options: BuildAppOptions = {}) {
   await app.register(sharingRoutes, { prefix: '/v1' })
   await app.register(sharedRoutes, { prefix: '/v1' })
   await app.register(groupRoutes, { prefix: '/v1' })
+  await app.register(measurementRoutes, { prefix: '/v1' })
+  await app.register(statisticsRoutes, { prefix: '/v1' })
 
   return app
 }

@@ -1,4 +1,5 @@
 export * from './auth.ts'
+export * from './measurement.ts'
 export * from './system.ts'
 export * from './user.ts'
 export * from './sharing.ts'

@@ -4,7 +4,7 @@ import t from 'tap'
 import { parse } from 'yaml'
 import { buildTestApp } from '../helpers/app.ts'
 import { createClient, createUser, login } from '../helpers/fixtures.ts'
-import { type Schema, hostile, hostileScalar, valid } from './schema-arbitrary.ts'
+import { type Schema, hostile, hostileScalar, valid } from '../helpers/schema-arbitrary.ts'
 
 // Contract fuzzing: every operation of openapi.yaml gets generated valid and hostile path params,
 // query strings and bodies. Every answer must be a status the operation documents, errors in the

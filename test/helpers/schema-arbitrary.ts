@@ -71,7 +71,6 @@ function scalarOrComposite(schema: Schema, depth: number): fc.Arbitrary<unknown>
         ? fc.uniqueArray(item, { minLength: min, maxLength: max, selector: (v) => JSON.stringify(v) })
         : fc.array(item, { minLength: min, maxLength: max })
     }
-    case 'object':
     default: {
       if (!schema.properties) return fc.constant({})
       const required = new Set(schema.required ?? [])

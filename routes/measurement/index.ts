@@ -1,0 +1,217 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { type ErrorDetail, errors } from '../../plugins/errors.ts'
+import { SECURITY } from '../../plugins/swagger.ts'
+import { decodeCursor, encodeCursor, errorResponses } from '../common.ts'
+import { CATALOGUE, type MeasurementType, TYPE_NAMES, valueProblem } from './catalogue.ts'
+import { BUCKET_MINUTES, type NewSample, createMeasurementRepository } from './repository.ts'
+import {
+  AggregateQuerySchema,
+  AggregateResultSchema,
+  CatalogueSchema,
+  DeleteQuerySchema,
+  DeleteResultSchema,
+  IngestBodySchema,
+  IngestResultSchema,
+  ListQuerySchema,
+  SamplePageSchema,
+} from './schemas.ts'
+
+/** Samples older than this are refused as a clock error (no NOWATCH device predates it). */
+const EARLIEST = Date.parse('2000-01-01T00:00:00Z')
+/** How far ahead of the server's clock a device's clock may be. */
+const CLOCK_SKEW_MS = 24 * 3600_000
+/** An aggregate answers at most this many buckets (1m buckets: about a week). */
+export const MAX_BUCKETS = 10_000
+/** Bytes a sample may take in the JSON body, to size the ingest route's body limit. */
+const BYTES_PER_SAMPLE = 400
+
+function range(from: string, to: string): { from: Date; to: Date } {
+  const f = new Date(from)
+  const t = new Date(to)
+  if (t.getTime() <= f.getTime()) throw errors.validation([{ field: 'query.to', problem: 'must be after from' }])
+  return { from: f, to: t }
+}
+
+function decodeSampleCursor(cursor: string | undefined): { at: Date; deviceId: string } | undefined {
+  const v = decodeCursor(cursor, 2)
+  if (!v) return undefined
+  const at = new Date(String(v[0]))
+  if (Number.isNaN(at.getTime()) || typeof v[1] !== 'string') {
+    throw errors.validation([{ field: 'query.cursor', problem: 'is not a cursor this API gave out' }])
+  }
+  return { at, deviceId: v[1] }
+}
+
+const measurementRoutes: FastifyPluginAsyncTypebox = async function measurementRoutes(app) {
+  const repo = createMeasurementRepository(app.db)
+  const batchLimit = app.config.MEASUREMENT_BATCH_LIMIT
+
+  app.post(
+    '/measurements',
+    {
+      onRequest: app.authenticate,
+      bodyLimit: Math.max(app.config.BODY_LIMIT, batchLimit * BYTES_PER_SAMPLE),
+      schema: {
+        tags: ['measurement'],
+        summary: 'Upload a batch of samples',
+        description:
+          'Up to MEASUREMENT_BATCH_LIMIT (default 10,000) samples. The batch is all-or-nothing: when any sample is bad ' +
+          "(unknown type, value outside the type's range, timestamp before 2000 or more than 24 h ahead), nothing is " +
+          'stored and `400 validation_failed` lists each bad sample as `samples[i].field` with the reason. ' +
+          'A sample already stored (same type, timestamp to the millisecond and device) is ignored and counted in ' +
+          '`duplicates`, so re-sending a batch after a lost answer is safe. Samples without `device_id` share one ' +
+          '"no device" series.',
+        security: SECURITY.bearer,
+        body: IngestBodySchema,
+        response: { 200: IngestResultSchema, ...errorResponses(400, 401, 413, 415) },
+      },
+    },
+    async function ingest(request) {
+      const { samples, device_id } = request.body
+      if (samples.length > batchLimit) {
+        throw errors.validation([{ field: 'samples', problem: `must not have more than ${batchLimit} samples` }])
+      }
+      const latest = Date.now() + CLOCK_SKEW_MS
+      const details: ErrorDetail[] = []
+      const rows: NewSample[] = new Array(samples.length)
+      for (let i = 0; i < samples.length; i++) {
+        const s = samples[i]
+        const at = Date.parse(s.timestamp)
+        if (!(at >= EARLIEST && at <= latest)) {
+          details.push({ field: `samples[${i}].timestamp`, problem: 'must be between 2000-01-01 and 24 h from now' })
+        }
+        const problem = valueProblem(s.type, s.value)
+        if (problem) details.push({ field: `samples[${i}].value`, problem })
+        rows[i] = { type: s.type, at, value: s.value }
+      }
+      if (details.length)
+        throw errors.validation(details, `${details.length} problem(s) in the batch; nothing was stored.`)
+      return repo.ingest(request.user.sub, device_id, rows)
+    },
+  )
+
+  app.get(
+    '/measurements',
+    {
+      onRequest: app.authenticate,
+      schema: {
+        tags: ['measurement'],
+        summary: 'Raw samples of one type in time order',
+        description:
+          'Samples with `from` <= timestamp < `to` (both optional), ordered by timestamp then device, ' +
+          '`limit` per page (default 1,000, at most 10,000).',
+        security: SECURITY.bearer,
+        querystring: ListQuerySchema,
+        response: { 200: SamplePageSchema, ...errorResponses(400, 401) },
+      },
+    },
+    async function listSamples(request) {
+      const q = request.query
+      const { from, to } =
+        q.from && q.to
+          ? range(q.from, q.to)
+          : { from: q.from ? new Date(q.from) : undefined, to: q.to ? new Date(q.to) : undefined }
+      const limit = q.limit ?? 1000
+      const rows = await repo.list(request.user.sub, {
+        type: q.type,
+        from,
+        to,
+        limit: limit + 1,
+        after: decodeSampleCursor(q.cursor),
+      })
+      const data = rows.slice(0, limit)
+      const last = data[data.length - 1]
+      return {
+        data,
+        next_cursor: rows.length > limit && last ? encodeCursor([last.timestamp, last.device_id ?? '']) : null,
+      }
+    },
+  )
+
+  app.get(
+    '/measurements/aggregate',
+    {
+      onRequest: app.authenticate,
+      schema: {
+        tags: ['measurement'],
+        summary: 'avg/min/max/count of one type in time buckets',
+        description:
+          'Buckets over `from` <= timestamp < `to`: `1m`, `5m`, `15m` (aligned with UTC, hence with every zone), ' +
+          "`1h` and `1d` in the user's time zone (a DST day is one bucket of 23 or 25 hours; the repeated hour of " +
+          `a fall-back is two buckets). Buckets without samples are left out. At most ${MAX_BUCKETS} buckets per ` +
+          'request (`400 range_too_large`). `sum` is meaningful for additive types (steps, distance, active_energy).',
+        security: SECURITY.bearer,
+        querystring: AggregateQuerySchema,
+        response: { 200: AggregateResultSchema, ...errorResponses(400, 401) },
+      },
+    },
+    async function aggregate(request) {
+      const q = request.query
+      const { from, to } = range(q.from, q.to)
+      const bucket = q.bucket ?? '1h'
+      // A day may have 25 hours: count days generously.
+      if ((to.getTime() - from.getTime()) / 60_000 / BUCKET_MINUTES[bucket] > MAX_BUCKETS) {
+        throw errors.badRequest('range_too_large', `At most ${MAX_BUCKETS} buckets per request; narrow the range.`)
+      }
+      const timeZone = await repo.timeZoneOf(request.user.sub)
+      const data = await repo.aggregate(request.user.sub, { type: q.type, from, to, bucket, timeZone })
+      return { type: q.type, bucket, time_zone: timeZone, unit: CATALOGUE[q.type].unit, data }
+    },
+  )
+
+  app.delete(
+    '/measurements',
+    {
+      onRequest: app.authenticate,
+      schema: {
+        tags: ['measurement'],
+        summary: 'Delete my samples in a time range',
+        description:
+          "Removes the caller's samples with `from` <= timestamp < `to`, of one `type` or of every type when " +
+          '`type` is absent. Aggregates and statistics reflect the deletion at once.',
+        security: SECURITY.bearer,
+        querystring: DeleteQuerySchema,
+        response: { 200: DeleteResultSchema, ...errorResponses(400, 401) },
+      },
+    },
+    async function deleteRange(request) {
+      const { from, to } = range(request.query.from, request.query.to)
+      const deleted = await app.db.transaction((tx) =>
+        repo.deleteRange(request.user.sub, { type: request.query.type, from, to }, tx),
+      )
+      return { deleted }
+    },
+  )
+
+  app.get(
+    '/measurements/types',
+    {
+      onRequest: app.authenticate,
+      schema: {
+        tags: ['measurement'],
+        summary: 'The catalogue of measurement types: unit and valid range of each',
+        security: SECURITY.bearer,
+        response: { 200: CatalogueSchema, ...errorResponses(401) },
+      },
+    },
+    async function catalogue() {
+      return {
+        data: TYPE_NAMES.map((type) => {
+          const t: MeasurementType = CATALOGUE[type]
+          return {
+            type,
+            unit: t.unit,
+            min: t.min,
+            max: t.max,
+            integer: t.integer ?? false,
+            additive: t.additive ?? false,
+            ...(t.codes ? { codes: t.codes } : {}),
+            description: t.description,
+          }
+        }),
+      }
+    },
+  )
+}
+
+export default measurementRoutes

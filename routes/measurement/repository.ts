@@ -1,0 +1,447 @@
+import { type SQL, sql } from 'drizzle-orm'
+import type { Db, DbOrTx } from '../../db/client.ts'
+import { createUserRepository } from '../user/repository.ts'
+import { CATALOGUE, type MeasurementTypeName, TYPE_NAMES } from './catalogue.ts'
+
+/** `device_id` stored for samples sent without one (a primary key column cannot be null). */
+export const NO_DEVICE = ''
+
+export const BUCKETS = ['1m', '5m', '15m', '1h', '1d'] as const
+export type Bucket = (typeof BUCKETS)[number]
+export const BUCKET_MINUTES: Record<Bucket, number> = { '1m': 1, '5m': 5, '15m': 15, '1h': 60, '1d': 1440 }
+
+export interface NewSample {
+  type: MeasurementTypeName
+  /** Milliseconds since the epoch (the stored precision). */
+  at: number
+  value: number
+}
+
+export interface SampleRow {
+  type: MeasurementTypeName
+  timestamp: string
+  device_id: string | null
+  value: number
+}
+
+export interface AggregateRow {
+  start: string
+  end: string
+  date?: string
+  count: number
+  avg: number
+  min: number
+  max: number
+  sum: number
+}
+
+export interface WindowStat {
+  count: number
+  avg: number
+  min: number
+  max: number
+  sum: number
+}
+
+/** The statistics of one calendar day in the user's time zone; null where that day has no data. */
+export interface DailyStatistics {
+  date: string
+  resting_heart_rate: number | null
+  heart_rate_avg: number | null
+  heart_rate_min: number | null
+  heart_rate_max: number | null
+  hrv_rmssd_avg: number | null
+  skin_temperature_avg: number | null
+  spo2_avg: number | null
+  respiratory_rate_avg: number | null
+  stress_avg: number | null
+  steps: number | null
+  distance: number | null
+  active_energy: number | null
+}
+
+export type StatisticKey = Exclude<keyof DailyStatistics, 'date'>
+
+const MINUTE_MS = 60_000
+const floorMinute = (ms: number) => Math.floor(ms / MINUTE_MS) * MINUTE_MS
+const ceilMinute = (ms: number) => Math.ceil(ms / MINUTE_MS) * MINUTE_MS
+
+/** RFC 3339 UTC with milliseconds, formatted by the database so both drivers answer the same text. */
+const iso = (column: SQL) => sql`to_char((${column}) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
+const ts = (ms: number) => sql`${new Date(ms).toISOString()}::timestamptz`
+/** A text[] parameter; the names come from the catalogue, so they need no quoting. */
+const typeArray = (types: readonly string[]) => sql`${`{${types.join(',')}}`}::text[]`
+// The UTC minute of a timestamp, whatever the session's TimeZone.
+const minuteOf = (column: SQL) => sql`date_trunc('minute', ${column}, 'UTC')`
+
+/**
+ * Per-minute rows (type, minute, count, sum, min, max) for [from, to): the rollup for the whole minutes
+ * inside the range, the raw rows grouped by minute for the partial minutes at its two edges. Every
+ * aggregate reads this, so it is exact for any range while touching at most two minutes of raw rows.
+ */
+function minuteSource(userId: string, types: readonly string[], fromMs: number, toMs: number): SQL {
+  let innerFrom = ceilMinute(fromMs)
+  let innerTo = floorMinute(toMs)
+  if (innerFrom >= innerTo) innerFrom = innerTo = fromMs
+  return sql`
+    select type, minute, count, sum, min, max
+      from measurement_minutes
+     where user_id = ${userId} and type = any(${typeArray(types)})
+       and minute >= ${ts(innerFrom)} and minute < ${ts(innerTo)}
+    union all
+    select type, ${minuteOf(sql`measured_at`)}, count(*)::int, sum(value), min(value), max(value)
+      from measurements
+     where user_id = ${userId} and type = any(${typeArray(types)})
+       and ((measured_at >= ${ts(fromMs)} and measured_at < ${ts(innerFrom)})
+         or (measured_at >= ${ts(innerTo)} and measured_at < ${ts(toMs)}))
+     group by 1, 2`
+}
+
+/**
+ * Bucket start of a UTC minute. Hours and days follow the user's zone: a local hour starts where the local
+ * minute-of-hour is 0 (so the repeated hour of a DST fall-back gives two buckets, and :30/:45 zones get their
+ * own hours); a day is the local calendar date (23 or 25 hours on DST days). 5 and 15 minutes are aligned
+ * with UTC, which is aligned with every zone's offset too.
+ */
+function bucketStart(bucket: Bucket, tz: string): SQL {
+  switch (bucket) {
+    case '1m':
+      return sql`minute`
+    case '5m':
+      return sql`date_bin('5 minutes', minute, timestamptz '2000-01-01T00:00:00Z')`
+    case '15m':
+      return sql`date_bin('15 minutes', minute, timestamptz '2000-01-01T00:00:00Z')`
+    case '1h':
+      return sql`minute - make_interval(mins => extract(minute from minute at time zone ${tz})::int)`
+    case '1d':
+      return sql`((minute at time zone ${tz})::date::timestamp at time zone ${tz})`
+  }
+}
+
+function bucketEnd(bucket: Bucket, tz: string): SQL {
+  if (bucket === '1d') return sql`((b.start at time zone ${tz}) + interval '1 day') at time zone ${tz}`
+  return sql`b.start + make_interval(mins => ${BUCKET_MINUTES[bucket]})`
+}
+
+const STAT_TYPES = [
+  'heart_rate',
+  'hrv_rmssd',
+  'skin_temperature',
+  'spo2',
+  'respiratory_rate',
+  'stress',
+  'steps',
+  'distance',
+  'active_energy',
+] as const
+
+/**
+ * Resting heart rate of a day: the lowest mean heart rate over the day's aligned 5-minute windows that have
+ * samples in at least 3 of their 5 minutes (so one stray low reading cannot set it).
+ */
+export const RESTING_WINDOW_MIN_MINUTES = 3
+
+/** Per-day sums, counts, extremes and resting heart rate over local days [fromDate, toDate]; SQL of one query. */
+function dailyCore(userId: string, tz: string, fromDate: string, toDate: string): SQL {
+  return sql`
+    src as (
+      select type, minute, count, sum, min, max, (minute at time zone ${tz})::date as day
+        from measurement_minutes
+       where user_id = ${userId} and type = any(${typeArray(STAT_TYPES)})
+         and minute >= (${fromDate}::date::timestamp at time zone ${tz})
+         and minute < ((${toDate}::date + 1)::timestamp at time zone ${tz})
+    ),
+    per_type as (
+      select day, type, sum(count)::float8 as n, sum(sum) as s, min(min) as lo, max(max) as hi
+        from src group by day, type
+    ),
+    resting as (
+      select day, min(mean) as bpm from (
+        select day, sum(sum) / sum(count) as mean, count(*) as minutes
+          from src where type = 'heart_rate'
+         group by day, date_bin('5 minutes', minute, timestamptz '2000-01-01T00:00:00Z')
+      ) w where minutes >= ${RESTING_WINDOW_MIN_MINUTES} group by day
+    ),
+    days as (
+      select d::date as day from generate_series(${fromDate}::date, ${toDate}::date, interval '1 day') d
+    ),
+    daily as (
+      select d.day,
+             r.bpm as resting_heart_rate,
+             max(p.n) filter (where p.type = 'heart_rate') as hr_n,
+             max(p.s) filter (where p.type = 'heart_rate') as hr_s,
+             max(p.lo) filter (where p.type = 'heart_rate') as heart_rate_min,
+             max(p.hi) filter (where p.type = 'heart_rate') as heart_rate_max,
+             ${sql.join(
+               (['hrv_rmssd', 'skin_temperature', 'spo2', 'respiratory_rate', 'stress'] as const).map(
+                 (t) => sql`max(p.n) filter (where p.type = ${t}) as ${sql.raw(`${t}_n`)},
+                   max(p.s) filter (where p.type = ${t}) as ${sql.raw(`${t}_s`)}`,
+               ),
+               sql`, `,
+             )},
+             max(p.s) filter (where p.type = 'steps') as steps,
+             max(p.s) filter (where p.type = 'distance') as distance,
+             max(p.s) filter (where p.type = 'active_energy') as active_energy
+        from days d
+        left join per_type p on p.day = d.day
+        left join resting r on r.day = d.day
+       group by d.day, r.bpm
+    )`
+}
+
+const AVERAGED = ['hrv_rmssd', 'skin_temperature', 'spo2', 'respiratory_rate', 'stress'] as const
+
+export function createMeasurementRepository(db: Db) {
+  const users = createUserRepository(db)
+
+  async function timeZoneOf(userId: string, tx?: DbOrTx): Promise<string> {
+    return (await users.findById(userId, tx))?.timeZone ?? 'UTC'
+  }
+
+  return {
+    timeZoneOf,
+
+    /**
+     * Stores a validated batch in one statement: new rows go in, rows already stored (same user, type,
+     * timestamp, device) are skipped, and the new rows' count/sum/min/max are added to their minutes in
+     * measurement_minutes by the same statement, so the rollup is never out of step with the raw rows.
+     */
+    async ingest(
+      userId: string,
+      deviceId: string | undefined,
+      samples: NewSample[],
+      tx?: DbOrTx,
+    ): Promise<{ accepted: number; duplicates: number }> {
+      const types = samples.map((s) => s.type).join(',')
+      const times = samples.map((s) => new Date(s.at).toISOString()).join(',')
+      const values = samples.map((s) => String(s.value)).join(',')
+      const [row] = await (tx ?? db)
+        .execute(sql`
+        with input as (
+          select * from unnest(${`{${types}}`}::text[], ${`{${times}}`}::timestamptz[], ${`{${values}}`}::float8[])
+            as t(type, measured_at, value)
+        ),
+        ins as (
+          insert into measurements (user_id, type, measured_at, device_id, value)
+          select ${userId}, type, measured_at, ${deviceId ?? NO_DEVICE}, value from input
+          on conflict do nothing
+          returning type, measured_at, value
+        ),
+        roll as (
+          insert into measurement_minutes as m (user_id, type, minute, count, sum, min, max)
+          select ${userId}, type, ${minuteOf(sql`measured_at`)} as minute, count(*), sum(value), min(value), max(value)
+            from ins group by type, minute order by type, minute
+          on conflict (user_id, type, minute) do update
+            set count = m.count + excluded.count, sum = m.sum + excluded.sum,
+                min = least(m.min, excluded.min), max = greatest(m.max, excluded.max)
+        )
+        select count(*)::int as accepted from ins`)
+        .then((r) => (r as unknown as { rows: { accepted: number }[] }).rows)
+      const accepted = row?.accepted ?? 0
+      return { accepted, duplicates: samples.length - accepted }
+    },
+
+    /** Raw samples of one type in [from, to), in (timestamp, device) order, after the keyset `after`. */
+    async list(
+      userId: string,
+      q: { type: MeasurementTypeName; from?: Date; to?: Date; limit: number; after?: { at: Date; deviceId: string } },
+    ): Promise<SampleRow[]> {
+      const res = await db.execute(sql`
+        select type, ${iso(sql`measured_at`)} as timestamp, nullif(device_id, '') as device_id, value
+          from measurements
+         where user_id = ${userId} and type = ${q.type}
+           ${q.from ? sql`and measured_at >= ${q.from.toISOString()}::timestamptz` : sql``}
+           ${q.to ? sql`and measured_at < ${q.to.toISOString()}::timestamptz` : sql``}
+           ${q.after ? sql`and (measured_at, device_id) > (${q.after.at.toISOString()}::timestamptz, ${q.after.deviceId})` : sql``}
+         -- Qualified: the output column device_id (null for '') must not be the sort key; the keyset uses ''.
+         order by measurements.measured_at, measurements.device_id
+         limit ${q.limit}`)
+      return (res as unknown as { rows: SampleRow[] }).rows
+    },
+
+    /** avg/min/max/count/sum of one type per bucket over [from, to); empty buckets are left out. */
+    async aggregate(
+      userId: string,
+      q: { type: MeasurementTypeName; from: Date; to: Date; bucket: Bucket; timeZone: string },
+    ): Promise<AggregateRow[]> {
+      const { bucket, timeZone: tz } = q
+      const res = await db.execute(sql`
+        with m as (${minuteSource(userId, [q.type], q.from.getTime(), q.to.getTime())}),
+        b as (
+          select ${bucketStart(bucket, tz)} as start, sum(count)::int as count, sum(sum) as sum,
+                 min(min) as min, max(max) as max
+            from m group by 1
+        )
+        select ${iso(sql`b.start`)} as start, ${iso(bucketEnd(bucket, tz))} as "end",
+               ${bucket === '1d' ? sql`to_char(b.start at time zone ${tz}, 'YYYY-MM-DD')` : sql`null`} as date,
+               count, sum / count as avg, min, max, sum
+          from b order by b.start`)
+      const rows = (res as unknown as { rows: Array<AggregateRow & { date: string | null }> }).rows
+      return rows.map(({ date, ...r }) => (date === null ? r : { ...r, date }))
+    },
+
+    /**
+     * Removes the caller's samples in [from, to) (of one type, or all), and brings the rollup back in step:
+     * the minutes wholly inside the range are dropped, the (at most two) edge minutes recomputed from what
+     * is left. Runs in the caller's transaction.
+     */
+    async deleteRange(
+      userId: string,
+      q: { type?: MeasurementTypeName; from: Date; to: Date },
+      tx: DbOrTx,
+    ): Promise<number> {
+      const types = q.type ? [q.type] : TYPE_NAMES
+      const fromMs = q.from.getTime()
+      const toMs = q.to.getTime()
+      const res = await tx.execute(sql`
+        with d as (
+          delete from measurements
+           where user_id = ${userId} and type = any(${typeArray(types)})
+             and measured_at >= ${ts(fromMs)} and measured_at < ${ts(toMs)}
+          returning 1
+        )
+        select count(*)::int as deleted from d`)
+      const deleted = (res as unknown as { rows: { deleted: number }[] }).rows[0]?.deleted ?? 0
+      if (deleted === 0) return 0
+      await tx.execute(sql`
+        delete from measurement_minutes
+         where user_id = ${userId} and type = any(${typeArray(types)})
+           and minute >= ${ts(floorMinute(fromMs))} and minute < ${ts(toMs)}`)
+      const edges = [floorMinute(fromMs), floorMinute(toMs)]
+      await tx.execute(sql`
+        insert into measurement_minutes as m (user_id, type, minute, count, sum, min, max)
+        select ${userId}, type, ${minuteOf(sql`measured_at`)} as minute, count(*), sum(value), min(value), max(value)
+          from measurements
+         where user_id = ${userId} and type = any(${typeArray(types)})
+           and (${sql.join(
+             edges.map((e) => sql`(measured_at >= ${ts(e)} and measured_at < ${ts(e + MINUTE_MS)})`),
+             sql` or `,
+           )})
+         group by type, minute
+        on conflict (user_id, type, minute) do update
+          set count = excluded.count, sum = excluded.sum, min = excluded.min, max = excluded.max`)
+      return deleted
+    },
+
+    /**
+     * Per type with data in [from, to): count, avg, min, max and sum (sum is the total for additive types
+     * such as steps and active_energy). Reads the per-minute rollup, raw rows only for partial edge minutes.
+     */
+    async windowSummary(
+      userId: string,
+      from: Date,
+      to: Date,
+    ): Promise<Partial<Record<MeasurementTypeName, WindowStat>>> {
+      if (to.getTime() <= from.getTime()) return {}
+      const res = await db.execute(sql`
+        with m as (${minuteSource(userId, TYPE_NAMES, from.getTime(), to.getTime())})
+        select type, sum(count)::int as count, sum(sum) / sum(count) as avg, min(min) as min, max(max) as max,
+               sum(sum) as sum
+          from m group by type order by type`)
+      const out: Partial<Record<MeasurementTypeName, WindowStat>> = {}
+      for (const { type, ...stat } of (res as unknown as { rows: Array<WindowStat & { type: MeasurementTypeName }> })
+        .rows) {
+        out[type] = stat
+      }
+      return out
+    },
+
+    /** Statistics of each calendar day fromDate..toDate (YYYY-MM-DD, inclusive) in the user's time zone. */
+    async daily(userId: string, fromDate: string, toDate: string, timeZone?: string): Promise<DailyStatistics[]> {
+      const tz = timeZone ?? (await timeZoneOf(userId))
+      const res = await db.execute(sql`
+        with ${dailyCore(userId, tz, fromDate, toDate)}
+        select to_char(day, 'YYYY-MM-DD') as date, resting_heart_rate,
+               hr_s / hr_n as heart_rate_avg, heart_rate_min, heart_rate_max,
+               ${sql.join(
+                 AVERAGED.map((t) => sql`${sql.raw(`${t}_s / ${t}_n`)} as ${sql.raw(`${t}_avg`)}`),
+                 sql`, `,
+               )},
+               steps, distance, active_energy
+          from daily order by day`)
+      return (res as unknown as { rows: DailyStatistics[] }).rows
+    },
+
+    /**
+     * The statistics over two periods of local days (current and previous): averages weighted by samples,
+     * resting heart rate as the mean of the days' values, extremes over the period, sums as totals.
+     */
+    async periods(
+      userId: string,
+      tz: string,
+      current: { from: string; to: string },
+      previous: { from: string; to: string },
+    ): Promise<Record<'current' | 'previous', Omit<DailyStatistics, 'date'> & { days_with_data: number }>> {
+      const res = await db.execute(sql`
+        with ${dailyCore(userId, tz, previous.from, current.to)}
+        select case when day >= ${current.from}::date then 'current' else 'previous' end as period,
+               avg(resting_heart_rate) as resting_heart_rate,
+               sum(hr_s) / sum(hr_n) as heart_rate_avg, min(heart_rate_min) as heart_rate_min,
+               max(heart_rate_max) as heart_rate_max,
+               ${sql.join(
+                 AVERAGED.map((t) => sql`${sql.raw(`sum(${t}_s) / sum(${t}_n)`)} as ${sql.raw(`${t}_avg`)}`),
+                 sql`, `,
+               )},
+               sum(steps) as steps, sum(distance) as distance, sum(active_energy) as active_energy,
+               count(*) filter (where hr_n is not null or steps is not null or active_energy is not null
+                 ${sql.join(
+                   AVERAGED.map((t) => sql.raw(`or ${t}_n is not null`)),
+                   sql` `,
+                 )} or distance is not null)::int as days_with_data
+          from daily
+         where day between ${previous.from}::date and ${previous.to}::date
+            or day between ${current.from}::date and ${current.to}::date
+         group by 1`)
+      const rows = (res as unknown as { rows: Array<{ period: 'current' | 'previous' }> }).rows
+      const empty = () =>
+        ({
+          ...(Object.fromEntries(STATISTIC_KEYS.map((k) => [k, null])) as Record<StatisticKey, null>),
+          days_with_data: 0,
+        }) as Omit<DailyStatistics, 'date'> & { days_with_data: number }
+      const out = { current: empty(), previous: empty() }
+      for (const { period, ...r } of rows) Object.assign(out[period], r)
+      return out
+    },
+  }
+}
+
+export const STATISTIC_KEYS: StatisticKey[] = [
+  'resting_heart_rate',
+  'heart_rate_avg',
+  'heart_rate_min',
+  'heart_rate_max',
+  'hrv_rmssd_avg',
+  'skin_temperature_avg',
+  'spo2_avg',
+  'respiratory_rate_avg',
+  'stress_avg',
+  'steps',
+  'distance',
+  'active_energy',
+]
+
+export type MeasurementRepository = ReturnType<typeof createMeasurementRepository>
+
+/**
+ * Every sample of a user as plain JSON (snake_case) for the account export, in key order, read in keyset
+ * batches so millions of rows never sit in memory at once.
+ */
+export async function* exportRows(db: Db, userId: string, batchSize = 5000): AsyncGenerator<SampleRow> {
+  let after: { type: string; at: string; deviceId: string } | undefined
+  for (;;) {
+    const res = await db.execute(sql`
+      select type, ${iso(sql`measured_at`)} as timestamp, device_id, value
+        from measurements
+       where user_id = ${userId}
+         ${after ? sql`and (type, measured_at, device_id) > (${after.type}, ${after.at}::timestamptz, ${after.deviceId})` : sql``}
+       order by type, measured_at, device_id
+       limit ${batchSize}`)
+    const rows = (res as unknown as { rows: Array<Omit<SampleRow, 'device_id'> & { device_id: string }> }).rows
+    for (const r of rows) yield { ...r, device_id: r.device_id === NO_DEVICE ? null : r.device_id }
+    if (rows.length < batchSize) return
+    const last = rows[rows.length - 1]
+    after = { type: last.type, at: last.timestamp, deviceId: last.device_id }
+  }
+}
+
+export { CATALOGUE }

@@ -1,0 +1,202 @@
+import t from 'tap'
+import { createMeasurementRepository } from '../../routes/measurement/repository.ts'
+import { periodsOf } from '../../routes/statistics/index.ts'
+import { buildTestApp } from '../helpers/app.ts'
+import { userWithToken } from '../helpers/fixtures.ts'
+import { type Sample, getJson, ingest, series } from '../helpers/measurement.ts'
+
+const MINUTE = 60_000
+const QUARTER = 15 * MINUTE
+
+/** A day of heart rate every minute at 70 from local midnight (given in UTC), with a calm and a stray minute. */
+function heartDay(midnightUtc: string, minutes: number): Sample[] {
+  const t0 = Date.parse(midnightUtc)
+  return series(
+    'heart_rate',
+    t0,
+    minutes,
+    (i) => {
+      if (i >= 180 && i < 185) return 50 // 03:00-03:05 local: the resting window
+      if (i === 602) return 40 // one stray low minute in a window of 70s: mean 64
+      return 70
+    },
+    MINUTE,
+  )
+}
+
+t.test('statistics', async (t) => {
+  const app = await buildTestApp(t)
+  const alice = await userWithToken(app, { timeZone: 'Europe/Berlin' })
+  const bob = await userWithToken(app, { timeZone: 'Europe/Berlin' })
+
+  // Saturday 30 March to Monday 1 April 2024 (Sunday is 23 hours long) in Berlin.
+  await ingest(app, alice.headers, heartDay('2024-03-29T23:00:00Z', 24 * 60))
+  await ingest(app, alice.headers, heartDay('2024-03-30T23:00:00Z', 23 * 60))
+  await ingest(
+    app,
+    alice.headers,
+    series('steps', '2024-03-29T23:00:00Z', 4 * 71, () => 10, QUARTER),
+  )
+  await ingest(
+    app,
+    alice.headers,
+    series('active_energy', '2024-03-30T23:00:00Z', 4, () => 2.5, QUARTER),
+  )
+  await ingest(
+    app,
+    alice.headers,
+    series('skin_temperature', '2024-03-30T23:00:00Z', 3, (i) => 33 + i, QUARTER),
+  )
+  await ingest(
+    app,
+    alice.headers,
+    series('stress', '2024-03-31T21:59:00Z', 2, (i) => 10 + 80 * i, MINUTE),
+  )
+  // Monday has heart rate in only two minutes of a window: no resting value, but an average.
+  await ingest(
+    app,
+    alice.headers,
+    series('heart_rate', '2024-04-01T06:00:00Z', 2, () => 55, MINUTE),
+  )
+
+  t.test('daily statistics per local day, across a DST change', async (t) => {
+    const { status, body } = await getJson(app, alice.headers, '/v1/statistics/daily?from=2024-03-29&to=2024-04-01')
+    t.equal(status, 200)
+    t.equal(body.time_zone, 'Europe/Berlin')
+    const nothing = {
+      resting_heart_rate: null,
+      heart_rate_avg: null,
+      heart_rate_min: null,
+      heart_rate_max: null,
+      hrv_rmssd_avg: null,
+      skin_temperature_avg: null,
+      spo2_avg: null,
+      respiratory_rate_avg: null,
+      stress_avg: null,
+      steps: null,
+      distance: null,
+      active_energy: null,
+    }
+    const hrAvg = (minutes: number) => (70 * (minutes - 6) + 50 * 5 + 40) / minutes
+    t.same(body.data[0], { date: '2024-03-29', ...nothing }, 'a day without data is there, all null')
+    t.same(body.data[1], {
+      ...nothing,
+      date: '2024-03-30',
+      resting_heart_rate: 50,
+      heart_rate_avg: hrAvg(1440),
+      heart_rate_min: 40,
+      heart_rate_max: 70,
+      steps: 960,
+    })
+    t.same(
+      body.data[2],
+      {
+        ...nothing,
+        date: '2024-03-31',
+        resting_heart_rate: 50,
+        heart_rate_avg: hrAvg(1380),
+        heart_rate_min: 40,
+        heart_rate_max: 70,
+        skin_temperature_avg: 34,
+        stress_avg: 10,
+        steps: 920,
+        active_energy: 10,
+      },
+      'the 23-hour day: 92 quarters of steps; the stress sample at 23:59 local belongs to it',
+    )
+    t.same(body.data[3], {
+      ...nothing,
+      date: '2024-04-01',
+      heart_rate_avg: 55,
+      heart_rate_min: 55,
+      heart_rate_max: 55,
+      stress_avg: 90,
+      steps: 960,
+    })
+    // The repository function other domains call gives the same rows.
+    t.same(await createMeasurementRepository(app.db).daily(alice.user.id, '2024-03-29', '2024-04-01'), body.data)
+
+    t.match(await getJson(app, alice.headers, '/v1/statistics/daily?from=2024-02-30&to=2024-03-01'), {
+      status: 400,
+      body: { error: 'validation_failed', details: [{ field: 'query.from' }] },
+    })
+    t.match(await getJson(app, alice.headers, '/v1/statistics/daily?from=2024-03-02&to=2024-03-01'), {
+      status: 400,
+      body: { error: 'validation_failed' },
+    })
+    t.match(await getJson(app, alice.headers, '/v1/statistics/daily?from=2023-01-01&to=2024-03-01'), {
+      status: 400,
+      body: { error: 'range_too_large' },
+    })
+  })
+
+  t.test('deleting samples changes the statistics at once', async (t) => {
+    const res = await app.inject({
+      method: 'DELETE',
+      url: '/v1/measurements?type=steps&from=2024-04-01T12:00:00Z&to=2024-04-02T00:00:00Z',
+      headers: alice.headers,
+    })
+    t.same(res.json(), { deleted: 40 })
+    const { body } = await getJson(app, alice.headers, '/v1/statistics/daily?from=2024-04-01&to=2024-04-01')
+    t.equal(body.data[0].steps, 560)
+  })
+
+  t.test('week and month summaries with the change against the previous period', async (t) => {
+    t.same(periodsOf('week', '2024-04-03'), {
+      current: { from: '2024-04-01', to: '2024-04-07' },
+      previous: { from: '2024-03-25', to: '2024-03-31' },
+    })
+    t.same(periodsOf('month', '2024-03-31'), {
+      current: { from: '2024-03-01', to: '2024-03-31' },
+      previous: { from: '2024-02-01', to: '2024-02-29' },
+    })
+    t.same(periodsOf('month', '2024-01-15').previous, { from: '2023-12-01', to: '2023-12-31' })
+
+    const week = await getJson(app, alice.headers, '/v1/statistics/summary?period=week&date=2024-04-03')
+    t.equal(week.status, 200)
+    t.match(week.body, {
+      period: 'week',
+      time_zone: 'Europe/Berlin',
+      current: { from: '2024-04-01', to: '2024-04-07' },
+      previous: { from: '2024-03-25', to: '2024-03-31' },
+      days_with_data: 1,
+      previous_days_with_data: 2,
+    })
+    const m = week.body.metrics
+    t.same(m.steps, { value: 560, previous: 1880, change: -1320, change_percent: (-1320 / 1880) * 100 })
+    t.same(m.resting_heart_rate, { value: null, previous: 50, change: null, change_percent: null })
+    t.same(m.heart_rate_max, { value: 55, previous: 70, change: -15, change_percent: (-15 / 70) * 100 })
+    const sum = 70 * (2820 - 12) + 50 * 10 + 80
+    t.ok(Math.abs(m.heart_rate_avg.previous - sum / 2820) < 1e-9, 'weighted by samples over both days')
+    t.same(m.stress_avg, { value: 90, previous: 10, change: 80, change_percent: 800 })
+
+    const month = await getJson(app, alice.headers, '/v1/statistics/summary?period=month&date=2024-03-10')
+    t.match(month.body, {
+      current: { from: '2024-03-01', to: '2024-03-31' },
+      previous: { from: '2024-02-01', to: '2024-02-29' },
+      days_with_data: 2,
+      previous_days_with_data: 0,
+    })
+    t.same(month.body.metrics.steps, { value: 1880, previous: null, change: null, change_percent: null })
+    const today = await getJson(app, alice.headers, '/v1/statistics/summary?period=week')
+    t.equal(today.status, 200, 'date defaults to today')
+    t.match(await getJson(app, alice.headers, '/v1/statistics/summary?period=year'), {
+      status: 400,
+      body: { error: 'validation_failed', details: [{ field: 'query.period' }] },
+    })
+  })
+
+  t.test("another user's statistics are never mixed in", async (t) => {
+    const { body } = await getJson(app, bob.headers, '/v1/statistics/daily?from=2024-03-30&to=2024-03-31')
+    t.same(
+      body.data.map((d: Record<string, unknown>) => Object.values(d).filter((v) => v !== null).length),
+      [1, 1],
+      'only the dates',
+    )
+    const week = await getJson(app, bob.headers, '/v1/statistics/summary?period=week&date=2024-04-03')
+    t.equal(week.body.days_with_data, 0)
+    t.equal(week.body.metrics.steps.previous, null)
+    const res = await app.inject({ url: '/v1/statistics/daily?from=2024-03-30&to=2024-03-31' })
+    t.equal(res.statusCode, 401)
+  })
+})
