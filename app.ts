@@ -15,6 +15,7 @@ import mailerPlugin from './plugins/mailer.ts'
 import swaggerPlugin from './plugins/swagger.ts'
 import authRoutes from './routes/auth/index.ts'
 import systemRoutes from './routes/system/index.ts'
+import telemetryRoutes from './routes/telemetry/index.ts'
 
 export interface BuildAppOptions {
   /** A validated config; when absent it is loaded from `env` (default process.env). */
@@ -93,6 +94,7 @@ export async function buildApp(options: BuildAppOptions = {}) {
 
   await app.register(systemRoutes)
   await app.register(authRoutes)
+  await app.register(telemetryRoutes, { prefix: '/v1' })
 
   return app
 }
