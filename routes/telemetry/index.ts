@@ -36,7 +36,7 @@ const RETENTION_EVERY_MS = 3600_000
 const REJECTED_FIELD = { traces: 'rejectedSpans', metrics: 'rejectedDataPoints', logs: 'rejectedLogRecords' } as const
 
 const INGEST_DESCRIPTION = (what: string) =>
-  `OTLP/HTTP export of ${what} (https://opentelemetry.io/docs/specs/otlp/#otlphttp): point an OpenTelemetry exporter at \`<server>/v1/telemetry\`. ` +
+  `OTLP/HTTP export of ${what} (https://opentelemetry.io/docs/specs/otlp/#otlphttp): give an OpenTelemetry exporter this URL as its per-signal endpoint (e.g. OTEL_EXPORTER_OTLP_TRACES_ENDPOINT). ` +
   'Body: OTLP/JSON (`application/json`: hex ids, 64-bit integers as strings or numbers, integer enums, unknown fields ignored) ' +
   'or binary protobuf (`application/x-protobuf`), optionally `Content-Encoding: gzip`; at most TELEMETRY_MAX_BYTES (default 5 MiB) ' +
   "both compressed and decompressed, else 413. Credentials: a user's Bearer token, a client `x-auth-token`, or both; the rows record " +
