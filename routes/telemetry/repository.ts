@@ -311,7 +311,7 @@ async function* exportTable<R extends { id: string }>(
   table: typeof telemetrySpans | typeof telemetryLogs | typeof telemetryMetricPoints,
   userId: string,
   out: (r: R) => Record<string, unknown>,
-  type: string,
+  recordType: string,
 ) {
   let last: string | undefined
   for (;;) {
@@ -321,7 +321,7 @@ async function* exportTable<R extends { id: string }>(
       .where(and(eq(table.userId, userId), last ? gt(table.id, last) : undefined))
       .orderBy(asc(table.id))
       .limit(EXPORT_CHUNK)) as unknown as R[]
-    for (const r of rows) yield { type, ...out(r) }
+    for (const r of rows) yield { record_type: recordType, ...out(r) }
     if (rows.length < EXPORT_CHUNK) return
     last = rows[rows.length - 1].id
   }
