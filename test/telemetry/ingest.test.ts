@@ -121,14 +121,22 @@ t.test('OTLP ingest', async (t) => {
     t.match(stored[0], { name: 'GET /sync', kind: 'client', status_code: 'ok', duration_ms: 2.5 })
     t.same(stored[0].attributes, { 'http.status_code': 200 })
 
-    // The same rejection answered in protobuf.
+    // A protobuf request gets its partial success in protobuf.
+    const [first, second] = sdkSpans()
+    const zeroTrace = Object.create(first, {
+      spanContext: { value: () => ({ ...first.spanContext(), traceId: '0'.repeat(32) }) },
+    })
     const pb = await app.inject({
       method: 'POST',
       url: '/v1/telemetry/traces',
-      headers: { ...alice.headers, 'content-type': 'application/json', accept: 'application/x-protobuf' },
-      payload: tracesBody([jsonSpan({ traceId: '' })]),
+      headers: { ...alice.headers, 'content-type': 'application/x-protobuf' },
+      payload: Buffer.from(ProtobufTraceSerializer.serializeRequest([zeroTrace, second]) as Uint8Array),
     })
-    t.same(pb.json(), { partialSuccess: { rejectedSpans: 1, errorMessage: '1 missing traceId' } })
+    t.equal(pb.headers['content-type'], 'application/x-protobuf')
+    t.same(ProtobufTraceSerializer.deserializeResponse(pb.rawPayload), {
+      partialSuccess: { rejectedSpans: 1, errorMessage: '1 invalid traceId' },
+    })
+    t.equal((await trace(second.spanContext().traceId)).length, 1)
   })
 
   t.test('OTLP JSON rules: numbers or strings for 64-bit values, enum names, unknown fields ignored', async (t) => {

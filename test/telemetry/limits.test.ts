@@ -85,3 +85,28 @@ t.test('too many exports from one sender: 429 with Retry-After', async (t) => {
   t.equal(res.json().error, 'rate_limited')
   t.match(res.headers['retry-after'], /^\d+$/)
 })
+
+t.test(
+  'more exports at once than one process takes: 503 overloaded with Retry-After, and the slots come back',
+  async (t) => {
+    const app = await buildTestApp(t)
+    const { headers } = await userWithToken(app)
+    const payload = tracesBody(Array.from({ length: 50 }, () => jsonSpan()))
+    const all = await Promise.all(
+      Array.from({ length: 40 }, () => app.inject({ method: 'POST', url: '/v1/telemetry/traces', headers, payload })),
+    )
+    const overloaded = all.filter((r) => r.statusCode === 503)
+    t.ok(overloaded.length > 0, 'some were turned away')
+    t.ok(
+      all.every((r) => r.statusCode === 200 || r.statusCode === 503),
+      'the others were stored',
+    )
+    t.same(overloaded[0].json(), { error: 'overloaded', message: 'Too many exports at once; retry shortly.' })
+    t.equal(overloaded[0].headers['retry-after'], '1')
+    // Every slot is released once the answers are out: a run of exports one after another all pass.
+    for (let i = 0; i < 20; i++) {
+      const res = await app.inject({ method: 'POST', url: '/v1/telemetry/traces', headers, payload: {} })
+      t.equal(res.statusCode, 200)
+    }
+  },
+)
