@@ -97,9 +97,12 @@ class Reasons {
   }
 }
 
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g
+
+/** Text PostgreSQL takes: no NUL, no lone UTF-16 surrogate (jsonb refuses both), at most `max` characters. */
 function clean(s: string, max: number): string {
-  const noNul = s.includes('\u0000') ? s.replaceAll('\u0000', '') : s
-  return noNul.length > max ? noNul.slice(0, max) : noNul
+  const cut = s.length > max ? s.slice(0, max) : s
+  return cut.replaceAll('\u0000', '').replace(LONE_SURROGATE, '\uFFFD')
 }
 
 const HEX_ID = { 32: /^[0-9a-f]{32}$/, 16: /^[0-9a-f]{16}$/ }
@@ -130,16 +133,24 @@ function nanos(value: string | number | undefined, field: string): { at: Date; n
   return { at: new Date(ms), ns }
 }
 
-function int64(value: string | number | undefined, field: string): number | null {
+const INT64_MAX = 9223372036854775807n
+
+/** A 64-bit integer that fits PostgreSQL's bigint (beyond 2^53 it is approximate, as any JSON number). */
+function int64(value: unknown, field: string): number | null {
   if (value === undefined) return null
-  if (typeof value === 'number') return Number.isFinite(value) ? Math.trunc(value) : reject(`invalid ${field}`)
+  if (typeof value !== 'number' && typeof value !== 'string') return reject(`invalid ${field}`)
+  if (typeof value === 'number') {
+    return Number.isFinite(value) && Math.abs(value) < 9.2e18 ? Math.trunc(value) : reject(`invalid ${field}`)
+  }
   if (!/^-?\d{1,20}$/.test(value)) return reject(`invalid ${field}`)
-  return Number(value)
+  const n = BigInt(value)
+  return n <= INT64_MAX && n >= -INT64_MAX ? Number(n) : reject(`invalid ${field}`)
 }
 
-function double(value: string | number | undefined, field: string): number | null {
+function double(value: unknown, field: string): number | null {
   if (value === undefined) return null
   if (typeof value === 'number') return value
+  if (typeof value !== 'string') return reject(`invalid ${field}`)
   // proto3 JSON spells non-finite doubles; they have no place in a stored number.
   if (value === 'NaN' || value === 'Infinity' || value === '-Infinity') return null
   const n = Number(value)
@@ -194,30 +205,41 @@ const SEVERITIES = [
 export const SPAN_KIND_NAMES = SPAN_KINDS
 export const STATUS_CODE_NAMES = STATUS_CODES
 
-/** AnyValue → plain JSON (ints beyond 2^53 stay strings, bytes stay base64). */
-function anyValue(v: AnyValue | undefined, depth = 0): unknown {
-  if (!v || depth > MAX_DEPTH) return null
-  if (v.stringValue !== undefined) return clean(v.stringValue, MAX_ATTRIBUTE_CHARS)
-  if (v.boolValue !== undefined) return v.boolValue
-  if (v.intValue !== undefined) {
+/**
+ * AnyValue → plain JSON (ints beyond 2^53 stay strings, bytes stay base64). Below the top level the
+ * schema does not look, so every field's type is checked here; a value of the wrong type becomes null.
+ */
+function anyValue(input: unknown, depth = 0): unknown {
+  if (!input || typeof input !== 'object' || depth > MAX_DEPTH) return null
+  const v = input as Record<string, unknown>
+  if (typeof v.stringValue === 'string') return clean(v.stringValue, MAX_ATTRIBUTE_CHARS)
+  if (typeof v.boolValue === 'boolean') return v.boolValue
+  if (typeof v.intValue === 'string' || typeof v.intValue === 'number') {
     const n = Number(v.intValue)
-    return Number.isSafeInteger(n) ? n : String(v.intValue)
+    return Number.isSafeInteger(n) ? n : clean(String(v.intValue), 32)
   }
-  if (v.doubleValue !== undefined) return typeof v.doubleValue === 'number' ? v.doubleValue : String(v.doubleValue)
-  if (v.bytesValue !== undefined) return clean(v.bytesValue, MAX_ATTRIBUTE_CHARS)
-  if (v.arrayValue) {
-    return (v.arrayValue.values ?? []).slice(0, MAX_ATTRIBUTES).map((x) => anyValue(x as AnyValue, depth + 1))
-  }
-  if (v.kvlistValue) return attributes(v.kvlistValue.values as KeyValue[] | undefined, depth + 1)
+  if (typeof v.doubleValue === 'number') return v.doubleValue
+  if (typeof v.doubleValue === 'string') return clean(v.doubleValue, 32)
+  if (typeof v.bytesValue === 'string') return clean(v.bytesValue, MAX_ATTRIBUTE_CHARS)
+  const array = (v.arrayValue as { values?: unknown } | undefined)?.values
+  if (Array.isArray(array)) return array.slice(0, MAX_ATTRIBUTES).map((x) => anyValue(x, depth + 1))
+  const kvlist = (v.kvlistValue as { values?: unknown } | undefined)?.values
+  if (Array.isArray(kvlist)) return attributes(kvlist, depth + 1)
   return null
 }
 
-function attributes(list: KeyValue[] | undefined, depth = 0): Record<string, unknown> {
+function attributes(list: unknown, depth = 0): Record<string, unknown> {
   const out: Record<string, unknown> = {}
-  if (!list) return out
+  if (!Array.isArray(list)) return out
   for (const kv of list.slice(0, MAX_ATTRIBUTES)) {
     if (typeof kv?.key !== 'string') continue
-    out[clean(kv.key, 256)] = anyValue(kv.value, depth)
+    // defineProperty: a key named __proto__ stays a plain key instead of replacing the prototype.
+    Object.defineProperty(out, clean(kv.key, 256), {
+      value: anyValue(kv.value, depth),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    })
   }
   return out
 }
@@ -261,6 +283,7 @@ function spanRow(span: OtlpSpan, o: Origin): SpanRow {
   const start = nanos(span.startTimeUnixNano, 'startTimeUnixNano') ?? reject('missing startTimeUnixNano')
   const end = nanos(span.endTimeUnixNano, 'endTimeUnixNano') ?? reject('missing endTimeUnixNano')
   if (end.ns < start.ns) reject('endTimeUnixNano before startTimeUnixNano')
+  if (end.ns - start.ns > INT64_MAX) reject('span longer than 292 years')
   const events = (span.events ?? []).slice(0, MAX_EVENTS).map((e) => ({
     name: clean(e.name ?? '', MAX_NAME_CHARS),
     time: nanos(e.timeUnixNano, 'events.timeUnixNano')?.at.toISOString() ?? null,
@@ -292,6 +315,16 @@ export function flattenTraces(body: TracesRequest): Flattened<SpanRow> {
       }
     }
   })
+}
+
+/** Only the known fields of ExponentialHistogramDataPoint.Buckets: whatever else was sent is not stored. */
+function expBuckets(b: Record<string, unknown> | undefined, field: string) {
+  if (!b) return null
+  const offset = b.offset ?? 0
+  if (typeof offset !== 'number' || !Number.isInteger(offset)) return reject(`invalid ${field}.offset`)
+  const counts = b.bucketCounts ?? []
+  if (!Array.isArray(counts)) return reject(`invalid ${field}.bucketCounts`)
+  return { offset, bucket_counts: counts.map((c) => int64(c, `${field}.bucketCounts`)) }
 }
 
 type AnyPoint = NonNullable<NonNullable<NonNullable<OtlpMetric['histogram']>['dataPoints']>[number]> & {
@@ -350,10 +383,15 @@ function pointRow(
         ? {
             scale: p.scale ?? 0,
             zero_count: int64(p.zeroCount, 'zeroCount') ?? 0,
-            positive: p.positive ?? null,
-            negative: p.negative ?? null,
+            positive: expBuckets(p.positive, 'positive'),
+            negative: expBuckets(p.negative, 'negative'),
           }
-        : { quantile_values: p.quantileValues ?? [] }
+        : {
+            quantile_values: (p.quantileValues ?? []).map((q: Record<string, unknown>) => ({
+              quantile: double(q.quantile, 'quantileValues.quantile'),
+              value: double(q.value, 'quantileValues.value'),
+            })),
+          }
   return {
     ...base,
     count,

@@ -107,11 +107,13 @@ t.test('OTLP ingest', async (t) => {
       jsonSpan({ spanId: '0000000000000000' }),
       jsonSpan({ startTimeUnixNano: '2000', endTimeUnixNano: '1000' }),
       jsonSpan({ kind: 9 }),
+      jsonSpan({ startTimeUnixNano: '1', endTimeUnixNano: '99999999999999999999' }),
     ])
     const res = await app.inject({ method: 'POST', url: '/v1/telemetry/traces', headers: alice.headers, payload: body })
     t.equal(res.statusCode, 200)
     const partial = res.json().partialSuccess
-    t.equal(partial.rejectedSpans, 4)
+    t.equal(partial.rejectedSpans, 5)
+    t.match(partial.errorMessage, /1 span longer than 292 years/)
     t.match(partial.errorMessage, /1 invalid traceId/)
     t.match(partial.errorMessage, /1 invalid spanId/)
     t.match(partial.errorMessage, /1 endTimeUnixNano before startTimeUnixNano/)
@@ -167,6 +169,77 @@ t.test('OTLP ingest', async (t) => {
     t.same(stored.attributes, { big: '9007199254740993', nul: 'ab', kv: { x: 1.5 }, bytes: 'AQID' })
   })
 
+  t.test('hostile values are stored safely or rejected, never a server error', async (t) => {
+    const junk = [
+      null,
+      5,
+      'x',
+      [],
+      { stringValue: 7 },
+      { arrayValue: { values: 'no' } },
+      { kvlistValue: { values: [5] } },
+    ]
+    const span = jsonSpan({
+      name: 'bad\ud800name\u0000',
+      attributes: [
+        { key: '__proto__', value: { stringValue: 'kept as a key' } },
+        // The schema checks the first level of an AnyValue; the flattener everything below it.
+        { key: 'nested', value: { arrayValue: { values: [{ arrayValue: { values: junk } }] } } },
+        {
+          key: 'lone\udc00',
+          value: { kvlistValue: { values: [{ key: 'k', value: { stringValue: '\u0000\ud800' } }] } },
+        },
+      ],
+    })
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/telemetry/traces',
+      headers: alice.headers,
+      payload: tracesBody([span]),
+    })
+    t.equal(res.statusCode, 200, res.body)
+    const [stored] = await trace(span.traceId)
+    t.equal(stored.name, 'bad\ufffdname')
+    const attrs = stored.attributes as Record<string, unknown>
+    t.equal(Object.getOwnPropertyDescriptor(attrs, '__proto__')?.value, 'kept as a key')
+    t.equal(Object.getPrototypeOf(attrs), Object.prototype)
+    t.same(Object.keys(attrs).sort(), ['__proto__', 'lone\ufffd', 'nested'])
+    t.same(
+      { nested: attrs.nested, 'lone\ufffd': attrs['lone\ufffd'] },
+      {
+        nested: [[null, null, null, null, null, null, {}]],
+        'lone\ufffd': { k: '\ufffd' },
+      },
+    )
+
+    const at = ns(new Date())
+    const metrics = await app.inject({
+      method: 'POST',
+      url: '/v1/telemetry/metrics',
+      headers: alice.headers,
+      payload: metricsBody([
+        {
+          name: 'exp',
+          exponentialHistogram: {
+            dataPoints: [
+              { timeUnixNano: at, count: 3, sum: 3, positive: { offset: 1, bucketCounts: ['1', 2] } },
+              { timeUnixNano: at, count: 1, positive: { offset: 'x' } },
+              { timeUnixNano: at, count: 1, negative: { bucketCounts: [{}] } },
+            ],
+          },
+        },
+        { name: 'q', summary: { dataPoints: [{ timeUnixNano: at, count: 1, quantileValues: [{ quantile: {} }] }] } },
+      ]),
+    })
+    t.equal(metrics.statusCode, 200, metrics.body)
+    t.same(metrics.json(), {
+      partialSuccess: {
+        rejectedDataPoints: 3,
+        errorMessage: '1 invalid positive.offset; 1 invalid negative.bucketCounts; 1 invalid quantileValues.quantile',
+      },
+    })
+  })
+
   t.test('an empty export is a success', async (t) => {
     const res = await app.inject({ method: 'POST', url: '/v1/telemetry/traces', headers: alice.headers, payload: {} })
     t.equal(res.statusCode, 200)
@@ -209,6 +282,7 @@ t.test('OTLP ingest', async (t) => {
         },
       },
       { name: 'app.unknown', newKindOfMetric: { dataPoints: [] } },
+      { name: 'app.overflow', histogram: { dataPoints: [{ timeUnixNano: ns(at), count: '99999999999999999999' }] } },
     ])
     const res = await app.inject({
       method: 'POST',
@@ -219,8 +293,8 @@ t.test('OTLP ingest', async (t) => {
     t.equal(res.statusCode, 200, res.body)
     t.same(res.json(), {
       partialSuccess: {
-        rejectedDataPoints: 1,
-        errorMessage: '1 data point without a value; metric "app.unknown" has no known data',
+        rejectedDataPoints: 2,
+        errorMessage: '1 data point without a value; 1 invalid count; metric "app.unknown" has no known data',
       },
     })
     const series = await app.inject({
