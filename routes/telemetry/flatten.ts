@@ -1,5 +1,4 @@
 import type {
-  AnyValue,
   KeyValue,
   LogsRequest,
   MetricsRequest,
