@@ -439,8 +439,9 @@ export function flattenMetrics(body: MetricsRequest): Flattened<MetricPointRow> 
 
 function logRow(r: OtlpLogRecord, o: Origin, receivedAt: Date): LogRow {
   const time = nanos(r.timeUnixNano, 'timeUnixNano') ?? nanos(r.observedTimeUnixNano, 'observedTimeUnixNano') ?? null
-  const body =
-    r.body?.stringValue !== undefined ? clean(r.body.stringValue, MAX_BODY_CHARS) : r.body ? anyValue(r.body) : null
+  // A string body gets more room than an attribute value.
+  const text = (r.body as { stringValue?: unknown } | undefined)?.stringValue
+  const body = typeof text === 'string' ? clean(text, MAX_BODY_CHARS) : anyValue(r.body)
   const attrs = attributes(r.attributes)
   if (r.eventName) attrs['event.name'] = clean(r.eventName, MAX_NAME_CHARS)
   return {

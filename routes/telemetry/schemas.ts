@@ -24,17 +24,14 @@ const Hex = (description: string) => Type.String({ description })
 
 const OpenObject = Type.Object({}, { additionalProperties: true })
 
-export const AnyValueSchema = open(
+/** Checked value by value when flattening (a value of a wrong type is stored as null), not here. */
+export const AnyValueSchema = Type.Object(
+  {},
   {
-    stringValue: Type.Optional(Type.String()),
-    boolValue: Type.Optional(Type.Boolean()),
-    intValue: Type.Optional(Int64),
-    doubleValue: Type.Optional(Double),
-    arrayValue: Type.Optional(open({ values: Type.Optional(Type.Array(OpenObject)) })),
-    kvlistValue: Type.Optional(open({ values: Type.Optional(Type.Array(OpenObject)) })),
-    bytesValue: Type.Optional(Type.String({ description: 'base64' })),
+    additionalProperties: true,
+    description:
+      'OTLP AnyValue: one of stringValue, boolValue, intValue, doubleValue, bytesValue (base64), arrayValue { values }, kvlistValue { values }',
   },
-  'OTLP AnyValue',
 )
 export const KeyValueSchema = open({ key: Type.String(), value: Type.Optional(AnyValueSchema) })
 const Attributes = Type.Optional(Type.Array(KeyValueSchema))
