@@ -21,6 +21,7 @@ import sharedRoutes from './routes/shared/index.ts'
 import sharingRoutes from './routes/sharing/index.ts'
 import statisticsRoutes from './routes/statistics/index.ts'
 import systemRoutes from './routes/system/index.ts'
+import telemetryRoutes from './routes/telemetry/index.ts'
 
 export interface BuildAppOptions {
   /** A validated config; when absent it is loaded from `env` (default process.env). */
@@ -105,6 +106,7 @@ export async function buildApp(options: BuildAppOptions = {}) {
   await app.register(groupRoutes, { prefix: '/v1' })
   await app.register(measurementRoutes, { prefix: '/v1' })
   await app.register(statisticsRoutes, { prefix: '/v1' })
+  await app.register(telemetryRoutes, { prefix: '/v1' })
 
   return app
 }

@@ -1,0 +1,286 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { errors } from '../../plugins/errors.ts'
+import { SECURITY } from '../../plugins/swagger.ts'
+import { errorResponses, PageSchema } from '../common.ts'
+import { registerOtlpParsers, wantsProtobuf } from './content.ts'
+import { type Flattened, flattenLogs, flattenMetrics, flattenTraces } from './flatten.ts'
+import { encodeExportResponse, type Signal } from './otlp-proto.ts'
+import { createTelemetryRepository, type Sender } from './repository.ts'
+import {
+  LogOutSchema,
+  LogsQuerySchema,
+  type LogsRequest,
+  LogsRequestSchema,
+  LogsResponseSchema,
+  MetricBucketSchema,
+  MetricSeriesQuerySchema,
+  type MetricsRequest,
+  MetricsRequestSchema,
+  MetricsResponseSchema,
+  SlowestSpansQuerySchema,
+  SpanOutSchema,
+  SpansQuerySchema,
+  TraceParamsSchema,
+  type TracesRequest,
+  TracesRequestSchema,
+  TracesResponseSchema,
+} from './schemas.ts'
+
+/** Requests stored at once by one process; past it the exporter is told to back off (OTLP: 503 + Retry-After). */
+const MAX_IN_FLIGHT = 16
+/** Per sender (user, or client app and IP), per minute, across processes. */
+const EXPORTS_PER_MINUTE = 600
+const RETENTION_EVERY_MS = 3600_000
+const REJECTED_FIELD = { traces: 'rejectedSpans', metrics: 'rejectedDataPoints', logs: 'rejectedLogRecords' } as const
+
+const INGEST_DESCRIPTION = (what: string) =>
+  `OTLP/HTTP export of ${what} (https://opentelemetry.io/docs/specs/otlp/#otlphttp): give an OpenTelemetry exporter this URL as its per-signal endpoint (e.g. OTEL_EXPORTER_OTLP_TRACES_ENDPOINT). ` +
+  'Body: OTLP/JSON (`application/json`: hex ids, 64-bit integers as strings or numbers, integer enums, unknown fields ignored) ' +
+  'or binary protobuf (`application/x-protobuf`), optionally `Content-Encoding: gzip`; at most TELEMETRY_MAX_BYTES (default 5 MiB) ' +
+  "both compressed and decompressed, else 413. Credentials: a user's Bearer token, a client `x-auth-token`, or both; the rows record " +
+  'the user and the client app. Records that break the OTLP data model (bad ids, missing times, enums out of range) are rejected one by one: ' +
+  "the answer is 200 with `partialSuccess` (count and reasons) and the rest is stored. The answer is in the request's content type " +
+  '(error bodies are always JSON `{ error, message }`). 429 (`rate_limited`, 600 exports a minute per sender) and 503 (`overloaded`) carry Retry-After.'
+
+const adminDescription = (what: string) =>
+  `${what} Admin role only. Telemetry is kept TELEMETRY_RETENTION_DAYS (default 30) after it was received.`
+
+const telemetryRoutes: FastifyPluginAsyncTypebox = async function telemetryRoutes(app) {
+  const { config, db, limits } = app
+  const repo = createTelemetryRepository(db)
+  registerOtlpParsers(app, config.TELEMETRY_MAX_BYTES)
+
+  let inFlight = 0
+  const counted = new WeakSet<FastifyRequest>()
+  function release(request: FastifyRequest) {
+    if (counted.delete(request)) inFlight--
+  }
+
+  /** A user's bearer token, a client token, or both: each one given must be valid. */
+  async function authenticateSender(request: FastifyRequest, reply: FastifyReply) {
+    const bearer = request.headers.authorization !== undefined
+    const client = request.headers['x-auth-token'] !== undefined
+    if (!bearer && !client) {
+      throw errors.unauthorized('unauthorized', 'A Bearer access token or an x-auth-token client token is required.')
+    }
+    if (bearer) await app.authenticate.call(app, request, reply)
+    if (client) await app.requireClient.call(app, request, reply)
+    const key = bearer ? `user:${request.user.sub}` : `client:${request.clientApp?.id}:${request.ip}`
+    await limits.hit(`telemetry:${key}`, EXPORTS_PER_MINUTE, 60)
+    if (inFlight >= MAX_IN_FLIGHT) throw errors.unavailable('overloaded', 'Too many exports at once; retry shortly.', 1)
+    inFlight++
+    counted.add(request)
+  }
+
+  const sender = (request: FastifyRequest): Sender => ({
+    userId: request.headers.authorization !== undefined ? request.user.sub : null,
+    clientId: request.clientApp?.id ?? null,
+  })
+
+  function answer<R>(request: FastifyRequest, reply: FastifyReply, signal: Signal, result: Flattened<R>) {
+    const body =
+      result.rejected > 0 || result.errorMessage
+        ? { partialSuccess: { [REJECTED_FIELD[signal]]: result.rejected, errorMessage: result.errorMessage } }
+        : {}
+    if (wantsProtobuf(request)) {
+      return reply.type('application/x-protobuf').send(encodeExportResponse(signal, body))
+    }
+    return reply.type('application/json').send(body)
+  }
+
+  const ingest = (signal: Signal, what: string, body: object, response: object) => ({
+    onRequest: authenticateSender,
+    onResponse: async (request: FastifyRequest) => release(request),
+    onRequestAbort: async (request: FastifyRequest) => release(request),
+    config: { otlpSignal: signal },
+    schema: {
+      tags: ['telemetry'],
+      summary: `Export ${what} (OTLP/HTTP)`,
+      description: INGEST_DESCRIPTION(what),
+      security: [...SECURITY.bearer, ...SECURITY.clientToken],
+      // The protobuf body is decoded into the OTLP/JSON shape, so one schema checks both encodings.
+      body: {
+        content: {
+          'application/json': { schema: body },
+          'application/x-protobuf': { schema: body },
+        },
+      },
+      response: {
+        200: {
+          description: 'Stored (with `partialSuccess` when some records were rejected)',
+          content: {
+            'application/json': { schema: response },
+            'application/x-protobuf': {
+              schema: Type.String({ format: 'binary', description: 'The same response, protobuf-encoded' }),
+            },
+          },
+        },
+        ...errorResponses(400, 401, 413, 415, 429, 503),
+      },
+    },
+  })
+
+  app.post(
+    '/telemetry/traces',
+    ingest('traces', 'spans', TracesRequestSchema, TracesResponseSchema),
+    async function exportTraces(request, reply) {
+      const result = flattenTraces(request.body as TracesRequest)
+      await db.transaction((tx) => repo.insertSpans(result.rows, sender(request), tx))
+      return answer(request, reply, 'traces', result)
+    },
+  )
+
+  app.post(
+    '/telemetry/metrics',
+    ingest('metrics', 'metric data points', MetricsRequestSchema, MetricsResponseSchema),
+    async function exportMetrics(request, reply) {
+      const result = flattenMetrics(request.body as MetricsRequest)
+      await db.transaction((tx) => repo.insertMetricPoints(result.rows, sender(request), tx))
+      return answer(request, reply, 'metrics', result)
+    },
+  )
+
+  app.post(
+    '/telemetry/logs',
+    ingest('logs', 'log records', LogsRequestSchema, LogsResponseSchema),
+    async function exportLogs(request, reply) {
+      const result = flattenLogs(request.body as LogsRequest)
+      await db.transaction((tx) => repo.insertLogs(result.rows, sender(request), tx))
+      return answer(request, reply, 'logs', result)
+    },
+  )
+
+  const admin = {
+    onRequest: app.requireAdmin,
+    tags: ['telemetry'],
+    security: SECURITY.bearer,
+  }
+
+  app.get(
+    '/admin/telemetry/traces/:trace_id',
+    {
+      onRequest: admin.onRequest,
+      schema: {
+        tags: admin.tags,
+        security: admin.security,
+        summary: 'The spans of one trace, in start order',
+        description: adminDescription('Every stored span with this trace id, whoever sent it.'),
+        params: TraceParamsSchema,
+        querystring: Type.Pick(SpansQuerySchema, ['limit', 'cursor'], { additionalProperties: false }),
+        response: { 200: PageSchema(SpanOutSchema), ...errorResponses(400, 401, 403) },
+      },
+    },
+    async function traceSpans(request) {
+      return repo.trace(request.params.trace_id, request.query.limit ?? 50, request.query.cursor)
+    },
+  )
+
+  app.get(
+    '/admin/telemetry/spans',
+    {
+      onRequest: admin.onRequest,
+      schema: {
+        tags: admin.tags,
+        security: admin.security,
+        summary: 'Spans by service, name, user and start time, newest first',
+        description: adminDescription('`from` is inclusive, `to` exclusive, on the span start time.'),
+        querystring: SpansQuerySchema,
+        response: { 200: PageSchema(SpanOutSchema), ...errorResponses(400, 401, 403) },
+      },
+    },
+    async function listSpans(request) {
+      return repo.spans({ ...request.query, limit: request.query.limit ?? 50 })
+    },
+  )
+
+  app.get(
+    '/admin/telemetry/spans/slowest',
+    {
+      onRequest: admin.onRequest,
+      schema: {
+        tags: admin.tags,
+        security: admin.security,
+        summary: 'The longest spans first, by service, name, user and start time',
+        description: adminDescription('Ordered by duration (nanosecond precision), longest first.'),
+        querystring: SlowestSpansQuerySchema,
+        response: { 200: PageSchema(SpanOutSchema), ...errorResponses(400, 401, 403) },
+      },
+    },
+    async function slowestSpans(request) {
+      return repo.slowestSpans({ ...request.query, limit: request.query.limit ?? 50 })
+    },
+  )
+
+  app.get(
+    '/admin/telemetry/logs',
+    {
+      onRequest: admin.onRequest,
+      schema: {
+        tags: admin.tags,
+        security: admin.security,
+        summary: 'Log records by severity, service, time, trace and text, newest first',
+        description: adminDescription(
+          '`min_severity` is an OTLP severity number (records at or above it); `q` matches a substring of the body, ignoring case; `from` inclusive, `to` exclusive.',
+        ),
+        querystring: LogsQuerySchema,
+        response: { 200: PageSchema(LogOutSchema), ...errorResponses(400, 401, 403) },
+      },
+    },
+    async function listLogs(request) {
+      return repo.logs({ ...request.query, limit: request.query.limit ?? 50 })
+    },
+  )
+
+  app.get(
+    '/admin/telemetry/metrics/series',
+    {
+      onRequest: admin.onRequest,
+      schema: {
+        tags: admin.tags,
+        security: admin.security,
+        summary: 'One metric over time, in buckets',
+        description: adminDescription(
+          'Buckets are aligned on UTC (`bucket`: 1m, 5m, 15m, 1h, 6h, 1d), oldest first; buckets without points are left out. ' +
+            'Each point counts with its value: the number for gauges and sums, the mean (sum / count) for histograms and summaries. ' +
+            '`from` inclusive, `to` exclusive.',
+        ),
+        querystring: MetricSeriesQuerySchema,
+        response: { 200: PageSchema(MetricBucketSchema), ...errorResponses(400, 401, 403) },
+      },
+    },
+    async function metricSeries(request) {
+      const q = request.query
+      if (new Date(q.to) <= new Date(q.from)) {
+        throw errors.validation([{ field: 'query.to', problem: 'must be after from' }])
+      }
+      return repo.metricSeries({ ...q, limit: q.limit ?? 50, bucket: q.bucket as '1h' })
+    },
+  )
+
+  if (config.JOBS_ENABLED) {
+    let running = false
+    const purge = () => {
+      if (running) return
+      running = true
+      repo
+        .purgeExpired(config.TELEMETRY_RETENTION_DAYS)
+        .then((removed) => removed && app.log.info({ removed }, 'telemetry retention'))
+        .catch((err) => app.log.warn({ err }, 'telemetry retention failed'))
+        .finally(() => {
+          running = false
+        })
+    }
+    const first = setTimeout(purge, 60_000)
+    const timer = setInterval(purge, RETENTION_EVERY_MS)
+    first.unref()
+    timer.unref()
+    app.addHook('onClose', async function stopTelemetryRetention() {
+      clearTimeout(first)
+      clearInterval(timer)
+    })
+  }
+}
+
+export default telemetryRoutes

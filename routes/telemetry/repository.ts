@@ -1,0 +1,335 @@
+import { and, asc, desc, eq, gt, gte, ilike, lt, or, type SQL, sql } from 'drizzle-orm'
+import type { PgColumn, PgTable } from 'drizzle-orm/pg-core'
+import { type Db, type DbOrTx, queryRows } from '../../db/client.ts'
+import { telemetryLogs, telemetryMetricPoints, telemetrySpans } from '../../db/schema/index.ts'
+import { errors } from '../../plugins/errors.ts'
+import { decodeCursor, decodeTimeCursor, encodeCursor, encodeTimeCursor } from '../common.ts'
+import { type LogRow, type MetricPointRow, SPAN_KIND_NAMES, type SpanRow, STATUS_CODE_NAMES } from './flatten.ts'
+import { BUCKETS, type LogsQuery, type MetricSeriesQuery, type SpansQuery } from './schemas.ts'
+
+/** Who sent a batch: the user of the bearer token and/or the client app of the x-auth-token. */
+export interface Sender {
+  userId: string | null
+  clientId: string | null
+}
+
+// One multi-row INSERT per chunk: PostgreSQL allows 65,535 parameters a statement, a span row has 19.
+const INSERT_CHUNK = 1000
+
+/** Any constant works; every process that purges telemetry must use the same one. */
+export const RETENTION_LOCK_ID = 727_274_009
+
+type SpanRecord = typeof telemetrySpans.$inferSelect
+type LogRecord = typeof telemetryLogs.$inferSelect
+type PointRecord = typeof telemetryMetricPoints.$inferSelect
+
+const origin = (r: SpanRecord | LogRecord | PointRecord) => ({
+  service_name: r.serviceName,
+  service_version: r.serviceVersion,
+  scope_name: r.scopeName,
+  user_id: r.userId,
+  client_id: r.clientId,
+  received_at: r.receivedAt.toISOString(),
+})
+
+export function spanOut(r: SpanRecord) {
+  return {
+    id: r.id,
+    trace_id: r.traceId,
+    span_id: r.spanId,
+    parent_span_id: r.parentSpanId,
+    name: r.name,
+    kind: SPAN_KIND_NAMES[r.kind],
+    start_time: r.startAt.toISOString(),
+    end_time: r.endAt.toISOString(),
+    duration_ms: r.durationNs / 1e6,
+    status_code: STATUS_CODE_NAMES[r.statusCode],
+    status_message: r.statusMessage,
+    attributes: r.attributes,
+    events: r.events ?? [],
+    ...origin(r),
+  }
+}
+
+export function logOut(r: LogRecord) {
+  return {
+    id: r.id,
+    time: r.time.toISOString(),
+    severity_number: r.severityNumber,
+    severity_text: r.severityText,
+    body: r.body,
+    attributes: r.attributes,
+    trace_id: r.traceId,
+    span_id: r.spanId,
+    ...origin(r),
+  }
+}
+
+function pointOut(r: PointRecord) {
+  return {
+    id: r.id,
+    name: r.name,
+    unit: r.unit,
+    type: r.type,
+    time: r.time.toISOString(),
+    start_time: r.startTime?.toISOString() ?? null,
+    value: r.value,
+    count: r.count,
+    sum: r.sum,
+    min: r.min,
+    max: r.max,
+    is_monotonic: r.isMonotonic,
+    temporality: r.temporality,
+    distribution: r.distribution,
+    attributes: r.attributes,
+    ...origin(r),
+  }
+}
+
+const badCursor = () => errors.validation([{ field: 'query.cursor', problem: 'is not a cursor this API gave out' }])
+
+function chunks<T>(rows: T[]): T[][] {
+  const out: T[][] = []
+  for (let i = 0; i < rows.length; i += INSERT_CHUNK) out.push(rows.slice(i, i + INSERT_CHUNK))
+  return out
+}
+
+function page<R>(rows: R[], limit: number, cursorOf: (last: R) => string) {
+  const more = rows.length > limit
+  const data = more ? rows.slice(0, limit) : rows
+  return { rows: data, next_cursor: more ? cursorOf(data[data.length - 1]) : null }
+}
+
+type TimeColumn = typeof telemetrySpans.startAt | typeof telemetryLogs.time
+type IdColumn = typeof telemetrySpans.id | typeof telemetryLogs.id
+
+/** Newest first on (time, id): rows strictly after the cursor's row. */
+function beforeCursor(time: TimeColumn, id: IdColumn, cursor: string | undefined): SQL | undefined {
+  const c = decodeTimeCursor(cursor)
+  return c ? or(lt(time, c.at), and(eq(time, c.at), lt(id, c.id))) : undefined
+}
+
+function range(time: TimeColumn, from?: string, to?: string) {
+  return [from ? gte(time, new Date(from)) : undefined, to ? lt(time, new Date(to)) : undefined]
+}
+
+export function createTelemetryRepository(db: Db) {
+  return {
+    /** Stores a batch in the caller's transaction, in multi-row INSERTs. */
+    async insertSpans(rows: SpanRow[], sender: Sender, tx: DbOrTx) {
+      for (const part of chunks(rows)) await tx.insert(telemetrySpans).values(part.map((r) => ({ ...r, ...sender })))
+    },
+    async insertMetricPoints(rows: MetricPointRow[], sender: Sender, tx: DbOrTx) {
+      for (const part of chunks(rows)) {
+        await tx.insert(telemetryMetricPoints).values(part.map((r) => ({ ...r, ...sender })))
+      }
+    },
+    async insertLogs(rows: LogRow[], sender: Sender, tx: DbOrTx) {
+      for (const part of chunks(rows)) await tx.insert(telemetryLogs).values(part.map((r) => ({ ...r, ...sender })))
+    },
+
+    /** One trace, in start order. */
+    async trace(traceId: string, limit: number, cursor?: string) {
+      const c = decodeTimeCursor(cursor)
+      const t = telemetrySpans
+      const rows = await db
+        .select()
+        .from(t)
+        .where(
+          and(
+            eq(t.traceId, traceId.toLowerCase()),
+            c ? or(gt(t.startAt, c.at), and(eq(t.startAt, c.at), gt(t.id, c.id))) : undefined,
+          ),
+        )
+        .orderBy(asc(t.startAt), asc(t.id))
+        .limit(limit + 1)
+      const p = page(rows, limit, (r) => encodeTimeCursor(r.startAt, r.id))
+      return { data: p.rows.map(spanOut), next_cursor: p.next_cursor }
+    },
+
+    /** Spans newest first, by service, name, user and start time range. */
+    async spans(q: SpansQuery & { limit: number }) {
+      const t = telemetrySpans
+      const rows = await db
+        .select()
+        .from(t)
+        .where(
+          and(
+            q.service ? eq(t.serviceName, q.service) : undefined,
+            q.name ? eq(t.name, q.name) : undefined,
+            q.user_id ? eq(t.userId, q.user_id) : undefined,
+            ...range(t.startAt, q.from, q.to),
+            beforeCursor(t.startAt, t.id, q.cursor),
+          ),
+        )
+        .orderBy(desc(t.startAt), desc(t.id))
+        .limit(q.limit + 1)
+      const p = page(rows, q.limit, (r) => encodeTimeCursor(r.startAt, r.id))
+      return { data: p.rows.map(spanOut), next_cursor: p.next_cursor }
+    },
+
+    /** Longest spans first, on (duration, id). */
+    async slowestSpans(q: SpansQuery & { limit: number }) {
+      const t = telemetrySpans
+      const v = decodeCursor(q.cursor, 2)
+      if (v && (typeof v[0] !== 'number' || typeof v[1] !== 'string')) throw badCursor()
+      const after = v
+        ? or(lt(t.durationNs, Number(v[0])), and(eq(t.durationNs, Number(v[0])), lt(t.id, String(v[1]))))
+        : undefined
+      const rows = await db
+        .select()
+        .from(t)
+        .where(
+          and(
+            q.service ? eq(t.serviceName, q.service) : undefined,
+            q.name ? eq(t.name, q.name) : undefined,
+            q.user_id ? eq(t.userId, q.user_id) : undefined,
+            ...range(t.startAt, q.from, q.to),
+            after,
+          ),
+        )
+        .orderBy(desc(t.durationNs), desc(t.id))
+        .limit(q.limit + 1)
+      const p = page(rows, q.limit, (r) => encodeCursor([r.durationNs, r.id]))
+      return { data: p.rows.map(spanOut), next_cursor: p.next_cursor }
+    },
+
+    /** Log records newest first; `q` is a case-insensitive substring of the body. */
+    async logs(q: LogsQuery & { limit: number }) {
+      const t = telemetryLogs
+      const rows = await db
+        .select()
+        .from(t)
+        .where(
+          and(
+            q.service ? eq(t.serviceName, q.service) : undefined,
+            q.min_severity !== undefined ? gte(t.severityNumber, q.min_severity) : undefined,
+            q.user_id ? eq(t.userId, q.user_id) : undefined,
+            q.trace_id ? eq(t.traceId, q.trace_id.toLowerCase()) : undefined,
+            q.q ? ilike(t.body, `%${q.q.replace(/[\\%_]/g, '\\$&')}%`) : undefined,
+            ...range(t.time, q.from, q.to),
+            beforeCursor(t.time, t.id, q.cursor),
+          ),
+        )
+        .orderBy(desc(t.time), desc(t.id))
+        .limit(q.limit + 1)
+      const p = page(rows, q.limit, (r) => encodeTimeCursor(r.time, r.id))
+      return { data: p.rows.map(logOut), next_cursor: p.next_cursor }
+    },
+
+    /** One metric over time in UTC-aligned buckets, oldest bucket first; empty buckets are left out. */
+    async metricSeries(q: MetricSeriesQuery & { limit: number; bucket: keyof typeof BUCKETS }) {
+      const t = telemetryMetricPoints
+      const width = BUCKETS[q.bucket]
+      const c = decodeCursor(q.cursor, 1)
+      const after = c ? new Date(new Date(String(c[0])).getTime() + width * 1000) : undefined
+      if (after && Number.isNaN(after.getTime())) throw badCursor()
+      const bucket = sql`date_bin(make_interval(secs => ${width}), ${t.time}, timestamptz '2000-01-01 00:00:00+00')`
+      const rows = await queryRows<{
+        bucket_start: Date | string
+        points: number
+        avg: number | null
+        min: number | null
+        max: number | null
+        sum: number | null
+      }>(
+        db,
+        sql`select ${bucket} as bucket_start, count(*)::int as points, avg(${t.value})::float8 as avg,
+              min(${t.value})::float8 as min, max(${t.value})::float8 as max, sum(${t.value})::float8 as sum
+            from ${t}
+            where ${and(
+              eq(t.name, q.name),
+              q.service ? eq(t.serviceName, q.service) : undefined,
+              q.user_id ? eq(t.userId, q.user_id) : undefined,
+              gte(t.time, new Date(q.from)),
+              lt(t.time, new Date(q.to)),
+              after ? gte(t.time, after) : undefined,
+            )}
+            group by 1 order by 1 limit ${q.limit + 1}`,
+      )
+      const data = rows.map((r) => ({
+        bucket_start: new Date(r.bucket_start).toISOString(),
+        points: Number(r.points),
+        avg: r.avg === null ? null : Number(r.avg),
+        min: r.min === null ? null : Number(r.min),
+        max: r.max === null ? null : Number(r.max),
+        sum: r.sum === null ? null : Number(r.sum),
+      }))
+      const p = page(data, q.limit, (r) => encodeCursor([r.bucket_start]))
+      return { data: p.rows, next_cursor: p.next_cursor }
+    },
+
+    /**
+     * Deletes rows stored more than `retentionDays` ago, `batchSize` rows a statement, each batch in its
+     * own short transaction holding the retention advisory lock. Answers null when another process
+     * holds the lock (it is purging already), else how many rows went.
+     */
+    async purgeExpired(retentionDays: number, batchSize = 5000, maxBatches = 1000) {
+      const removed = { spans: 0, metric_points: 0, logs: 0 }
+      const tables: Array<[keyof typeof removed, PgTable, PgColumn, PgColumn]> = [
+        ['spans', telemetrySpans, telemetrySpans.id, telemetrySpans.receivedAt],
+        ['metric_points', telemetryMetricPoints, telemetryMetricPoints.id, telemetryMetricPoints.receivedAt],
+        ['logs', telemetryLogs, telemetryLogs.id, telemetryLogs.receivedAt],
+      ]
+      let batches = 0
+      for (const [key, t, id, receivedAt] of tables) {
+        while (batches++ < maxBatches) {
+          const n = await db.transaction(async (tx) => {
+            const [lock] = await queryRows<{ ok: boolean }>(
+              tx,
+              sql`select pg_try_advisory_xact_lock(${RETENTION_LOCK_ID}) as ok`,
+            )
+            if (!lock?.ok) return null
+            const [res] = await queryRows<{ n: number }>(
+              tx,
+              sql`with gone as (
+                    delete from ${t} where ${id} in (
+                      select ${id} from ${t}
+                      where ${receivedAt} < now() - make_interval(days => ${retentionDays})
+                      limit ${batchSize})
+                    returning 1)
+                  select count(*)::int as n from gone`,
+            )
+            return Number(res.n)
+          })
+          if (n === null) return null
+          removed[key] += n
+          if (n < batchSize) break
+        }
+      }
+      return removed
+    },
+  }
+}
+
+export type TelemetryRepository = ReturnType<typeof createTelemetryRepository>
+
+const EXPORT_CHUNK = 500
+
+async function* exportTable<R extends { id: string }>(
+  db: Db,
+  table: typeof telemetrySpans | typeof telemetryLogs | typeof telemetryMetricPoints,
+  userId: string,
+  out: (r: R) => Record<string, unknown>,
+  recordType: string,
+) {
+  let last: string | undefined
+  for (;;) {
+    const rows = (await db
+      .select()
+      .from(table as typeof telemetrySpans)
+      .where(and(eq(table.userId, userId), last ? gt(table.id, last) : undefined))
+      .orderBy(asc(table.id))
+      .limit(EXPORT_CHUNK)) as unknown as R[]
+    for (const r of rows) yield { record_type: recordType, ...out(r) }
+    if (rows.length < EXPORT_CHUNK) return
+    last = rows[rows.length - 1].id
+  }
+}
+
+/** The user's telemetry for the account export: spans, metric points and log records, as plain JSON. */
+export async function* exportRows(db: Db, userId: string): AsyncGenerator<Record<string, unknown>> {
+  yield* exportTable<SpanRecord>(db, telemetrySpans, userId, spanOut, 'telemetry_span')
+  yield* exportTable<PointRecord>(db, telemetryMetricPoints, userId, pointOut, 'telemetry_metric_point')
+  yield* exportTable<LogRecord>(db, telemetryLogs, userId, logOut, 'telemetry_log')
+}
