@@ -13,8 +13,10 @@ import errorsPlugin from './plugins/errors.ts'
 import limitsPlugin from './plugins/limits.ts'
 import mailerPlugin from './plugins/mailer.ts'
 import swaggerPlugin from './plugins/swagger.ts'
+import adminRoutes from './routes/admin/index.ts'
 import authRoutes from './routes/auth/index.ts'
 import systemRoutes from './routes/system/index.ts'
+import userRoutes from './routes/user/index.ts'
 
 export interface BuildAppOptions {
   /** A validated config; when absent it is loaded from `env` (default process.env). */
@@ -93,6 +95,8 @@ export async function buildApp(options: BuildAppOptions = {}) {
 
   await app.register(systemRoutes)
   await app.register(authRoutes)
+  await app.register(userRoutes, { prefix: '/v1' })
+  await app.register(adminRoutes, { prefix: '/v1' })
 
   return app
 }
