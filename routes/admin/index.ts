@@ -1,5 +1,4 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Type } from '@sinclair/typebox'
 import type { FastifyRequest } from 'fastify'
 import { errors } from '../../plugins/errors.ts'
 import { SECURITY } from '../../plugins/swagger.ts'
@@ -136,7 +135,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async function adminRoutes(app) {
         description:
           'The account cannot log in (`403 account_disabled`) and every session ends at once. Disabling a disabled account keeps the first time. An admin cannot disable their own account (`409 cannot_target_self`).',
         params: IdParamsSchema,
-        body: Type.Optional(DisableBodySchema),
+        body: DisableBodySchema,
         response: { 200: AdminUserSchema, ...errorResponses(400, ...ADMIN_ERRORS, 404, 409, 413, 415) },
       },
     },
@@ -152,7 +151,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async function adminRoutes(app) {
             action: 'user.disable',
             targetType: 'user',
             targetId: user.id,
-            details: { reason: request.body?.reason ?? null, sessions_revoked: ended.length },
+            details: { reason: request.body.reason, sessions_revoked: ended.length },
           },
           tx,
         )

@@ -35,7 +35,14 @@ export const AdminUsersQuerySchema = Type.Object(
 )
 
 export const DisableBodySchema = Type.Object(
-  { reason: Type.Optional(Type.String({ minLength: 1, maxLength: 500, description: 'Kept in the audit log.' })) },
+  {
+    reason: Type.String({
+      minLength: 1,
+      maxLength: 500,
+      pattern: '\\S',
+      description: 'Why, for the audit log (required: a disabled account is a person locked out of their data).',
+    }),
+  },
   { additionalProperties: false },
 )
 
