@@ -88,7 +88,9 @@ t.test('admin: every action is in the audit log', async (t) => {
     let pages = 0
     const total = (await act('GET', '/v1/admin/audit-log?limit=1000')).json().data.length
     do {
-      const page = (await act('GET', `/v1/admin/audit-log?limit=4${cursor ? `&cursor=${cursor}` : ''}`)).json()
+      const page: { data: Array<{ id: string }>; next_cursor: string | null } = (
+        await act('GET', `/v1/admin/audit-log?limit=4${cursor ? `&cursor=${cursor}` : ''}`)
+      ).json()
       ids.push(...page.data.map((e: { id: string }) => e.id))
       cursor = page.next_cursor
       pages++

@@ -26,7 +26,7 @@ t.test('admin: users', async (t) => {
     const seen: string[] = []
     let cursor: string | null = null
     do {
-      const res = await app.inject({
+      const res: { json(): { data: Array<{ id: string }>; next_cursor: string | null } } = await app.inject({
         method: 'GET',
         url: `/v1/admin/users?limit=3${cursor ? `&cursor=${cursor}` : ''}`,
         headers: h,
