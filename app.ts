@@ -14,6 +14,7 @@ import limitsPlugin from './plugins/limits.ts'
 import mailerPlugin from './plugins/mailer.ts'
 import securityPlugin from './plugins/security.ts'
 import swaggerPlugin from './plugins/swagger.ts'
+import adminRoutes from './routes/admin/index.ts'
 import authRoutes from './routes/auth/index.ts'
 import groupRoutes from './routes/groups/index.ts'
 import measurementRoutes from './routes/measurement/index.ts'
@@ -22,6 +23,7 @@ import sharingRoutes from './routes/sharing/index.ts'
 import statisticsRoutes from './routes/statistics/index.ts'
 import systemRoutes from './routes/system/index.ts'
 import telemetryRoutes from './routes/telemetry/index.ts'
+import userRoutes from './routes/user/index.ts'
 
 export interface BuildAppOptions {
   /** A validated config; when absent it is loaded from `env` (default process.env). */
@@ -107,6 +109,8 @@ export async function buildApp(options: BuildAppOptions = {}) {
   await app.register(measurementRoutes, { prefix: '/v1' })
   await app.register(statisticsRoutes, { prefix: '/v1' })
   await app.register(telemetryRoutes, { prefix: '/v1' })
+  await app.register(userRoutes, { prefix: '/v1' })
+  await app.register(adminRoutes, { prefix: '/v1' })
 
   return app
 }

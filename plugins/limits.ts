@@ -2,7 +2,7 @@ import rateLimit from '@fastify/rate-limit'
 import { sql } from 'drizzle-orm'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import { type Db, queryRows } from '../db/client.ts'
+import { type Db, type DbOrTx, queryRows } from '../db/client.ts'
 import { errors } from './errors.ts'
 
 export interface Limiter {
@@ -11,6 +11,11 @@ export interface Limiter {
    * the database) and throws `429 rate_limited` with Retry-After once `max` is passed.
    */
   hit(key: string, max: number, windowS: number): Promise<void>
+  /**
+   * Drops the counters whose key ends with `:<subject>` (keys are `<what>:<kind>:<subject>`); account
+   * deletion uses it for the account's id and e-mail, which are personal data.
+   */
+  forget(tx: DbOrTx, ...subjects: string[]): Promise<void>
 }
 
 declare module 'fastify' {
@@ -65,6 +70,14 @@ export default fp(
         if (!enabled) return
         const { current, ttl } = await incr(app.db, key, windowS * 1000)
         if (current > max) throw errors.tooMany('rate_limited', 'Too many requests; try again later.', ttl / 1000)
+      },
+
+      async forget(tx, ...subjects) {
+        for (const subject of subjects) {
+          // The subject is matched literally: LIKE's own wildcards in it are escaped.
+          const pattern = `%:${subject.replace(/[\\%_]/g, (c) => `\\${c}`)}`
+          await tx.execute(sql`delete from rate_counters where key like ${pattern}`)
+        }
       },
     } satisfies Limiter)
 

@@ -18,6 +18,8 @@ export interface Mailer {
   enqueue(tx: DbOrTx, mail: Mail): Promise<void>
   /** Sends what is due now; the worker calls it on a timer, tests call it directly. */
   flush(): Promise<{ sent: number; failed: number }>
+  /** Drops every message to this address, sent or not (account deletion: the address is personal data). */
+  forgetRecipient(tx: DbOrTx, to: string): Promise<void>
 }
 
 declare module 'fastify' {
@@ -57,6 +59,10 @@ export default fp(
     const mailer: Mailer = {
       async enqueue(tx, mail) {
         await tx.insert(mailOutbox).values(mail)
+      },
+
+      async forgetRecipient(tx, to) {
+        await tx.delete(mailOutbox).where(eq(mailOutbox.to, to))
       },
 
       async flush() {

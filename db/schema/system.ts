@@ -52,5 +52,10 @@ export const auditLog = pgTable(
     details: jsonb('details').$type<Record<string, unknown>>(),
     createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
   },
-  (t) => [index('audit_log_created_idx').on(t.createdAt, t.id)],
+  (t) => [
+    index('audit_log_created_idx').on(t.createdAt, t.id),
+    // The admin audit-log filters: by actor, and by target (everything done to one account).
+    index('audit_log_actor_idx').on(t.actorId, t.createdAt, t.id),
+    index('audit_log_target_idx').on(t.targetType, t.targetId, t.createdAt, t.id),
+  ],
 )

@@ -1,4 +1,4 @@
-import { and, count, desc, eq, gt, lt, max, or, sql } from 'drizzle-orm'
+import { and, asc, count, desc, eq, gt, lt, max, or, sql } from 'drizzle-orm'
 import type { Db, DbOrTx } from '../../db/client.ts'
 import { loginAttempts } from '../../db/schema/index.ts'
 
@@ -50,6 +50,51 @@ export function createHistoryRepository(db: Db) {
         )
         .orderBy(desc(loginAttempts.createdAt), desc(loginAttempts.id))
         .limit(limit)
+    },
+
+    /**
+     * Failed attempts typed with this e-mail are kept by address, not by account (user_id may be null);
+     * account deletion removes them with the account.
+     */
+    async deleteByEmail(email: string, tx: DbOrTx) {
+      await tx.delete(loginAttempts).where(eq(loginAttempts.email, email))
+    },
+
+    /** Every attempt on the account, oldest first in batches (account export). */
+    async *exportRows(userId: string, batch = 1000) {
+      let after: { at: Date; id: string } | undefined
+      for (;;) {
+        const rows = await db
+          .select()
+          .from(loginAttempts)
+          .where(
+            and(
+              eq(loginAttempts.userId, userId),
+              after
+                ? or(
+                    gt(loginAttempts.createdAt, after.at),
+                    and(eq(loginAttempts.createdAt, after.at), gt(loginAttempts.id, after.id)),
+                  )
+                : undefined,
+            ),
+          )
+          .orderBy(asc(loginAttempts.createdAt), asc(loginAttempts.id))
+          .limit(batch)
+        for (const r of rows) {
+          yield {
+            id: r.id,
+            date_time: r.createdAt.toISOString(),
+            email: r.email,
+            success: r.success,
+            reason: r.reason,
+            ip: r.ip,
+            user_agent: r.userAgent,
+          }
+        }
+        const last = rows.at(-1)
+        if (!last || rows.length < batch) return
+        after = { at: last.createdAt, id: last.id }
+      }
     },
   }
 }

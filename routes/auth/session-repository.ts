@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, isNull, ne, sql } from 'drizzle-orm'
+import { and, asc, desc, eq, gt, isNull, lt, ne, or, sql } from 'drizzle-orm'
 import type { Db, DbOrTx } from '../../db/client.ts'
 import { clientApps, sessions, users } from '../../db/schema/index.ts'
 
@@ -105,6 +105,74 @@ export function createSessionRepository(db: Db) {
         .leftJoin(clientApps, eq(clientApps.id, sessions.clientId))
         .where(and(eq(sessions.userId, userId), active()))
         .orderBy(asc(sessions.lastUsedAt), asc(sessions.id))
+    },
+
+    /**
+     * A page of active sessions, newest login first, keyset on (created_at, id): unlike last_used_at
+     * these never change, so paging has no gaps or repeats while the sessions are in use.
+     */
+    async pageActive(userId: string, limit: number, after?: { at: Date; id: string }) {
+      return db
+        .select({
+          id: sessions.id,
+          clientId: sessions.clientId,
+          clientName: clientApps.name,
+          ip: sessions.ip,
+          userAgent: sessions.userAgent,
+          createdAt: sessions.createdAt,
+          lastUsedAt: sessions.lastUsedAt,
+          expiresAt: sessions.expiresAt,
+        })
+        .from(sessions)
+        .leftJoin(clientApps, eq(clientApps.id, sessions.clientId))
+        .where(
+          and(
+            eq(sessions.userId, userId),
+            active(),
+            after
+              ? or(lt(sessions.createdAt, after.at), and(eq(sessions.createdAt, after.at), lt(sessions.id, after.id)))
+              : undefined,
+          ),
+        )
+        .orderBy(desc(sessions.createdAt), desc(sessions.id))
+        .limit(limit)
+    },
+
+    /** Every session of a user, ended ones too, oldest first in batches (account export). */
+    async *exportRows(userId: string, batch = 1000) {
+      let after: { at: Date; id: string } | undefined
+      for (;;) {
+        const rows = await db
+          .select()
+          .from(sessions)
+          .where(
+            and(
+              eq(sessions.userId, userId),
+              after
+                ? or(gt(sessions.createdAt, after.at), and(eq(sessions.createdAt, after.at), gt(sessions.id, after.id)))
+                : undefined,
+            ),
+          )
+          .orderBy(asc(sessions.createdAt), asc(sessions.id))
+          .limit(batch)
+        for (const r of rows) {
+          // The refresh token ids are credentials' fingerprints, not the user's data.
+          yield {
+            id: r.id,
+            client_id: r.clientId,
+            ip: r.ip,
+            user_agent: r.userAgent,
+            created: r.createdAt.toISOString(),
+            last_used: r.lastUsedAt.toISOString(),
+            expires: r.expiresAt.toISOString(),
+            revoked: r.revokedAt?.toISOString() ?? null,
+            revoked_reason: r.revokedReason,
+          }
+        }
+        const last = rows.at(-1)
+        if (!last || rows.length < batch) return
+        after = { at: last.createdAt, id: last.id }
+      }
     },
 
     /** Revokes one session of this user; false when it is not theirs or already ended. */

@@ -1,9 +1,28 @@
-import { eq, sql } from 'drizzle-orm'
+import { and, asc, desc, eq, ilike, isNull, lt, or, sql } from 'drizzle-orm'
 import type { Db, DbOrTx } from '../../db/client.ts'
-import { users } from '../../db/schema/index.ts'
+import { userSettings, users } from '../../db/schema/index.ts'
+import { encodeSetting, type SettingKey, type SettingValue } from './settings.ts'
 
 export type UserRow = typeof users.$inferSelect
 export type NewUser = typeof users.$inferInsert
+
+/** What PATCH /v1/users/me may change; undefined leaves a column alone, null clears it. */
+export interface ProfileChanges {
+  firstName?: string
+  lastName?: string
+  dateOfBirth?: string | null
+  sex?: 'male' | 'female' | null
+  weight?: number | null
+  height?: number | null
+  sleepTimeGoal?: number
+  tipAudiences?: string[]
+  timeZone?: string
+}
+
+/** `%`, `_` and `\` are literal in a search string. */
+function likePattern(text: string): string {
+  return `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`
+}
 
 /** Emails are compared trimmed and lower-cased (unique ignoring case, stored normalised). */
 export function normaliseEmail(email: string): string {
@@ -50,6 +69,114 @@ export function createUserRepository(db: Db) {
         .update(users)
         .set({ emailVerifiedAt: sql`coalesce(${users.emailVerifiedAt}, now())` })
         .where(eq(users.id, id))
+    },
+
+    /** Applies the given changes and bumps `updated`; the row after the change, null if the user is gone. */
+    async updateProfile(id: string, changes: ProfileChanges, tx?: DbOrTx): Promise<UserRow | null> {
+      const set = Object.fromEntries(Object.entries(changes).filter(([, v]) => v !== undefined))
+      if (Object.keys(set).length === 0) return this.findById(id, tx)
+      const [row] = await (tx ?? db)
+        .update(users)
+        .set({ ...set, updatedAt: new Date() })
+        .where(eq(users.id, id))
+        .returning()
+      return row ?? null
+    },
+
+    /** Whether PostgreSQL itself knows the time zone name (aggregates run `at time zone` on it). */
+    async isKnownTimeZone(name: string): Promise<boolean> {
+      try {
+        await db.execute(sql`select now() at time zone ${name}`)
+        return true
+      } catch (err) {
+        if ((err as { code?: string }).code === '22023') return false
+        throw err
+      }
+    },
+
+    async settings(userId: string, tx?: DbOrTx) {
+      return (tx ?? db)
+        .select({ key: userSettings.key, value: userSettings.value, updatedAt: userSettings.updatedAt })
+        .from(userSettings)
+        .where(eq(userSettings.userId, userId))
+        .orderBy(asc(userSettings.key))
+    },
+
+    /** Upserts the given keys; null deletes the row so the key reads as its default again. */
+    async putSettings(userId: string, values: Partial<Record<SettingKey, SettingValue | null>>, tx: DbOrTx) {
+      const now = new Date()
+      for (const [key, value] of Object.entries(values)) {
+        if (value === undefined) continue
+        if (value === null) {
+          await tx.delete(userSettings).where(and(eq(userSettings.userId, userId), eq(userSettings.key, key)))
+          continue
+        }
+        await tx
+          .insert(userSettings)
+          .values({ userId, key, value: encodeSetting(value), updatedAt: now })
+          .onConflictDoUpdate({
+            target: [userSettings.userId, userSettings.key],
+            set: { value: encodeSetting(value), updatedAt: now },
+          })
+      }
+    },
+
+    /** Admin search: e-mail containing `emailContains` (any case), newest first, keyset on (created_at, id). */
+    async search(
+      query: { emailContains?: string; disabled?: boolean },
+      limit: number,
+      after?: { at: Date; id: string },
+    ): Promise<UserRow[]> {
+      return db
+        .select()
+        .from(users)
+        .where(
+          and(
+            query.emailContains ? ilike(users.email, likePattern(query.emailContains.trim().toLowerCase())) : undefined,
+            query.disabled === undefined
+              ? undefined
+              : query.disabled
+                ? sql`${users.disabledAt} is not null`
+                : isNull(users.disabledAt),
+            after
+              ? or(lt(users.createdAt, after.at), and(eq(users.createdAt, after.at), lt(users.id, after.id)))
+              : undefined,
+          ),
+        )
+        .orderBy(desc(users.createdAt), desc(users.id))
+        .limit(limit)
+    },
+
+    /** Sets or clears `disabled_at` (keeping the first time on a repeated disable); null if no such user. */
+    async setDisabled(id: string, disabled: boolean, tx?: DbOrTx): Promise<UserRow | null> {
+      const [row] = await (tx ?? db)
+        .update(users)
+        .set({
+          disabledAt: disabled ? sql`coalesce(${users.disabledAt}, now())` : null,
+          updatedAt: new Date(),
+        })
+        .where(eq(users.id, id))
+        .returning()
+      return row ?? null
+    },
+
+    /** Locks and returns the row (account deletion); null if it is already gone. */
+    async findForUpdate(id: string, tx: DbOrTx): Promise<UserRow | null> {
+      const [row] = await tx.select().from(users).where(eq(users.id, id)).for('update').limit(1)
+      return row ?? null
+    },
+
+    /** Deletes the user; every table owning rows by user_id cascades from here. */
+    async delete(id: string, tx: DbOrTx): Promise<boolean> {
+      const rows = await tx.delete(users).where(eq(users.id, id)).returning({ id: users.id })
+      return rows.length > 0
+    },
+
+    /** The settings rows of a user, for the account export. */
+    async *exportSettingRows(userId: string) {
+      for (const r of await this.settings(userId)) {
+        yield { key: r.key, value: JSON.parse(r.value) as unknown, updated: r.updatedAt.toISOString() }
+      }
     },
 
     async setRole(id: string, role: 'user' | 'admin', tx?: DbOrTx) {

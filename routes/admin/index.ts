@@ -1,0 +1,378 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyRequest } from 'fastify'
+import { errors } from '../../plugins/errors.ts'
+import { SECURITY } from '../../plugins/swagger.ts'
+import { createSessionRepository } from '../auth/session-repository.ts'
+import { createClientAppRepository } from '../clients/repository.ts'
+import {
+  decodeTimeCursor,
+  encodeTimeCursor,
+  errorResponses,
+  IdParamsSchema,
+  PageSchema,
+  PaginationQuerySchema,
+  StatusSuccessSchema,
+  SUCCESS,
+} from '../common.ts'
+import { createAccountDeletionService } from '../user/account-deletion.ts'
+import { createUserRepository, type UserRow } from '../user/repository.ts'
+import { createAuditLogRepository } from './repository.ts'
+import {
+  AdminUserDetailSchema,
+  AdminUserSchema,
+  AdminUsersQuerySchema,
+  AuditEntrySchema,
+  AuditQuerySchema,
+  ClientSchema,
+  CreateClientBodySchema,
+  DisableBodySchema,
+  IssuedClientSchema,
+  SignOutResultSchema,
+} from './schemas.ts'
+
+const ADMIN_ERRORS = [401, 403] as const
+
+function toAdminUser(u: UserRow) {
+  return {
+    id: u.id,
+    email: u.email,
+    first_name: u.firstName,
+    last_name: u.lastName,
+    role: u.role,
+    email_verified: u.emailVerifiedAt !== null,
+    disabled_at: u.disabledAt?.toISOString() ?? null,
+    created: u.createdAt.toISOString(),
+    updated: u.updatedAt.toISOString(),
+  }
+}
+
+function toClient(c: { id: string; name: string; createdAt: Date; rotatedAt: Date | null; revokedAt: Date | null }) {
+  return {
+    id: c.id,
+    name: c.name,
+    created: c.createdAt.toISOString(),
+    rotated: c.rotatedAt?.toISOString() ?? null,
+    revoked: c.revokedAt?.toISOString() ?? null,
+  }
+}
+
+/** `{ data, next_cursor }` from limit+1 rows keyed on (time, id). */
+function pageOf<R, T>(rows: R[], limit: number, key: (r: R) => { at: Date; id: string }, map: (r: R) => T) {
+  const page = rows.slice(0, limit)
+  const last = page.at(-1)
+  return {
+    data: page.map(map),
+    next_cursor: rows.length > limit && last ? encodeTimeCursor(key(last).at, key(last).id) : null,
+  }
+}
+
+function notSelf(request: FastifyRequest, id: string) {
+  if (id === request.user.sub) {
+    throw errors.conflict(
+      'cannot_target_self',
+      'Administrators cannot disable, sign out or delete their own account here; use the account routes.',
+    )
+  }
+}
+
+const adminRoutes: FastifyPluginAsyncTypebox = async function adminRoutes(app) {
+  const { db, audit } = app
+  const users = createUserRepository(db)
+  const sessions = createSessionRepository(db)
+  const clients = createClientAppRepository(db)
+  const auditLog = createAuditLogRepository(db)
+  const deletion = createAccountDeletionService(app)
+
+  // Every route of this plugin: a live admin session, else 401 (no token) or 403 forbidden.
+  app.addHook('onRequest', app.requireAdmin)
+
+  const schemaBase = { tags: ['admin'], security: SECURITY.bearer }
+  const userNotFound = () => errors.notFound('No such user.')
+
+  app.get(
+    '/admin/users',
+    {
+      schema: {
+        ...schemaBase,
+        summary: 'Find accounts',
+        description: 'Newest first; `email` matches any part of the address, ignoring case.',
+        querystring: AdminUsersQuerySchema,
+        response: { 200: PageSchema(AdminUserSchema), ...errorResponses(400, ...ADMIN_ERRORS) },
+      },
+    },
+    async function listUsers(request) {
+      const { limit = 50, cursor, email, disabled } = request.query
+      const rows = await users.search({ emailContains: email, disabled }, limit + 1, decodeTimeCursor(cursor))
+      await audit.record(request, { action: 'user.list', targetType: 'user', details: { email, disabled } })
+      return pageOf(rows, limit, (u) => ({ at: u.createdAt, id: u.id }), toAdminUser)
+    },
+  )
+
+  app.get(
+    '/admin/users/:id',
+    {
+      schema: {
+        ...schemaBase,
+        summary: 'One account',
+        params: IdParamsSchema,
+        response: { 200: AdminUserDetailSchema, ...errorResponses(400, ...ADMIN_ERRORS, 404) },
+      },
+    },
+    async function getUser(request) {
+      const user = await users.findById(request.params.id)
+      if (!user) throw userNotFound()
+      await audit.record(request, { action: 'user.get', targetType: 'user', targetId: user.id })
+      return { ...toAdminUser(user), active_sessions: await sessions.countActive(user.id) }
+    },
+  )
+
+  app.post(
+    '/admin/users/:id/disable',
+    {
+      schema: {
+        ...schemaBase,
+        summary: 'Disable an account',
+        description:
+          'The account cannot log in (`403 account_disabled`) and every session ends at once. Disabling a disabled account keeps the first time. An admin cannot disable their own account (`409 cannot_target_self`).',
+        params: IdParamsSchema,
+        body: DisableBodySchema,
+        response: { 200: AdminUserSchema, ...errorResponses(400, ...ADMIN_ERRORS, 404, 409, 413, 415) },
+      },
+    },
+    async function disableUser(request) {
+      notSelf(request, request.params.id)
+      const result = await db.transaction(async (tx) => {
+        const user = await users.setDisabled(request.params.id, true, tx)
+        if (!user) return null
+        const ended = await sessions.revokeAll(user.id, 'account_disabled', undefined, tx)
+        await audit.record(
+          request,
+          {
+            action: 'user.disable',
+            targetType: 'user',
+            targetId: user.id,
+            details: { reason: request.body.reason, sessions_revoked: ended.length },
+          },
+          tx,
+        )
+        return { user, ended }
+      })
+      if (!result) throw userNotFound()
+      app.sessionCache.invalidate(...result.ended)
+      return toAdminUser(result.user)
+    },
+  )
+
+  app.post(
+    '/admin/users/:id/enable',
+    {
+      schema: {
+        ...schemaBase,
+        summary: 'Enable a disabled account',
+        description: 'The account can log in again; its ended sessions stay ended.',
+        params: IdParamsSchema,
+        response: { 200: AdminUserSchema, ...errorResponses(400, ...ADMIN_ERRORS, 404) },
+      },
+    },
+    async function enableUser(request) {
+      const user = await db.transaction(async (tx) => {
+        const row = await users.setDisabled(request.params.id, false, tx)
+        if (row) await audit.record(request, { action: 'user.enable', targetType: 'user', targetId: row.id }, tx)
+        return row
+      })
+      if (!user) throw userNotFound()
+      return toAdminUser(user)
+    },
+  )
+
+  app.post(
+    '/admin/users/:id/sign-out',
+    {
+      schema: {
+        ...schemaBase,
+        summary: 'End every session of an account',
+        description: 'All its access and refresh tokens stop working at once; the account can log in again.',
+        params: IdParamsSchema,
+        response: { 200: SignOutResultSchema, ...errorResponses(400, ...ADMIN_ERRORS, 404, 409) },
+      },
+    },
+    async function signOutUser(request) {
+      notSelf(request, request.params.id)
+      const ended = await db.transaction(async (tx) => {
+        const user = await users.findById(request.params.id, tx)
+        if (!user) return null
+        const ids = await sessions.revokeAll(user.id, 'admin_sign_out', undefined, tx)
+        await audit.record(
+          request,
+          { action: 'user.sign_out', targetType: 'user', targetId: user.id, details: { sessions_revoked: ids.length } },
+          tx,
+        )
+        return ids
+      })
+      if (!ended) throw userNotFound()
+      app.sessionCache.invalidate(...ended)
+      return { status: 'success' as const, sessions_revoked: ended.length }
+    },
+  )
+
+  app.delete(
+    '/admin/users/:id',
+    {
+      schema: {
+        ...schemaBase,
+        summary: 'Delete an account and all its data',
+        description:
+          'The same deletion as `DELETE /v1/users/me`: the account and every row that belongs to it, in one transaction. The audit entry keeps the account id only. An admin cannot delete their own account here (`409 cannot_target_self`).',
+        params: IdParamsSchema,
+        response: { 200: StatusSuccessSchema, ...errorResponses(400, ...ADMIN_ERRORS, 404, 409) },
+      },
+    },
+    async function deleteUser(request) {
+      notSelf(request, request.params.id)
+      const deleted = await deletion.deleteAccount(request.params.id, (tx) =>
+        audit.record(request, { action: 'user.delete', targetType: 'user', targetId: request.params.id }, tx),
+      )
+      if (!deleted) throw userNotFound()
+      return SUCCESS
+    },
+  )
+
+  app.post(
+    '/admin/clients',
+    {
+      schema: {
+        ...schemaBase,
+        summary: 'Create a client app',
+        description: 'The secret and the x-auth-token are in this answer only; the server keeps a hash.',
+        body: CreateClientBodySchema,
+        response: { 201: IssuedClientSchema, ...errorResponses(400, ...ADMIN_ERRORS, 413, 415) },
+      },
+    },
+    async function createClient(request, reply) {
+      const issued = await db.transaction(async (tx) => {
+        const c = await clients.create(request.body.name.trim(), tx)
+        await audit.record(
+          request,
+          { action: 'client.create', targetType: 'client', targetId: c.client_id, details: { name: c.name } },
+          tx,
+        )
+        return c
+      })
+      return reply.status(201).send(issued)
+    },
+  )
+
+  app.get(
+    '/admin/clients',
+    {
+      schema: {
+        ...schemaBase,
+        summary: 'List client apps, newest first',
+        querystring: PaginationQuerySchema,
+        response: { 200: PageSchema(ClientSchema), ...errorResponses(400, ...ADMIN_ERRORS) },
+      },
+    },
+    async function listClients(request) {
+      const { limit = 50, cursor } = request.query
+      const after = decodeTimeCursor(cursor)
+      const rows = await clients.list(limit + 1, after && { createdAt: after.at, id: after.id })
+      await audit.record(request, { action: 'client.list', targetType: 'client' })
+      return pageOf(rows, limit, (c) => ({ at: c.createdAt, id: c.id }), toClient)
+    },
+  )
+
+  app.post(
+    '/admin/clients/:id/rotate',
+    {
+      schema: {
+        ...schemaBase,
+        summary: 'Give a client app a new secret',
+        description:
+          'The old secret stops working at once; the new one is in this answer only. A revoked client: `409 client_revoked`.',
+        params: IdParamsSchema,
+        response: { 200: IssuedClientSchema, ...errorResponses(400, ...ADMIN_ERRORS, 404, 409) },
+      },
+    },
+    async function rotateClient(request) {
+      const issued = await db.transaction(async (tx) => {
+        const c = await clients.rotate(request.params.id, tx)
+        if (c) await audit.record(request, { action: 'client.rotate', targetType: 'client', targetId: c.client_id }, tx)
+        return c
+      })
+      if (issued) return issued
+      const existing = await clients.get(request.params.id)
+      if (!existing) throw errors.notFound('No such client app.')
+      throw errors.conflict('client_revoked', 'This client app is revoked; create a new one.')
+    },
+  )
+
+  app.post(
+    '/admin/clients/:id/revoke',
+    {
+      schema: {
+        ...schemaBase,
+        summary: 'Revoke a client app',
+        description:
+          'Its x-auth-token is refused from the next request on (register, login, refresh …). Sessions already opened through it keep their access tokens until they expire, but cannot be refreshed through it. Revoking twice keeps the first time.',
+        params: IdParamsSchema,
+        response: { 200: ClientSchema, ...errorResponses(400, ...ADMIN_ERRORS, 404) },
+      },
+    },
+    async function revokeClient(request) {
+      const revoked = await db.transaction(async (tx) => {
+        const c = await clients.revoke(request.params.id, tx)
+        if (c) await audit.record(request, { action: 'client.revoke', targetType: 'client', targetId: c.id }, tx)
+        return c
+      })
+      if (!revoked) throw errors.notFound('No such client app.')
+      return toClient(revoked)
+    },
+  )
+
+  app.get(
+    '/admin/audit-log',
+    {
+      schema: {
+        ...schemaBase,
+        summary: 'The audit log, newest first',
+        description:
+          'Every admin action (reads included): actor, action, target, time and IP. Filters combine with AND; `from` is inclusive, `to` exclusive. Actions: user.list, user.get, user.disable, user.enable, user.sign_out, user.delete, client.create, client.list, client.rotate, client.revoke, audit.list, and those of other admin domains (firmware.* …).',
+        querystring: AuditQuerySchema,
+        response: { 200: PageSchema(AuditEntrySchema), ...errorResponses(400, ...ADMIN_ERRORS) },
+      },
+    },
+    async function listAuditLog(request) {
+      const q = request.query
+      const rows = await auditLog.page(
+        {
+          actorId: q.actor_id,
+          action: q.action,
+          targetType: q.target_type,
+          targetId: q.target_id,
+          from: q.from ? new Date(q.from) : undefined,
+          to: q.to ? new Date(q.to) : undefined,
+        },
+        (q.limit ?? 50) + 1,
+        decodeTimeCursor(q.cursor),
+      )
+      await audit.record(request, { action: 'audit.list', targetType: 'audit_log' })
+      return pageOf(
+        rows,
+        q.limit ?? 50,
+        (e) => ({ at: e.createdAt, id: e.id }),
+        (e) => ({
+          id: e.id,
+          actor_id: e.actorId,
+          action: e.action,
+          target_type: e.targetType,
+          target_id: e.targetId,
+          ip: e.ip,
+          details: e.details ?? null,
+          created: e.createdAt.toISOString(),
+        }),
+      )
+    },
+  )
+}
+
+export default adminRoutes

@@ -1,0 +1,39 @@
+import { and, desc, eq, gte, lt, or } from 'drizzle-orm'
+import type { Db } from '../../db/client.ts'
+import { auditLog } from '../../db/schema/index.ts'
+
+export interface AuditFilter {
+  actorId?: string
+  action?: string
+  targetType?: string
+  targetId?: string
+  from?: Date
+  to?: Date
+}
+
+/** Reads of the audit log; writes go through `app.audit.record` in the transaction of the action. */
+export function createAuditLogRepository(db: Db) {
+  return {
+    /** Newest first, keyset on (created_at, id). */
+    async page(filter: AuditFilter, limit: number, after?: { at: Date; id: string }) {
+      return db
+        .select()
+        .from(auditLog)
+        .where(
+          and(
+            filter.actorId ? eq(auditLog.actorId, filter.actorId) : undefined,
+            filter.action ? eq(auditLog.action, filter.action) : undefined,
+            filter.targetType ? eq(auditLog.targetType, filter.targetType) : undefined,
+            filter.targetId ? eq(auditLog.targetId, filter.targetId) : undefined,
+            filter.from ? gte(auditLog.createdAt, filter.from) : undefined,
+            filter.to ? lt(auditLog.createdAt, filter.to) : undefined,
+            after
+              ? or(lt(auditLog.createdAt, after.at), and(eq(auditLog.createdAt, after.at), lt(auditLog.id, after.id)))
+              : undefined,
+          ),
+        )
+        .orderBy(desc(auditLog.createdAt), desc(auditLog.id))
+        .limit(limit)
+    },
+  }
+}

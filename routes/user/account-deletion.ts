@@ -1,0 +1,55 @@
+import type { FastifyInstance } from 'fastify'
+import type { DbOrTx } from '../../db/client.ts'
+import { createHistoryRepository } from '../auth/history-repository.ts'
+import { createSessionRepository } from '../auth/session-repository.ts'
+import { createUserRepository, type UserRow } from './repository.ts'
+
+/**
+ * A step run inside the deletion transaction, before the user row goes. Rows keyed by `user_id`
+ * need no step (they cascade from users); a step is for data kept by e-mail address or other
+ * personal keys, and for rules like "a group dies with its last member".
+ */
+export interface DeletionStep {
+  name: string
+  run(tx: DbOrTx, user: Pick<UserRow, 'id' | 'email'>): Promise<void>
+}
+
+export function accountDeletionSteps(app: FastifyInstance): DeletionStep[] {
+  const history = createHistoryRepository(app.db)
+  return [
+    { name: 'login attempts by e-mail', run: (tx, user) => history.deleteByEmail(user.email, tx) },
+    { name: 'mail to the address', run: (tx, user) => app.mailer.forgetRecipient(tx, user.email) },
+    { name: 'rate counters', run: (tx, user) => app.limits.forget(tx, user.id, user.email) },
+  ]
+}
+
+/**
+ * Deletes an account and every row that belongs to it in one transaction. Self-service deletion and
+ * the admin's delete both come here. `inTx` runs last inside the same transaction (the audit entry).
+ */
+export function createAccountDeletionService(app: FastifyInstance) {
+  const users = createUserRepository(app.db)
+  const sessions = createSessionRepository(app.db)
+  const steps = accountDeletionSteps(app)
+
+  return {
+    /** False when there was no such user. */
+    async deleteAccount(userId: string, inTx?: (tx: DbOrTx) => Promise<void>): Promise<boolean> {
+      const ended = await app.db.transaction(async (tx) => {
+        // The lock makes a concurrent login wait, then find no user.
+        const user = await users.findForUpdate(userId, tx)
+        if (!user) return null
+        const live = await sessions.revokeAll(user.id, 'account_deleted', undefined, tx)
+        for (const step of steps) await step.run(tx, user)
+        await users.delete(user.id, tx)
+        if (inTx) await inTx(tx)
+        return live
+      })
+      if (!ended) return false
+      app.sessionCache.invalidate(...ended)
+      return true
+    },
+  }
+}
+
+export type AccountDeletionService = ReturnType<typeof createAccountDeletionService>

@@ -1,0 +1,72 @@
+import type { Db } from '../../db/client.ts'
+import { createHistoryRepository } from '../auth/history-repository.ts'
+import { createSessionRepository } from '../auth/session-repository.ts'
+import { createUserRepository } from './repository.ts'
+
+export type ExportRow = Record<string, unknown>
+
+/**
+ * One section of the account export: a name (the key in `sections`) and the user's rows as plain
+ * snake_case objects. `rows` must read in keyset-paginated batches (see `keysetRows`), never the
+ * whole table at once: the export streams, and a user may have millions of rows.
+ */
+export interface ExportSection {
+  name: string
+  rows(db: Db, userId: string): AsyncIterable<ExportRow>
+}
+
+/**
+ * Batches of `batch` rows by a keyset: `fetch(after, batch)` answers the next rows after the key of
+ * the previous batch's last row (`keyOf`), in a stable order. Helper for the domains' `exportRows`.
+ */
+export async function* keysetRows<R, K>(
+  fetch: (after: K | undefined, batch: number) => Promise<R[]>,
+  keyOf: (row: R) => K,
+  toJson: (row: R) => ExportRow,
+  batch = 1000,
+): AsyncGenerator<ExportRow> {
+  let after: K | undefined
+  for (;;) {
+    const rows = await fetch(after, batch)
+    for (const r of rows) yield toJson(r)
+    const last = rows.at(-1)
+    if (last === undefined || rows.length < batch) return
+    after = keyOf(last)
+  }
+}
+
+async function* profileRows(db: Db, userId: string): AsyncGenerator<ExportRow> {
+  const u = await createUserRepository(db).findById(userId)
+  if (!u) return
+  yield {
+    id: u.id,
+    email: u.email,
+    role: u.role,
+    first_name: u.firstName,
+    last_name: u.lastName,
+    date_of_birth: u.dateOfBirth,
+    sex: u.sex,
+    weight: u.weight,
+    height: u.height,
+    sleep_time_goal: u.sleepTimeGoal,
+    tip_audiences: u.tipAudiences,
+    time_zone: u.timeZone,
+    email_verified_at: u.emailVerifiedAt?.toISOString() ?? null,
+    toc_accepted_at: u.tocAcceptedAt.toISOString(),
+    privacy_policy_accepted_at: u.privacyPolicyAcceptedAt.toISOString(),
+    disabled_at: u.disabledAt?.toISOString() ?? null,
+    created: u.createdAt.toISOString(),
+    updated: u.updatedAt.toISOString(),
+  }
+}
+
+/**
+ * Every section of the export, in document order. A domain adds its data with one line here,
+ * e.g. `{ name: 'measurements', rows: exportMeasurementRows }`.
+ */
+export const exportSections: ExportSection[] = [
+  { name: 'profile', rows: profileRows },
+  { name: 'settings', rows: (db, userId) => createUserRepository(db).exportSettingRows(userId) },
+  { name: 'sessions', rows: (db, userId) => createSessionRepository(db).exportRows(userId) },
+  { name: 'auth_history', rows: (db, userId) => createHistoryRepository(db).exportRows(userId) },
+]

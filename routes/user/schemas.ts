@@ -1,0 +1,185 @@
+import { type TSchema, Type } from '@sinclair/typebox'
+import { DateSchema, DateTimeSchema, UuidSchema } from '../common.ts'
+import { SETTING_KEYS, SETTINGS } from './settings.ts'
+
+const Nullable = <T extends TSchema>(schema: T, description?: string) =>
+  Type.Union([schema, Type.Null()], description ? { description } : {})
+
+/** Tip categories the apps know; the Beddit reference's "general" plus one per NOWATCH domain. */
+export const TIP_AUDIENCES = [
+  'general',
+  'sleep',
+  'activity',
+  'heart',
+  'stress',
+  'recovery',
+  'mindfulness',
+  'nutrition',
+] as const
+
+export const SEX = ['male', 'female'] as const
+
+/** Sane physical ranges (kg, cm, seconds): typing errors are caught, no real person is refused. */
+export const LIMITS = {
+  weight: { minimum: 2, maximum: 500 },
+  height: { minimum: 30, maximum: 275 },
+  sleepTimeGoal: { minimum: 3600, maximum: 57600 },
+  oldestBirthDate: '1900-01-01',
+}
+
+const NameSchema = Type.String({ minLength: 1, maxLength: 150, pattern: '\\S' })
+const SexSchema = Type.Union(
+  SEX.map((s) => Type.Literal(s)),
+  { description: 'Biological sex: "male", "female", or null.' },
+)
+const WeightSchema = Type.Number({ ...LIMITS.weight, description: 'Weight in kilograms.' })
+const HeightSchema = Type.Number({ ...LIMITS.height, description: 'Height in centimetres.' })
+const SleepTimeGoalSchema = Type.Integer({
+  ...LIMITS.sleepTimeGoal,
+  description: 'Sleep time goal in seconds (1 h to 16 h). Never null; default 28800 (8 h).',
+})
+const TipAudiencesSchema = Type.Array(Type.Union(TIP_AUDIENCES.map((a) => Type.Literal(a))), {
+  uniqueItems: true,
+  maxItems: TIP_AUDIENCES.length,
+  description: `Tip categories the user has chosen to see: ${TIP_AUDIENCES.join(', ')}. May be empty, never null.`,
+})
+const TimeZoneSchema = Type.String({
+  minLength: 1,
+  maxLength: 64,
+  description:
+    'IANA time zone name (e.g. "Europe/Helsinki", "UTC"). Calendar days and aggregates use it. Offsets like "+02:00" are refused.',
+  examples: ['Europe/Helsinki'],
+})
+
+export const ProfileSchema = Type.Object(
+  {
+    id: UuidSchema,
+    email: Type.String({ description: 'Login e-mail (lower-cased). Changed through its own flow, not here.' }),
+    first_name: NameSchema,
+    last_name: NameSchema,
+    date_of_birth: Nullable(DateSchema, 'Date of birth (YYYY-MM-DD), or null.'),
+    sex: Nullable(SexSchema),
+    weight: Nullable(WeightSchema),
+    height: Nullable(HeightSchema),
+    sleep_time_goal: SleepTimeGoalSchema,
+    tip_audiences: TipAudiencesSchema,
+    time_zone: TimeZoneSchema,
+    email_verified: Type.Boolean(),
+    created: DateTimeSchema,
+    updated: DateTimeSchema,
+  },
+  { additionalProperties: false, description: 'User profile (Beddit reference fields, NOWATCH names)' },
+)
+
+const ignored = (what: string) => Type.Optional(Type.Unknown({ description: `${what}; ignored if present.` }))
+
+export const ProfilePatchSchema = Type.Object(
+  {
+    first_name: Type.Optional(NameSchema),
+    last_name: Type.Optional(NameSchema),
+    date_of_birth: Type.Optional(
+      Nullable(DateSchema, `A past date, not before ${LIMITS.oldestBirthDate}; null clears it.`),
+    ),
+    sex: Type.Optional(Nullable(SexSchema)),
+    weight: Type.Optional(Nullable(WeightSchema)),
+    height: Type.Optional(Nullable(HeightSchema)),
+    sleep_time_goal: Type.Optional(SleepTimeGoalSchema),
+    tip_audiences: Type.Optional(TipAudiencesSchema),
+    time_zone: Type.Optional(TimeZoneSchema),
+    id: ignored('Read-only'),
+    email: ignored('Read-only (changing the e-mail is its own flow with re-verification)'),
+    email_verified: ignored('Read-only'),
+    created: ignored('Read-only'),
+    updated: ignored('Read-only'),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'Any subset of the profile. null clears a nullable field (date_of_birth, sex, weight, height); null on first_name, last_name, sleep_time_goal, tip_audiences or time_zone is `400 validation_failed`. Read-only fields are ignored, so a profile from GET can be sent back as is; unknown fields are refused.',
+  },
+)
+
+const settingProps = Object.fromEntries(
+  SETTING_KEYS.map((k) => [k, { ...SETTINGS[k].schema, description: SETTINGS[k].description }]),
+) as Record<string, TSchema>
+
+export const SettingsSchema = Type.Object(Object.fromEntries(SETTING_KEYS.map((k) => [k, settingProps[k]])), {
+  additionalProperties: false,
+  description: 'Every account setting with its effective value (stored or default)',
+})
+
+export const SettingsPutSchema = Type.Object(
+  Object.fromEntries(SETTING_KEYS.map((k) => [k, Type.Optional(Nullable(settingProps[k]))])),
+  {
+    additionalProperties: false,
+    description:
+      'Any subset of the settings; keys not sent keep their value, null resets a key to its default. Unknown keys and values of the wrong type are `400 validation_failed`.',
+  },
+)
+
+const NullableString = Nullable(Type.String())
+
+export const SessionSchema = Type.Object(
+  {
+    id: UuidSchema,
+    current: Type.Boolean({ description: 'True for the session of the access token making this request.' }),
+    client: Nullable(
+      Type.Object({ id: UuidSchema, name: Type.String() }, { additionalProperties: false }),
+      'The client app that logged in, null if it has been deleted.',
+    ),
+    created: DateTimeSchema,
+    last_used: DateTimeSchema,
+    expires: DateTimeSchema,
+    ip: NullableString,
+    user_agent: NullableString,
+    browser: Type.Object({ family: NullableString, version: NullableString }, { additionalProperties: false }),
+    operating_system: Type.Object({ family: NullableString, version: NullableString }, { additionalProperties: false }),
+    device: Type.Object(
+      { brand: NullableString, family: NullableString, model: NullableString },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false },
+)
+
+export const SessionParamsSchema = Type.Object({ id: UuidSchema }, { additionalProperties: false })
+
+export const DeleteAccountBodySchema = Type.Object(
+  { password: Type.String({ minLength: 1, maxLength: 1024, description: 'The current password.' }) },
+  { additionalProperties: false },
+)
+
+export const ExportDocumentSchema = Type.Object(
+  {
+    format: Type.Literal('nowatch-export'),
+    version: Type.Literal(1),
+    exported_at: DateTimeSchema,
+    user_id: UuidSchema,
+    sections: Type.Object(
+      {
+        profile: Type.Array(Type.Object({}, { additionalProperties: true }), {
+          description: 'One row: every profile field, role, consent times, disabled_at (never the password hash).',
+        }),
+        settings: Type.Array(Type.Object({ key: Type.String(), value: Type.Unknown(), updated: DateTimeSchema }), {
+          description: 'The settings the user has set (keys at their default have no row).',
+        }),
+        sessions: Type.Array(Type.Object({}, { additionalProperties: true }), {
+          description: 'Every session, ended ones included: client, IP, user agent, times, why it ended.',
+        }),
+        auth_history: Type.Array(Type.Object({}, { additionalProperties: true }), {
+          description: 'Every login attempt on the account.',
+        }),
+      },
+      {
+        additionalProperties: Type.Array(Type.Object({}, { additionalProperties: true })),
+        description:
+          'One array per data domain, in a fixed order; each row is a plain snake_case object as the domain stores it. Domains add their own sections (measurements, journal, sharing …).',
+      },
+    ),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'Every record of the account, streamed: the document is written while it is read from the database, so its size is not bounded by memory. A download that does not end with the closing `}}` was cut short and must be retried.',
+  },
+)

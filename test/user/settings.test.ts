@@ -1,0 +1,76 @@
+import t from 'tap'
+import { SETTING_KEYS, SETTINGS } from '../../routes/user/settings.ts'
+import { buildTestApp } from '../helpers/app.ts'
+import { userWithToken } from '../helpers/fixtures.ts'
+
+const DEFAULTS = Object.fromEntries(SETTING_KEYS.map((k) => [k, SETTINGS[k].default]))
+
+t.test('account settings', async (t) => {
+  const app = await buildTestApp(t)
+  const a = await userWithToken(app)
+  const b = await userWithToken(app)
+  const get = (headers = a.headers) => app.inject({ method: 'GET', url: '/v1/users/me/settings', headers })
+  const put = (payload: unknown, headers = a.headers) =>
+    app.inject({ method: 'PUT', url: '/v1/users/me/settings', headers, payload: payload as object })
+
+  t.test('every key reads as its default at first', async (t) => {
+    const res = await get()
+    t.equal(res.statusCode, 200)
+    t.same(res.json(), DEFAULTS)
+    t.match(res.json(), { 'notifications-insights__push': true, units: 'metric', 'reminders-checkin__time': '20:00' })
+  })
+
+  t.test('PUT sets some keys, keeps the others, answers all', async (t) => {
+    const res = await put({
+      'notifications-insights__push': false,
+      'reminders-checkin__push': true,
+      'reminders-checkin__time': '07:30',
+      units: 'imperial',
+      language: 'pt-BR',
+    })
+    t.equal(res.statusCode, 200, res.body)
+    const expected = {
+      ...DEFAULTS,
+      'notifications-insights__push': false,
+      'reminders-checkin__push': true,
+      'reminders-checkin__time': '07:30',
+      units: 'imperial',
+      language: 'pt-BR',
+    }
+    t.same(res.json(), expected)
+    t.same((await get()).json(), expected, 'GET agrees')
+    t.same((await put({ week_start: 'sunday' })).json(), { ...expected, week_start: 'sunday' }, 'a later PUT adds')
+  })
+
+  t.test('null resets a key to its default', async (t) => {
+    const res = await put({ units: null, 'notifications-insights__push': null })
+    t.match(res.json(), { units: 'metric', 'notifications-insights__push': true, language: 'pt-BR' })
+  })
+
+  t.test('unknown keys and wrong types are refused, nothing is stored', async (t) => {
+    const before = (await get()).json()
+    const cases: Array<[string, unknown]> = [
+      ['notifications-tariffs__sms', true],
+      ['units', 'furlongs'],
+      ['notifications-insights__push', 1],
+      ['notifications-insights__push', 'true'],
+      ['reminders-checkin__time', '24:00'],
+      ['reminders-checkin__time', '7:30'],
+      ['language', 'english'],
+      ['week_start', 7],
+    ]
+    for (const [key, value] of cases) {
+      const res = await put({ [key]: value, 'notifications-sharing__push': false })
+      t.equal(res.statusCode, 400, `${key}=${JSON.stringify(value)}`)
+      t.match(res.json(), { error: 'validation_failed', details: [{ field: key }] })
+    }
+    t.same((await get()).json(), before, 'unchanged')
+  })
+
+  t.test("B's settings are B's own", async (t) => {
+    t.same((await get(b.headers)).json(), DEFAULTS, "B does not see A's settings")
+    await put({ units: 'imperial' }, b.headers)
+    t.equal((await get()).json().units, 'metric', "B's change does not touch A")
+    t.equal((await get({} as never)).statusCode, 401)
+  })
+})
