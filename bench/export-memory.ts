@@ -1,91 +1,102 @@
 /**
- * Memory of the streamed account export: a user with ROWS rows (login attempts stand in for any
- * domain's rows until the measurement domain is merged), downloaded over loopback HTTP.
- * Prints RSS and heap before, at the peak during, and after the download.
- *   node --import tsx --expose-gc bench/export-memory.ts            (PGlite, in-process)
- *   DATABASE_URL=postgres://… node --import tsx --expose-gc bench/export-memory.ts
+ * Memory of the streamed account export (issue 4): a user with SAMPLES heart-rate samples downloads
+ * GET /v1/users/me/export from the real server, started as a child process; the server's RSS is read
+ * from /proc every 20 ms before, during and after the download.
+ *   npm run bench:export                                  (PGlite in a temp folder)
+ *   DATABASE_URL=postgres://… npm run bench:export        (a fresh database on that server)
  */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { request } from 'node:http'
-import { buildApp } from '../app.ts'
-import { loginAttempts } from '../db/schema/index.ts'
-import { testConfig } from '../test/helpers/app.ts'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { sql } from 'drizzle-orm'
+import { openDatabase } from '../db/client.ts'
+import { hashPassword } from '../routes/auth/passwords.ts'
+import { createClientAppRepository } from '../routes/clients/repository.ts'
+import { createUserRepository } from '../routes/user/repository.ts'
 import { freshDatabase } from '../test/helpers/database.ts'
-import { login, userWithToken } from '../test/helpers/fixtures.ts'
+import { startServer } from '../test/helpers/processes.ts'
 
-const ROWS = Number(process.env.ROWS ?? 100_000)
-const mb = (n: number) => `${(n / 1048576).toFixed(1)} MB`
-const gc = () => (globalThis as { gc?: () => void }).gc?.()
+const SAMPLES = Number(process.env.SAMPLES ?? 100_000)
+const mb = (kb: number) => `${(kb / 1024).toFixed(1)} MB`
+const rssKb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0)
 
-const database = await freshDatabase()
-const app = await buildApp({ config: testConfig(), database, logger: false })
-await app.listen({ port: 0, host: '127.0.0.1' })
-const port = (app.server.address() as { port: number }).port
-const a = await userWithToken(app)
-await login(app, a.user)
-const base = Date.now() - ROWS * 1000
-for (let i = 0; i < ROWS; i += 5000) {
-  const batch = Array.from({ length: Math.min(5000, ROWS - i) }, (_, j) => ({
-    userId: a.user.id,
-    email: a.user.email,
-    success: (i + j) % 3 !== 0,
-    reason: (i + j) % 3 === 0 ? 'invalid_credentials' : null,
-    ip: '192.0.2.44',
-    userAgent: 'NOWATCH/1.4.2 (iPhone; iOS 17.4.1; Scale/3.00)',
-    createdAt: new Date(base + (i + j) * 1000),
-  }))
-  await app.db.insert(loginAttempts).values(batch)
-}
+const pgUrl = process.env.DATABASE_URL
+const dataDir = pgUrl ? undefined : mkdtempSync(join(tmpdir(), 'nowatch-export-bench-'))
+const database = pgUrl ? await freshDatabase() : await openDatabase({ dataDir })
+if (!pgUrl) await database.migrate()
 
-gc()
-const before = process.memoryUsage()
-let peakRss = before.rss
-let peakHeap = before.heapUsed
+const client = await createClientAppRepository(database.db).create('bench')
+const now = new Date()
+const user = await createUserRepository(database.db).create({
+  email: 'export-bench@example.com',
+  passwordHash: await hashPassword('Tide-Pool-42!', 4),
+  firstName: 'Export',
+  lastName: 'Bench',
+  tocAcceptedAt: now,
+  privacyPolicyAcceptedAt: now,
+  emailVerifiedAt: now,
+})
+if (!user) throw new Error('no user')
+// Seeded in SQL so that nothing of it sits in any Node process's memory.
+await database.db.execute(sql`
+  insert into measurements (user_id, type, measured_at, device_id, value)
+  select ${user.id}, 'heart_rate', now() - make_interval(secs => s), 'watch-1', 55 + (s % 40)
+  from generate_series(1, ${SAMPLES}) s`)
+const serverEnv: Record<string, string> = pgUrl
+  ? { DATABASE_URL: (database as { url?: string }).url as string }
+  : { NODE_ENV: 'development', DATA_DIR: dataDir as string }
+if (!pgUrl) await database.close()
+
+const server = await startServer({ ...serverEnv, JOBS_ENABLED: 'false', RATE_LIMIT_ENABLED: 'false' })
+const pid = server.child.pid as number
+const login = await fetch(`${server.url}/v2/auth/login`, {
+  method: 'POST',
+  headers: { 'content-type': 'application/json', 'x-auth-token': client.x_auth_token },
+  body: JSON.stringify({ email: user.email, password: 'Tide-Pool-42!' }),
+})
+const { access } = (await login.json()) as { access: string }
+
+await new Promise((r) => setTimeout(r, 500))
+const before = rssKb(pid)
+let peak = before
 const timer = setInterval(() => {
-  const m = process.memoryUsage()
-  peakRss = Math.max(peakRss, m.rss)
-  peakHeap = Math.max(peakHeap, m.heapUsed)
+  peak = Math.max(peak, rssKb(pid))
 }, 20)
-
 const started = Date.now()
 const bytes = await new Promise<number>((resolve, reject) => {
-  const req = request(
-    { host: '127.0.0.1', port, path: '/v1/users/me/export', headers: { authorization: a.headers.authorization } },
-    (res) => {
-      let n = 0
-      let tail = ''
-      res.on('data', (c: Buffer) => {
-        n += c.length
-        tail = (tail + c.toString('utf8')).slice(-2)
-      })
-      res.on('end', () => (tail === '}}' ? resolve(n) : reject(new Error('export cut short'))))
-      res.on('error', reject)
-    },
-  )
+  const req = request(`${server.url}/v1/users/me/export`, { headers: { authorization: `Bearer ${access}` } }, (res) => {
+    let n = 0
+    let tail = ''
+    res.on('data', (c: Buffer) => {
+      n += c.length
+      tail = (tail + c.toString('utf8')).slice(-2)
+    })
+    res.on('end', () => (tail === '}}' ? resolve(n) : reject(new Error('export cut short'))))
+    res.on('error', reject)
+  })
   req.on('error', reject)
   req.end()
 })
 clearInterval(timer)
-gc()
-const after = process.memoryUsage()
+const seconds = (Date.now() - started) / 1000
+await new Promise((r) => setTimeout(r, 500))
+const after = rssKb(pid)
+await server.stop()
+if (pgUrl) await database.close()
+if (dataDir) rmSync(dataDir, { recursive: true, force: true })
 
 console.log(
   JSON.stringify(
     {
-      database: database.kind,
-      rows: ROWS,
-      document: mb(bytes),
-      seconds: (Date.now() - started) / 1000,
-      rss: {
-        before: mb(before.rss),
-        peak: mb(peakRss),
-        after: mb(after.rss),
-        growth_at_peak: mb(peakRss - before.rss),
-      },
-      heap: { before: mb(before.heapUsed), peak: mb(peakHeap), after: mb(after.heapUsed) },
+      bench: 'export-memory',
+      database: pgUrl ? 'postgres' : 'pglite',
+      samples: SAMPLES,
+      document: mb(bytes / 1024),
+      seconds,
+      server_rss: { before: mb(before), peak: mb(peak), after: mb(after), growth_at_peak: mb(peak - before) },
     },
     null,
     2,
   ),
 )
-await app.close()
-await database.close()

@@ -96,8 +96,8 @@ export function createAuthService(app: FastifyInstance) {
       await throttle(email)
       const user = await users.findByEmail(email)
       const ok = await verifyPassword(body.password, user?.passwordHash ?? (await dummyHash(config.BCRYPT_COST)))
-      const fail = async (reason: string, error: AppError) => {
-        await history.record({ userId: user?.id ?? null, email, success: false, reason, ...meta })
+      const fail = async (reason: string, error: AppError, userId = user?.id ?? null) => {
+        await history.record({ userId, email, success: false, reason, ...meta })
         throw error
       }
       if (!user || !ok) {
@@ -125,7 +125,8 @@ export function createAuthService(app: FastifyInstance) {
 
       const refreshJti = randomUUID()
       const result = await db.transaction(async (tx) => {
-        await users.lock(user.id, tx)
+        // An account deleted while this login waited for the lock: no session for a user who is gone.
+        if (!(await users.lock(user.id, tx))) return { gone: true as const }
         const active = await sessions.countActive(user.id, tx)
         const evicted: string[] = []
         if (active >= config.MAX_SESSIONS) {
@@ -148,6 +149,10 @@ export function createAuthService(app: FastifyInstance) {
         await history.record({ userId: user.id, email, success: true, reason: null, ...meta }, tx)
         return { sessionId: session.id, evicted }
       })
+      if ('gone' in result) {
+        const error = errors.unauthorized('invalid_credentials', 'Email or password is incorrect.')
+        return fail('invalid_credentials', error, null)
+      }
       if ('tooMany' in result) {
         return fail(
           'too_many_sessions',

@@ -132,13 +132,23 @@ export function createGroupRepository(db: Db) {
       if (dead.length) await tx.delete(peerGroups).where(inArray(peerGroups.id, dead))
     },
 
-    /** The groups a user belongs to (account deletion prunes them afterwards). */
-    async groupIdsOf(userId: string, tx?: DbOrTx): Promise<string[]> {
-      const rows = await (tx ?? db)
-        .select({ groupId: peerGroupMembers.groupId })
-        .from(peerGroupMembers)
+    /** Leaves every group (account deletion); groups left with one member die, as on removal. */
+    async leaveAll(userId: string, tx: DbOrTx) {
+      const left = await tx
+        .delete(peerGroupMembers)
         .where(eq(peerGroupMembers.userId, userId))
-      return rows.map((r) => r.groupId)
+        .returning({ groupId: peerGroupMembers.groupId })
+      await this.pruneGroups(
+        left.map((r) => r.groupId),
+        tx,
+      )
+    },
+
+    /** My memberships, for the account export. */
+    async *exportRows(userId: string) {
+      for (const g of await this.listFor(userId)) {
+        yield { id: g.id, created: g.created, members: g.members.map((m) => m.email), pending_invites: g.pending_invites }
+      }
     },
   }
 }

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import type { DbOrTx } from '../../db/client.ts'
 import { createHistoryRepository } from '../auth/history-repository.ts'
 import { createSessionRepository } from '../auth/session-repository.ts'
+import { createGroupRepository } from '../groups/repository.ts'
 import { createUserRepository, type UserRow } from './repository.ts'
 
 /**
@@ -16,7 +17,10 @@ export interface DeletionStep {
 
 export function accountDeletionSteps(app: FastifyInstance): DeletionStep[] {
   const history = createHistoryRepository(app.db)
+  const groups = createGroupRepository(app.db)
   return [
+    // Beddit: a group is deleted when one member is left; leaving by deletion counts too.
+    { name: 'peer groups', run: (tx, user) => groups.leaveAll(user.id, tx) },
     { name: 'login attempts by e-mail', run: (tx, user) => history.deleteByEmail(user.email, tx) },
     { name: 'mail to the address', run: (tx, user) => app.mailer.forgetRecipient(tx, user.email) },
     { name: 'rate counters', run: (tx, user) => app.limits.forget(tx, user.id, user.email) },

@@ -1,6 +1,10 @@
 import type { Db } from '../../db/client.ts'
 import { createHistoryRepository } from '../auth/history-repository.ts'
 import { createSessionRepository } from '../auth/session-repository.ts'
+import { createGroupRepository } from '../groups/repository.ts'
+import { exportRows as exportMeasurementRows } from '../measurement/repository.ts'
+import { createSharingRepository } from '../sharing/repository.ts'
+import { exportRows as exportTelemetryRows } from '../telemetry/repository.ts'
 import { createUserRepository } from './repository.ts'
 
 export type ExportRow = Record<string, unknown>
@@ -69,4 +73,8 @@ export const exportSections: ExportSection[] = [
   { name: 'settings', rows: (db, userId) => createUserRepository(db).exportSettingRows(userId) },
   { name: 'sessions', rows: (db, userId) => createSessionRepository(db).exportRows(userId) },
   { name: 'auth_history', rows: (db, userId) => createHistoryRepository(db).exportRows(userId) },
+  { name: 'measurements', rows: (db, userId) => exportMeasurementRows(db, userId) as AsyncIterable<ExportRow> },
+  { name: 'shares', rows: (db, userId) => createSharingRepository(db).exportRows(userId) },
+  { name: 'groups', rows: (db, userId) => createGroupRepository(db).exportRows(userId) },
+  { name: 'telemetry', rows: (db, userId) => exportTelemetryRows(db, userId) },
 ]

@@ -45,9 +45,13 @@ export function createUserRepository(db: Db) {
       return row ?? null
     },
 
-    /** Locks the user row: serialises logins of one account (session limit) within the transaction. */
-    async lock(id: string, tx: DbOrTx) {
-      await tx.select({ id: users.id }).from(users).where(eq(users.id, id)).for('update')
+    /**
+     * Locks the user row: serialises logins of one account (session limit) within the transaction.
+     * False when the row is gone (deleted while the caller waited for the lock).
+     */
+    async lock(id: string, tx: DbOrTx): Promise<boolean> {
+      const rows = await tx.select({ id: users.id }).from(users).where(eq(users.id, id)).for('update')
+      return rows.length > 0
     },
 
     /** Inserts a user; null when the email already has an account. */
