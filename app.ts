@@ -13,7 +13,9 @@ import errorsPlugin from './plugins/errors.ts'
 import limitsPlugin from './plugins/limits.ts'
 import mailerPlugin from './plugins/mailer.ts'
 import swaggerPlugin from './plugins/swagger.ts'
+import adminFirmwareRoutes from './routes/admin-firmware/index.ts'
 import authRoutes from './routes/auth/index.ts'
+import firmwareRoutes from './routes/firmware/index.ts'
 import systemRoutes from './routes/system/index.ts'
 
 export interface BuildAppOptions {
@@ -93,6 +95,8 @@ export async function buildApp(options: BuildAppOptions = {}) {
 
   await app.register(systemRoutes)
   await app.register(authRoutes)
+  await app.register(firmwareRoutes, { prefix: '/v1' })
+  await app.register(adminFirmwareRoutes, { prefix: '/v1' })
 
   return app
 }
