@@ -93,6 +93,10 @@ const adminFirmwareRoutes: FastifyPluginAsyncTypebox = async function adminFirmw
     },
     async function uploadFirmware(request, reply) {
       const q = request.query
+      const mediaType = request.headers['content-type']?.split(';')[0].trim().toLowerCase()
+      if (mediaType !== 'application/octet-stream') {
+        throw new AppError(415, 'unsupported_media_type', 'Send the image as application/octet-stream.')
+      }
       const version = parseVersion(q.version)
       if (!version) throw errors.validation([{ field: 'query.version', problem: 'is not a semantic version' }])
       checkMinVersion(q.min_version, q.version, 'query.min_version')

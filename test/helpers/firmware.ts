@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
@@ -16,6 +16,9 @@ export async function firmwareApp(t: Test, env: Record<string, string> = {}) {
   return { app, dir, admin }
 }
 
+/** What FIRMWARE_DIR holds: `<id>.bin` files, and `.upload-*` temp files while uploads run. */
+export const filesIn = (dir: string) => readdir(dir)
+
 export const sha256 = (buf: Buffer) => createHash('sha256').update(buf).digest('hex')
 export const image = (bytes = 300 * 1024) => randomBytes(bytes)
 
@@ -31,7 +34,7 @@ export interface UploadMeta {
 
 export function uploadRequest(headers: Record<string, string>, meta: UploadMeta, body: Buffer) {
   const query = new URLSearchParams(
-    Object.entries({ hardware_model: 'NW-1', ...meta }).map(([k, v]) => [k, String(v)]),
+    Object.entries({ hardware_model: 'NW-1', ...meta }).map(([k, v]): [string, string] => [k, String(v)]),
   )
   return {
     method: 'POST' as const,
