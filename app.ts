@@ -21,6 +21,8 @@ import measurementRoutes from './routes/measurement/index.ts'
 import sharedRoutes from './routes/shared/index.ts'
 import sharingRoutes from './routes/sharing/index.ts'
 import statisticsRoutes from './routes/statistics/index.ts'
+import adminFirmwareRoutes from './routes/admin-firmware/index.ts'
+import firmwareRoutes from './routes/firmware/index.ts'
 import systemRoutes from './routes/system/index.ts'
 import telemetryRoutes from './routes/telemetry/index.ts'
 import userRoutes from './routes/user/index.ts'
@@ -111,6 +113,8 @@ export async function buildApp(options: BuildAppOptions = {}) {
   await app.register(telemetryRoutes, { prefix: '/v1' })
   await app.register(userRoutes, { prefix: '/v1' })
   await app.register(adminRoutes, { prefix: '/v1' })
+  await app.register(firmwareRoutes, { prefix: '/v1' })
+  await app.register(adminFirmwareRoutes, { prefix: '/v1' })
 
   return app
 }

@@ -44,6 +44,10 @@ export const ConfigSchema = Type.Object({
   SHARE_INVITE_TTL_DAYS: Type.Integer({ minimum: 1, maximum: 365, default: 14 }),
   FIRMWARE_DIR: Type.Optional(Type.String({ minLength: 1 })),
   FIRMWARE_MAX_BYTES: Type.Integer({ minimum: 1, default: 268435456 }),
+  /** A published rollout halts itself when more than this share of its reporting users report a failure… */
+  FIRMWARE_HALT_FAILURE_RATE: Type.Number({ minimum: 0, maximum: 1, default: 0.2 }),
+  /** …once at least this many users have reported (so two early failures do not stop a rollout). */
+  FIRMWARE_HALT_MIN_REPORTS: Type.Integer({ minimum: 1, maximum: 1000000, default: 20 }),
   TELEMETRY_RETENTION_DAYS: Type.Integer({ minimum: 1, maximum: 3650, default: 30 }),
   TELEMETRY_MAX_BYTES: Type.Integer({ minimum: 1024, default: 5242880 }),
   JOBS_ENABLED: Type.Boolean({ default: true }),

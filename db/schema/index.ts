@@ -1,5 +1,6 @@
 export * from './auth.ts'
 export * from './measurement.ts'
+export * from './firmware.ts'
 export * from './system.ts'
 export * from './telemetry.ts'
 export * from './user.ts'

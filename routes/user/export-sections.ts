@@ -1,6 +1,7 @@
 import type { Db } from '../../db/client.ts'
 import { createHistoryRepository } from '../auth/history-repository.ts'
 import { createSessionRepository } from '../auth/session-repository.ts'
+import { exportRows as exportFirmwareReportRows } from '../firmware/repository.ts'
 import { createGroupRepository } from '../groups/repository.ts'
 import { exportRows as exportMeasurementRows } from '../measurement/repository.ts'
 import { createSharingRepository } from '../sharing/repository.ts'
@@ -77,4 +78,5 @@ export const exportSections: ExportSection[] = [
   { name: 'shares', rows: (db, userId) => createSharingRepository(db).exportRows(userId) },
   { name: 'groups', rows: (db, userId) => createGroupRepository(db).exportRows(userId) },
   { name: 'telemetry', rows: (db, userId) => exportTelemetryRows(db, userId) },
+  { name: 'firmware_install_reports', rows: (db, userId) => exportFirmwareReportRows(db, userId) },
 ]

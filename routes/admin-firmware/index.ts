@@ -1,0 +1,452 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import type { FastifyRequest } from 'fastify'
+import { AppError, errors } from '../../plugins/errors.ts'
+import { SECURITY } from '../../plugins/swagger.ts'
+import {
+  decodeTimeCursor,
+  encodeTimeCursor,
+  errorResponses,
+  IdParamsSchema,
+  PageSchema,
+  StatusSuccessSchema,
+  SUCCESS,
+} from '../common.ts'
+import { firmwareDir } from '../firmware/index.ts'
+import {
+  createFirmwareRepository,
+  type NewRelease,
+  type ReleaseRow,
+  type ReleaseStatus,
+} from '../firmware/repository.ts'
+import {
+  AdminListQuerySchema,
+  AdminReleaseSchema,
+  PatchBodySchema,
+  RolloutBodySchema,
+  UploadQuerySchema,
+} from '../firmware/schemas.ts'
+import { toAdminRelease } from '../firmware/service.ts'
+import { createFirmwareStorage, tooLarge } from '../firmware/storage.ts'
+import { parseVersion, semver, versionKey } from '../firmware/versions.ts'
+
+const TARGET = 'firmware_release'
+
+/** The minimum version must be a real version below the release's own. */
+function checkMinVersion(minVersion: string | null | undefined, version: string, field: string) {
+  if (minVersion === null || minVersion === undefined) return
+  const min = parseVersion(minVersion)
+  if (!min) throw errors.validation([{ field, problem: 'is not a semantic version' }])
+  if (!semver.lt(min, version)) throw errors.validation([{ field, problem: 'must be lower than the version' }])
+}
+
+function isAborted(request: FastifyRequest, err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code
+  return request.raw.aborted || request.raw.destroyed || code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE'
+}
+
+const adminFirmwareRoutes: FastifyPluginAsyncTypebox = async function adminFirmwareRoutes(app) {
+  const repo = createFirmwareRepository(app.db)
+  const storage = createFirmwareStorage(firmwareDir(app.config))
+  await storage.init()
+  const maxBytes = app.config.FIRMWARE_MAX_BYTES
+
+  // The image is the raw request body. The parser leaves the stream unread, so the handler streams it to
+  // disk (BODY_LIMIT does not apply; FIRMWARE_MAX_BYTES does). Only this plugin sees this parser.
+  app.addContentTypeParser('application/octet-stream', function keepStream(_request, _payload, done) {
+    done(null)
+  })
+
+  async function countsFor(rows: ReleaseRow[]) {
+    return repo.reportCounts(rows.map((r) => r.id))
+  }
+  async function present(row: ReleaseRow) {
+    return toAdminRelease(row, repo.countsOf(await countsFor([row]), row.id))
+  }
+  async function mustGet(id: string) {
+    const row = await repo.get(id)
+    if (!row) throw errors.notFound('No such firmware release.')
+    return row
+  }
+
+  app.post(
+    '/admin/firmware',
+    {
+      onRequest: app.requireAdmin,
+      schema: {
+        tags: ['admin-firmware'],
+        summary: 'Upload a firmware image as a new draft',
+        description:
+          'The body is the image itself (`Content-Type: application/octet-stream`), streamed to FIRMWARE_DIR while its SHA-256 and size are computed; the metadata is in the query string. More than FIRMWARE_MAX_BYTES (default 256 MiB) answers 413 `firmware_too_large`; a model that already has this version (semver precedence, build metadata ignored) answers 409 `firmware_version_exists`; an empty body answers 400 `empty_firmware`. An interrupted upload leaves no release and no file. The release starts as a `draft`.',
+        security: SECURITY.bearer,
+        querystring: UploadQuerySchema,
+        // The stream is read by the handler; this schema only documents it (nothing to validate before).
+        body: {
+          content: {
+            'application/octet-stream': {
+              schema: Type.Unsafe<unknown>({ format: 'binary', description: 'The firmware image.' }),
+            },
+          },
+        },
+        response: { 201: AdminReleaseSchema, ...errorResponses(400, 401, 403, 409, 413, 415) },
+      },
+    },
+    async function uploadFirmware(request, reply) {
+      const q = request.query
+      const mediaType = request.headers['content-type']?.split(';')[0].trim().toLowerCase()
+      if (mediaType !== 'application/octet-stream') {
+        throw new AppError(415, 'unsupported_media_type', 'Send the image as application/octet-stream.')
+      }
+      const version = parseVersion(q.version)
+      if (!version) throw errors.validation([{ field: 'query.version', problem: 'is not a semantic version' }])
+      checkMinVersion(q.min_version, q.version, 'query.min_version')
+      const key = versionKey(version)
+      // Refuse early what would fail anyway, before the client sends hundreds of megabytes.
+      if (await repo.existsVersion(q.hardware_model, key)) throw versionExists(q.hardware_model, q.version)
+      const announced = Number(request.headers['content-length'] ?? Number.NaN)
+      if (announced > maxBytes) {
+        reply.header('connection', 'close')
+        throw tooLarge(maxBytes)
+      }
+
+      let received: Awaited<ReturnType<typeof storage.receive>>
+      try {
+        received = await storage.receive(request.raw, maxBytes)
+      } catch (err) {
+        if (err instanceof AppError) {
+          // The rest of the body is not read: close the connection once the 413 is sent.
+          reply.header('connection', 'close')
+          throw err
+        }
+        if (isAborted(request, err)) throw errors.badRequest('upload_aborted', 'The upload was interrupted.')
+        throw err
+      }
+      try {
+        if (received.size === 0) throw errors.badRequest('empty_firmware', 'The request body (the image) is empty.')
+        const row = await app.db.transaction(async (tx) => {
+          const inserted = await repo.insert(
+            {
+              hardwareModel: q.hardware_model,
+              version: q.version,
+              versionKey: key,
+              channel: q.channel ?? 'stable',
+              releaseNotes: q.release_notes ?? '',
+              minVersion: q.min_version ?? null,
+              mandatory: q.mandatory ?? false,
+              rolloutPercentage: q.rollout_percentage ?? 100,
+              sizeBytes: received.size,
+              sha256: received.sha256,
+              uploadedBy: request.user.sub,
+            },
+            tx,
+          )
+          if (!inserted) throw versionExists(q.hardware_model, q.version)
+          await app.audit.record(
+            request,
+            {
+              action: 'firmware.upload',
+              targetType: TARGET,
+              targetId: inserted.id,
+              details: {
+                hardware_model: inserted.hardwareModel,
+                version: inserted.version,
+                size: inserted.sizeBytes,
+                sha256: inserted.sha256,
+              },
+            },
+            tx,
+          )
+          return inserted
+        })
+        try {
+          await storage.commit(received.tempPath, row.id)
+        } catch (err) {
+          // The row must not outlive a file that never arrived.
+          await app.db.transaction(async (tx) => {
+            await repo.deleteDraft(row.id, tx)
+            await app.audit.record(
+              request,
+              { action: 'firmware.upload_failed', targetType: TARGET, targetId: row.id },
+              tx,
+            )
+          })
+          throw err
+        }
+        return reply.status(201).send(await present(row))
+      } finally {
+        await storage.discard(received.tempPath)
+      }
+    },
+  )
+
+  app.get(
+    '/admin/firmware',
+    {
+      onRequest: app.requireAdmin,
+      schema: {
+        tags: ['admin-firmware'],
+        summary: 'List firmware releases, newest upload first',
+        security: SECURITY.bearer,
+        querystring: AdminListQuerySchema,
+        response: { 200: PageSchema(AdminReleaseSchema), ...errorResponses(400, 401, 403) },
+      },
+    },
+    async function listReleases(request) {
+      const { limit = 50, cursor, hardware, status, channel } = request.query
+      const rows = await repo.adminPage({ hardware, status, channel }, limit + 1, decodeTimeCursor(cursor))
+      const page = rows.slice(0, limit)
+      const counts = await countsFor(page)
+      const last = page[page.length - 1]
+      return {
+        data: page.map((r) => toAdminRelease(r, repo.countsOf(counts, r.id))),
+        next_cursor: rows.length > limit ? encodeTimeCursor(last.createdAt, last.id) : null,
+      }
+    },
+  )
+
+  app.get(
+    '/admin/firmware/:id',
+    {
+      onRequest: app.requireAdmin,
+      schema: {
+        tags: ['admin-firmware'],
+        summary: 'A firmware release with its install report counts',
+        security: SECURITY.bearer,
+        params: IdParamsSchema,
+        response: { 200: AdminReleaseSchema, ...errorResponses(400, 401, 403, 404) },
+      },
+    },
+    async function getRelease(request) {
+      return present(await mustGet(request.params.id))
+    },
+  )
+
+  app.patch(
+    '/admin/firmware/:id',
+    {
+      onRequest: app.requireAdmin,
+      schema: {
+        tags: ['admin-firmware'],
+        summary: 'Edit a release’s metadata',
+        description:
+          'Release notes, minimum version (null: any), mandatory flag and channel. The image, model and version cannot change: upload a new version instead.',
+        security: SECURITY.bearer,
+        params: IdParamsSchema,
+        body: PatchBodySchema,
+        response: { 200: AdminReleaseSchema, ...errorResponses(400, 401, 403, 404, 413, 415) },
+      },
+    },
+    async function patchRelease(request) {
+      const current = await mustGet(request.params.id)
+      const b = request.body
+      checkMinVersion(b.min_version, current.version, 'min_version')
+      const values: Partial<NewRelease> = {
+        releaseNotes: b.release_notes,
+        minVersion: b.min_version,
+        mandatory: b.mandatory,
+        channel: b.channel,
+      }
+      const row = await app.db.transaction(async (tx) => {
+        const updated = await repo.update(current.id, values, tx)
+        if (!updated) throw errors.notFound('No such firmware release.')
+        await app.audit.record(
+          request,
+          { action: 'firmware.update', targetType: TARGET, targetId: current.id, details: { fields: Object.keys(b) } },
+          tx,
+        )
+        return updated
+      })
+      return present(row)
+    },
+  )
+
+  app.put(
+    '/admin/firmware/:id/rollout',
+    {
+      onRequest: app.requireAdmin,
+      schema: {
+        tags: ['admin-firmware'],
+        summary: 'Set the rollout percentage (0–100)',
+        security: SECURITY.bearer,
+        params: IdParamsSchema,
+        body: RolloutBodySchema,
+        response: { 200: AdminReleaseSchema, ...errorResponses(400, 401, 403, 404, 413, 415) },
+      },
+    },
+    async function setRollout(request) {
+      const current = await mustGet(request.params.id)
+      const pct = request.body.rollout_percentage
+      const row = await app.db.transaction(async (tx) => {
+        const updated = await repo.update(current.id, { rolloutPercentage: pct }, tx)
+        if (!updated) throw errors.notFound('No such firmware release.')
+        await app.audit.record(
+          request,
+          {
+            action: 'firmware.rollout',
+            targetType: TARGET,
+            targetId: current.id,
+            details: { from: current.rolloutPercentage, to: pct },
+          },
+          tx,
+        )
+        return updated
+      })
+      return present(row)
+    },
+  )
+
+  interface Transition {
+    path: string
+    action: string
+    summary: string
+    description: string
+    from: ReleaseStatus[]
+    to: ReleaseStatus
+    /** Extra columns to set; may refuse (throw) after looking at the release. */
+    values: (release: ReleaseRow) => Promise<Partial<NewRelease>>
+  }
+
+  const now = () => new Date()
+  const transitions: Transition[] = [
+    {
+      path: 'publish',
+      action: 'firmware.publish',
+      summary: 'Publish a draft',
+      description: 'draft → published: offered to the users inside its rollout percentage.',
+      from: ['draft'],
+      to: 'published',
+      values: async () => ({ publishedAt: now(), rolloutEpochAt: now() }),
+    },
+    {
+      path: 'deprecate',
+      action: 'firmware.deprecate',
+      summary: 'Deprecate a release',
+      description: 'published or halted → deprecated: no longer offered, still downloadable.',
+      from: ['published', 'halted'],
+      to: 'deprecated',
+      values: async () => ({}),
+    },
+    {
+      path: 'halt',
+      action: 'firmware.halt',
+      summary: 'Halt a rollout',
+      description:
+        'published → halted: nobody new is offered it. The server does the same by itself when too many installs fail.',
+      from: ['published'],
+      to: 'halted',
+      values: async () => ({ haltedAt: now(), haltReason: 'halted by an administrator' }),
+    },
+    {
+      path: 'resume',
+      action: 'firmware.resume',
+      summary: 'Resume a halted rollout',
+      description:
+        'halted → published. Install reports made before the resume no longer count towards an automatic halt.',
+      from: ['halted'],
+      to: 'published',
+      values: async () => ({ rolloutEpochAt: now(), haltedAt: null, haltReason: null }),
+    },
+    {
+      path: 'rollback',
+      action: 'firmware.rollback',
+      summary: 'Roll back a release',
+      description:
+        'published or halted → rolled_back: nobody is offered it any more, and devices running it are offered the previous release of the model and channel (the highest published or deprecated version below it) as their update. 409 `no_previous_release` when there is none.',
+      from: ['published', 'halted'],
+      to: 'rolled_back',
+      values: async (release) => {
+        const previous = await repo.previousRelease(release)
+        if (!previous) throw errors.conflict('no_previous_release', 'There is no earlier release to roll back to.')
+        return { rollbackTargetId: previous.id }
+      },
+    },
+  ]
+
+  for (const step of transitions) {
+    app.post(
+      `/admin/firmware/:id/${step.path}`,
+      {
+        onRequest: app.requireAdmin,
+        schema: {
+          tags: ['admin-firmware'],
+          summary: step.summary,
+          description: `${step.description} From another status: 409 \`invalid_status\`.`,
+          security: SECURITY.bearer,
+          params: IdParamsSchema,
+          response: { 200: AdminReleaseSchema, ...errorResponses(400, 401, 403, 404, 409) },
+        },
+      },
+      async function changeStatus(request) {
+        const current = await mustGet(request.params.id)
+        const refuse = () =>
+          errors.conflict('invalid_status', `A ${current.status} release cannot be changed this way (${step.path}).`)
+        if (!step.from.includes(current.status)) throw refuse()
+        const values = await step.values(current)
+        const row = await app.db.transaction(async (tx) => {
+          const moved = await repo.transition(current.id, step.from, step.to, values, tx)
+          // Someone else changed it in between.
+          if (!moved) throw refuse()
+          await app.audit.record(
+            request,
+            {
+              action: step.action,
+              targetType: TARGET,
+              targetId: current.id,
+              details: {
+                from: current.status,
+                to: step.to,
+                ...(values.rollbackTargetId ? { target_id: values.rollbackTargetId } : {}),
+              },
+            },
+            tx,
+          )
+          return moved
+        })
+        return present(row)
+      },
+    )
+  }
+
+  app.delete(
+    '/admin/firmware/:id',
+    {
+      onRequest: app.requireAdmin,
+      schema: {
+        tags: ['admin-firmware'],
+        summary: 'Delete a draft and its file',
+        description:
+          'Only drafts: a release once published stays on record (deprecate it). 409 `not_a_draft` otherwise.',
+        security: SECURITY.bearer,
+        params: IdParamsSchema,
+        response: { 200: StatusSuccessSchema, ...errorResponses(400, 401, 403, 404, 409) },
+      },
+    },
+    async function deleteDraft(request) {
+      const current = await mustGet(request.params.id)
+      if (current.status !== 'draft') throw errors.conflict('not_a_draft', 'Only a draft can be deleted.')
+      await app.db.transaction(async (tx) => {
+        const deleted = await repo.deleteDraft(current.id, tx)
+        if (!deleted) throw errors.conflict('not_a_draft', 'Only a draft can be deleted.')
+        await app.audit.record(
+          request,
+          {
+            action: 'firmware.delete',
+            targetType: TARGET,
+            targetId: current.id,
+            details: { hardware_model: current.hardwareModel, version: current.version },
+          },
+          tx,
+        )
+      })
+      // After the commit: a failed delete must not leave a row without its file.
+      await storage.remove(current.id)
+      return SUCCESS
+    },
+  )
+}
+
+function versionExists(model: string, version: string) {
+  return errors.conflict('firmware_version_exists', `${model} already has a release ${version}.`)
+}
+
+export default adminFirmwareRoutes
