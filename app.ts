@@ -13,7 +13,11 @@ import errorsPlugin from './plugins/errors.ts'
 import limitsPlugin from './plugins/limits.ts'
 import mailerPlugin from './plugins/mailer.ts'
 import swaggerPlugin from './plugins/swagger.ts'
+import activityRoutes from './routes/activity/index.ts'
 import authRoutes from './routes/auth/index.ts'
+import checkinRoutes from './routes/checkin/index.ts'
+import dayFeedbackRoutes from './routes/day-feedback/index.ts'
+import intentionRoutes from './routes/intention/index.ts'
 import systemRoutes from './routes/system/index.ts'
 
 export interface BuildAppOptions {
@@ -93,6 +97,10 @@ export async function buildApp(options: BuildAppOptions = {}) {
 
   await app.register(systemRoutes)
   await app.register(authRoutes)
+  await app.register(checkinRoutes, { prefix: '/v1' })
+  await app.register(dayFeedbackRoutes, { prefix: '/v1' })
+  await app.register(activityRoutes, { prefix: '/v1' })
+  await app.register(intentionRoutes, { prefix: '/v1' })
 
   return app
 }

@@ -1,3 +1,7 @@
 export * from './auth.ts'
+export * from './checkin.ts'
+export * from './day-feedback.ts'
+export * from './insight.ts'
+export * from './session-wrapper.ts'
 export * from './system.ts'
 export * from './user.ts'
