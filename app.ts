@@ -17,6 +17,7 @@ import activityRoutes from './routes/activity/index.ts'
 import authRoutes from './routes/auth/index.ts'
 import checkinRoutes from './routes/checkin/index.ts'
 import dayFeedbackRoutes from './routes/day-feedback/index.ts'
+import insightRoutes from './routes/insight/index.ts'
 import intentionRoutes from './routes/intention/index.ts'
 import systemRoutes from './routes/system/index.ts'
 
@@ -101,6 +102,7 @@ export async function buildApp(options: BuildAppOptions = {}) {
   await app.register(dayFeedbackRoutes, { prefix: '/v1' })
   await app.register(activityRoutes, { prefix: '/v1' })
   await app.register(intentionRoutes, { prefix: '/v1' })
+  await app.register(insightRoutes, { prefix: '/v1' })
 
   return app
 }

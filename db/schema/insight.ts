@@ -18,7 +18,7 @@ export const insights = pgTable(
     periodEnd: date('period_end').notNull(),
     title: text('title').notNull(),
     body: text('body').notNull(),
-    data: jsonb('data').$type<Record<string, number | string | null>>().notNull(),
+    data: jsonb('data').$type<Record<string, number | null>>().notNull(),
     createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
   },
   (t) => [

@@ -71,6 +71,20 @@ export function createDayFeedbackRepository(db: Db) {
       return rows.length > 0
     },
 
+    /** The days from `fromDate` to `toDate` (inclusive) that have an entry, with its mood. For insights and statistics. */
+    async moods(
+      userId: string,
+      fromDate: string,
+      toDate: string,
+      tx?: DbOrTx,
+    ): Promise<Array<{ date: string; mood: number | null }>> {
+      return (tx ?? db)
+        .select({ date: dayFeedback.day, mood: dayFeedback.mood })
+        .from(dayFeedback)
+        .where(and(eq(dayFeedback.userId, userId), gte(dayFeedback.day, fromDate), lte(dayFeedback.day, toDate)))
+        .orderBy(dayFeedback.day)
+    },
+
     /** Newest day first, keyset on the day; `from` and `to` inclusive. */
     async page(ownerId: string, range: DayRange, tx?: DbOrTx): Promise<DayFeedbackRow[]> {
       return (tx ?? db)

@@ -101,17 +101,21 @@ export function sessionWrapperRoutes(f: SessionFamily): FastifyPluginAsyncTypebo
       `${f.path}/:id/end`,
       {
         ...base,
+        // "End it now" needs no body: an absent one is the empty object.
+        preValidation: async function emptyBodyIsEmptyObject(request) {
+          request.body ??= {}
+        },
         schema: {
           ...common,
           summary: `End a running ${f.noun}`,
-          description: `ended_at defaults to now. An ${f.noun} already ended answers \`409 session_ended\` (edit it with PATCH instead).`,
+          description: `The body is optional; ended_at defaults to now. An ${f.noun} already ended answers \`409 session_ended\` (edit it with PATCH instead).`,
           params: IdParamsSchema,
           body: S.End,
           response: { 200: S.Session, ...errorResponses(...BODY_ERRORS, 404, 409) },
         },
       },
       async function endSession(request) {
-        const body = (request.body ?? {}) as SessionInput
+        const body = request.body as SessionInput
         const requested = body.ended_at ? new Date(body.ended_at) : null
         refuseFuture('ended_at', requested)
         const row = await app.db.transaction(async (tx) => {
