@@ -222,6 +222,16 @@ t.test('sessions wrapper: activities and intentions', async (t) => {
     t.equal((await me.call('DELETE', `/v1/activities/${intention.body.id}`)).status, 404)
   })
 
+  t.test('two starts at once: one runs, the other is refused', async (t) => {
+    const me = await journalUser(app)
+    const results = await Promise.all([
+      me.call('POST', '/v1/activities', { kind: 'walk' }),
+      me.call('POST', '/v1/activities', { kind: 'run' }),
+    ])
+    t.same(results.map((r) => r.status).sort(), [201, 409])
+    t.equal((await me.call('GET', '/v1/activities?running=true')).body.data.length, 1)
+  })
+
   t.test('pagination has no gaps or repeats on equal start times', async (t) => {
     const me = await journalUser(app)
     const at = daysAgo(3).toISOString()
