@@ -23,6 +23,11 @@ import sharingRoutes from './routes/sharing/index.ts'
 import statisticsRoutes from './routes/statistics/index.ts'
 import adminFirmwareRoutes from './routes/admin-firmware/index.ts'
 import firmwareRoutes from './routes/firmware/index.ts'
+import activityRoutes from './routes/activity/index.ts'
+import checkinRoutes from './routes/checkin/index.ts'
+import dayFeedbackRoutes from './routes/day-feedback/index.ts'
+import insightRoutes from './routes/insight/index.ts'
+import intentionRoutes from './routes/intention/index.ts'
 import systemRoutes from './routes/system/index.ts'
 import telemetryRoutes from './routes/telemetry/index.ts'
 import userRoutes from './routes/user/index.ts'
@@ -115,6 +120,11 @@ export async function buildApp(options: BuildAppOptions = {}) {
   await app.register(adminRoutes, { prefix: '/v1' })
   await app.register(firmwareRoutes, { prefix: '/v1' })
   await app.register(adminFirmwareRoutes, { prefix: '/v1' })
+  await app.register(checkinRoutes, { prefix: '/v1' })
+  await app.register(dayFeedbackRoutes, { prefix: '/v1' })
+  await app.register(activityRoutes, { prefix: '/v1' })
+  await app.register(intentionRoutes, { prefix: '/v1' })
+  await app.register(insightRoutes, { prefix: '/v1' })
 
   return app
 }

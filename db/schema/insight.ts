@@ -1,0 +1,69 @@
+import { sql } from 'drizzle-orm'
+import { boolean, check, date, index, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
+import { users } from './user.ts'
+
+/**
+ * An insight produced by one rule for one period. The unique key (user, kind, period) makes generation
+ * idempotent: running the rules again, concurrently or not, adds nothing already there.
+ */
+export const insights = pgTable(
+  'insights',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    kind: text('kind').notNull(),
+    periodStart: date('period_start').notNull(),
+    periodEnd: date('period_end').notNull(),
+    title: text('title').notNull(),
+    body: text('body').notNull(),
+    data: jsonb('data').$type<Record<string, number | null>>().notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('insights_rule_period_key').on(t.userId, t.kind, t.periodStart, t.periodEnd),
+    index('insights_user_created_idx').on(t.userId, t.createdAt, t.id),
+    check('insights_period_order', sql`${t.periodEnd} >= ${t.periodStart}`),
+  ],
+)
+
+/** The user's verdict on an insight: at most one per insight. */
+export const insightFeedback = pgTable(
+  'insight_feedback',
+  {
+    insightId: uuid('insight_id')
+      .primaryKey()
+      .references(() => insights.id, { onDelete: 'cascade' }),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    helpful: boolean('helpful').notNull(),
+    comment: text('comment'),
+    createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
+  },
+  (t) => [check('insight_feedback_comment_length', sql`char_length(${t.comment}) <= 1000`)],
+)
+
+/** Free-text reflections on an insight; several per insight. */
+export const insightReflections = pgTable(
+  'insight_reflections',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    insightId: uuid('insight_id')
+      .notNull()
+      .references(() => insights.id, { onDelete: 'cascade' }),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    text: text('text').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
+  },
+  (t) => [
+    index('insight_reflections_insight_idx').on(t.insightId, t.createdAt, t.id),
+    index('insight_reflections_user_idx').on(t.userId),
+    check('insight_reflections_text_length', sql`char_length(${t.text}) between 1 and 5000`),
+  ],
+)

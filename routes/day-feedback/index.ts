@@ -1,0 +1,116 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { errors } from '../../plugins/errors.ts'
+import { SECURITY } from '../../plugins/swagger.ts'
+import { decodeCursor, encodeCursor, errorResponses, PageSchema, StatusSuccessSchema, SUCCESS } from '../common.ts'
+import { toPage } from '../journal/paging.ts'
+import { todayIn, userTimeZone } from '../journal/zone.ts'
+import { createDayFeedbackRepository, toDayFeedbackJson } from './repository.ts'
+import { DateParamsSchema, DayFeedbackBodySchema, DayFeedbackListQuerySchema, DayFeedbackSchema } from './schemas.ts'
+
+const DAY = /^\d{4}-\d{2}-\d{2}$/
+
+const dayFeedbackRoutes: FastifyPluginAsyncTypebox = async function dayFeedbackRoutes(app) {
+  const feedback = createDayFeedbackRepository(app.db)
+  const base = { onRequest: app.authenticate }
+  const common = { tags: ['day-feedback'], security: SECURITY.bearer }
+
+  app.put(
+    '/day-feedback/:date',
+    {
+      ...base,
+      schema: {
+        ...common,
+        summary: 'Create or replace the feedback of one day',
+        description:
+          "One entry per calendar day of the user's time zone. 201 when created, 200 when replaced. A day later than today in the user's time zone is refused (`400 validation_failed` on `params.date`); so is an entry with none of mood, rating, note.",
+        params: DateParamsSchema,
+        body: DayFeedbackBodySchema,
+        response: {
+          200: DayFeedbackSchema,
+          201: DayFeedbackSchema,
+          ...errorResponses(400, 401, 413, 415),
+        },
+      },
+    },
+    async function putDayFeedback(request, reply) {
+      const { body } = request
+      if (body.mood == null && body.rating == null && body.note == null) {
+        throw errors.validation([{ field: 'body', problem: 'must have at least one of mood, rating, note' }])
+      }
+      const timeZone = await userTimeZone(app.db, request.user.sub)
+      if (request.params.date > todayIn(timeZone)) {
+        throw errors.validation([{ field: 'params.date', problem: 'must not be in the future' }])
+      }
+      const { row, created } = await feedback.put(request.user.sub, request.params.date, body)
+      return reply.status(created ? 201 : 200).send(toDayFeedbackJson(row))
+    },
+  )
+
+  app.get(
+    '/day-feedback',
+    {
+      ...base,
+      schema: {
+        ...common,
+        summary: 'List my day feedback, newest day first',
+        description: 'Optionally from `from` to `to`, both days inclusive. Cursor-paginated.',
+        querystring: DayFeedbackListQuerySchema,
+        response: { 200: PageSchema(DayFeedbackSchema), ...errorResponses(400, 401) },
+      },
+    },
+    async function listDayFeedback(request) {
+      const { from, to, limit = 50, cursor } = request.query
+      if (from && to && from > to) throw errors.validation([{ field: 'query.to', problem: 'must not be before from' }])
+      const before = decodeCursor(cursor, 1)?.[0]
+      if (before !== undefined && !DAY.test(String(before))) {
+        throw errors.validation([{ field: 'query.cursor', problem: 'is not a cursor this API gave out' }])
+      }
+      const rows = await feedback.page(request.user.sub, {
+        from,
+        to,
+        limit: limit + 1,
+        before: before === undefined ? undefined : String(before),
+      })
+      return toPage(rows, limit, toDayFeedbackJson, (r) => encodeCursor([r.day]))
+    },
+  )
+
+  app.get(
+    '/day-feedback/:date',
+    {
+      ...base,
+      schema: {
+        ...common,
+        summary: 'Get the feedback of one day',
+        params: DateParamsSchema,
+        response: { 200: DayFeedbackSchema, ...errorResponses(400, 401, 404) },
+      },
+    },
+    async function getDayFeedback(request) {
+      const row = await feedback.get(request.user.sub, request.params.date)
+      if (!row) throw errors.notFound('No feedback for this day.')
+      return toDayFeedbackJson(row)
+    },
+  )
+
+  app.delete(
+    '/day-feedback/:date',
+    {
+      ...base,
+      schema: {
+        ...common,
+        summary: 'Delete the feedback of one day',
+        params: DateParamsSchema,
+        response: { 200: StatusSuccessSchema, ...errorResponses(400, 401, 404) },
+      },
+    },
+    async function deleteDayFeedback(request) {
+      if (!(await feedback.remove(request.user.sub, request.params.date))) {
+        throw errors.notFound('No feedback for this day.')
+      }
+      return SUCCESS
+    },
+  )
+}
+
+export default dayFeedbackRoutes

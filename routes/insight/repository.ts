@@ -1,0 +1,226 @@
+import { and, asc, count, desc, eq, gt, lt, or } from 'drizzle-orm'
+import type { Db, DbOrTx } from '../../db/client.ts'
+import { insightFeedback, insightReflections, insights } from '../../db/schema/index.ts'
+import type { InsightDraft } from './rules.ts'
+
+export type InsightRow = typeof insights.$inferSelect
+export type FeedbackRow = typeof insightFeedback.$inferSelect
+export type ReflectionRow = typeof insightReflections.$inferSelect
+
+export function toFeedbackJson(row: FeedbackRow) {
+  return {
+    helpful: row.helpful,
+    comment: row.comment,
+    created_at: row.createdAt.toISOString(),
+    updated_at: row.updatedAt.toISOString(),
+  }
+}
+
+export function toInsightJson(row: InsightRow & { feedback: FeedbackRow | null }) {
+  return {
+    id: row.id,
+    kind: row.kind,
+    period_start: row.periodStart,
+    period_end: row.periodEnd,
+    title: row.title,
+    body: row.body,
+    data: row.data,
+    created_at: row.createdAt.toISOString(),
+    feedback: row.feedback ? toFeedbackJson(row.feedback) : null,
+  }
+}
+
+export function toReflectionJson(row: ReflectionRow) {
+  return {
+    id: row.id,
+    insight_id: row.insightId,
+    text: row.text,
+    created_at: row.createdAt.toISOString(),
+    updated_at: row.updatedAt.toISOString(),
+  }
+}
+
+type Keyset = { at: Date; id: string }
+
+/** Insights with their feedback and reflections; every function takes the owner's user id. */
+export function createInsightRepository(db: Db) {
+  const withFeedback = (tx?: DbOrTx) =>
+    (tx ?? db)
+      .select({ insight: insights, feedback: insightFeedback })
+      .from(insights)
+      .leftJoin(insightFeedback, eq(insightFeedback.insightId, insights.id))
+
+  return {
+    /** Stores the drafts not stored yet (same user, kind and period); answers how many were new. */
+    async insertDrafts(userId: string, drafts: InsightDraft[], tx?: DbOrTx): Promise<number> {
+      if (drafts.length === 0) return 0
+      const rows = await (tx ?? db)
+        .insert(insights)
+        .values(drafts.map((d) => ({ userId, ...d })))
+        .onConflictDoNothing({ target: [insights.userId, insights.kind, insights.periodStart, insights.periodEnd] })
+        .returning({ id: insights.id })
+      return rows.length
+    },
+
+    async get(ownerId: string, id: string, tx?: DbOrTx) {
+      const [row] = await withFeedback(tx)
+        .where(and(eq(insights.id, id), eq(insights.userId, ownerId)))
+        .limit(1)
+      return row ? { ...row.insight, feedback: row.feedback } : null
+    },
+
+    /** Whether the insight exists and is the owner's; locks it when inside a transaction that asks. */
+    async exists(ownerId: string, id: string, tx?: DbOrTx, lock = false): Promise<boolean> {
+      const q = (tx ?? db)
+        .select({ id: insights.id })
+        .from(insights)
+        .where(and(eq(insights.id, id), eq(insights.userId, ownerId)))
+      const rows = lock ? await q.for('update').limit(1) : await q.limit(1)
+      return rows.length > 0
+    },
+
+    /** Newest first, keyset on (created_at, id). */
+    async page(ownerId: string, opts: { kind?: string; limit: number; after?: Keyset }, tx?: DbOrTx) {
+      const { kind, limit, after } = opts
+      const rows = await withFeedback(tx)
+        .where(
+          and(
+            eq(insights.userId, ownerId),
+            kind ? eq(insights.kind, kind) : undefined,
+            after
+              ? or(lt(insights.createdAt, after.at), and(eq(insights.createdAt, after.at), lt(insights.id, after.id)))
+              : undefined,
+          ),
+        )
+        .orderBy(desc(insights.createdAt), desc(insights.id))
+        .limit(limit)
+      return rows.map((r) => ({ ...r.insight, feedback: r.feedback }))
+    },
+
+    async putFeedback(
+      ownerId: string,
+      insightId: string,
+      values: { helpful: boolean; comment: string | null },
+      tx?: DbOrTx,
+    ): Promise<FeedbackRow> {
+      const [row] = await (tx ?? db)
+        .insert(insightFeedback)
+        .values({ insightId, userId: ownerId, ...values })
+        .onConflictDoUpdate({ target: insightFeedback.insightId, set: { ...values, updatedAt: new Date() } })
+        .returning()
+      return row
+    },
+
+    async removeFeedback(ownerId: string, insightId: string, tx?: DbOrTx): Promise<boolean> {
+      const rows = await (tx ?? db)
+        .delete(insightFeedback)
+        .where(and(eq(insightFeedback.insightId, insightId), eq(insightFeedback.userId, ownerId)))
+        .returning({ id: insightFeedback.insightId })
+      return rows.length > 0
+    },
+
+    async countReflections(insightId: string, tx?: DbOrTx): Promise<number> {
+      const [row] = await (tx ?? db)
+        .select({ n: count() })
+        .from(insightReflections)
+        .where(eq(insightReflections.insightId, insightId))
+      return row.n
+    },
+
+    async addReflection(ownerId: string, insightId: string, text: string, tx?: DbOrTx): Promise<ReflectionRow> {
+      const [row] = await (tx ?? db).insert(insightReflections).values({ insightId, userId: ownerId, text }).returning()
+      return row
+    },
+
+    /** Oldest first (reading order), keyset on (created_at, id). */
+    async reflections(ownerId: string, insightId: string, opts: { limit: number; after?: Keyset }, tx?: DbOrTx) {
+      const { limit, after } = opts
+      return (tx ?? db)
+        .select()
+        .from(insightReflections)
+        .where(
+          and(
+            eq(insightReflections.insightId, insightId),
+            eq(insightReflections.userId, ownerId),
+            after
+              ? or(
+                  gt(insightReflections.createdAt, after.at),
+                  and(eq(insightReflections.createdAt, after.at), gt(insightReflections.id, after.id)),
+                )
+              : undefined,
+          ),
+        )
+        .orderBy(asc(insightReflections.createdAt), asc(insightReflections.id))
+        .limit(limit)
+    },
+
+    async editReflection(
+      ownerId: string,
+      insightId: string,
+      id: string,
+      text: string,
+      tx?: DbOrTx,
+    ): Promise<ReflectionRow | null> {
+      const [row] = await (tx ?? db)
+        .update(insightReflections)
+        .set({ text, updatedAt: new Date() })
+        .where(
+          and(
+            eq(insightReflections.id, id),
+            eq(insightReflections.insightId, insightId),
+            eq(insightReflections.userId, ownerId),
+          ),
+        )
+        .returning()
+      return row ?? null
+    },
+
+    async removeReflection(ownerId: string, insightId: string, id: string, tx?: DbOrTx): Promise<boolean> {
+      const rows = await (tx ?? db)
+        .delete(insightReflections)
+        .where(
+          and(
+            eq(insightReflections.id, id),
+            eq(insightReflections.insightId, insightId),
+            eq(insightReflections.userId, ownerId),
+          ),
+        )
+        .returning({ id: insightReflections.id })
+      return rows.length > 0
+    },
+  }
+}
+
+export type InsightRepository = ReturnType<typeof createInsightRepository>
+
+/** Every insight of the user, oldest first, with its feedback and reflections, for the account export. */
+export async function* exportRows(db: DbOrTx, userId: string) {
+  let after: Keyset | undefined
+  for (;;) {
+    const rows = await db
+      .select({ insight: insights, feedback: insightFeedback })
+      .from(insights)
+      .leftJoin(insightFeedback, eq(insightFeedback.insightId, insights.id))
+      .where(
+        and(
+          eq(insights.userId, userId),
+          after
+            ? or(gt(insights.createdAt, after.at), and(eq(insights.createdAt, after.at), gt(insights.id, after.id)))
+            : undefined,
+        ),
+      )
+      .orderBy(insights.createdAt, insights.id)
+      .limit(200)
+    for (const r of rows) {
+      const reflections = await db
+        .select()
+        .from(insightReflections)
+        .where(eq(insightReflections.insightId, r.insight.id))
+        .orderBy(insightReflections.createdAt, insightReflections.id)
+      yield { ...toInsightJson({ ...r.insight, feedback: r.feedback }), reflections: reflections.map(toReflectionJson) }
+    }
+    if (rows.length < 200) return
+    const last = rows[rows.length - 1].insight
+    after = { at: last.createdAt, id: last.id }
+  }
+}

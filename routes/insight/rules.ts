@@ -1,0 +1,181 @@
+import type { Db } from '../../db/client.ts'
+import { createCheckinRepository } from '../checkin/repository.ts'
+import { createDayFeedbackRepository } from '../day-feedback/repository.ts'
+import { addDays } from '../journal/zone.ts'
+import { createJournalSessionRepository } from '../session-wrapper/repository.ts'
+
+/** What a rule sees: the user, their time zone and today's calendar day in it. */
+export interface RuleContext {
+  db: Db
+  userId: string
+  timeZone: string
+  /** Today in the user's zone, `YYYY-MM-DD`. */
+  today: string
+}
+
+/** One insight a rule wants to exist. (user, kind, period) is its identity: the same draft twice is one insight. */
+export interface InsightDraft {
+  kind: string
+  periodStart: string
+  periodEnd: string
+  title: string
+  body: string
+  /** The numbers the insight is based on. */
+  data: Record<string, number | null>
+}
+
+/**
+ * A rule reads the user's data through the owning domains' repositories and answers the insights it
+ * supports, or none. Rules must be deterministic for a period: generation is repeated freely.
+ * A measurement-based rule (resting heart rate against its 14-day baseline, sleep-goal streak) is one
+ * more object of this shape added to DEFAULT_RULES.
+ */
+export interface InsightRule {
+  kind: string
+  description: string
+  evaluate(ctx: RuleContext): Promise<InsightDraft[]>
+}
+
+/** Streak lengths worth a word; one insight per streak and milestone. */
+export const STREAK_MILESTONES = [3, 7, 14, 30, 60, 100, 180, 365] as const
+const STREAK_LOOKBACK_DAYS = 400
+
+/**
+ * The streak of consecutive days (among `days`) that is still alive: it ends today, or yesterday
+ * when today has no entry yet. Null when there is none.
+ */
+export function currentStreak(days: Iterable<string>, today: string): { start: string; length: number } | null {
+  const set = new Set(days)
+  let end = today
+  if (!set.has(end)) end = addDays(today, -1)
+  if (!set.has(end)) return null
+  let start = end
+  while (set.has(addDays(start, -1))) start = addDays(start, -1)
+  const length = (Date.parse(`${end}T00:00:00Z`) - Date.parse(`${start}T00:00:00Z`)) / 86_400_000 + 1
+  return { start, length }
+}
+
+/** The highest milestone the current streak has reached, as a draft whose period runs from the streak's first day. */
+function streakDraft(
+  kind: string,
+  days: Iterable<string>,
+  today: string,
+  text: (milestone: number) => { title: string; body: string },
+): InsightDraft[] {
+  const streak = currentStreak(days, today)
+  if (!streak) return []
+  const milestone = [...STREAK_MILESTONES].reverse().find((m) => m <= streak.length)
+  if (!milestone) return []
+  return [
+    {
+      kind,
+      periodStart: streak.start,
+      periodEnd: addDays(streak.start, milestone - 1),
+      ...text(milestone),
+      data: { streak_days: milestone },
+    },
+  ]
+}
+
+/** Monday of the ISO week a day belongs to. */
+export function weekStart(day: string): string {
+  const weekday = (new Date(`${day}T00:00:00Z`).getUTCDay() + 6) % 7
+  return addDays(day, -weekday)
+}
+
+/**
+ * Mood of each day: the day feedback's mood when the user gave one, otherwise the average of that
+ * day's check-ins.
+ */
+export async function dailyMoods(ctx: RuleContext, from: string, to: string): Promise<Map<string, number>> {
+  const [checkins, feedback] = await Promise.all([
+    createCheckinRepository(ctx.db).dailyMood(ctx.userId, from, to, ctx.timeZone),
+    createDayFeedbackRepository(ctx.db).moods(ctx.userId, from, to),
+  ])
+  const moods = new Map<string, number>(checkins.map((c) => [c.date, c.mood_avg]))
+  for (const f of feedback) if (f.mood !== null) moods.set(f.date, f.mood)
+  return moods
+}
+
+const round2 = (n: number) => Math.round(n * 100) / 100
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length
+
+export const MOOD_TREND_MIN_DAYS = 3
+export const MOOD_TREND_MIN_CHANGE = 0.5
+
+/** Last complete week's mood against the week before: a change of half a point or more on the 1..5 scale. */
+export const moodTrendRule: InsightRule = {
+  kind: 'mood_trend',
+  description: `Average daily mood of the last complete week (Monday to Sunday) against the week before; said when it moved by at least ${MOOD_TREND_MIN_CHANGE} on the 1..5 scale and both weeks have mood on at least ${MOOD_TREND_MIN_DAYS} days.`,
+  async evaluate(ctx) {
+    const week = addDays(weekStart(ctx.today), -7)
+    const previous = addDays(week, -7)
+    const moods = await dailyMoods(ctx, previous, addDays(week, 6))
+    const inWeek = (start: string) => [...moods].filter(([d]) => d >= start && d <= addDays(start, 6)).map(([, m]) => m)
+    const current = inWeek(week)
+    const before = inWeek(previous)
+    if (current.length < MOOD_TREND_MIN_DAYS || before.length < MOOD_TREND_MIN_DAYS) return []
+    const change = round2(mean(current) - mean(before))
+    if (Math.abs(change) < MOOD_TREND_MIN_CHANGE) return []
+    const up = change > 0
+    return [
+      {
+        kind: 'mood_trend',
+        periodStart: week,
+        periodEnd: addDays(week, 6),
+        title: up ? 'Your mood lifted last week' : 'Your mood dipped last week',
+        body: `Your average mood was ${round2(mean(current))} out of 5 in the week of ${week}, ${Math.abs(change)} ${up ? 'higher' : 'lower'} than the week before (${round2(mean(before))}).`,
+        data: {
+          mood_avg: round2(mean(current)),
+          previous_mood_avg: round2(mean(before)),
+          change,
+          days: current.length,
+          previous_days: before.length,
+        },
+      },
+    ]
+  },
+}
+
+/** Consecutive days with a check-in or a day feedback. */
+export const journalingStreakRule: InsightRule = {
+  kind: 'journaling_streak',
+  description: `Consecutive days with at least one check-in or day feedback, said at ${STREAK_MILESTONES.join(', ')} days.`,
+  async evaluate(ctx) {
+    const from = addDays(ctx.today, -STREAK_LOOKBACK_DAYS)
+    const [checkins, feedback] = await Promise.all([
+      createCheckinRepository(ctx.db).dailyMood(ctx.userId, from, ctx.today, ctx.timeZone),
+      createDayFeedbackRepository(ctx.db).moods(ctx.userId, from, ctx.today),
+    ])
+    const days = [...checkins.map((c) => c.date), ...feedback.map((f) => f.date)]
+    return streakDraft('journaling_streak', days, ctx.today, (n) => ({
+      title: `${n} days of journaling in a row`,
+      body: `You have checked in or written about your day ${n} days in a row. Keeping the habit makes the trends here more telling.`,
+    }))
+  },
+}
+
+/** Consecutive days on which an activity started. */
+export const activityStreakRule: InsightRule = {
+  kind: 'activity_streak',
+  description: `Consecutive days with at least one activity, said at ${STREAK_MILESTONES.join(', ')} days.`,
+  async evaluate(ctx) {
+    const rows = await createJournalSessionRepository(ctx.db, 'activity').daysWithSessions(
+      ctx.userId,
+      addDays(ctx.today, -STREAK_LOOKBACK_DAYS),
+      ctx.today,
+      ctx.timeZone,
+    )
+    return streakDraft(
+      'activity_streak',
+      rows.map((r) => r.date),
+      ctx.today,
+      (n) => ({
+        title: `Active ${n} days in a row`,
+        body: `You have recorded an activity on each of the last ${n} days.`,
+      }),
+    )
+  },
+}
+
+export const DEFAULT_RULES: InsightRule[] = [moodTrendRule, journalingStreakRule, activityStreakRule]

@@ -1,0 +1,163 @@
+import { and, desc, eq, gt, gte, isNotNull, isNull, lt, or, sql } from 'drizzle-orm'
+import { type Db, type DbOrTx, queryRows } from '../../db/client.ts'
+import { journalSessions } from '../../db/schema/index.ts'
+import type { SessionFamily } from './family.ts'
+
+export type SessionRow = typeof journalSessions.$inferSelect
+export type NewSessionValues = Omit<typeof journalSessions.$inferInsert, 'id' | 'userId' | 'family'>
+export type SessionChanges = Partial<NewSessionValues>
+
+/** The name of the partial unique index behind "one running session per family". */
+export const ONE_RUNNING_CONSTRAINT = 'journal_sessions_one_running'
+
+export function toSessionJson(f: SessionFamily, row: SessionRow) {
+  const extras: Record<string, unknown> = {}
+  for (const x of f.extraFields) extras[x.name] = row[x.column]
+  return {
+    id: row.id,
+    kind: row.kind,
+    started_at: row.startedAt.toISOString(),
+    ended_at: row.endedAt ? row.endedAt.toISOString() : null,
+    running: row.endedAt === null,
+    notes: row.notes,
+    created_at: row.createdAt.toISOString(),
+    updated_at: row.updatedAt.toISOString(),
+    ...extras,
+  }
+}
+
+export interface SessionRange {
+  from?: Date
+  to?: Date
+  kind?: string
+  running?: boolean
+  limit: number
+  after?: { at: Date; id: string }
+}
+
+/** One family's sessions; every function takes the owner's user id, so sharing can reuse them as they are. */
+export function createJournalSessionRepository(db: Db, family: SessionFamily['family']) {
+  const mine = (ownerId: string, id: string) =>
+    and(eq(journalSessions.id, id), eq(journalSessions.userId, ownerId), eq(journalSessions.family, family))
+
+  return {
+    /** Throws a unique violation of ONE_RUNNING_CONSTRAINT when it would be a second running session. */
+    async create(userId: string, values: NewSessionValues, tx?: DbOrTx): Promise<SessionRow> {
+      const [row] = await (tx ?? db)
+        .insert(journalSessions)
+        .values({ ...values, userId, family })
+        .returning()
+      return row
+    },
+
+    async get(ownerId: string, id: string, tx?: DbOrTx): Promise<SessionRow | null> {
+      const [row] = await (tx ?? db).select().from(journalSessions).where(mine(ownerId, id)).limit(1)
+      return row ?? null
+    },
+
+    /** The row locked until the transaction ends: edits read, check and write without a race. */
+    async getForUpdate(ownerId: string, id: string, tx: DbOrTx): Promise<SessionRow | null> {
+      const [row] = await tx.select().from(journalSessions).where(mine(ownerId, id)).for('update').limit(1)
+      return row ?? null
+    },
+
+    async update(ownerId: string, id: string, changes: SessionChanges, tx?: DbOrTx): Promise<SessionRow | null> {
+      const [row] = await (tx ?? db)
+        .update(journalSessions)
+        .set({ ...changes, updatedAt: new Date() })
+        .where(mine(ownerId, id))
+        .returning()
+      return row ?? null
+    },
+
+    async remove(ownerId: string, id: string, tx?: DbOrTx): Promise<boolean> {
+      const rows = await (tx ?? db)
+        .delete(journalSessions)
+        .where(mine(ownerId, id))
+        .returning({ id: journalSessions.id })
+      return rows.length > 0
+    },
+
+    /** Newest start first, keyset on (started_at, id); `from` inclusive, `to` exclusive. */
+    async page(ownerId: string, range: SessionRange, tx?: DbOrTx): Promise<SessionRow[]> {
+      const { from, to, kind, running, after, limit } = range
+      return (tx ?? db)
+        .select()
+        .from(journalSessions)
+        .where(
+          and(
+            eq(journalSessions.userId, ownerId),
+            eq(journalSessions.family, family),
+            from ? gte(journalSessions.startedAt, from) : undefined,
+            to ? lt(journalSessions.startedAt, to) : undefined,
+            kind ? eq(journalSessions.kind, kind) : undefined,
+            running === undefined
+              ? undefined
+              : running
+                ? isNull(journalSessions.endedAt)
+                : isNotNull(journalSessions.endedAt),
+            after
+              ? or(
+                  lt(journalSessions.startedAt, after.at),
+                  and(eq(journalSessions.startedAt, after.at), lt(journalSessions.id, after.id)),
+                )
+              : undefined,
+          ),
+        )
+        .orderBy(desc(journalSessions.startedAt), desc(journalSessions.id))
+        .limit(limit)
+    },
+
+    /** Calendar days of `timeZone` (inclusive range) on which a session of this family started. For insights. */
+    async daysWithSessions(
+      userId: string,
+      fromDate: string,
+      toDate: string,
+      timeZone: string,
+      tx?: DbOrTx,
+    ): Promise<Array<{ date: string; sessions: number }>> {
+      return queryRows(
+        tx ?? db,
+        sql`select to_char((${journalSessions.startedAt} at time zone ${timeZone})::date, 'YYYY-MM-DD') as date,
+                   count(*)::int as sessions
+              from ${journalSessions}
+             where ${journalSessions.userId} = ${userId}
+               and ${journalSessions.family} = ${family}
+               and ${journalSessions.startedAt} >= (${fromDate}::date)::timestamp at time zone ${timeZone}
+               and ${journalSessions.startedAt} < ((${toDate}::date + 1)::timestamp at time zone ${timeZone})
+             group by 1
+             order by 1`,
+      )
+    },
+  }
+}
+
+export type JournalSessionRepository = ReturnType<typeof createJournalSessionRepository>
+
+/** Every session of one family of the user, oldest first, for the account export. */
+export async function* exportSessionRows(db: DbOrTx, userId: string, f: SessionFamily) {
+  let after: { at: Date; id: string } | undefined
+  for (;;) {
+    const rows = await db
+      .select()
+      .from(journalSessions)
+      .where(
+        and(
+          eq(journalSessions.userId, userId),
+          eq(journalSessions.family, f.family),
+          after
+            ? or(
+                gt(journalSessions.startedAt, after.at),
+                and(eq(journalSessions.startedAt, after.at), gt(journalSessions.id, after.id)),
+              )
+            : undefined,
+        ),
+      )
+      .orderBy(journalSessions.startedAt, journalSessions.id)
+      .limit(500)
+    for (const row of rows) yield toSessionJson(f, row)
+    if (rows.length < 500) return
+    const last = rows[rows.length - 1]
+    after = { at: last.startedAt, id: last.id }
+  }
+}

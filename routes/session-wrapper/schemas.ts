@@ -1,0 +1,100 @@
+import { type TProperties, type TSchema, Type } from '@sinclair/typebox'
+import { DateTimeSchema, PaginationQuerySchema, UuidSchema } from '../common.ts'
+import { NoteSchema } from '../journal/schemas.ts'
+import type { SessionFamily } from './family.ts'
+
+const nullable = <T extends TSchema>(s: T) => Type.Union([s, Type.Null()])
+
+/** The schemas of one family's routes, built from its config. */
+export function sessionSchemas(f: SessionFamily) {
+  const extras = (optional: boolean): TProperties =>
+    Object.fromEntries(f.extraFields.map((x) => [x.name, optional ? Type.Optional(x.schema) : x.schema]))
+  const Kind = Type.Union(
+    f.kinds.map((k) => Type.Literal(k)),
+    { description: f.kindDescription },
+  )
+  const StartedAt = Type.String({
+    format: 'date-time',
+    description: 'Default now. Not in the future (5 minutes of clock skew tolerated).',
+  })
+  const EndedAt = Type.String({
+    format: 'date-time',
+    description: 'Not before started_at and not in the future (5 minutes of clock skew tolerated).',
+  })
+
+  const Session = Type.Object(
+    {
+      id: UuidSchema,
+      kind: Type.String({ description: f.kindDescription }),
+      started_at: DateTimeSchema,
+      ended_at: nullable(DateTimeSchema),
+      running: Type.Boolean({ description: 'True until the session is ended (ended_at is null).' }),
+      notes: nullable(NoteSchema),
+      ...extras(false),
+      created_at: DateTimeSchema,
+      updated_at: DateTimeSchema,
+    },
+    { additionalProperties: false },
+  )
+
+  const Start = Type.Object(
+    {
+      kind: Kind,
+      started_at: Type.Optional(StartedAt),
+      ended_at: Type.Optional(nullable(EndedAt)),
+      notes: Type.Optional(nullable(NoteSchema)),
+      ...extras(true),
+    },
+    { additionalProperties: false },
+  )
+
+  const End = Type.Object(
+    {
+      ended_at: Type.Optional(Type.String({ format: 'date-time', description: 'Default now.' })),
+      notes: Type.Optional(nullable(NoteSchema)),
+      ...extras(true),
+    },
+    { additionalProperties: false },
+  )
+
+  const Patch = Type.Object(
+    {
+      kind: Type.Optional(Kind),
+      started_at: Type.Optional(DateTimeSchema),
+      ended_at: Type.Optional(
+        nullable(Type.String({ format: 'date-time', description: 'null makes the session running again.' })),
+      ),
+      notes: Type.Optional(nullable(NoteSchema)),
+      ...extras(true),
+    },
+    { additionalProperties: false, description: 'Only the fields given change; null clears a field.' },
+  )
+
+  const ListQuery = Type.Composite(
+    [
+      PaginationQuerySchema,
+      Type.Object({
+        from: Type.Optional(
+          Type.String({ format: 'date-time', description: 'Sessions started at or after this time.' }),
+        ),
+        to: Type.Optional(Type.String({ format: 'date-time', description: 'Sessions started before this time.' })),
+        kind: Type.Optional(Kind),
+        running: Type.Optional(
+          Type.Boolean({ description: 'true: only the running session; false: only ended ones.' }),
+        ),
+      }),
+    ],
+    { additionalProperties: false },
+  )
+
+  return { Session, Start, End, Patch, ListQuery }
+}
+
+/** The bodies as the repository sees them: the shared fields, and the family's extras by JSON name. */
+export interface SessionInput {
+  kind?: string
+  started_at?: string
+  ended_at?: string | null
+  notes?: string | null
+  [extra: string]: unknown
+}
