@@ -1,0 +1,95 @@
+import { sql } from 'drizzle-orm'
+import t from 'tap'
+import { queryRows } from '../../db/client.ts'
+import { hashPassword } from '../../routes/auth/passwords.ts'
+import { createClientAppRepository } from '../../routes/clients/repository.ts'
+import { createUserRepository } from '../../routes/user/repository.ts'
+import { freshDatabase } from '../helpers/database.ts'
+import { type ServerProcess, startServer } from '../helpers/processes.ts'
+
+// kill -9 of the real server in the middle of concurrent measurement uploads, on PostgreSQL.
+const skip = process.env.DATABASE_URL ? false : 'runs in the PostgreSQL suite (DATABASE_URL set)'
+const BATCH = 2000
+
+t.test('kill -9 during uploads: every acknowledged batch is whole, no batch is partial', { skip }, async (t) => {
+  const database = await freshDatabase()
+  t.teardown(() => database.close())
+  const env = { DATABASE_URL: (database as { url?: string }).url as string, JOBS_ENABLED: 'false', RATE_LIMIT_ENABLED: 'false' }
+  const client = await createClientAppRepository(database.db).create('crash test')
+  const now = new Date()
+  await createUserRepository(database.db).create({
+    email: 'crash@example.com',
+    passwordHash: await hashPassword('Tide-Pool-42!', 4),
+    firstName: 'Crash',
+    lastName: 'Test',
+    tocAcceptedAt: now,
+    privacyPolicyAcceptedAt: now,
+    emailVerifiedAt: now,
+  })
+
+  let server: ServerProcess = await startServer(env)
+  t.teardown(() => server.stop('SIGKILL'))
+  const login = await fetch(`${server.url}/v2/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-auth-token': client.x_auth_token },
+    body: JSON.stringify({ email: 'crash@example.com', password: 'Tide-Pool-42!' }),
+  })
+  const { access } = (await login.json()) as { access: string }
+
+  // Each batch is its own device, so what was stored of it can be counted afterwards.
+  const acknowledged = new Set<string>()
+  const sent = new Set<string>()
+  const refused: string[] = []
+  let killed = false
+  const start = Date.now() - 60 * 86400_000
+  async function uploader(worker: number) {
+    for (let n = 0; !killed; n++) {
+      const device = `w${worker}-b${n}`
+      const base = start + (worker * 100 + n) * BATCH * 1000
+      const samples = Array.from({ length: BATCH }, (_, i) => ({
+        type: 'heart_rate',
+        timestamp: new Date(base + i * 1000).toISOString(),
+        value: 50 + (i % 60),
+      }))
+      sent.add(device)
+      try {
+        const res = await fetch(`${server.url}/v1/measurements`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${access}` },
+          body: JSON.stringify({ device_id: device, samples }),
+        })
+        if (res.ok) acknowledged.add(device)
+        else refused.push(`${res.status} ${await res.text()}`)
+      } catch {
+        return // the server is gone
+      }
+    }
+  }
+  const workers = Array.from({ length: 6 }, (_, w) => uploader(w))
+  await new Promise((r) => setTimeout(r, 1500))
+  killed = true
+  server.child.kill('SIGKILL')
+  await Promise.all(workers)
+  t.ok(acknowledged.size > 0, `${acknowledged.size} batches acknowledged before the kill, ${sent.size} sent`)
+  t.same(refused, [], 'no batch was refused before the kill')
+
+  server = await startServer(env)
+  t.equal((await fetch(`${server.url}/readyz`)).status, 200, 'the server comes back on the same database')
+
+  const counts = await queryRows<{ device_id: string; n: number }>(
+    database.db,
+    sql`select device_id, count(*)::int as n from measurements group by device_id`,
+  )
+  const stored = new Map(counts.map((c) => [c.device_id, c.n]))
+  const partial = counts.filter((c) => c.n !== BATCH)
+  t.same(partial, [], 'no batch is stored in part')
+  const lost = [...acknowledged].filter((d) => stored.get(d) !== BATCH)
+  t.same(lost, [], 'every acknowledged batch is stored whole')
+  const [rollup] = await queryRows<{ raw: number; minutes: number }>(
+    database.db,
+    sql`select (select count(*)::int from measurements) as raw,
+               (select coalesce(sum(count), 0)::int from measurement_minutes) as minutes`,
+  )
+  t.equal(rollup.minutes, rollup.raw, 'the per-minute rollup matches the raw rows exactly')
+  t.comment(`batches sent ${sent.size}, acknowledged ${acknowledged.size}, stored ${stored.size}`)
+})
