@@ -105,3 +105,16 @@ t.test('security headers, and CORS only for configured origins', async (t) => {
   t.equal(preflight.statusCode, 204)
   t.match(preflight.headers['access-control-allow-headers'], /x-auth-token/)
 })
+
+t.test('a saturated event loop answers 503 overloaded with Retry-After instead of queueing', async (t) => {
+  const app = await buildTestApp(t, { env: { MAX_EVENT_LOOP_DELAY_MS: '100' } })
+  const until = Date.now() + 1500
+  while (Date.now() < until) {
+    // Busy: nothing else runs, as under a CPU-bound flood.
+  }
+  await new Promise((r) => setTimeout(r, 50))
+  const res = await app.inject({ method: 'GET', url: '/healthz' })
+  t.equal(res.statusCode, 503)
+  t.same(res.json(), { error: 'overloaded', message: 'The server is overloaded; try again shortly.' })
+  t.equal(res.headers['retry-after'], '5')
+})
