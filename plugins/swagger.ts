@@ -62,7 +62,12 @@ export default fp(
         tags: TAGS,
       },
     })
-    await app.register(fastifySwaggerUi, { routePrefix: '/docs', staticCSP: true })
+    await app.register(fastifySwaggerUi, {
+      routePrefix: '/docs',
+      staticCSP: true,
+      // Swagger UI sets style attributes from its scripts; only the docs pages allow inline styles.
+      transformStaticCSP: (header) => header.replace("style-src 'self' https:", "style-src 'self' https: 'unsafe-inline'"),
+    })
   },
   { name: 'swagger' },
 )
