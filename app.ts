@@ -83,7 +83,7 @@ export async function buildApp(options: BuildAppOptions = {}) {
     },
     bodyLimit: config.BODY_LIMIT,
     requestTimeout: config.REQUEST_TIMEOUT_MS,
-    trustProxy: process.env.TRUST_PROXY === 'true',
+    trustProxy: config.TRUST_PROXY,
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   // JSON bodies are validated strictly (42 is not "42"); query strings, params and headers are text

@@ -38,6 +38,7 @@ export const ConfigSchema = Type.Object({
   BODY_LIMIT: Type.Integer({ minimum: 1024, maximum: 104857600, default: 1048576 }),
   REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 0, maximum: 600000, default: 30000 }),
   CORS_ORIGINS: Type.String({ default: '' }),
+  TRUST_PROXY: Type.Boolean({ default: false }),
   MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, maximum: 60000, default: 1000 }),
   RATE_LIMIT_ENABLED: Type.Boolean({ default: true }),
   MEASUREMENT_BATCH_LIMIT: Type.Integer({ minimum: 1, maximum: 100000, default: 10000 }),
