@@ -14,20 +14,21 @@ import limitsPlugin from './plugins/limits.ts'
 import mailerPlugin from './plugins/mailer.ts'
 import securityPlugin from './plugins/security.ts'
 import swaggerPlugin from './plugins/swagger.ts'
+import activityRoutes from './routes/activity/index.ts'
+import adminFirmwareRoutes from './routes/admin-firmware/index.ts'
 import adminRoutes from './routes/admin/index.ts'
 import authRoutes from './routes/auth/index.ts'
-import groupRoutes from './routes/groups/index.ts'
-import measurementRoutes from './routes/measurement/index.ts'
-import sharedRoutes from './routes/shared/index.ts'
-import sharingRoutes from './routes/sharing/index.ts'
-import statisticsRoutes from './routes/statistics/index.ts'
-import adminFirmwareRoutes from './routes/admin-firmware/index.ts'
-import firmwareRoutes from './routes/firmware/index.ts'
-import activityRoutes from './routes/activity/index.ts'
 import checkinRoutes from './routes/checkin/index.ts'
 import dayFeedbackRoutes from './routes/day-feedback/index.ts'
+import firmwareRoutes from './routes/firmware/index.ts'
+import groupRoutes from './routes/groups/index.ts'
 import insightRoutes from './routes/insight/index.ts'
 import intentionRoutes from './routes/intention/index.ts'
+import measurementRoutes from './routes/measurement/index.ts'
+import sharedRoutes from './routes/shared/index.ts'
+import sharedReadRoutes from './routes/shared/reads.ts'
+import sharingRoutes from './routes/sharing/index.ts'
+import statisticsRoutes from './routes/statistics/index.ts'
 import systemRoutes from './routes/system/index.ts'
 import telemetryRoutes from './routes/telemetry/index.ts'
 import userRoutes from './routes/user/index.ts'
@@ -125,6 +126,7 @@ export async function buildApp(options: BuildAppOptions = {}) {
   await app.register(activityRoutes, { prefix: '/v1' })
   await app.register(intentionRoutes, { prefix: '/v1' })
   await app.register(insightRoutes, { prefix: '/v1' })
+  await app.register(sharedReadRoutes, { prefix: '/v1' })
 
   return app
 }

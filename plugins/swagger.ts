@@ -66,7 +66,8 @@ export default fp(
       routePrefix: '/docs',
       staticCSP: true,
       // Swagger UI sets style attributes from its scripts; only the docs pages allow inline styles.
-      transformStaticCSP: (header) => header.replace("style-src 'self' https:", "style-src 'self' https: 'unsafe-inline'"),
+      transformStaticCSP: (header) =>
+        header.replace("style-src 'self' https:", "style-src 'self' https: 'unsafe-inline'"),
     })
   },
   { name: 'swagger' },

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox'
 import type { DbOrTx } from '../../db/client.ts'
-import { type SessionFamily, sessionWrapperRoutes } from '../session-wrapper/index.ts'
+import { type SessionFamily, sessionReadRoutes, sessionWrapperRoutes } from '../session-wrapper/index.ts'
 import { exportSessionRows } from '../session-wrapper/repository.ts'
 
 export const ACTIVITY_KINDS = [
@@ -47,6 +47,9 @@ export const activityFamily: SessionFamily = {
 
 /** Activities: the sessions wrapper registered for the activity family. */
 export default sessionWrapperRoutes(activityFamily)
+
+/** The read-only activity routes, also registered for shared owners (routes/shared/reads.ts). */
+export const activityReadRoutes = sessionReadRoutes(activityFamily)
 
 /** Every activity of the user, oldest first, for the account export. */
 export function exportRows(db: DbOrTx, userId: string) {

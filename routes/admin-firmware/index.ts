@@ -4,20 +4,20 @@ import type { FastifyRequest } from 'fastify'
 import { AppError, errors } from '../../plugins/errors.ts'
 import { SECURITY } from '../../plugins/swagger.ts'
 import {
+  IdParamsSchema,
+  PageSchema,
+  SUCCESS,
+  StatusSuccessSchema,
   decodeTimeCursor,
   encodeTimeCursor,
   errorResponses,
-  IdParamsSchema,
-  PageSchema,
-  StatusSuccessSchema,
-  SUCCESS,
 } from '../common.ts'
 import { firmwareDir } from '../firmware/index.ts'
 import {
-  createFirmwareRepository,
   type NewRelease,
   type ReleaseRow,
   type ReleaseStatus,
+  createFirmwareRepository,
 } from '../firmware/repository.ts'
 import {
   AdminListQuerySchema,

@@ -5,17 +5,17 @@ import { SECURITY } from '../../plugins/swagger.ts'
 import { createSessionRepository } from '../auth/session-repository.ts'
 import { createClientAppRepository } from '../clients/repository.ts'
 import {
-  decodeTimeCursor,
-  encodeTimeCursor,
-  errorResponses,
   IdParamsSchema,
   PageSchema,
   PaginationQuerySchema,
-  StatusSuccessSchema,
   SUCCESS,
+  StatusSuccessSchema,
+  decodeTimeCursor,
+  encodeTimeCursor,
+  errorResponses,
 } from '../common.ts'
 import { createAccountDeletionService } from '../user/account-deletion.ts'
-import { createUserRepository, type UserRow } from '../user/repository.ts'
+import { type UserRow, createUserRepository } from '../user/repository.ts'
 import { createAuditLogRepository } from './repository.ts'
 import {
   AdminUserDetailSchema,

@@ -2,20 +2,73 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { errors } from '../../plugins/errors.ts'
 import { SECURITY } from '../../plugins/swagger.ts'
 import {
+  IdParamsSchema,
+  PageSchema,
+  SUCCESS,
+  StatusSuccessSchema,
   decodeTimeCursor,
   encodeTimeCursor,
   errorResponses,
-  IdParamsSchema,
-  PageSchema,
-  StatusSuccessSchema,
-  SUCCESS,
 } from '../common.ts'
 import { parseTimeRange, toPage } from '../journal/paging.ts'
 import { refuseFuture } from '../journal/zone.ts'
+import { type ReadRoutesOptions, ownerReads } from '../shared/owner-reads.ts'
 import { createCheckinRepository, toCheckinJson } from './repository.ts'
 import { CheckinCreateSchema, CheckinListQuerySchema, CheckinPatchSchema, CheckinSchema } from './schemas.ts'
 
 const BODY_ERRORS = [400, 401, 413, 415] as const
+
+/** The read-only routes: the caller's own check-ins, or (`shared`) a shared owner's. */
+export const checkinReadRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions> = async function checkinReadRoutes(
+  app,
+  options,
+) {
+  const checkins = createCheckinRepository(app.db)
+  const reads = ownerReads(app, options, 'checkin')
+
+  app.get(
+    '/checkins',
+    {
+      onRequest: app.authenticate,
+      schema: reads.schema({
+        tag: 'checkin',
+        summary: 'List my check-ins, newest first',
+        sharedSummary: "List a shared owner's check-ins, newest first",
+        description: 'Optionally within `[from, to)`. Cursor-paginated.',
+        querystring: CheckinListQuerySchema,
+        response: { 200: PageSchema(CheckinSchema), ...errorResponses(400, 401) },
+      }),
+    },
+    async function listCheckins(request) {
+      const { limit = 50, cursor } = request.query
+      const rows = await checkins.page(await reads.owner(request), {
+        ...parseTimeRange(request.query.from, request.query.to),
+        limit: limit + 1,
+        after: decodeTimeCursor(cursor),
+      })
+      return toPage(rows, limit, toCheckinJson, (r) => encodeTimeCursor(r.at, r.id))
+    },
+  )
+
+  app.get(
+    '/checkins/:id',
+    {
+      onRequest: app.authenticate,
+      schema: reads.schema({
+        tag: 'checkin',
+        summary: 'Get one of my check-ins',
+        sharedSummary: "Get one of a shared owner's check-ins",
+        params: IdParamsSchema,
+        response: { 200: CheckinSchema, ...errorResponses(400, 401, 404) },
+      }),
+    },
+    async function getCheckin(request) {
+      const row = await checkins.get(await reads.owner(request), request.params.id)
+      if (!row) throw errors.notFound('No such check-in.')
+      return toCheckinJson(row)
+    },
+  )
+}
 
 const checkinRoutes: FastifyPluginAsyncTypebox = async function checkinRoutes(app) {
   const checkins = createCheckinRepository(app.db)
@@ -39,47 +92,6 @@ const checkinRoutes: FastifyPluginAsyncTypebox = async function checkinRoutes(ap
       if (request.body.timestamp) refuseFuture('timestamp', new Date(request.body.timestamp))
       const row = await checkins.create(request.user.sub, request.body)
       return reply.status(201).send(toCheckinJson(row))
-    },
-  )
-
-  app.get(
-    '/checkins',
-    {
-      ...base,
-      schema: {
-        ...common,
-        summary: 'List my check-ins, newest first',
-        description: 'Optionally within `[from, to)`. Cursor-paginated.',
-        querystring: CheckinListQuerySchema,
-        response: { 200: PageSchema(CheckinSchema), ...errorResponses(400, 401) },
-      },
-    },
-    async function listCheckins(request) {
-      const { limit = 50, cursor } = request.query
-      const rows = await checkins.page(request.user.sub, {
-        ...parseTimeRange(request.query.from, request.query.to),
-        limit: limit + 1,
-        after: decodeTimeCursor(cursor),
-      })
-      return toPage(rows, limit, toCheckinJson, (r) => encodeTimeCursor(r.at, r.id))
-    },
-  )
-
-  app.get(
-    '/checkins/:id',
-    {
-      ...base,
-      schema: {
-        ...common,
-        summary: 'Get one of my check-ins',
-        params: IdParamsSchema,
-        response: { 200: CheckinSchema, ...errorResponses(400, 401, 404) },
-      },
-    },
-    async function getCheckin(request) {
-      const row = await checkins.get(request.user.sub, request.params.id)
-      if (!row) throw errors.notFound('No such check-in.')
-      return toCheckinJson(row)
     },
   )
 
@@ -121,6 +133,8 @@ const checkinRoutes: FastifyPluginAsyncTypebox = async function checkinRoutes(ap
       return SUCCESS
     },
   )
+
+  await app.register(checkinReadRoutes)
 }
 
 export default checkinRoutes

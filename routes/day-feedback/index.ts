@@ -1,13 +1,72 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { errors } from '../../plugins/errors.ts'
 import { SECURITY } from '../../plugins/swagger.ts'
-import { decodeCursor, encodeCursor, errorResponses, PageSchema, StatusSuccessSchema, SUCCESS } from '../common.ts'
+import { PageSchema, SUCCESS, StatusSuccessSchema, decodeCursor, encodeCursor, errorResponses } from '../common.ts'
 import { toPage } from '../journal/paging.ts'
 import { todayIn, userTimeZone } from '../journal/zone.ts'
+import { type ReadRoutesOptions, ownerReads } from '../shared/owner-reads.ts'
 import { createDayFeedbackRepository, toDayFeedbackJson } from './repository.ts'
 import { DateParamsSchema, DayFeedbackBodySchema, DayFeedbackListQuerySchema, DayFeedbackSchema } from './schemas.ts'
 
 const DAY = /^\d{4}-\d{2}-\d{2}$/
+
+/** The read-only routes: the caller's own day feedback, or (`shared`) a shared owner's. */
+export const dayFeedbackReadRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions> = async function dayFeedbackReadRoutes(
+  app,
+  options,
+) {
+  const feedback = createDayFeedbackRepository(app.db)
+  const reads = ownerReads(app, options, 'day-feedback')
+
+  app.get(
+    '/day-feedback',
+    {
+      onRequest: app.authenticate,
+      schema: reads.schema({
+        tag: 'day-feedback',
+        summary: 'List my day feedback, newest day first',
+        sharedSummary: "List a shared owner's day feedback, newest day first",
+        description: 'Optionally from `from` to `to`, both days inclusive. Cursor-paginated.',
+        querystring: DayFeedbackListQuerySchema,
+        response: { 200: PageSchema(DayFeedbackSchema), ...errorResponses(400, 401) },
+      }),
+    },
+    async function listDayFeedback(request) {
+      const { from, to, limit = 50, cursor } = request.query
+      if (from && to && from > to) throw errors.validation([{ field: 'query.to', problem: 'must not be before from' }])
+      const before = decodeCursor(cursor, 1)?.[0]
+      if (before !== undefined && !DAY.test(String(before))) {
+        throw errors.validation([{ field: 'query.cursor', problem: 'is not a cursor this API gave out' }])
+      }
+      const rows = await feedback.page(await reads.owner(request), {
+        from,
+        to,
+        limit: limit + 1,
+        before: before === undefined ? undefined : String(before),
+      })
+      return toPage(rows, limit, toDayFeedbackJson, (r) => encodeCursor([r.day]))
+    },
+  )
+
+  app.get(
+    '/day-feedback/:date',
+    {
+      onRequest: app.authenticate,
+      schema: reads.schema({
+        tag: 'day-feedback',
+        summary: 'Get the feedback of one day',
+        sharedSummary: "Get a shared owner's feedback of one day",
+        params: DateParamsSchema,
+        response: { 200: DayFeedbackSchema, ...errorResponses(400, 401, 404) },
+      }),
+    },
+    async function getDayFeedback(request) {
+      const row = await feedback.get(await reads.owner(request), request.params.date)
+      if (!row) throw errors.notFound('No feedback for this day.')
+      return toDayFeedbackJson(row)
+    },
+  )
+}
 
 const dayFeedbackRoutes: FastifyPluginAsyncTypebox = async function dayFeedbackRoutes(app) {
   const feedback = createDayFeedbackRepository(app.db)
@@ -46,53 +105,6 @@ const dayFeedbackRoutes: FastifyPluginAsyncTypebox = async function dayFeedbackR
     },
   )
 
-  app.get(
-    '/day-feedback',
-    {
-      ...base,
-      schema: {
-        ...common,
-        summary: 'List my day feedback, newest day first',
-        description: 'Optionally from `from` to `to`, both days inclusive. Cursor-paginated.',
-        querystring: DayFeedbackListQuerySchema,
-        response: { 200: PageSchema(DayFeedbackSchema), ...errorResponses(400, 401) },
-      },
-    },
-    async function listDayFeedback(request) {
-      const { from, to, limit = 50, cursor } = request.query
-      if (from && to && from > to) throw errors.validation([{ field: 'query.to', problem: 'must not be before from' }])
-      const before = decodeCursor(cursor, 1)?.[0]
-      if (before !== undefined && !DAY.test(String(before))) {
-        throw errors.validation([{ field: 'query.cursor', problem: 'is not a cursor this API gave out' }])
-      }
-      const rows = await feedback.page(request.user.sub, {
-        from,
-        to,
-        limit: limit + 1,
-        before: before === undefined ? undefined : String(before),
-      })
-      return toPage(rows, limit, toDayFeedbackJson, (r) => encodeCursor([r.day]))
-    },
-  )
-
-  app.get(
-    '/day-feedback/:date',
-    {
-      ...base,
-      schema: {
-        ...common,
-        summary: 'Get the feedback of one day',
-        params: DateParamsSchema,
-        response: { 200: DayFeedbackSchema, ...errorResponses(400, 401, 404) },
-      },
-    },
-    async function getDayFeedback(request) {
-      const row = await feedback.get(request.user.sub, request.params.date)
-      if (!row) throw errors.notFound('No feedback for this day.')
-      return toDayFeedbackJson(row)
-    },
-  )
-
   app.delete(
     '/day-feedback/:date',
     {
@@ -111,6 +123,8 @@ const dayFeedbackRoutes: FastifyPluginAsyncTypebox = async function dayFeedbackR
       return SUCCESS
     },
   )
+
+  await app.register(dayFeedbackReadRoutes)
 }
 
 export default dayFeedbackRoutes

@@ -5,9 +5,9 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../../plugins/config.ts'
 import { AppError, errors } from '../../plugins/errors.ts'
 import { SECURITY } from '../../plugins/swagger.ts'
-import { decodeCursor, encodeCursor, errorResponses, IdParamsSchema, PageSchema } from '../common.ts'
+import { IdParamsSchema, PageSchema, decodeCursor, encodeCursor, errorResponses } from '../common.ts'
 import { parseRange } from './range.ts'
-import { createFirmwareRepository, type ReleaseRow } from './repository.ts'
+import { type ReleaseRow, createFirmwareRepository } from './repository.ts'
 import {
   LatestQuerySchema,
   PublishedListQuerySchema,

@@ -147,7 +147,12 @@ export function createGroupRepository(db: Db) {
     /** My memberships, for the account export. */
     async *exportRows(userId: string) {
       for (const g of await this.listFor(userId)) {
-        yield { id: g.id, created: g.created, members: g.members.map((m) => m.email), pending_invites: g.pending_invites }
+        yield {
+          id: g.id,
+          created: g.created,
+          members: g.members.map((m) => m.email),
+          pending_invites: g.pending_invites,
+        }
       }
     },
   }

@@ -2,15 +2,16 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { errors } from '../../plugins/errors.ts'
 import { SECURITY } from '../../plugins/swagger.ts'
 import {
+  IdParamsSchema,
+  PageSchema,
+  SUCCESS,
+  StatusSuccessSchema,
   decodeTimeCursor,
   encodeTimeCursor,
   errorResponses,
-  IdParamsSchema,
-  PageSchema,
-  StatusSuccessSchema,
-  SUCCESS,
 } from '../common.ts'
 import { toPage } from '../journal/paging.ts'
+import { type ReadRoutesOptions, ownerReads } from '../shared/owner-reads.ts'
 import { createInsightEngine } from './engine.ts'
 import { createInsightRepository, toFeedbackJson, toInsightJson, toReflectionJson } from './repository.ts'
 import {
@@ -23,39 +24,48 @@ import {
   ReflectionListQuerySchema,
   ReflectionParamsSchema,
   ReflectionSchema,
+  SharedInsightSchema,
 } from './schemas.ts'
 
 const BODY_ERRORS = [400, 401, 413, 415] as const
 
-const insightRoutes: FastifyPluginAsyncTypebox = async function insightRoutes(app) {
+/**
+ * The read-only routes: the caller's own insights, or (`shared`) a shared owner's. A viewer reads
+ * the insights as stored: reading never runs the rules for them (that would write to the owner's
+ * data), and the owner's feedback on an insight is left out, like the reflections: those are the
+ * owner's notes about the insight, not part of it.
+ */
+export const insightReadRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions> = async function insightReadRoutes(
+  app,
+  options,
+) {
   const insights = createInsightRepository(app.db)
   const engine = createInsightEngine(app.db)
-  const base = { onRequest: app.authenticate }
-  const common = { tags: ['insight'], security: SECURITY.bearer }
+  const reads = ownerReads(app, options, 'insight')
+  const Insight = reads.shared ? SharedInsightSchema : InsightSchema
   const noSuch = () => errors.notFound('No such insight.')
-
-  async function mustOwn(userId: string, insightId: string) {
-    if (!(await insights.exists(userId, insightId))) throw noSuch()
-  }
 
   app.get(
     '/insights',
     {
-      ...base,
-      schema: {
-        ...common,
+      onRequest: app.authenticate,
+      schema: reads.schema({
+        tag: 'insight',
         summary: 'List my insights, newest first',
-        description:
-          'Reading the first page (no cursor) first runs the rules on my data; a rule says one thing once per period, so reading again adds nothing new unless the data changed. Cursor-paginated; `kind` filters by rule.',
+        sharedSummary: "List a shared owner's insights, newest first",
+        description: reads.shared
+          ? 'The insights the rules have produced so far (a viewer reading does not run them), without the owner’s feedback. Cursor-paginated; `kind` filters by rule.'
+          : 'Reading the first page (no cursor) first runs the rules on my data; a rule says one thing once per period, so reading again adds nothing new unless the data changed. Cursor-paginated; `kind` filters by rule.',
         querystring: InsightListQuerySchema,
-        response: { 200: PageSchema(InsightSchema), ...errorResponses(400, 401) },
-      },
+        response: { 200: PageSchema(Insight), ...errorResponses(400, 401) },
+      }),
     },
     async function listInsights(request) {
       const { kind, limit = 50, cursor } = request.query
       const after = decodeTimeCursor(cursor)
-      if (!after) await engine.generate(request.user.sub)
-      const rows = await insights.page(request.user.sub, { kind, limit: limit + 1, after })
+      const ownerId = await reads.owner(request)
+      if (!after && !reads.shared) await engine.generate(ownerId)
+      const rows = await insights.page(ownerId, { kind, limit: limit + 1, after })
       return toPage(rows, limit, toInsightJson, (r) => encodeTimeCursor(r.createdAt, r.id))
     },
   )
@@ -63,20 +73,33 @@ const insightRoutes: FastifyPluginAsyncTypebox = async function insightRoutes(ap
   app.get(
     '/insights/:id',
     {
-      ...base,
-      schema: {
-        ...common,
+      onRequest: app.authenticate,
+      schema: reads.schema({
+        tag: 'insight',
         summary: 'Get one of my insights',
+        sharedSummary: "Get one of a shared owner's insights",
+        ...(reads.shared ? { description: 'Without the owner’s feedback.' } : {}),
         params: IdParamsSchema,
-        response: { 200: InsightSchema, ...errorResponses(400, 401, 404) },
-      },
+        response: { 200: Insight, ...errorResponses(400, 401, 404) },
+      }),
     },
     async function getInsight(request) {
-      const row = await insights.get(request.user.sub, request.params.id)
+      const row = await insights.get(await reads.owner(request), request.params.id)
       if (!row) throw noSuch()
       return toInsightJson(row)
     },
   )
+}
+
+const insightRoutes: FastifyPluginAsyncTypebox = async function insightRoutes(app) {
+  const insights = createInsightRepository(app.db)
+  const base = { onRequest: app.authenticate }
+  const common = { tags: ['insight'], security: SECURITY.bearer }
+  const noSuch = () => errors.notFound('No such insight.')
+
+  async function mustOwn(userId: string, insightId: string) {
+    if (!(await insights.exists(userId, insightId))) throw noSuch()
+  }
 
   app.put(
     '/insights/:id/feedback',
@@ -215,6 +238,8 @@ const insightRoutes: FastifyPluginAsyncTypebox = async function insightRoutes(ap
       return SUCCESS
     },
   )
+
+  await app.register(insightReadRoutes)
 }
 
 export default insightRoutes

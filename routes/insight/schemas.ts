@@ -35,6 +35,9 @@ export const InsightSchema = Type.Object(
   { additionalProperties: false },
 )
 
+/** An insight as a viewer of a share sees it: without the owner's feedback. */
+export const SharedInsightSchema = Type.Omit(InsightSchema, ['feedback'], { additionalProperties: false })
+
 export const InsightListQuerySchema = Type.Composite(
   [PaginationQuerySchema, Type.Object({ kind: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })) })],
   { additionalProperties: false },

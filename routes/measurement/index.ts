@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { type ErrorDetail, errors } from '../../plugins/errors.ts'
 import { SECURITY } from '../../plugins/swagger.ts'
 import { decodeCursor, encodeCursor, errorResponses } from '../common.ts'
+import { type ReadRoutesOptions, ownerReads } from '../shared/owner-reads.ts'
 import { CATALOGUE, type MeasurementType, TYPE_NAMES, valueProblem } from './catalogue.ts'
 import { BUCKET_MINUTES, type NewSample, createMeasurementRepository } from './repository.ts'
 import {
@@ -40,6 +41,88 @@ function decodeSampleCursor(cursor: string | undefined): { at: Date; deviceId: s
     throw errors.validation([{ field: 'query.cursor', problem: 'is not a cursor this API gave out' }])
   }
   return { at, deviceId: v[1] }
+}
+
+/**
+ * The read-only sample routes: the caller's own samples, or (`shared`) a shared owner's; buckets of a
+ * day or an hour follow the owner's time zone.
+ */
+export const measurementReadRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions> = async function measurementReadRoutes(
+  app,
+  options,
+) {
+  const repo = createMeasurementRepository(app.db)
+  const reads = ownerReads(app, options, 'measurement')
+
+  app.get(
+    '/measurements',
+    {
+      onRequest: app.authenticate,
+      schema: reads.schema({
+        tag: 'measurement',
+        summary: 'Raw samples of one type in time order',
+        sharedSummary: "A shared owner's raw samples of one type in time order",
+        description:
+          'Samples with `from` <= timestamp < `to` (both optional), ordered by timestamp then device, ' +
+          '`limit` per page (default 1,000, at most 10,000).',
+        querystring: ListQuerySchema,
+        response: { 200: SamplePageSchema, ...errorResponses(400, 401) },
+      }),
+    },
+    async function listSamples(request) {
+      const q = request.query
+      const { from, to } =
+        q.from && q.to
+          ? range(q.from, q.to)
+          : { from: q.from ? new Date(q.from) : undefined, to: q.to ? new Date(q.to) : undefined }
+      const limit = q.limit ?? 1000
+      const rows = await repo.list(await reads.owner(request), {
+        type: q.type,
+        from,
+        to,
+        limit: limit + 1,
+        after: decodeSampleCursor(q.cursor),
+      })
+      const data = rows.slice(0, limit)
+      const last = data[data.length - 1]
+      return {
+        data,
+        next_cursor: rows.length > limit && last ? encodeCursor([last.timestamp, last.device_id ?? '']) : null,
+      }
+    },
+  )
+
+  app.get(
+    '/measurements/aggregate',
+    {
+      onRequest: app.authenticate,
+      schema: reads.schema({
+        tag: 'measurement',
+        summary: 'avg/min/max/count of one type in time buckets',
+        sharedSummary: "avg/min/max/count of one type of a shared owner's samples in time buckets",
+        description:
+          'Buckets over `from` <= timestamp < `to`: `1m`, `5m`, `15m` (aligned with UTC, hence with every zone), ' +
+          "`1h` and `1d` in the user's time zone (a DST day is one bucket of 23 or 25 hours; the repeated hour of " +
+          `a fall-back is two buckets). Buckets without samples are left out. At most ${MAX_BUCKETS} buckets per ` +
+          'request (`400 range_too_large`). `sum` is meaningful for additive types (steps, distance, active_energy).',
+        querystring: AggregateQuerySchema,
+        response: { 200: AggregateResultSchema, ...errorResponses(400, 401) },
+      }),
+    },
+    async function aggregate(request) {
+      const q = request.query
+      const { from, to } = range(q.from, q.to)
+      const bucket = q.bucket ?? '1h'
+      // A day may have 25 hours: count days generously.
+      if ((to.getTime() - from.getTime()) / 60_000 / BUCKET_MINUTES[bucket] > MAX_BUCKETS) {
+        throw errors.badRequest('range_too_large', `At most ${MAX_BUCKETS} buckets per request; narrow the range.`)
+      }
+      const ownerId = await reads.owner(request)
+      const timeZone = await repo.timeZoneOf(ownerId)
+      const data = await repo.aggregate(ownerId, { type: q.type, from, to, bucket, timeZone })
+      return { type: q.type, bucket, time_zone: timeZone, unit: CATALOGUE[q.type].unit, data }
+    },
+  )
 }
 
 const measurementRoutes: FastifyPluginAsyncTypebox = async function measurementRoutes(app) {
@@ -87,75 +170,6 @@ const measurementRoutes: FastifyPluginAsyncTypebox = async function measurementR
       if (details.length)
         throw errors.validation(details, `${details.length} problem(s) in the batch; nothing was stored.`)
       return repo.ingest(request.user.sub, device_id, rows)
-    },
-  )
-
-  app.get(
-    '/measurements',
-    {
-      onRequest: app.authenticate,
-      schema: {
-        tags: ['measurement'],
-        summary: 'Raw samples of one type in time order',
-        description:
-          'Samples with `from` <= timestamp < `to` (both optional), ordered by timestamp then device, ' +
-          '`limit` per page (default 1,000, at most 10,000).',
-        security: SECURITY.bearer,
-        querystring: ListQuerySchema,
-        response: { 200: SamplePageSchema, ...errorResponses(400, 401) },
-      },
-    },
-    async function listSamples(request) {
-      const q = request.query
-      const { from, to } =
-        q.from && q.to
-          ? range(q.from, q.to)
-          : { from: q.from ? new Date(q.from) : undefined, to: q.to ? new Date(q.to) : undefined }
-      const limit = q.limit ?? 1000
-      const rows = await repo.list(request.user.sub, {
-        type: q.type,
-        from,
-        to,
-        limit: limit + 1,
-        after: decodeSampleCursor(q.cursor),
-      })
-      const data = rows.slice(0, limit)
-      const last = data[data.length - 1]
-      return {
-        data,
-        next_cursor: rows.length > limit && last ? encodeCursor([last.timestamp, last.device_id ?? '']) : null,
-      }
-    },
-  )
-
-  app.get(
-    '/measurements/aggregate',
-    {
-      onRequest: app.authenticate,
-      schema: {
-        tags: ['measurement'],
-        summary: 'avg/min/max/count of one type in time buckets',
-        description:
-          'Buckets over `from` <= timestamp < `to`: `1m`, `5m`, `15m` (aligned with UTC, hence with every zone), ' +
-          "`1h` and `1d` in the user's time zone (a DST day is one bucket of 23 or 25 hours; the repeated hour of " +
-          `a fall-back is two buckets). Buckets without samples are left out. At most ${MAX_BUCKETS} buckets per ` +
-          'request (`400 range_too_large`). `sum` is meaningful for additive types (steps, distance, active_energy).',
-        security: SECURITY.bearer,
-        querystring: AggregateQuerySchema,
-        response: { 200: AggregateResultSchema, ...errorResponses(400, 401) },
-      },
-    },
-    async function aggregate(request) {
-      const q = request.query
-      const { from, to } = range(q.from, q.to)
-      const bucket = q.bucket ?? '1h'
-      // A day may have 25 hours: count days generously.
-      if ((to.getTime() - from.getTime()) / 60_000 / BUCKET_MINUTES[bucket] > MAX_BUCKETS) {
-        throw errors.badRequest('range_too_large', `At most ${MAX_BUCKETS} buckets per request; narrow the range.`)
-      }
-      const timeZone = await repo.timeZoneOf(request.user.sub)
-      const data = await repo.aggregate(request.user.sub, { type: q.type, from, to, bucket, timeZone })
-      return { type: q.type, bucket, time_zone: timeZone, unit: CATALOGUE[q.type].unit, data }
     },
   )
 
@@ -212,6 +226,8 @@ const measurementRoutes: FastifyPluginAsyncTypebox = async function measurementR
       }
     },
   )
+
+  await app.register(measurementReadRoutes)
 }
 
 export default measurementRoutes

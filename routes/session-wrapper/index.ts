@@ -2,23 +2,24 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { errors } from '../../plugins/errors.ts'
 import { SECURITY } from '../../plugins/swagger.ts'
 import {
+  IdParamsSchema,
+  PageSchema,
+  SUCCESS,
+  StatusSuccessSchema,
   decodeTimeCursor,
   encodeTimeCursor,
   errorResponses,
-  IdParamsSchema,
-  PageSchema,
-  StatusSuccessSchema,
-  SUCCESS,
 } from '../common.ts'
 import { isUniqueViolation } from '../journal/db-errors.ts'
 import { parseTimeRange, toPage } from '../journal/paging.ts'
 import { refuseFuture } from '../journal/zone.ts'
+import { type ReadRoutesOptions, ownerReads } from '../shared/owner-reads.ts'
 import type { SessionFamily } from './family.ts'
 import {
-  createJournalSessionRepository,
   ONE_RUNNING_CONSTRAINT,
   type SessionChanges,
   type SessionRow,
+  createJournalSessionRepository,
   toSessionJson,
 } from './repository.ts'
 import { type SessionInput, sessionSchemas } from './schemas.ts'
@@ -37,6 +38,74 @@ function extraColumns(f: SessionFamily, body: SessionInput): SessionChanges {
 function checkOrder(startedAt: Date, endedAt: Date | null) {
   if (endedAt && endedAt < startedAt)
     throw errors.validation([{ field: 'ended_at', problem: 'must not be before started_at' }])
+}
+
+/**
+ * The family's read-only routes: the caller's own sessions, or (`shared`) a shared owner's within the
+ * family's scope.
+ */
+export function sessionReadRoutes(f: SessionFamily): FastifyPluginAsyncTypebox<ReadRoutesOptions> {
+  const S = sessionSchemas(f)
+  const noSuch = () => errors.notFound(`No such ${f.noun}.`)
+
+  return async function sessionReadRoutes(app, options) {
+    const sessions = createJournalSessionRepository(app.db, f.family)
+    const reads = ownerReads(app, options, f.family)
+    const json = (row: SessionRow) => toSessionJson(f, row)
+
+    app.get(
+      f.path,
+      {
+        onRequest: app.authenticate,
+        schema: reads.schema({
+          tag: f.tag,
+          summary: `List my ${f.plural}, newest start first`,
+          sharedSummary: `List a shared owner's ${f.plural}, newest start first`,
+          description: 'Optionally those started within `[from, to)`, of one kind, running or not. Cursor-paginated.',
+          querystring: S.ListQuery,
+          response: { 200: PageSchema(S.Session), ...errorResponses(400, 401) },
+        }),
+      },
+      async function listSessions(request) {
+        const q = request.query as {
+          limit?: number
+          cursor?: string
+          from?: string
+          to?: string
+          kind?: string
+          running?: boolean
+        }
+        const limit = q.limit ?? 50
+        const rows = await sessions.page(await reads.owner(request), {
+          ...parseTimeRange(q.from, q.to),
+          kind: q.kind,
+          running: q.running,
+          limit: limit + 1,
+          after: decodeTimeCursor(q.cursor),
+        })
+        return toPage(rows, limit, json, (r) => encodeTimeCursor(r.startedAt, r.id))
+      },
+    )
+
+    app.get(
+      `${f.path}/:id`,
+      {
+        onRequest: app.authenticate,
+        schema: reads.schema({
+          tag: f.tag,
+          summary: `Get one of my ${f.plural}`,
+          sharedSummary: `Get one of a shared owner's ${f.plural}`,
+          params: IdParamsSchema,
+          response: { 200: S.Session, ...errorResponses(400, 401, 404) },
+        }),
+      },
+      async function getSession(request) {
+        const row = await sessions.get(await reads.owner(request), request.params.id)
+        if (!row) throw noSuch()
+        return json(row)
+      },
+    )
+  }
 }
 
 /**
@@ -134,57 +203,6 @@ export function sessionWrapperRoutes(f: SessionFamily): FastifyPluginAsyncTypebo
       },
     )
 
-    app.get(
-      f.path,
-      {
-        ...base,
-        schema: {
-          ...common,
-          summary: `List my ${f.plural}, newest start first`,
-          description: 'Optionally those started within `[from, to)`, of one kind, running or not. Cursor-paginated.',
-          querystring: S.ListQuery,
-          response: { 200: PageSchema(S.Session), ...errorResponses(400, 401) },
-        },
-      },
-      async function listSessions(request) {
-        const q = request.query as {
-          limit?: number
-          cursor?: string
-          from?: string
-          to?: string
-          kind?: string
-          running?: boolean
-        }
-        const limit = q.limit ?? 50
-        const rows = await sessions.page(request.user.sub, {
-          ...parseTimeRange(q.from, q.to),
-          kind: q.kind,
-          running: q.running,
-          limit: limit + 1,
-          after: decodeTimeCursor(q.cursor),
-        })
-        return toPage(rows, limit, json, (r) => encodeTimeCursor(r.startedAt, r.id))
-      },
-    )
-
-    app.get(
-      `${f.path}/:id`,
-      {
-        ...base,
-        schema: {
-          ...common,
-          summary: `Get one of my ${f.plural}`,
-          params: IdParamsSchema,
-          response: { 200: S.Session, ...errorResponses(400, 401, 404) },
-        },
-      },
-      async function getSession(request) {
-        const row = await sessions.get(request.user.sub, request.params.id)
-        if (!row) throw noSuch()
-        return json(row)
-      },
-    )
-
     app.patch(
       `${f.path}/:id`,
       {
@@ -239,5 +257,7 @@ export function sessionWrapperRoutes(f: SessionFamily): FastifyPluginAsyncTypebo
         return SUCCESS
       },
     )
+
+    await app.register(sessionReadRoutes(f))
   }
 }

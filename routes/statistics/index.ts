@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { errors } from '../../plugins/errors.ts'
-import { SECURITY } from '../../plugins/swagger.ts'
 import { errorResponses } from '../common.ts'
 import { STATISTIC_KEYS, type StatisticKey, createMeasurementRepository } from '../measurement/repository.ts'
+import { type ReadRoutesOptions, ownerReads } from '../shared/owner-reads.ts'
 import { DailyQuerySchema, DailyResultSchema, SummaryQuerySchema, SummaryResultSchema } from './schemas.ts'
 
 export const MAX_DAYS = 366
@@ -40,23 +40,28 @@ function isRealDate(date: string): boolean {
   return dateOf(dayNumber(date)) === date
 }
 
-const statisticsRoutes: FastifyPluginAsyncTypebox = async function statisticsRoutes(app) {
+/**
+ * Every statistics route is read-only: registered under `/v1` for the caller's own data, and under
+ * `/v1/shared/:owner_id` (routes/shared/reads.ts) for a shared owner's, in the owner's time zone.
+ */
+const statisticsRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions> = async function statisticsRoutes(app, options) {
   const repo = createMeasurementRepository(app.db)
+  const reads = ownerReads(app, options, 'statistics')
 
   app.get(
     '/statistics/daily',
     {
       onRequest: app.authenticate,
-      schema: {
-        tags: ['statistics'],
+      schema: reads.schema({
+        tag: 'statistics',
         summary: "Statistics per calendar day in the user's time zone",
+        sharedSummary: "A shared owner's statistics per calendar day in the owner's time zone",
         description:
           `Every day from \`from\` to \`to\` (inclusive, at most ${MAX_DAYS} days), in order, with null for what ` +
           "the day has no samples of. Days follow the user's time zone, so a DST day covers 23 or 25 hours.",
-        security: SECURITY.bearer,
         querystring: DailyQuerySchema,
         response: { 200: DailyResultSchema, ...errorResponses(400, 401) },
-      },
+      }),
     },
     async function daily(request) {
       const { from, to } = request.query
@@ -65,8 +70,9 @@ const statisticsRoutes: FastifyPluginAsyncTypebox = async function statisticsRou
       const days = dayNumber(to) - dayNumber(from) + 1
       if (days < 1) throw errors.validation([{ field: 'query.to', problem: 'must not be before from' }])
       if (days > MAX_DAYS) throw errors.badRequest('range_too_large', `At most ${MAX_DAYS} days per request.`)
-      const timeZone = await repo.timeZoneOf(request.user.sub)
-      return { time_zone: timeZone, data: await repo.daily(request.user.sub, from, to, timeZone) }
+      const ownerId = await reads.owner(request)
+      const timeZone = await repo.timeZoneOf(ownerId)
+      return { time_zone: timeZone, data: await repo.daily(ownerId, from, to, timeZone) }
     },
   )
 
@@ -74,25 +80,26 @@ const statisticsRoutes: FastifyPluginAsyncTypebox = async function statisticsRou
     '/statistics/summary',
     {
       onRequest: app.authenticate,
-      schema: {
-        tags: ['statistics'],
+      schema: reads.schema({
+        tag: 'statistics',
         summary: 'Statistics over a week or a month, with the change against the previous one',
+        sharedSummary: "A shared owner's statistics over a week or a month, with the change against the previous one",
         description:
           "Weeks run Monday to Sunday, months are calendar months, both in the user's time zone. Averages weigh " +
           "every sample equally; resting_heart_rate is the mean of the days' values; min/max are over the period; " +
           'steps, distance and active_energy are totals (months differ in length: compare `days_with_data`).',
-        security: SECURITY.bearer,
         querystring: SummaryQuerySchema,
         response: { 200: SummaryResultSchema, ...errorResponses(400, 401) },
-      },
+      }),
     },
     async function summary(request) {
       const { period } = request.query
-      const timeZone = await repo.timeZoneOf(request.user.sub)
+      const ownerId = await reads.owner(request)
+      const timeZone = await repo.timeZoneOf(ownerId)
       const date = request.query.date ?? todayIn(timeZone)
       if (!isRealDate(date)) throw errors.validation([{ field: 'query.date', problem: 'is not a calendar date' }])
       const periods = periodsOf(period, date)
-      const values = await repo.periods(request.user.sub, timeZone, periods.current, periods.previous)
+      const values = await repo.periods(ownerId, timeZone, periods.current, periods.previous)
       const metrics = Object.fromEntries(
         STATISTIC_KEYS.map((k) => {
           const value = values.current[k]

@@ -3,7 +3,7 @@ import { promisify } from 'node:util'
 import { gunzip } from 'node:zlib'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { AppError, errors } from '../../plugins/errors.ts'
-import { decodeExportRequest, type Signal } from './otlp-proto.ts'
+import { type Signal, decodeExportRequest } from './otlp-proto.ts'
 
 const gunzipAsync = promisify(gunzip)
 

@@ -3,11 +3,11 @@ import { Type } from '@sinclair/typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { errors } from '../../plugins/errors.ts'
 import { SECURITY } from '../../plugins/swagger.ts'
-import { errorResponses, PageSchema } from '../common.ts'
+import { PageSchema, errorResponses } from '../common.ts'
 import { registerOtlpParsers, wantsProtobuf } from './content.ts'
 import { type Flattened, flattenLogs, flattenMetrics, flattenTraces } from './flatten.ts'
-import { encodeExportResponse, type Signal } from './otlp-proto.ts'
-import { createTelemetryRepository, type Sender } from './repository.ts'
+import { type Signal, encodeExportResponse } from './otlp-proto.ts'
+import { type Sender, createTelemetryRepository } from './repository.ts'
 import {
   LogOutSchema,
   LogsQuerySchema,

@@ -1,10 +1,10 @@
-import { and, asc, desc, eq, gt, gte, ilike, lt, or, type SQL, sql } from 'drizzle-orm'
+import { type SQL, and, asc, desc, eq, gt, gte, ilike, lt, or, sql } from 'drizzle-orm'
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core'
 import { type Db, type DbOrTx, queryRows } from '../../db/client.ts'
 import { telemetryLogs, telemetryMetricPoints, telemetrySpans } from '../../db/schema/index.ts'
 import { errors } from '../../plugins/errors.ts'
 import { decodeCursor, decodeTimeCursor, encodeCursor, encodeTimeCursor } from '../common.ts'
-import { type LogRow, type MetricPointRow, SPAN_KIND_NAMES, type SpanRow, STATUS_CODE_NAMES } from './flatten.ts'
+import { type LogRow, type MetricPointRow, SPAN_KIND_NAMES, STATUS_CODE_NAMES, type SpanRow } from './flatten.ts'
 import { BUCKETS, type LogsQuery, type MetricSeriesQuery, type SpansQuery } from './schemas.ts'
 
 /** Who sent a batch: the user of the bearer token and/or the client app of the x-auth-token. */

@@ -3,7 +3,7 @@ import type { DbOrTx } from '../../db/client.ts'
 import { createHistoryRepository } from '../auth/history-repository.ts'
 import { createSessionRepository } from '../auth/session-repository.ts'
 import { createGroupRepository } from '../groups/repository.ts'
-import { createUserRepository, type UserRow } from './repository.ts'
+import { type UserRow, createUserRepository } from './repository.ts'
 
 /**
  * A step run inside the deletion transaction, before the user row goes. Rows keyed by `user_id`

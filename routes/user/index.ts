@@ -5,17 +5,17 @@ import { verifyPassword } from '../auth/passwords.ts'
 import { createSessionRepository } from '../auth/session-repository.ts'
 import { parseUserAgent } from '../auth/user-agent.ts'
 import {
+  PageSchema,
+  PaginationQuerySchema,
+  SUCCESS,
+  StatusSuccessSchema,
   decodeTimeCursor,
   encodeTimeCursor,
   errorResponses,
-  PageSchema,
-  PaginationQuerySchema,
-  StatusSuccessSchema,
-  SUCCESS,
 } from '../common.ts'
 import { createAccountDeletionService } from './account-deletion.ts'
-import { exportStream } from './export.ts'
 import { exportSections } from './export-sections.ts'
+import { exportStream } from './export.ts'
 import { profileChanges, toProfile } from './profile.ts'
 import { createUserRepository } from './repository.ts'
 import {
@@ -28,7 +28,7 @@ import {
   SettingsPutSchema,
   SettingsSchema,
 } from './schemas.ts'
-import { effectiveSettings, type SettingKey, type SettingValue } from './settings.ts'
+import { type SettingKey, type SettingValue, effectiveSettings } from './settings.ts'
 
 const BODY_ERRORS = [400, 413, 415] as const
 const gone = () => errors.unauthorized('session_revoked', 'This session has ended; log in again.')

@@ -1,7 +1,7 @@
 import { and, asc, desc, eq, ilike, isNull, lt, or, sql } from 'drizzle-orm'
 import type { Db, DbOrTx } from '../../db/client.ts'
 import { userSettings, users } from '../../db/schema/index.ts'
-import { encodeSetting, type SettingKey, type SettingValue } from './settings.ts'
+import { type SettingKey, type SettingValue, encodeSetting } from './settings.ts'
 
 export type UserRow = typeof users.$inferSelect
 export type NewUser = typeof users.$inferInsert

@@ -1,6 +1,6 @@
 import { type TSchema, Type } from '@sinclair/typebox'
 import { DateSchema, DateTimeSchema, UuidSchema } from '../common.ts'
-import { SETTING_KEYS, SETTINGS } from './settings.ts'
+import { SETTINGS, SETTING_KEYS } from './settings.ts'
 
 const Nullable = <T extends TSchema>(schema: T, description?: string) =>
   Type.Union([schema, Type.Null()], description ? { description } : {})

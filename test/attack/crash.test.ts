@@ -14,7 +14,11 @@ const BATCH = 2000
 t.test('kill -9 during uploads: every acknowledged batch is whole, no batch is partial', { skip }, async (t) => {
   const database = await freshDatabase()
   t.teardown(() => database.close())
-  const env = { DATABASE_URL: (database as { url?: string }).url as string, JOBS_ENABLED: 'false', RATE_LIMIT_ENABLED: 'false' }
+  const env = {
+    DATABASE_URL: (database as { url?: string }).url as string,
+    JOBS_ENABLED: 'false',
+    RATE_LIMIT_ENABLED: 'false',
+  }
   const client = await createClientAppRepository(database.db).create('crash test')
   const now = new Date()
   await createUserRepository(database.db).create({

@@ -1,7 +1,7 @@
 import autocannon from 'autocannon'
 import t from 'tap'
-import { loginOver, seededDatabase } from '../helpers/seed.ts'
 import { startServer } from '../helpers/processes.ts'
+import { loginOver, seededDatabase } from '../helpers/seed.ts'
 
 // A bounded load run in CI: a few seconds of mixed authenticated traffic at modest concurrency
 // against the real server on loopback. Zero errors and zero non-2xx answers. Not a speed figure.
@@ -36,7 +36,10 @@ t.test('mixed authenticated traffic: no errors, no non-2xx', async (t) => {
           return { ...req, body: JSON.stringify({ device_id: 'load-watch', samples }) }
         },
       },
-      { method: 'GET', path: `/v1/measurements/aggregate?type=heart_rate&bucket=1h&from=${new Date(base).toISOString()}&to=${new Date().toISOString()}` },
+      {
+        method: 'GET',
+        path: `/v1/measurements/aggregate?type=heart_rate&bucket=1h&from=${new Date(base).toISOString()}&to=${new Date().toISOString()}`,
+      },
       { method: 'GET', path: '/v1/statistics/daily?from=2026-01-01&to=2026-01-31' },
       { method: 'GET', path: '/v1/checkins?limit=10' },
       { method: 'GET', path: '/v1/users/me/sessions' },
@@ -46,5 +49,7 @@ t.test('mixed authenticated traffic: no errors, no non-2xx', async (t) => {
   t.equal(result.errors, 0, 'no connection errors')
   t.equal(result.timeouts, 0, 'no timeouts')
   t.equal(result.non2xx, 0, 'no non-2xx answers')
-  t.comment(`load: ${result.requests.total} requests, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, ${result.requests.average} req/s`)
+  t.comment(
+    `load: ${result.requests.total} requests, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, ${result.requests.average} req/s`,
+  )
 })

@@ -48,7 +48,11 @@ export async function seededDatabase(emails: string[]) {
   }
 }
 
-export async function loginOver(url: string, clientToken: string, email: string): Promise<{ access: string; refresh: string }> {
+export async function loginOver(
+  url: string,
+  clientToken: string,
+  email: string,
+): Promise<{ access: string; refresh: string }> {
   const res = await fetch(`${url}/v2/auth/login`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'x-auth-token': clientToken },

@@ -48,13 +48,28 @@ async function linkUsers(app: Awaited<ReturnType<typeof buildTestApp>>, a: Busy,
       method: 'POST',
       url: '/v1/measurements',
       headers: u.headers,
-      payload: { device_id: 'watch-1', samples: [{ type: 'heart_rate', timestamp: new Date(Date.now() - 60_000).toISOString(), value: 61 }] },
+      payload: {
+        device_id: 'watch-1',
+        samples: [{ type: 'heart_rate', timestamp: new Date(Date.now() - 60_000).toISOString(), value: 61 }],
+      },
     })
     if (up.statusCode !== 200) throw new Error(up.body)
   }
-  const share = await app.inject({ method: 'POST', url: '/v1/sharing/invites', headers: a.headers, payload: { email: b.user.email, scopes: ['measurement'] } })
+  const share = await app.inject({
+    method: 'POST',
+    url: '/v1/sharing/invites',
+    headers: a.headers,
+    payload: { email: b.user.email, scopes: ['measurement'] },
+  })
   await app.inject({ method: 'POST', url: `/v1/shared/invites/${share.json().id}/accept`, headers: b.headers })
-  const [group] = (await app.inject({ method: 'POST', url: `/v1/user/${a.user.id}/group/invite`, headers: a.headers, payload: { email: b.user.email } })).json()
+  const [group] = (
+    await app.inject({
+      method: 'POST',
+      url: `/v1/user/${a.user.id}/group/invite`,
+      headers: a.headers,
+      payload: { email: b.user.email },
+    })
+  ).json()
   await app.inject({ method: 'POST', url: `/v1/user/${b.user.id}/group/${group.id}/accept`, headers: b.headers })
 }
 
@@ -110,10 +125,18 @@ t.test('deleting my account removes every row of mine and nothing of anyone else
     t.same(await rowsMentioning(app, needlesA), [], 'no row in any table mentions A')
     t.ok((await rowsMentioning(app, [b.user.id, b.user.email])).length >= 6, "B's rows are all there")
     t.equal((await app.inject({ method: 'GET', url: '/v1/users/me', headers: b.headers })).statusCode, 200)
-    t.same((await app.inject({ method: 'GET', url: '/v1/shared', headers: b.headers })).json().data, [], 'the share is gone')
+    t.same(
+      (await app.inject({ method: 'GET', url: '/v1/shared', headers: b.headers })).json().data,
+      [],
+      'the share is gone',
+    )
     const groups = await app.inject({ method: 'GET', url: `/v1/user/${b.user.id}/group`, headers: b.headers })
     t.same(groups.json(), [], 'the group died with its second-to-last member')
-    const samples = await app.inject({ method: 'GET', url: '/v1/measurements?type=heart_rate&from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z', headers: b.headers })
+    const samples = await app.inject({
+      method: 'GET',
+      url: '/v1/measurements?type=heart_rate&from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z',
+      headers: b.headers,
+    })
     t.equal(samples.json().data.length, 1, "B's samples stay")
   })
 

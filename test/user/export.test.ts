@@ -1,7 +1,7 @@
 import t from 'tap'
 import { loginAttempts } from '../../db/schema/index.ts'
-import { exportDocument } from '../../routes/user/export.ts'
 import { type ExportSection, exportSections, keysetRows } from '../../routes/user/export-sections.ts'
+import { exportDocument } from '../../routes/user/export.ts'
 import { buildTestApp } from '../helpers/app.ts'
 import { login, userWithToken } from '../helpers/fixtures.ts'
 
@@ -34,7 +34,17 @@ t.test('the export holds every record of mine and nothing of anyone else', async
   t.equal(res.headers['content-length'], undefined, 'streamed, not buffered')
   const doc = res.json()
   t.match(doc, { format: 'nowatch-export', version: 1, user_id: a.user.id, exported_at: /Z$/ })
-  t.same(Object.keys(doc.sections), ['profile', 'settings', 'sessions', 'auth_history', 'measurements', 'shares', 'groups', 'telemetry', 'firmware_install_reports'])
+  t.same(Object.keys(doc.sections), [
+    'profile',
+    'settings',
+    'sessions',
+    'auth_history',
+    'measurements',
+    'shares',
+    'groups',
+    'telemetry',
+    'firmware_install_reports',
+  ])
 
   t.equal(doc.sections.profile.length, 1)
   t.match(doc.sections.profile[0], { id: a.user.id, email: a.user.email, weight: 70.5, role: 'user' })
@@ -120,6 +130,16 @@ t.test('keysetRows walks the batches by key', async (t) => {
 t.test('the registry names the sections of this tree', async (t) => {
   t.same(
     exportSections.map((s) => s.name),
-    ['profile', 'settings', 'sessions', 'auth_history', 'measurements', 'shares', 'groups', 'telemetry', 'firmware_install_reports'],
+    [
+      'profile',
+      'settings',
+      'sessions',
+      'auth_history',
+      'measurements',
+      'shares',
+      'groups',
+      'telemetry',
+      'firmware_install_reports',
+    ],
   )
 })

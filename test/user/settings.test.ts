@@ -1,5 +1,5 @@
 import t from 'tap'
-import { SETTING_KEYS, SETTINGS } from '../../routes/user/settings.ts'
+import { SETTINGS, SETTING_KEYS } from '../../routes/user/settings.ts'
 import { buildTestApp } from '../helpers/app.ts'
 import { userWithToken } from '../helpers/fixtures.ts'
 

@@ -1,0 +1,75 @@
+import { type TObject, type TSchema, Type } from '@sinclair/typebox'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { SECURITY } from '../../plugins/swagger.ts'
+import { errorResponses } from '../common.ts'
+import type { Scope } from '../sharing/repository.ts'
+import { createShareAccess } from './access.ts'
+
+/**
+ * Options of a domain's read-only route plugin. It is registered twice: under `/v1` for the caller's
+ * own data, and by `routes/shared/reads.ts` under `/v1/shared/:owner_id` with `shared: true` for the
+ * data of someone who shares it with the caller.
+ */
+export interface ReadRoutesOptions {
+  shared?: boolean
+}
+
+export const OwnerParamsSchema = Type.Object(
+  { owner_id: Type.String({ format: 'uuid', description: 'The user whose data is read.' }) },
+  { additionalProperties: false },
+)
+
+/** What a read route declares; `sharedSummary` replaces `summary` on the shared copy. */
+export interface ReadRouteSchema {
+  tag: string
+  summary: string
+  sharedSummary: string
+  description?: string
+  params?: TObject
+  querystring?: TSchema
+  response: Record<number, TSchema>
+}
+
+/**
+ * The one difference between a domain's own read and a viewer's read of the same route: whose id the
+ * handler passes to the repository. The handler and the query are the same; on the shared copy the
+ * owner id comes from `ownerFor` (the share and scope check) and the schema gains `owner_id`, the
+ * `shared` tag and the 403/404 of that check.
+ */
+export function ownerReads(app: FastifyInstance, options: ReadRoutesOptions, scope: Scope) {
+  const shared = options.shared === true
+  const ownerFor = createShareAccess(app.db)
+  const sharedNote =
+    `Read-only: answers what the owner gets from the same path without \`/shared/{owner_id}\`, when the owner shares the \`${scope}\` scope with the caller ` +
+    '(or both are members of one peer group). `404 not_found` when the owner shares nothing with the caller, `403 forbidden` when the share lacks the scope.'
+
+  return {
+    shared,
+
+    /** The id whose data this request reads: the caller's own, or a shared owner's after the scope check. */
+    owner(request: FastifyRequest): Promise<string> {
+      if (!shared) return Promise.resolve(request.user.sub)
+      return ownerFor(request, (request.params as { owner_id: string }).owner_id, scope)
+    },
+
+    /**
+     * The route schema. Its static type stays the owner-side one (handlers never read `owner_id`
+     * themselves, only `owner()` does), so one handler serves both registrations.
+     */
+    schema<S extends ReadRouteSchema>(s: S) {
+      const { tag, sharedSummary, ...own } = s
+      const base = { ...own, tags: [tag], security: SECURITY.bearer }
+      if (!shared) return base as Omit<S, 'tag' | 'sharedSummary'> & typeof base
+      return {
+        ...base,
+        tags: ['shared'],
+        summary: sharedSummary,
+        description: s.description ? `${sharedNote} ${s.description}` : sharedNote,
+        params: s.params
+          ? Type.Composite([OwnerParamsSchema, s.params], { additionalProperties: false })
+          : OwnerParamsSchema,
+        response: { ...s.response, ...errorResponses(403, 404) },
+      } as unknown as Omit<S, 'tag' | 'sharedSummary'> & typeof base
+    },
+  }
+}
