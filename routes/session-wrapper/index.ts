@@ -19,6 +19,7 @@ import {
   ONE_RUNNING_CONSTRAINT,
   type SessionChanges,
   type SessionRow,
+  toSessionDetailJson,
   toSessionJson,
 } from './repository.ts'
 import { type SessionInput, sessionSchemas } from './schemas.ts'
@@ -173,15 +174,15 @@ export function sessionWrapperRoutes(f: SessionFamily): FastifyPluginAsyncTypebo
         ...base,
         schema: {
           ...common,
-          summary: `Get one of my ${f.plural}`,
+          summary: `Get one of my ${f.plural}, with a summary of its measurements`,
           params: IdParamsSchema,
-          response: { 200: S.Session, ...errorResponses(400, 401, 404) },
+          response: { 200: S.SessionDetail, ...errorResponses(400, 401, 404) },
         },
       },
       async function getSession(request) {
-        const row = await sessions.get(request.user.sub, request.params.id)
+        const row = await sessions.getWithSummary(request.user.sub, request.params.id)
         if (!row) throw noSuch()
-        return json(row)
+        return toSessionDetailJson(f, row)
       },
     )
 
