@@ -1,6 +1,7 @@
 import type { Db } from '../../db/client.ts'
 import { createCheckinRepository } from '../checkin/repository.ts'
 import { createDayFeedbackRepository } from '../day-feedback/repository.ts'
+import { journalDays } from '../journal/day-mood.ts'
 import { addDays } from '../journal/zone.ts'
 import { createJournalSessionRepository } from '../session-wrapper/repository.ts'
 
@@ -83,17 +84,11 @@ export function weekStart(day: string): string {
   return addDays(day, -weekday)
 }
 
-/**
- * Mood of each day: the day feedback's mood when the user gave one, otherwise the average of that
- * day's check-ins.
- */
+/** Mood of each day that has one, as statistics defines it (see `journalDays`). */
 export async function dailyMoods(ctx: RuleContext, from: string, to: string): Promise<Map<string, number>> {
-  const [checkins, feedback] = await Promise.all([
-    createCheckinRepository(ctx.db).dailyMood(ctx.userId, from, to, ctx.timeZone),
-    createDayFeedbackRepository(ctx.db).moods(ctx.userId, from, to),
-  ])
-  const moods = new Map<string, number>(checkins.map((c) => [c.date, c.mood_avg]))
-  for (const f of feedback) if (f.mood !== null) moods.set(f.date, f.mood)
+  const days = await journalDays(ctx.db, ctx.userId, from, to, ctx.timeZone)
+  const moods = new Map<string, number>()
+  for (const [date, day] of days) if (day.mood !== null) moods.set(date, day.mood)
   return moods
 }
 

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { errors } from '../../plugins/errors.ts'
 import { SECURITY } from '../../plugins/swagger.ts'
 import { errorResponses } from '../common.ts'
-import { STATISTIC_KEYS, type StatisticKey, createMeasurementRepository } from '../measurement/repository.ts'
+import { STATISTIC_KEYS, type StatisticKey, createStatisticsRepository } from './repository.ts'
 import { DailyQuerySchema, DailyResultSchema, SummaryQuerySchema, SummaryResultSchema } from './schemas.ts'
 
 export const MAX_DAYS = 366
@@ -41,7 +41,7 @@ function isRealDate(date: string): boolean {
 }
 
 const statisticsRoutes: FastifyPluginAsyncTypebox = async function statisticsRoutes(app) {
-  const repo = createMeasurementRepository(app.db)
+  const repo = createStatisticsRepository(app.db)
 
   app.get(
     '/statistics/daily',
