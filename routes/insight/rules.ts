@@ -1,8 +1,15 @@
 import type { Db } from '../../db/client.ts'
 import { createCheckinRepository } from '../checkin/repository.ts'
 import { createDayFeedbackRepository } from '../day-feedback/repository.ts'
+import { journalDays } from '../journal/day-mood.ts'
 import { addDays } from '../journal/zone.ts'
+import {
+  SLEEP_EPISODE_GAP_MINUTES,
+  SLEEP_STAGE_MAX_MINUTES,
+  createMeasurementRepository,
+} from '../measurement/repository.ts'
 import { createJournalSessionRepository } from '../session-wrapper/repository.ts'
+import { createUserRepository } from '../user/repository.ts'
 
 /** What a rule sees: the user, their time zone and today's calendar day in it. */
 export interface RuleContext {
@@ -27,8 +34,7 @@ export interface InsightDraft {
 /**
  * A rule reads the user's data through the owning domains' repositories and answers the insights it
  * supports, or none. Rules must be deterministic for a period: generation is repeated freely.
- * A measurement-based rule (resting heart rate against its 14-day baseline, sleep-goal streak) is one
- * more object of this shape added to DEFAULT_RULES.
+ * Measurement-based rules read the measurement repository's aggregates, never its tables.
  */
 export interface InsightRule {
   kind: string
@@ -83,17 +89,11 @@ export function weekStart(day: string): string {
   return addDays(day, -weekday)
 }
 
-/**
- * Mood of each day: the day feedback's mood when the user gave one, otherwise the average of that
- * day's check-ins.
- */
+/** Mood of each day that has one, as statistics defines it (see `journalDays`). */
 export async function dailyMoods(ctx: RuleContext, from: string, to: string): Promise<Map<string, number>> {
-  const [checkins, feedback] = await Promise.all([
-    createCheckinRepository(ctx.db).dailyMood(ctx.userId, from, to, ctx.timeZone),
-    createDayFeedbackRepository(ctx.db).moods(ctx.userId, from, to),
-  ])
-  const moods = new Map<string, number>(checkins.map((c) => [c.date, c.mood_avg]))
-  for (const f of feedback) if (f.mood !== null) moods.set(f.date, f.mood)
+  const days = await journalDays(ctx.db, ctx.userId, from, to, ctx.timeZone)
+  const moods = new Map<string, number>()
+  for (const [date, day] of days) if (day.mood !== null) moods.set(date, day.mood)
   return moods
 }
 
@@ -178,4 +178,84 @@ export const activityStreakRule: InsightRule = {
   },
 }
 
-export const DEFAULT_RULES: InsightRule[] = [moodTrendRule, journalingStreakRule, activityStreakRule]
+export const RESTING_HR_BASELINE_DAYS = 14
+export const RESTING_HR_MIN_BASELINE_DAYS = 7
+export const RESTING_HR_MIN_RISE_BPM = 5
+export const RESTING_HR_MIN_RISE_RATIO = 0.07
+
+/**
+ * Yesterday (the last complete day) against the resting heart rate of the 14 days before it. A rise of
+ * a few beats is noise; one of both 5 bpm and 7 % over a two-week baseline is a common early sign of
+ * illness, stress, alcohol or too little recovery, worth a word — never a diagnosis.
+ */
+export const restingHeartRateRule: InsightRule = {
+  kind: 'resting_hr_elevated',
+  description: `Yesterday's resting heart rate against the mean of the ${RESTING_HR_BASELINE_DAYS} days before it (at least ${RESTING_HR_MIN_BASELINE_DAYS} of them with a value); said when it is higher by at least ${RESTING_HR_MIN_RISE_BPM} bpm and at least ${RESTING_HR_MIN_RISE_RATIO * 100} %.`,
+  async evaluate(ctx) {
+    const day = addDays(ctx.today, -1)
+    const rows = await createMeasurementRepository(ctx.db).daily(
+      ctx.userId,
+      addDays(day, -RESTING_HR_BASELINE_DAYS),
+      day,
+      ctx.timeZone,
+    )
+    const value = rows.find((r) => r.date === day)?.resting_heart_rate ?? null
+    const baseline = rows
+      .filter((r) => r.date < day && r.resting_heart_rate !== null)
+      .map((r) => r.resting_heart_rate as number)
+    if (value === null || baseline.length < RESTING_HR_MIN_BASELINE_DAYS) return []
+    const base = mean(baseline)
+    const rise = value - base
+    if (rise < RESTING_HR_MIN_RISE_BPM || rise < RESTING_HR_MIN_RISE_RATIO * base) return []
+    return [
+      {
+        kind: 'resting_hr_elevated',
+        periodStart: day,
+        periodEnd: day,
+        title: 'Your resting heart rate was up yesterday',
+        body: `Your resting heart rate on ${day} was ${round2(value)} bpm, ${round2(rise)} bpm above your ${baseline.length}-day average of ${round2(base)} bpm. Extra rest, fluids and an early night can help; if it stays up or you feel unwell, talk to a doctor.`,
+        data: {
+          resting_heart_rate: round2(value),
+          baseline: round2(base),
+          rise: round2(rise),
+          rise_percent: round2((100 * rise) / base),
+          baseline_days: baseline.length,
+        },
+      },
+    ]
+  },
+}
+
+const SLEEP_FIRST_LOOKBACK_DAYS = 31
+
+/** Consecutive nights whose time asleep reached the user's sleep_time_goal. */
+export const sleepGoalStreakRule: InsightRule = {
+  kind: 'sleep_goal_streak',
+  description: `Consecutive nights asleep (light, deep or REM sleep_stage) for at least the user's sleep_time_goal, said at ${STREAK_MILESTONES.join(', ')} nights. A night is dated by the local day its sleep ends on (asleep stretches less than ${SLEEP_EPISODE_GAP_MINUTES} minutes apart are one night; a stage counts until the next sample, at most ${SLEEP_STAGE_MAX_MINUTES} minutes).`,
+  async evaluate(ctx) {
+    const user = await createUserRepository(ctx.db).findById(ctx.userId)
+    if (!user) return []
+    const goalMinutes = user.sleepTimeGoal / 60
+    const measurements = createMeasurementRepository(ctx.db)
+    // Sleep is read from raw samples: a month first, the whole lookback only for a streak that long.
+    let days: string[] = []
+    for (const lookback of [SLEEP_FIRST_LOOKBACK_DAYS, STREAK_LOOKBACK_DAYS]) {
+      const from = addDays(ctx.today, -lookback)
+      const nights = await measurements.dailySleep(ctx.userId, from, ctx.today, ctx.timeZone)
+      days = nights.filter((n) => n.asleep_minutes >= goalMinutes).map((n) => n.date)
+      if (currentStreak(days, ctx.today)?.start !== from) break
+    }
+    return streakDraft('sleep_goal_streak', days, ctx.today, (n) => ({
+      title: `${n} nights of enough sleep in a row`,
+      body: `You have slept at least your goal of ${round2(goalMinutes / 60)} hours ${n} nights in a row.`,
+    }))
+  },
+}
+
+export const DEFAULT_RULES: InsightRule[] = [
+  moodTrendRule,
+  journalingStreakRule,
+  activityStreakRule,
+  restingHeartRateRule,
+  sleepGoalStreakRule,
+]

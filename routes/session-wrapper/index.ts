@@ -20,6 +20,7 @@ import {
   type SessionChanges,
   type SessionRow,
   createJournalSessionRepository,
+  toSessionDetailJson,
   toSessionJson,
 } from './repository.ts'
 import { type SessionInput, sessionSchemas } from './schemas.ts'
@@ -93,16 +94,25 @@ export function sessionReadRoutes(f: SessionFamily): FastifyPluginAsyncTypebox<R
         onRequest: app.authenticate,
         schema: reads.schema({
           tag: f.tag,
-          summary: `Get one of my ${f.plural}`,
-          sharedSummary: `Get one of a shared owner's ${f.plural}`,
+          summary: `Get one of my ${f.plural}, with a summary of its measurements`,
+          sharedSummary: `Get one of a shared owner's ${f.plural}, with a summary of its measurements`,
+          description:
+            'The summary covers the owner’s measurements in [started_at, ended_at), or up to now while running. On a shared read it is null unless the share also includes the `measurement` scope.',
           params: IdParamsSchema,
-          response: { 200: S.Session, ...errorResponses(400, 401, 404) },
+          response: { 200: S.SessionDetail, ...errorResponses(400, 401, 404) },
         }),
       },
       async function getSession(request) {
-        const row = await sessions.get(await reads.owner(request), request.params.id)
+        const ownerId = await reads.owner(request)
+        // The summary is measurement data: a viewer sees it only with that scope too.
+        if (await reads.alsoReadable(request, 'measurement')) {
+          const row = await sessions.getWithSummary(ownerId, request.params.id)
+          if (!row) throw noSuch()
+          return toSessionDetailJson(f, row)
+        }
+        const row = await sessions.get(ownerId, request.params.id)
         if (!row) throw noSuch()
-        return json(row)
+        return { ...json(row), summary: null }
       },
     )
   }

@@ -1,6 +1,7 @@
 import { and, desc, eq, gt, gte, isNotNull, isNull, lt, or, sql } from 'drizzle-orm'
 import { type Db, type DbOrTx, queryRows } from '../../db/client.ts'
 import { journalSessions } from '../../db/schema/index.ts'
+import { createMeasurementRepository } from '../measurement/repository.ts'
 import type { SessionFamily } from './family.ts'
 
 export type SessionRow = typeof journalSessions.$inferSelect
@@ -26,6 +27,19 @@ export function toSessionJson(f: SessionFamily, row: SessionRow) {
   }
 }
 
+/** The owner's measurements inside a session's window: the `summary` of the single GET. */
+export interface SessionSummary {
+  duration_s: number
+  heart_rate: { avg: number | null; max: number | null; min: number | null; count: number }
+  steps: number
+  active_energy: number | null
+}
+
+/** A session with its measurement summary. */
+export function toSessionDetailJson(f: SessionFamily, row: SessionRow & { summary: SessionSummary }) {
+  return { ...toSessionJson(f, row), summary: row.summary }
+}
+
 export interface SessionRange {
   from?: Date
   to?: Date
@@ -37,8 +51,14 @@ export interface SessionRange {
 
 /** One family's sessions; every function takes the owner's user id, so sharing can reuse them as they are. */
 export function createJournalSessionRepository(db: Db, family: SessionFamily['family']) {
+  const measurements = createMeasurementRepository(db)
   const mine = (ownerId: string, id: string) =>
     and(eq(journalSessions.id, id), eq(journalSessions.userId, ownerId), eq(journalSessions.family, family))
+
+  async function get(ownerId: string, id: string, tx?: DbOrTx): Promise<SessionRow | null> {
+    const [row] = await (tx ?? db).select().from(journalSessions).where(mine(ownerId, id)).limit(1)
+    return row ?? null
+  }
 
   return {
     /** Throws a unique violation of ONE_RUNNING_CONSTRAINT when it would be a second running session. */
@@ -50,9 +70,35 @@ export function createJournalSessionRepository(db: Db, family: SessionFamily['fa
       return row
     },
 
-    async get(ownerId: string, id: string, tx?: DbOrTx): Promise<SessionRow | null> {
-      const [row] = await (tx ?? db).select().from(journalSessions).where(mine(ownerId, id)).limit(1)
-      return row ?? null
+    get,
+
+    /**
+     * The session with a summary of the owner's samples in its window [started_at, ended_at), a running
+     * session's window ending `now`. Only the owner's samples count: the window is read by owner id.
+     */
+    async getWithSummary(
+      ownerId: string,
+      id: string,
+      now = new Date(),
+    ): Promise<(SessionRow & { summary: SessionSummary }) | null> {
+      const row = await get(ownerId, id)
+      if (!row) return null
+      const from = row.startedAt
+      // A running session started a little ahead (clock skew) has an empty window, not a negative one.
+      const to = new Date(Math.max(from.getTime(), (row.endedAt ?? now).getTime()))
+      const stats = await measurements.windowSummary(ownerId, from, to)
+      const hr = stats.heart_rate
+      return {
+        ...row,
+        summary: {
+          duration_s: Math.floor((to.getTime() - from.getTime()) / 1000),
+          heart_rate: hr
+            ? { avg: hr.avg, max: hr.max, min: hr.min, count: hr.count }
+            : { avg: null, max: null, min: null, count: 0 },
+          steps: stats.steps?.sum ?? 0,
+          active_energy: stats.active_energy?.sum ?? null,
+        },
+      }
     },
 
     /** The row locked until the transaction ends: edits read, check and write without a race. */

@@ -37,6 +37,42 @@ export function sessionSchemas(f: SessionFamily) {
     { additionalProperties: false },
   )
 
+  const nullableNumber = (description: string) => Type.Union([Type.Number(), Type.Null()], { description })
+  const Summary = Type.Object(
+    {
+      duration_s: Type.Integer({
+        minimum: 0,
+        description: 'Length of the window in whole seconds: started_at to ended_at, or to now while running.',
+      }),
+      heart_rate: Type.Object(
+        {
+          avg: nullableNumber('bpm, mean of the samples; null without samples.'),
+          max: nullableNumber('bpm; null without samples.'),
+          min: nullableNumber('bpm; null without samples.'),
+          count: Type.Integer({ minimum: 0, description: 'Heart rate samples in the window.' }),
+        },
+        { additionalProperties: false },
+      ),
+      steps: Type.Number({ minimum: 0, description: 'Total steps in the window; 0 without samples.' }),
+      active_energy: nullableNumber('kcal, total active energy in the window; null without samples.'),
+    },
+    {
+      additionalProperties: false,
+      description:
+        "The user's own measurements inside the window [started_at, ended_at) — for a running session [started_at, now) — read from every device. Only the single GET carries it; lists, start, end and edit answers do not.",
+    },
+  )
+
+  const SessionDetail = Type.Object(
+    {
+      ...Session.properties,
+      summary: Type.Union([Summary, Type.Null()], {
+        description: 'null only on a shared read whose share lacks the `measurement` scope.',
+      }),
+    },
+    { additionalProperties: false, description: `One ${f.noun} with the summary of its measurements.` },
+  )
+
   const Start = Type.Object(
     {
       kind: Kind,
@@ -87,7 +123,7 @@ export function sessionSchemas(f: SessionFamily) {
     { additionalProperties: false },
   )
 
-  return { Session, Start, End, Patch, ListQuery }
+  return { Session, SessionDetail, Start, End, Patch, ListQuery }
 }
 
 /** The bodies as the repository sees them: the shared fields, and the family's extras by JSON name. */

@@ -53,6 +53,18 @@ export function ownerReads(app: FastifyInstance, options: ReadRoutesOptions, sco
     },
 
     /**
+     * Whether the caller may also see another scope of the same owner (a part of an answer that
+     * belongs to another domain, e.g. the measurement summary of an activity). Always true on own data.
+     */
+    async alsoReadable(request: FastifyRequest, other: Scope): Promise<boolean> {
+      if (!shared) return true
+      return ownerFor(request, (request.params as { owner_id: string }).owner_id, other).then(
+        () => true,
+        () => false,
+      )
+    },
+
+    /**
      * The route schema. Its static type stays the owner-side one (handlers never read `owner_id`
      * themselves, only `owner()` does), so one handler serves both registrations.
      */

@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { errors } from '../../plugins/errors.ts'
 import { errorResponses } from '../common.ts'
-import { STATISTIC_KEYS, type StatisticKey, createMeasurementRepository } from '../measurement/repository.ts'
 import { type ReadRoutesOptions, ownerReads } from '../shared/owner-reads.ts'
+import { STATISTIC_KEYS, type StatisticKey, createStatisticsRepository } from './repository.ts'
 import { DailyQuerySchema, DailyResultSchema, SummaryQuerySchema, SummaryResultSchema } from './schemas.ts'
 
 export const MAX_DAYS = 366
@@ -45,7 +45,7 @@ function isRealDate(date: string): boolean {
  * `/v1/shared/:owner_id` (routes/shared/reads.ts) for a shared owner's, in the owner's time zone.
  */
 const statisticsRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions> = async function statisticsRoutes(app, options) {
-  const repo = createMeasurementRepository(app.db)
+  const repo = createStatisticsRepository(app.db)
   const reads = ownerReads(app, options, 'statistics')
 
   app.get(

@@ -1,6 +1,7 @@
 import { type TSchema, Type } from '@sinclair/typebox'
 import { DateSchema } from '../common.ts'
-import { RESTING_WINDOW_MIN_MINUTES, STATISTIC_KEYS, type StatisticKey } from '../measurement/repository.ts'
+import { RESTING_WINDOW_MIN_MINUTES } from '../measurement/repository.ts'
+import { STATISTIC_KEYS, type StatisticKey } from './repository.ts'
 
 const DESCRIPTIONS: Record<StatisticKey, string> = {
   resting_heart_rate: `bpm: the lowest mean heart rate over the day's 5-minute windows that have samples in at least ${RESTING_WINDOW_MIN_MINUTES} of their minutes.`,
@@ -15,7 +16,12 @@ const DESCRIPTIONS: Record<StatisticKey, string> = {
   steps: 'Total steps.',
   distance: 'm, total distance.',
   active_energy: 'kcal, total active energy.',
+  mood: "1..5: the day feedback's mood when the user gave one, otherwise the mean of the day's check-in moods. Over a period: the mean of its days' moods.",
+  checkin_count: 'Number of check-ins (0 when none).',
 }
+
+/** Keys that are never null: counts are 0 when there is nothing to count. */
+const COUNTS: StatisticKey[] = ['checkin_count']
 
 const nullableNumber = (description: string) => Type.Union([Type.Number(), Type.Null()], { description })
 
@@ -28,7 +34,11 @@ export const DailyQuerySchema = Type.Object({ from: DateSchema, to: DateSchema }
 export const DailyStatisticsSchema = Type.Object(
   {
     date: Type.String({ description: "Calendar day (YYYY-MM-DD) in the user's time zone." }),
-    ...metrics((k) => nullableNumber(`${DESCRIPTIONS[k]} null when the day has no such samples.`)),
+    ...metrics((k) =>
+      COUNTS.includes(k)
+        ? Type.Integer({ minimum: 0, description: DESCRIPTIONS[k] })
+        : nullableNumber(`${DESCRIPTIONS[k]} null when the day has no such samples.`),
+    ),
   },
   { additionalProperties: false },
 )
@@ -74,8 +84,10 @@ export const SummaryResultSchema = Type.Object(
     time_zone: Type.String(),
     current: PeriodSchema,
     previous: PeriodSchema,
-    days_with_data: Type.Integer(),
-    previous_days_with_data: Type.Integer(),
+    days_with_data: Type.Integer({
+      description: 'Days of the period with measurement samples (days with only journal entries are not counted).',
+    }),
+    previous_days_with_data: Type.Integer({ description: 'The same over the previous period.' }),
     metrics: Type.Object(metrics(ChangeSchema), { additionalProperties: false }),
   },
   { additionalProperties: false },

@@ -1,8 +1,13 @@
 import type { Db } from '../../db/client.ts'
+import { exportRows as exportActivityRows } from '../activity/index.ts'
 import { createHistoryRepository } from '../auth/history-repository.ts'
 import { createSessionRepository } from '../auth/session-repository.ts'
+import { exportRows as exportCheckinRows } from '../checkin/repository.ts'
+import { exportRows as exportDayFeedbackRows } from '../day-feedback/repository.ts'
 import { exportRows as exportFirmwareReportRows } from '../firmware/repository.ts'
 import { createGroupRepository } from '../groups/repository.ts'
+import { exportRows as exportInsightRows } from '../insight/repository.ts'
+import { exportRows as exportIntentionRows } from '../intention/index.ts'
 import { exportRows as exportMeasurementRows } from '../measurement/repository.ts'
 import { createSharingRepository } from '../sharing/repository.ts'
 import { exportRows as exportTelemetryRows } from '../telemetry/repository.ts'
@@ -79,4 +84,9 @@ export const exportSections: ExportSection[] = [
   { name: 'groups', rows: (db, userId) => createGroupRepository(db).exportRows(userId) },
   { name: 'telemetry', rows: (db, userId) => exportTelemetryRows(db, userId) },
   { name: 'firmware_install_reports', rows: (db, userId) => exportFirmwareReportRows(db, userId) },
+  { name: 'checkins', rows: (db, userId) => exportCheckinRows(db, userId) },
+  { name: 'day_feedback', rows: (db, userId) => exportDayFeedbackRows(db, userId) },
+  { name: 'activities', rows: (db, userId) => exportActivityRows(db, userId) },
+  { name: 'intentions', rows: (db, userId) => exportIntentionRows(db, userId) },
+  { name: 'insights', rows: (db, userId) => exportInsightRows(db, userId) },
 ]

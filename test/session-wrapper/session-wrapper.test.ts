@@ -3,6 +3,7 @@ import { exportRows as exportActivities } from '../../routes/activity/index.ts'
 import { exportRows as exportIntentions } from '../../routes/intention/index.ts'
 import { buildTestApp } from '../helpers/app.ts'
 import { daysAgo, journalUser } from '../helpers/journal.ts'
+import { ingest } from '../helpers/measurement.ts'
 
 const FAMILIES = [
   {
@@ -86,7 +87,14 @@ t.test('sessions wrapper: activities and intentions', async (t) => {
         body: { error: 'session_ended', message: `This ${f.noun} has already ended.` },
       })
 
-      t.same((await me.call('GET', `${f.path}/${id}`)).body, ended.body)
+      const { summary, ...got } = (await me.call('GET', `${f.path}/${id}`)).body
+      t.same(got, ended.body)
+      t.same(summary, {
+        duration_s: Math.floor((Date.parse(ended.body.ended_at) - Date.parse(ended.body.started_at)) / 1000),
+        heart_rate: { avg: null, max: null, min: null, count: 0 },
+        steps: 0,
+        active_energy: null,
+      })
 
       const edited = await me.call('PATCH', `${f.path}/${id}`, { kind: f.otherKind, notes: null })
       t.equal(edited.status, 200)
@@ -221,6 +229,88 @@ t.test('sessions wrapper: activities and intentions', async (t) => {
     t.equal((await me.call('GET', `/v1/intentions/${activity.body.id}`)).status, 404)
     t.equal((await me.call('DELETE', `/v1/activities/${intention.body.id}`)).status, 404)
   })
+
+  for (const f of FAMILIES) {
+    t.test(`${f.noun}: the single GET summarises my measurements inside the window`, async (t) => {
+      const alice = await journalUser(app)
+      const bob = await journalUser(app)
+      // Not on a minute boundary, so the window's edge minutes are partial.
+      const t0 = Math.floor((Date.now() - 3 * 3_600_000) / 60_000) * 60_000 + 20_500
+      const end = t0 + 30 * 60_000
+      const at = (ms: number) => new Date(ms).toISOString()
+      const sample = (type: string, ms: number, value: number) => ({ type, timestamp: at(ms), value })
+      await ingest(app, alice.headers, [
+        sample('heart_rate', t0 - 1, 60),
+        sample('heart_rate', t0, 90),
+        sample('heart_rate', t0 + 10 * 60_000, 120),
+        sample('heart_rate', end - 1, 105),
+        sample('heart_rate', end, 200),
+        sample('steps', t0 - 1000, 999),
+        sample('steps', t0 + 1000, 10),
+        sample('steps', t0 + 15 * 60_000, 20),
+        sample('steps', end - 1000, 30),
+        sample('active_energy', t0 + 60_000, 12.5),
+        sample('active_energy', t0 + 120_000, 7.5),
+        sample('stress', t0 + 60_000, 50),
+      ])
+      // Another watch of the same user counts too.
+      await ingest(app, alice.headers, [sample('heart_rate', t0 + 5 * 60_000, 105)], 'second-watch')
+      // Bob's samples in the very same window never count for Alice.
+      await ingest(app, bob.headers, [
+        sample('heart_rate', t0 + 60_000, 200),
+        sample('steps', t0 + 60_000, 5000),
+        sample('active_energy', t0 + 60_000, 900),
+      ])
+
+      const done = await alice.call('POST', f.path, { kind: f.kind, started_at: at(t0), ended_at: at(end) })
+      const got = await alice.call('GET', `${f.path}/${done.body.id}`)
+      t.equal(got.status, 200)
+      t.same(got.body, {
+        ...done.body,
+        summary: {
+          duration_s: 1800,
+          heart_rate: { avg: 105, max: 120, min: 90, count: 4 },
+          steps: 60,
+          active_energy: 20,
+        },
+      })
+
+      // A running session's window ends now: a sample in the future is not in it yet.
+      const startedAt = Date.now() - 10 * 60_000
+      await ingest(app, alice.headers, [
+        sample('heart_rate', startedAt + 60_000, 80),
+        sample('steps', startedAt + 120_000, 7),
+        sample('heart_rate', Date.now() + 120_000, 150),
+        sample('steps', Date.now() + 120_000, 1000),
+      ])
+      const running = await alice.call('POST', f.path, { kind: f.kind, started_at: at(startedAt) })
+      const live = (await alice.call('GET', `${f.path}/${running.body.id}`)).body
+      t.match(live, { running: true, ended_at: null })
+      const { duration_s: liveDuration, ...liveRest } = live.summary
+      t.same(liveRest, {
+        heart_rate: { avg: 80, max: 80, min: 80, count: 1 },
+        steps: 7,
+        active_energy: null,
+      })
+      t.ok(liveDuration >= 600, `running window measured to now (${liveDuration} s)`)
+
+      // Bob's own session over the same window sees only Bob's samples.
+      const bobs = await bob.call('POST', f.path, { kind: f.kind, started_at: at(t0), ended_at: at(end) })
+      t.same((await bob.call('GET', `${f.path}/${bobs.body.id}`)).body.summary, {
+        duration_s: 1800,
+        heart_rate: { avg: 200, max: 200, min: 200, count: 1 },
+        steps: 5000,
+        active_energy: 900,
+      })
+
+      const list = await alice.call('GET', f.path)
+      t.equal(list.body.data.length, 2)
+      t.notOk(
+        list.body.data.some((s: object) => 'summary' in s),
+        'lists carry no summary',
+      )
+    })
+  }
 
   t.test('two starts at once: one runs, the other is refused', async (t) => {
     const me = await journalUser(app)

@@ -1,8 +1,10 @@
 import t from 'tap'
 import { createMeasurementRepository } from '../../routes/measurement/repository.ts'
 import { periodsOf } from '../../routes/statistics/index.ts'
+import { createStatisticsRepository } from '../../routes/statistics/repository.ts'
 import { buildTestApp } from '../helpers/app.ts'
 import { userWithToken } from '../helpers/fixtures.ts'
+import { journalUser } from '../helpers/journal.ts'
 import { type Sample, getJson, ingest, series } from '../helpers/measurement.ts'
 
 const MINUTE = 60_000
@@ -76,6 +78,8 @@ t.test('statistics', async (t) => {
       steps: null,
       distance: null,
       active_energy: null,
+      mood: null,
+      checkin_count: 0,
     }
     const hrAvg = (minutes: number) => (70 * (minutes - 6) + 50 * 5 + 40) / minutes
     t.same(body.data[0], { date: '2024-03-29', ...nothing }, 'a day without data is there, all null')
@@ -114,7 +118,11 @@ t.test('statistics', async (t) => {
       steps: 960,
     })
     // The repository function other domains call gives the same rows.
-    t.same(await createMeasurementRepository(app.db).daily(alice.user.id, '2024-03-29', '2024-04-01'), body.data)
+    t.same(await createStatisticsRepository(app.db).daily(alice.user.id, '2024-03-29', '2024-04-01'), body.data)
+    t.same(
+      await createMeasurementRepository(app.db).daily(alice.user.id, '2024-03-29', '2024-04-01'),
+      body.data.map(({ mood, checkin_count, ...measured }: Record<string, unknown>) => measured),
+    )
 
     t.match(await getJson(app, alice.headers, '/v1/statistics/daily?from=2024-02-30&to=2024-03-01'), {
       status: 400,
@@ -190,8 +198,8 @@ t.test('statistics', async (t) => {
     const { body } = await getJson(app, bob.headers, '/v1/statistics/daily?from=2024-03-30&to=2024-03-31')
     t.same(
       body.data.map((d: Record<string, unknown>) => Object.values(d).filter((v) => v !== null).length),
-      [1, 1],
-      'only the dates',
+      [2, 2],
+      'only the dates and a check-in count of 0',
     )
     const week = await getJson(app, bob.headers, '/v1/statistics/summary?period=week&date=2024-04-03')
     t.equal(week.body.days_with_data, 0)
@@ -199,4 +207,70 @@ t.test('statistics', async (t) => {
     const res = await app.inject({ url: '/v1/statistics/daily?from=2024-03-30&to=2024-03-31' })
     t.equal(res.statusCode, 401)
   })
+})
+
+t.test('mood and check-ins per local day and per period', async (t) => {
+  const app = await buildTestApp(t)
+  const alice = await journalUser(app, { timeZone: 'America/New_York' })
+  const bob = await journalUser(app, { timeZone: 'America/New_York' })
+  const ok = async (res: Promise<{ status: number }>) => t.ok([200, 201].includes((await res).status))
+
+  // Monday 1 April 2024, New York (UTC-4): 08:00 and 23:30 local, the second already 2 April in UTC.
+  await ok(alice.call('POST', '/v1/checkins', { timestamp: '2024-04-01T12:00:00Z', mood: 2 }))
+  await ok(alice.call('POST', '/v1/checkins', { timestamp: '2024-04-02T03:30:00Z', mood: 4 }))
+  // Tuesday: the day feedback's mood wins over the check-in.
+  await ok(alice.call('POST', '/v1/checkins', { timestamp: '2024-04-02T14:00:00Z', mood: 1 }))
+  await ok(alice.call('PUT', '/v1/day-feedback/2024-04-02', { mood: 5 }))
+  // Wednesday: a day feedback without a mood leaves the check-in's.
+  await ok(alice.call('POST', '/v1/checkins', { timestamp: '2024-04-03T14:00:00Z', mood: 2 }))
+  await ok(alice.call('PUT', '/v1/day-feedback/2024-04-03', { rating: 7 }))
+  // Thursday: day feedback only.
+  await ok(alice.call('PUT', '/v1/day-feedback/2024-04-04', { mood: 4 }))
+  // The week before: one check-in.
+  await ok(alice.call('POST', '/v1/checkins', { timestamp: '2024-03-26T14:00:00Z', mood: 3 }))
+  // Bob's journal never mixes in.
+  await ok(bob.call('POST', '/v1/checkins', { timestamp: '2024-04-01T14:00:00Z', mood: 5 }))
+  await ok(bob.call('PUT', '/v1/day-feedback/2024-04-05', { mood: 1 }))
+
+  const daily = await alice.call('GET', '/v1/statistics/daily?from=2024-04-01&to=2024-04-05')
+  t.equal(daily.status, 200)
+  t.same(
+    daily.body.data.map((d: { date: string; mood: number | null; checkin_count: number }) => [
+      d.date,
+      d.mood,
+      d.checkin_count,
+    ]),
+    [
+      ['2024-04-01', 3, 2],
+      ['2024-04-02', 5, 1],
+      ['2024-04-03', 2, 1],
+      ['2024-04-04', 4, 0],
+      ['2024-04-05', null, 0],
+    ],
+  )
+
+  const week = await alice.call('GET', '/v1/statistics/summary?period=week&date=2024-04-05')
+  t.same(week.body.metrics.mood, { value: 3.5, previous: 3, change: 0.5, change_percent: (100 * 0.5) / 3 })
+  t.same(week.body.metrics.checkin_count, { value: 4, previous: 1, change: 3, change_percent: 300 })
+  t.equal(week.body.days_with_data, 0, 'days_with_data counts days with measurements only')
+
+  const month = await alice.call('GET', '/v1/statistics/summary?period=month&date=2024-04-05')
+  t.same(month.body.metrics.mood, { value: 3.5, previous: 3, change: 0.5, change_percent: (100 * 0.5) / 3 })
+  t.same(month.body.metrics.checkin_count, { value: 4, previous: 1, change: 3, change_percent: 300 })
+
+  const empty = await alice.call('GET', '/v1/statistics/summary?period=month&date=2024-02-10')
+  t.same(empty.body.metrics.mood, { value: null, previous: null, change: null, change_percent: null })
+  t.same(empty.body.metrics.checkin_count, { value: 0, previous: 0, change: 0, change_percent: null })
+
+  const bobs = await bob.call('GET', '/v1/statistics/daily?from=2024-04-01&to=2024-04-05')
+  t.same(
+    bobs.body.data.map((d: { mood: number | null; checkin_count: number }) => [d.mood, d.checkin_count]),
+    [
+      [5, 1],
+      [null, 0],
+      [null, 0],
+      [null, 0],
+      [1, 0],
+    ],
+  )
 })

@@ -1,5 +1,6 @@
 import t from 'tap'
 import { loginAttempts } from '../../db/schema/index.ts'
+import { addDays, todayIn } from '../../routes/journal/zone.ts'
 import { type ExportSection, exportSections, keysetRows } from '../../routes/user/export-sections.ts'
 import { exportDocument } from '../../routes/user/export.ts'
 import { buildTestApp } from '../helpers/app.ts'
@@ -25,6 +26,17 @@ t.test('the export holds every record of mine and nothing of anyone else', async
     createdAt: new Date(base + Math.floor(i / 2) * 1000),
   }))
   for (let i = 0; i < rows.length; i += 500) await app.db.insert(loginAttempts).values(rows.slice(i, i + 500))
+  // The journal: three days of day feedback make a journaling-streak insight, which gets a reflection.
+  const call = (headers: Record<string, string>, method: 'POST' | 'PUT' | 'GET', url: string, payload?: object) =>
+    app.inject({ method, url, headers, ...(payload ? { payload } : {}) })
+  const today = todayIn('UTC')
+  for (let i = 0; i < 3; i++) await call(a.headers, 'PUT', `/v1/day-feedback/${addDays(today, -i)}`, { mood: 4 })
+  await call(a.headers, 'POST', '/v1/checkins', { mood: 5, note: 'a fine day' })
+  await call(a.headers, 'POST', '/v1/activities', { kind: 'walk' })
+  await call(a.headers, 'POST', '/v1/intentions', { kind: 'focus' })
+  const [insight] = (await call(a.headers, 'GET', '/v1/insights')).json().data
+  await call(a.headers, 'POST', `/v1/insights/${insight.id}/reflections`, { text: 'Writing helps.' })
+  await call(b.headers, 'POST', '/v1/checkins', { mood: 1, note: 'secret of b' })
 
   const res = await app.inject({ method: 'GET', url: '/v1/users/me/export', headers: a.headers })
   t.equal(res.statusCode, 200)
@@ -44,6 +56,11 @@ t.test('the export holds every record of mine and nothing of anyone else', async
     'groups',
     'telemetry',
     'firmware_install_reports',
+    'checkins',
+    'day_feedback',
+    'activities',
+    'intentions',
+    'insights',
   ])
 
   t.equal(doc.sections.profile.length, 1)
@@ -61,9 +78,24 @@ t.test('the export holds every record of mine and nothing of anyone else', async
   const times = history.map((h) => h.date_time)
   t.same(times, [...times].sort(), 'oldest first')
 
+  t.match(doc.sections.checkins, [{ mood: 5, note: 'a fine day' }])
+  t.equal(doc.sections.checkins.length, 1)
+  t.same(
+    doc.sections.day_feedback.map((d: { date: string; mood: number }) => [d.date, d.mood]),
+    [2, 1, 0].map((i) => [addDays(today, -i), 4]),
+  )
+  t.match(doc.sections.activities, [{ kind: 'walk', running: true }])
+  t.match(doc.sections.intentions, [{ kind: 'focus', running: true }])
+  t.equal(doc.sections.activities.length + doc.sections.intentions.length, 2)
+  t.match(doc.sections.insights, [
+    { id: insight.id, kind: 'journaling_streak', reflections: [{ text: 'Writing helps.' }] },
+  ])
+  t.equal(doc.sections.insights.length, 1)
+
   const text = res.body
   t.notOk(text.includes(b.user.id) || text.includes(b.user.email), "nothing of B's")
   t.notOk(text.includes('"fi"'))
+  t.notOk(text.includes('secret of b'))
 
   const bDoc = (await app.inject({ method: 'GET', url: '/v1/users/me/export', headers: b.headers })).json()
   t.equal(bDoc.user_id, b.user.id)
@@ -140,6 +172,11 @@ t.test('the registry names the sections of this tree', async (t) => {
       'groups',
       'telemetry',
       'firmware_install_reports',
+      'checkins',
+      'day_feedback',
+      'activities',
+      'intentions',
+      'insights',
     ],
   )
 })
