@@ -126,7 +126,8 @@ export default fp(
       secret: app.config.JWT_SECRET,
       // The algorithm is pinned both ways: no "none", no key confusion.
       sign: { algorithm: 'HS256' },
-      verify: { algorithms: ['HS256'] },
+      // Verified tokens are cached (LRU, never past their exp): the HMAC and claim checks run once per token.
+      verify: { algorithms: ['HS256'], cache: true },
     })
     const sessionsRepo = createSessionRepository(app.db)
     const cache = new SessionCache(
