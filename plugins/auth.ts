@@ -2,6 +2,8 @@ import fastifyJwt from '@fastify/jwt'
 import type { FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { type SessionState, createSessionRepository } from '../routes/auth/session-repository.ts'
+import { toProfile } from '../routes/user/profile.ts'
+import { createUserRepository } from '../routes/user/repository.ts'
 import { errors } from './errors.ts'
 
 export interface AccessClaims {
@@ -32,6 +34,12 @@ declare module 'fastify' {
     /** onRequest hook: authenticate, then the admin role. */
     requireAdmin: onRequestAsyncHookHandler
     sessionCache: SessionCache
+    /**
+     * GET /v1/users/me's profile, cached like the session state (SESSION_CACHE_TTL_MS). A change made by
+     * this process invalidates it at once (call `invalidate(userId)` after writing the user row); one made
+     * by another process shows within that time.
+     */
+    profileCache: TtlCache<ReturnType<typeof toProfile> | null>
   }
 }
 
@@ -71,6 +79,40 @@ export class SessionCache {
   }
 }
 
+/**
+ * Values by key for at most ttlMs, in this process only, one load in flight per key (a burst of misses
+ * costs one query). A failed load is not kept. Bounded: past `max` entries the map starts over.
+ */
+export class TtlCache<T> {
+  private readonly entries = new Map<string, { value: Promise<T>; until: number }>()
+  constructor(
+    private readonly ttlMs: number,
+    private readonly load: (key: string) => Promise<T>,
+    private readonly max = 100_000,
+  ) {}
+
+  get(key: string): Promise<T> {
+    const now = Date.now()
+    const hit = this.entries.get(key)
+    if (hit && hit.until > now) return hit.value
+    const value = this.load(key)
+    if (this.ttlMs > 0) {
+      if (this.entries.size >= this.max) this.entries.clear()
+      // Set before the load resolves: an invalidate() during the load drops this entry too.
+      const entry = { value, until: now + this.ttlMs }
+      this.entries.set(key, entry)
+      value.catch(() => {
+        if (this.entries.get(key) === entry) this.entries.delete(key)
+      })
+    }
+    return value
+  }
+
+  invalidate(...keys: string[]) {
+    for (const key of keys) this.entries.delete(key)
+  }
+}
+
 function bearerToken(request: FastifyRequest): string | null {
   const header = request.headers.authorization
   if (typeof header !== 'string') return null
@@ -84,7 +126,8 @@ export default fp(
       secret: app.config.JWT_SECRET,
       // The algorithm is pinned both ways: no "none", no key confusion.
       sign: { algorithm: 'HS256' },
-      verify: { algorithms: ['HS256'] },
+      // Verified tokens are cached (LRU, never past their exp): the HMAC and claim checks run once per token.
+      verify: { algorithms: ['HS256'], cache: true },
     })
     const sessionsRepo = createSessionRepository(app.db)
     const cache = new SessionCache(
@@ -93,6 +136,14 @@ export default fp(
       (sid) => sessionsRepo.touch(sid),
     )
     app.decorate('sessionCache', cache)
+    const usersRepo = createUserRepository(app.db)
+    app.decorate(
+      'profileCache',
+      new TtlCache(app.config.SESSION_CACHE_TTL_MS, async (userId) => {
+        const user = await usersRepo.findById(userId)
+        return user ? toProfile(user) : null
+      }),
+    )
 
     async function authenticate(request: FastifyRequest) {
       const token = bearerToken(request)

@@ -96,11 +96,13 @@ const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
     const user = await auth.users.findByEmail(email)
     if (!user) return false
     if (user.emailVerifiedAt) return true
-    return db.transaction(async (tx) => {
-      const ok = await auth.codes.consume(user.id, 'email_verification', code, tx)
-      if (ok) await auth.users.markEmailVerified(user.id, tx)
-      return ok
-    })
+    return db
+      .transaction(async (tx) => {
+        const ok = await auth.codes.consume(user.id, 'email_verification', code, tx)
+        if (ok) await auth.users.markEmailVerified(user.id, tx)
+        return ok
+      })
+      .finally(() => app.profileCache.invalidate(user.id))
   }
 
   app.post(
@@ -305,6 +307,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
           await mailer.enqueue(tx, authMails.passwordChanged(user.email))
           return true
         }))
+      if (user) app.profileCache.invalidate(user.id)
       if (!ok || !user) throw errors.badRequest('invalid_code', 'The code is wrong, used or expired.')
       await auth.revokeAllSessions(user.id, 'password_reset')
       return SUCCESS

@@ -53,9 +53,10 @@ const userRoutes: FastifyPluginAsyncTypebox = async function userRoutes(app) {
       },
     },
     async function getProfile(request) {
-      const user = await users.findById(request.user.sub)
-      if (!user) throw gone()
-      return toProfile(user)
+      // Cached for at most SESSION_CACHE_TTL_MS, like the session check before it (see plugins/auth.ts).
+      const profile = await app.profileCache.get(request.user.sub)
+      if (!profile) throw gone()
+      return profile
     },
   )
 
@@ -79,6 +80,7 @@ const userRoutes: FastifyPluginAsyncTypebox = async function userRoutes(app) {
       }
       if (problems.length) throw errors.validation(problems)
       const user = await users.updateProfile(request.user.sub, changes)
+      app.profileCache.invalidate(request.user.sub)
       if (!user) throw gone()
       return toProfile(user)
     },
