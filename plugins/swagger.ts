@@ -2,6 +2,22 @@ import fastifySwagger from '@fastify/swagger'
 import fastifySwaggerUi from '@fastify/swagger-ui'
 import fp from 'fastify-plugin'
 
+/** The domain tags the NOWATCH reference lists (its "Operations" sections), in its order. */
+export const REFERENCE_TAGS = [
+  'firmware',
+  'admin-firmware',
+  'measurement',
+  'insight',
+  'checkin',
+  'day-feedback',
+  'activity',
+  'intention',
+  'statistics',
+  'sharing',
+  'shared',
+  'telemetry',
+]
+
 /** The tags of the NOWATCH reference, in its order, plus the domains PRODUCT.md adds. */
 export const TAGS = [
   { name: 'auth', description: 'Accounts, tokens and sessions (NOWATCH auth contract)' },

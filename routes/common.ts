@@ -81,3 +81,13 @@ export function decodeTimeCursor(cursor: string | undefined): { at: Date; id: st
   }
   return { at, id: String(v[1]) }
 }
+
+/** A page of `limit` rows out of `limit + 1` fetched: the extra row only tells that there is a next page. */
+export function toPage<R, J>(rows: R[], limit: number, toJson: (row: R) => J, cursorOf: (row: R) => string) {
+  const page = rows.slice(0, limit)
+  const last = page[page.length - 1]
+  return {
+    data: page.map(toJson),
+    next_cursor: rows.length > limit && last !== undefined ? cursorOf(last) : null,
+  }
+}

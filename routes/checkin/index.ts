@@ -9,8 +9,9 @@ import {
   decodeTimeCursor,
   encodeTimeCursor,
   errorResponses,
+  toPage,
 } from '../common.ts'
-import { parseTimeRange, toPage } from '../journal/paging.ts'
+import { parseTimeRange } from '../journal/paging.ts'
 import { refuseFuture } from '../journal/zone.ts'
 import { type ReadRoutesOptions, ownerReads } from '../shared/owner-reads.ts'
 import { createCheckinRepository, toCheckinJson } from './repository.ts'

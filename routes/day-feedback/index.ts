@@ -1,8 +1,15 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { errors } from '../../plugins/errors.ts'
 import { SECURITY } from '../../plugins/swagger.ts'
-import { PageSchema, SUCCESS, StatusSuccessSchema, decodeCursor, encodeCursor, errorResponses } from '../common.ts'
-import { toPage } from '../journal/paging.ts'
+import {
+  PageSchema,
+  SUCCESS,
+  StatusSuccessSchema,
+  decodeCursor,
+  encodeCursor,
+  errorResponses,
+  toPage,
+} from '../common.ts'
 import { todayIn, userTimeZone } from '../journal/zone.ts'
 import { type ReadRoutesOptions, ownerReads } from '../shared/owner-reads.ts'
 import { createDayFeedbackRepository, toDayFeedbackJson } from './repository.ts'

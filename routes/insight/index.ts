@@ -9,8 +9,8 @@ import {
   decodeTimeCursor,
   encodeTimeCursor,
   errorResponses,
+  toPage,
 } from '../common.ts'
-import { toPage } from '../journal/paging.ts'
 import { type ReadRoutesOptions, ownerReads } from '../shared/owner-reads.ts'
 import { createInsightEngine } from './engine.ts'
 import { createInsightRepository, toFeedbackJson, toInsightJson, toReflectionJson } from './repository.ts'

@@ -8,16 +8,3 @@ export function parseTimeRange(from: string | undefined, to: string | undefined)
   }
   return range
 }
-
-/**
- * One page from `limit + 1` rows fetched in keyset order: the extra row only tells that
- * another page exists, and the cursor points at the last row shown.
- */
-export function toPage<R, J>(rows: R[], limit: number, toJson: (row: R) => J, cursorOf: (row: R) => string) {
-  const page = rows.slice(0, limit)
-  const last = page[page.length - 1]
-  return {
-    data: page.map(toJson),
-    next_cursor: rows.length > limit && last !== undefined ? cursorOf(last) : null,
-  }
-}

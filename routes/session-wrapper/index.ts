@@ -9,9 +9,10 @@ import {
   decodeTimeCursor,
   encodeTimeCursor,
   errorResponses,
+  toPage,
 } from '../common.ts'
 import { isUniqueViolation } from '../journal/db-errors.ts'
-import { parseTimeRange, toPage } from '../journal/paging.ts'
+import { parseTimeRange } from '../journal/paging.ts'
 import { refuseFuture } from '../journal/zone.ts'
 import { type ReadRoutesOptions, ownerReads } from '../shared/owner-reads.ts'
 import type { SessionFamily } from './family.ts'

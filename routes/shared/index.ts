@@ -11,17 +11,13 @@ import {
   decodeTimeCursor,
   encodeTimeCursor,
   errorResponses,
+  toPage,
 } from '../common.ts'
 import { type ShareRow, createSharingRepository, hashInviteCode } from '../sharing/repository.ts'
 import { SharedSchema, toShared } from '../sharing/schemas.ts'
 
 function page(rows: ShareRow[], limit: number) {
-  const data = rows.slice(0, limit)
-  const last = data.at(-1)
-  return {
-    data: data.map(toShared),
-    next_cursor: rows.length > limit && last ? encodeTimeCursor(last.createdAt, last.id) : null,
-  }
+  return toPage(rows, limit, toShared, (r) => encodeTimeCursor(r.createdAt, r.id))
 }
 
 /** Viewer side: invites to me, what others share with me. */

@@ -10,6 +10,7 @@ import {
   decodeTimeCursor,
   encodeTimeCursor,
   errorResponses,
+  toPage,
 } from '../common.ts'
 import { createUserRepository } from '../user/repository.ts'
 import { sharingMails } from './mails.ts'
@@ -82,12 +83,7 @@ const sharingRoutes: FastifyPluginAsyncTypebox = async function sharingRoutes(ap
     async function listShares(request) {
       const limit = request.query.limit ?? 50
       const rows = await repo.listOwned(request.user.sub, limit + 1, decodeTimeCursor(request.query.cursor))
-      const page = rows.slice(0, limit)
-      const last = page.at(-1)
-      return {
-        data: page.map(toShare),
-        next_cursor: rows.length > limit && last ? encodeTimeCursor(last.createdAt, last.id) : null,
-      }
+      return toPage(rows, limit, toShare, (r) => encodeTimeCursor(r.createdAt, r.id))
     },
   )
 

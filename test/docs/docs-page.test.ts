@@ -1,26 +1,13 @@
 import { existsSync, mkdirSync } from 'node:fs'
 import { chromium } from 'playwright-core'
 import t from 'tap'
+import { REFERENCE_TAGS } from '../../plugins/swagger.ts'
 import { startServer } from '../helpers/processes.ts'
 import { seededDatabase } from '../helpers/seed.ts'
 
 // The integrators' docs page in a real browser: Debian's chromium driven by playwright-core.
 // .ci/run installs chromium when it is missing.
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-const REFERENCE_TAGS = [
-  'firmware',
-  'admin-firmware',
-  'measurement',
-  'insight',
-  'checkin',
-  'day-feedback',
-  'activity',
-  'intention',
-  'statistics',
-  'sharing',
-  'shared',
-  'telemetry',
-]
 
 t.test(
   '/docs lists every tag of the reference and expands an operation',
