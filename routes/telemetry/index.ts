@@ -6,7 +6,7 @@ import { SECURITY } from '../../plugins/swagger.ts'
 import { PageSchema, errorResponses } from '../common.ts'
 import { registerOtlpParsers, wantsProtobuf } from './content.ts'
 import { type Flattened, flattenLogs, flattenMetrics, flattenTraces } from './flatten.ts'
-import { type Signal, encodeExportResponse } from './otlp-proto.ts'
+import { type Signal, encodeExportResponse, encodeRpcStatus } from './otlp-proto.ts'
 import { type Sender, createTelemetryRepository } from './repository.ts'
 import {
   LogOutSchema,
@@ -41,8 +41,8 @@ const INGEST_DESCRIPTION = (what: string) =>
   'or binary protobuf (`application/x-protobuf`), optionally `Content-Encoding: gzip`; at most TELEMETRY_MAX_BYTES (default 5 MiB) ' +
   "both compressed and decompressed, else 413. Credentials: a user's Bearer token, a client `x-auth-token`, or both; the rows record " +
   'the user and the client app. Records that break the OTLP data model (bad ids, missing times, enums out of range) are rejected one by one: ' +
-  "the answer is 200 with `partialSuccess` (count and reasons) and the rest is stored. The answer is in the request's content type " +
-  '(error bodies are always JSON `{ error, message }`). 429 (`rate_limited`, 600 exports a minute per sender) and 503 (`overloaded`) carry Retry-After.'
+  "the answer is 200 with `partialSuccess` (count and reasons) and the rest is stored. The answer is in the request's content type: " +
+  'a failed protobuf export is answered with a protobuf `google.rpc.Status` whose message is `<error>: <message>`, a JSON one with `{ error, message }`. 429 (`rate_limited`, 600 exports a minute per sender) and 503 (`overloaded`) carry Retry-After.'
 
 const adminDescription = (what: string) =>
   `${what} Admin role only. Telemetry is kept TELEMETRY_RETENTION_DAYS (default 30) after it was received.`
@@ -90,8 +90,23 @@ const telemetryRoutes: FastifyPluginAsyncTypebox = async function telemetryRoute
     return reply.type('application/json').send(body)
   }
 
+  /** OTLP answers a failed protobuf export in protobuf too: a google.rpc.Status with our `error: message`. */
+  async function protobufErrors(request: FastifyRequest, reply: FastifyReply, payload: unknown) {
+    const type = String(request.headers['content-type'] ?? '')
+    if (reply.statusCode < 400 || !type.startsWith('application/x-protobuf') || typeof payload !== 'string')
+      return payload
+    let text = payload
+    try {
+      const body = JSON.parse(payload) as { error?: string; message?: string }
+      text = `${body.error}: ${body.message}`
+    } catch {}
+    reply.type('application/x-protobuf')
+    return encodeRpcStatus(reply.statusCode, text)
+  }
+
   const ingest = (signal: Signal, what: string, body: object, response: object) => ({
     onRequest: authenticateSender,
+    onSend: protobufErrors,
     onResponse: async (request: FastifyRequest) => release(request),
     onRequestAbort: async (request: FastifyRequest) => release(request),
     config: { otlpSignal: signal },

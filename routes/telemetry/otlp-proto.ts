@@ -61,6 +61,8 @@ const descriptor = {
           attributes: rep('KeyValue', 3),
         }),
         Status: msg({ message: { type: 'string', id: 2 }, code: { type: 'int32', id: 3 } }),
+        // google.rpc.Status: what OTLP/HTTP answers a protobuf request that failed.
+        RpcStatus: msg({ code: { type: 'int32', id: 1 }, message: { type: 'string', id: 2 } }),
 
         ExportMetricsServiceRequest: msg({ resourceMetrics: rep('ResourceMetrics', 1) }),
         ResourceMetrics: msg({ resource: { type: 'Resource', id: 1 }, scopeMetrics: rep('ScopeMetrics', 2) }),
@@ -216,4 +218,18 @@ export function decodeExportRequest(signal: Signal, bytes: Uint8Array): unknown 
 export function encodeExportResponse(signal: Signal, body: { partialSuccess?: Record<string, unknown> }): Buffer {
   const t = RESPONSE[signal]
   return Buffer.from(t.encode(t.fromObject(body)).finish())
+}
+
+// HTTP status → gRPC code for google.rpc.Status (https://opentelemetry.io/docs/specs/otlp/#failures-1).
+const GRPC_CODE: Record<number, number> = { 400: 3, 401: 16, 403: 7, 404: 5, 413: 3, 415: 3, 429: 8, 503: 14 }
+
+/** A failed protobuf export's answer: a google.rpc.Status carrying our error identifier and message. */
+export function encodeRpcStatus(httpStatus: number, message: string): Buffer {
+  const t = type('RpcStatus')
+  return Buffer.from(t.encode(t.fromObject({ code: GRPC_CODE[httpStatus] ?? 2, message })).finish())
+}
+
+export function decodeRpcStatus(bytes: Uint8Array): { code: number; message: string } {
+  const t = type('RpcStatus')
+  return t.toObject(t.decode(bytes), { defaults: true }) as { code: number; message: string }
 }

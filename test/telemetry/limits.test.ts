@@ -1,6 +1,7 @@
 import { gzipSync } from 'node:zlib'
 import { sql } from 'drizzle-orm'
 import t from 'tap'
+import { decodeRpcStatus } from '../../routes/telemetry/otlp-proto.ts'
 import { buildTestApp } from '../helpers/app.ts'
 import { userWithToken } from '../helpers/fixtures.ts'
 import { jsonSpan, logsBody, ns, tracesBody } from '../helpers/telemetry.ts'
@@ -62,7 +63,10 @@ t.test('size limits, encodings and malformed bodies', async (t) => {
     t.equal(json.json().error, 'invalid_json')
     const pb = await post(Buffer.from([0x0a, 0xff, 0xff, 0xff]), { 'content-type': 'application/x-protobuf' })
     t.equal(pb.statusCode, 400)
-    t.equal(pb.json().error, 'invalid_protobuf')
+    t.match(pb.headers['content-type'], /^application\/x-protobuf/, 'a protobuf request gets a protobuf error')
+    const status = decodeRpcStatus(pb.rawPayload)
+    t.equal(status.code, 3, 'google.rpc.Status INVALID_ARGUMENT')
+    t.match(status.message, /^invalid_protobuf: /)
     const shape = await post(JSON.stringify({ resourceLogs: 5 }))
     t.equal(shape.statusCode, 400)
     t.match(shape.json(), { error: 'validation_failed', details: [{ field: 'resourceLogs' }] })
