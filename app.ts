@@ -94,10 +94,6 @@ export async function buildApp(options: BuildAppOptions = {}) {
     return (httpPart === 'body' ? validators.body : validators.other).compile(schema)
   })
 
-  app.addHook('onSend', async function requestIdHeader(request, reply) {
-    reply.header('x-request-id', request.id)
-  })
-
   await app.register(configPlugin, { config })
   await app.register(errorsPlugin)
   await app.register(securityPlugin)
