@@ -6,6 +6,24 @@ import { exportDocument } from '../../routes/user/export.ts'
 import { buildTestApp } from '../helpers/app.ts'
 import { login, userWithToken } from '../helpers/fixtures.ts'
 
+/** The export's sections, in document order. */
+const SECTION_NAMES = [
+  'profile',
+  'settings',
+  'sessions',
+  'auth_history',
+  'measurements',
+  'shares',
+  'groups',
+  'telemetry',
+  'firmware_install_reports',
+  'checkins',
+  'day_feedback',
+  'activities',
+  'intentions',
+  'insights',
+]
+
 t.test('the export holds every record of mine and nothing of anyone else', async (t) => {
   const app = await buildTestApp(t)
   const a = await userWithToken(app)
@@ -46,22 +64,7 @@ t.test('the export holds every record of mine and nothing of anyone else', async
   t.equal(res.headers['content-length'], undefined, 'streamed, not buffered')
   const doc = res.json()
   t.match(doc, { format: 'nowatch-export', version: 1, user_id: a.user.id, exported_at: /Z$/ })
-  t.same(Object.keys(doc.sections), [
-    'profile',
-    'settings',
-    'sessions',
-    'auth_history',
-    'measurements',
-    'shares',
-    'groups',
-    'telemetry',
-    'firmware_install_reports',
-    'checkins',
-    'day_feedback',
-    'activities',
-    'intentions',
-    'insights',
-  ])
+  t.same(Object.keys(doc.sections), SECTION_NAMES)
 
   t.equal(doc.sections.profile.length, 1)
   t.match(doc.sections.profile[0], { id: a.user.id, email: a.user.email, weight: 70.5, role: 'user' })
@@ -162,21 +165,6 @@ t.test('keysetRows walks the batches by key', async (t) => {
 t.test('the registry names the sections of this tree', async (t) => {
   t.same(
     exportSections.map((s) => s.name),
-    [
-      'profile',
-      'settings',
-      'sessions',
-      'auth_history',
-      'measurements',
-      'shares',
-      'groups',
-      'telemetry',
-      'firmware_install_reports',
-      'checkins',
-      'day_feedback',
-      'activities',
-      'intentions',
-      'insights',
-    ],
+    SECTION_NAMES,
   )
 })
