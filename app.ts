@@ -1,7 +1,5 @@
 import { randomUUID } from 'node:crypto'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import { Ajv } from 'ajv'
-import addFormats from 'ajv-formats'
 import Fastify, { type FastifyServerOptions } from 'fastify'
 import type { Database } from './db/client.ts'
 import auditPlugin from './plugins/audit.ts'
@@ -10,6 +8,7 @@ import clientTokenPlugin from './plugins/client-token.ts'
 import { type Config, configPlugin, loadConfig } from './plugins/config.ts'
 import dbPlugin from './plugins/db.ts'
 import errorsPlugin from './plugins/errors.ts'
+import { makeValidatorCompiler } from './plugins/input-validation.ts'
 import limitsPlugin from './plugins/limits.ts'
 import mailerPlugin from './plugins/mailer.ts'
 import securityPlugin from './plugins/security.ts'
@@ -64,12 +63,6 @@ export const REDACT_PATHS = [
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/
 
-function makeAjv(coerceTypes: false | 'array') {
-  const ajv = new Ajv({ removeAdditional: false, allErrors: true, coerceTypes, useDefaults: true, strict: false })
-  addFormats.default(ajv)
-  return ajv
-}
-
 export async function buildApp(options: BuildAppOptions = {}) {
   const config = options.config ?? loadConfig(options.env ?? process.env)
   const app = Fastify({
@@ -88,11 +81,9 @@ export async function buildApp(options: BuildAppOptions = {}) {
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   // JSON bodies are validated strictly (42 is not "42"); query strings, params and headers are text
-  // and are coerced. Unknown fields are refused, never silently dropped; every problem is reported.
-  const validators = { body: makeAjv(false), other: makeAjv('array') }
-  app.setValidatorCompiler(function compileValidator({ schema, httpPart }) {
-    return (httpPart === 'body' ? validators.body : validators.other).compile(schema)
-  })
+  // and are coerced. Unknown fields are refused, never silently dropped; every problem is reported;
+  // text PostgreSQL cannot store and dates outside their window are refused (plugins/input-validation.ts).
+  app.setValidatorCompiler(makeValidatorCompiler())
 
   await app.register(configPlugin, { config })
   await app.register(errorsPlugin)

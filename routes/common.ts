@@ -1,5 +1,12 @@
-import { type TSchema, Type } from '@sinclair/typebox'
+import { type StringOptions, type TSchema, Type } from '@sinclair/typebox'
 import { errors } from '../plugins/errors.ts'
+import {
+  DEFAULT_DATE_TIME_WINDOW,
+  DEFAULT_DATE_WINDOW,
+  type TimeWindow,
+  unstorableText,
+  windowText,
+} from '../plugins/input-validation.ts'
 
 /** Shared schema pieces: every domain builds its routes from these. */
 
@@ -30,8 +37,42 @@ export const SUCCESS = { status: 'success' as const }
 
 export const UuidSchema = Type.String({ format: 'uuid' })
 export const IdParamsSchema = Type.Object({ id: UuidSchema }, { additionalProperties: false })
+/** Any `date-time` without a window of its own is accepted between 1900 and 2200 (plugins/input-validation.ts). */
 export const DateTimeSchema = Type.String({ format: 'date-time' })
 export const DateSchema = Type.String({ format: 'date', pattern: '^\\d{4}-\\d{2}-\\d{2}$' })
+
+/** The accepted windows of the fields that have one narrower than the default. */
+export const WINDOWS = {
+  /** Recorded by a device or a person: no NOWATCH device predates 2000; a clock may run up to a day ahead. */
+  recorded: { min: '2000-01-01T00:00:00Z', aheadS: 24 * 3600 },
+  /** Noted by a person about their own day: after 1900, at most 5 minutes ahead (a phone's clock drifts). */
+  journal: { min: '1900-01-01T00:00:00Z', aheadS: 300 },
+  /** A birth date: after 1900, and not later than today in the time zone furthest ahead. */
+  birth: { min: '1900-01-01', aheadS: 14 * 3600 },
+} as const satisfies Record<string, TimeWindow>
+
+/** An RFC 3339 date-time accepted only within `window`; the refusal and the description both state it. */
+export function DateTimeWindowSchema(window: TimeWindow, options: StringOptions = {}) {
+  const said = `Accepted ${windowText(window)}.`
+  return Type.String({
+    ...options,
+    format: 'date-time',
+    'x-window': window,
+    description: options.description ? `${options.description} ${said}` : said,
+  })
+}
+
+/** A `YYYY-MM-DD` calendar day accepted only within `window`. */
+export function DateWindowSchema(window: TimeWindow, options: StringOptions = {}) {
+  const said = `Accepted ${windowText(window, true)}.`
+  return Type.String({
+    ...options,
+    format: 'date',
+    pattern: '^\\d{4}-\\d{2}-\\d{2}$',
+    'x-window': window,
+    description: options.description ? `${options.description} ${said}` : said,
+  })
+}
 
 export const PaginationQuerySchema = Type.Object({
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 50 })),
@@ -50,7 +91,15 @@ export function PageSchema<T extends TSchema>(item: T) {
   )
 }
 
-/** Opaque cursors: base64url of a JSON tuple (usually `[sort key, id]`). */
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+const badCursor = () => errors.validation([{ field: 'query.cursor', problem: 'is not a cursor this API gave out' }])
+
+/**
+ * Opaque cursors: base64url of a JSON tuple (usually `[sort key, id]`). A cursor is input like any other:
+ * a hand-made one with unstorable text, a number JSON cannot hold exactly, an instant outside the
+ * default window or a malformed id is `400 validation_failed` on `query.cursor`, never a database error.
+ */
 export function encodeCursor(values: unknown[]): string {
   return Buffer.from(JSON.stringify(values)).toString('base64url')
 }
@@ -59,13 +108,39 @@ export function decodeCursor(cursor: string | undefined, arity: number): Array<s
   if (cursor === undefined) return undefined
   try {
     const v: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
-    if (Array.isArray(v) && v.length === arity && v.every((x) => typeof x === 'string' || typeof x === 'number'))
+    if (
+      Array.isArray(v) &&
+      v.length === arity &&
+      v.every((x) => (typeof x === 'string' && x.length <= 512) || Number.isSafeInteger(x) || Number.isFinite(x)) &&
+      unstorableText(v).length === 0
+    )
       return v
   } catch {}
-  throw errors.validation([{ field: 'query.cursor', problem: 'is not a cursor this API gave out' }])
+  throw badCursor()
 }
 
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+/** A cursor's instant: the ISO form this API writes, within the default window. */
+export function cursorInstant(value: string | number): Date {
+  const at = typeof value === 'string' && /^\d{4}-\d{2}-\d{2}T/.test(value) ? new Date(value) : new Date(Number.NaN)
+  const ms = at.getTime()
+  if (!(ms >= Date.parse(DEFAULT_DATE_TIME_WINDOW.min) && ms <= Date.parse(DEFAULT_DATE_TIME_WINDOW.max ?? '')))
+    throw badCursor()
+  return at
+}
+
+/** A cursor's calendar day, `YYYY-MM-DD` within the default window. */
+export function cursorDay(value: string | number): string {
+  const day = String(value)
+  const real = /^\d{4}-\d{2}-\d{2}$/.test(day) && new Date(`${day}T00:00:00Z`).toISOString().startsWith(day)
+  if (!real || day < DEFAULT_DATE_WINDOW.min || day > (DEFAULT_DATE_WINDOW.max ?? '')) throw badCursor()
+  return day
+}
+
+/** A cursor's row id. */
+export function cursorUuid(value: string | number): string {
+  if (!UUID_RE.test(String(value))) throw badCursor()
+  return String(value)
+}
 
 /** The usual keyset cursor: (time, id) of the last row of the page. */
 export function encodeTimeCursor(at: Date, id: string): string {
@@ -75,11 +150,7 @@ export function encodeTimeCursor(at: Date, id: string): string {
 export function decodeTimeCursor(cursor: string | undefined): { at: Date; id: string } | undefined {
   const v = decodeCursor(cursor, 2)
   if (!v) return undefined
-  const at = new Date(String(v[0]))
-  if (Number.isNaN(at.getTime()) || !UUID_RE.test(String(v[1]))) {
-    throw errors.validation([{ field: 'query.cursor', problem: 'is not a cursor this API gave out' }])
-  }
-  return { at, id: String(v[1]) }
+  return { at: cursorInstant(v[0]), id: cursorUuid(v[1]) }
 }
 
 /** A page of `limit` rows out of `limit + 1` fetched: the extra row only tells that there is a next page. */

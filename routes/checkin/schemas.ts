@@ -1,5 +1,12 @@
 import { Type } from '@sinclair/typebox'
-import { DateSchema, DateTimeSchema, PaginationQuerySchema, UuidSchema } from '../common.ts'
+import {
+  DateSchema,
+  DateTimeSchema,
+  DateTimeWindowSchema,
+  PaginationQuerySchema,
+  UuidSchema,
+  WINDOWS,
+} from '../common.ts'
 import { NoteSchema, TagsSchema } from '../journal/schemas.ts'
 
 const score = (what: string, low: string, high: string) =>
@@ -27,8 +34,7 @@ export const CheckinSchema = Type.Object(
 export const CheckinCreateSchema = Type.Object(
   {
     timestamp: Type.Optional(
-      Type.String({
-        format: 'date-time',
+      DateTimeWindowSchema(WINDOWS.journal, {
         description: 'When the user felt this; default now. Not in the future (5 minutes of clock skew tolerated).',
       }),
     ),

@@ -5,6 +5,7 @@ import {
   PageSchema,
   SUCCESS,
   StatusSuccessSchema,
+  cursorDay,
   decodeCursor,
   encodeCursor,
   errorResponses,
@@ -41,10 +42,8 @@ export const dayFeedbackReadRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions>
     async function listDayFeedback(request) {
       const { from, to, limit = 50, cursor } = request.query
       if (from && to && from > to) throw errors.validation([{ field: 'query.to', problem: 'must not be before from' }])
-      const before = decodeCursor(cursor, 1)?.[0]
-      if (before !== undefined && !DAY.test(String(before))) {
-        throw errors.validation([{ field: 'query.cursor', problem: 'is not a cursor this API gave out' }])
-      }
+      const decoded = decodeCursor(cursor, 1)?.[0]
+      const before = decoded === undefined ? undefined : cursorDay(decoded)
       const rows = await feedback.page(await reads.owner(request), {
         from,
         to,

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { type ErrorDetail, errors } from '../../plugins/errors.ts'
 import { SECURITY } from '../../plugins/swagger.ts'
-import { decodeCursor, encodeCursor, errorResponses } from '../common.ts'
+import { cursorInstant, decodeCursor, encodeCursor, errorResponses } from '../common.ts'
 import { type ReadRoutesOptions, ownerReads } from '../shared/owner-reads.ts'
 import { CATALOGUE, type MeasurementType, TYPE_NAMES, valueProblem } from './catalogue.ts'
 import { BUCKET_MINUTES, type NewSample, createMeasurementRepository } from './repository.ts'
@@ -36,11 +36,10 @@ function range(from: string, to: string): { from: Date; to: Date } {
 function decodeSampleCursor(cursor: string | undefined): { at: Date; deviceId: string } | undefined {
   const v = decodeCursor(cursor, 2)
   if (!v) return undefined
-  const at = new Date(String(v[0]))
-  if (Number.isNaN(at.getTime()) || typeof v[1] !== 'string') {
+  if (typeof v[1] !== 'string') {
     throw errors.validation([{ field: 'query.cursor', problem: 'is not a cursor this API gave out' }])
   }
-  return { at, deviceId: v[1] }
+  return { at: cursorInstant(v[0]), deviceId: v[1] }
 }
 
 /**

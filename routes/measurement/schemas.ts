@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox'
-import { DateTimeSchema, PageSchema } from '../common.ts'
+import { DateTimeSchema, DateTimeWindowSchema, PageSchema, WINDOWS } from '../common.ts'
 import { CATALOGUE, type MeasurementTypeName, TYPE_NAMES } from './catalogue.ts'
 import { BUCKETS, type Bucket } from './repository.ts'
 
@@ -25,8 +25,7 @@ export const DeviceIdSchema = Type.String({
 export const SampleInSchema = Type.Object(
   {
     type: MeasurementTypeSchema,
-    timestamp: Type.String({
-      format: 'date-time',
+    timestamp: DateTimeWindowSchema(WINDOWS.recorded, {
       description: 'When the value was measured (RFC 3339, stored to the millisecond).',
       examples: ['2024-07-01T12:34:56.000Z'],
     }),

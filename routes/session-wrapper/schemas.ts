@@ -1,5 +1,5 @@
 import { type TProperties, type TSchema, Type } from '@sinclair/typebox'
-import { DateTimeSchema, PaginationQuerySchema, UuidSchema } from '../common.ts'
+import { DateTimeSchema, DateTimeWindowSchema, PaginationQuerySchema, UuidSchema, WINDOWS } from '../common.ts'
 import { NoteSchema } from '../journal/schemas.ts'
 import type { SessionFamily } from './family.ts'
 
@@ -13,12 +13,10 @@ export function sessionSchemas(f: SessionFamily) {
     f.kinds.map((k) => Type.Literal(k)),
     { description: f.kindDescription },
   )
-  const StartedAt = Type.String({
-    format: 'date-time',
+  const StartedAt = DateTimeWindowSchema(WINDOWS.journal, {
     description: 'Default now. Not in the future (5 minutes of clock skew tolerated).',
   })
-  const EndedAt = Type.String({
-    format: 'date-time',
+  const EndedAt = DateTimeWindowSchema(WINDOWS.journal, {
     description: 'Not before started_at and not in the future (5 minutes of clock skew tolerated).',
   })
 

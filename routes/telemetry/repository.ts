@@ -3,7 +3,7 @@ import type { PgColumn, PgTable } from 'drizzle-orm/pg-core'
 import { type Db, type DbOrTx, queryRows } from '../../db/client.ts'
 import { telemetryLogs, telemetryMetricPoints, telemetrySpans } from '../../db/schema/index.ts'
 import { errors } from '../../plugins/errors.ts'
-import { decodeCursor, decodeTimeCursor, encodeCursor, encodeTimeCursor } from '../common.ts'
+import { cursorInstant, cursorUuid, decodeCursor, decodeTimeCursor, encodeCursor, encodeTimeCursor } from '../common.ts'
 import { type LogRow, type MetricPointRow, SPAN_KIND_NAMES, STATUS_CODE_NAMES, type SpanRow } from './flatten.ts'
 import { BUCKETS, type LogsQuery, type MetricSeriesQuery, type SpansQuery } from './schemas.ts'
 
@@ -172,9 +172,9 @@ export function createTelemetryRepository(db: Db) {
     async slowestSpans(q: SpansQuery & { limit: number }) {
       const t = telemetrySpans
       const v = decodeCursor(q.cursor, 2)
-      if (v && (typeof v[0] !== 'number' || typeof v[1] !== 'string')) throw badCursor()
+      if (v && !Number.isSafeInteger(v[0])) throw badCursor()
       const after = v
-        ? or(lt(t.durationNs, Number(v[0])), and(eq(t.durationNs, Number(v[0])), lt(t.id, String(v[1]))))
+        ? or(lt(t.durationNs, Number(v[0])), and(eq(t.durationNs, Number(v[0])), lt(t.id, cursorUuid(v[1]))))
         : undefined
       const rows = await db
         .select()
@@ -222,8 +222,7 @@ export function createTelemetryRepository(db: Db) {
       const t = telemetryMetricPoints
       const width = BUCKETS[q.bucket]
       const c = decodeCursor(q.cursor, 1)
-      const after = c ? new Date(new Date(String(c[0])).getTime() + width * 1000) : undefined
-      if (after && Number.isNaN(after.getTime())) throw badCursor()
+      const after = c ? new Date(cursorInstant(c[0]).getTime() + width * 1000) : undefined
       const bucket = sql`date_bin(make_interval(secs => ${width}), ${t.time}, timestamptz '2000-01-01 00:00:00+00')`
       const rows = await queryRows<{
         bucket_start: Date | string

@@ -1,5 +1,5 @@
 import { type TSchema, Type } from '@sinclair/typebox'
-import { DateSchema, DateTimeSchema, UuidSchema } from '../common.ts'
+import { DateSchema, DateTimeSchema, DateWindowSchema, UuidSchema, WINDOWS } from '../common.ts'
 import { SETTINGS, SETTING_KEYS } from './settings.ts'
 
 const Nullable = <T extends TSchema>(schema: T, description?: string) =>
@@ -78,7 +78,7 @@ export const ProfilePatchSchema = Type.Object(
     first_name: Type.Optional(NameSchema),
     last_name: Type.Optional(NameSchema),
     date_of_birth: Type.Optional(
-      Nullable(DateSchema, `A past date, not before ${LIMITS.oldestBirthDate}; null clears it.`),
+      Nullable(DateWindowSchema(WINDOWS.birth), `A past date, not before ${LIMITS.oldestBirthDate}; null clears it.`),
     ),
     sex: Type.Optional(Nullable(SexSchema)),
     weight: Type.Optional(Nullable(WeightSchema)),

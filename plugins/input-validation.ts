@@ -1,0 +1,188 @@
+import { Ajv, type ErrorObject } from 'ajv'
+import addFormats from 'ajv-formats'
+
+/*
+ * The one place every route's input goes through: the Ajv instances behind Fastify's validator compiler.
+ * Two rules hold for every schema, whatever the route wrote:
+ * - text the database cannot store is refused: PostgreSQL's text and jsonb hold neither U+0000 nor an
+ *   unpaired UTF-16 surrogate, so any string (or object key) carrying one is `400 validation_failed`
+ *   naming the field, in the body, the query, the path and the declared headers alike;
+ * - every `date-time` and `date` has an accepted window (`x-window`), by default 1900..2200, narrower
+ *   where a field says so (see `DateTimeWindowSchema` in routes/common.ts). A string outside its window,
+ *   or one that names no real instant (the leap second `23:59:60`, which JavaScript's Date and hence the
+ *   rest of the code cannot represent), is refused with a message that states the window.
+ */
+
+/** `x-window`: the accepted span of a `date-time` (instants) or `date` (calendar days) field. */
+export interface TimeWindow {
+  /** Earliest accepted value, inclusive: an RFC 3339 instant or a `YYYY-MM-DD` day. */
+  min: string
+  /** Latest accepted value, inclusive (same forms); or... */
+  max?: string
+  /** ...at most this many seconds after the server's clock at validation time (a day: today's date then). */
+  aheadS?: number
+}
+
+export const DEFAULT_DATE_TIME_WINDOW: TimeWindow = { min: '1900-01-01T00:00:00Z', max: '2200-01-01T00:00:00Z' }
+export const DEFAULT_DATE_WINDOW: TimeWindow = { min: '1900-01-01', max: '2199-12-31' }
+
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/
+const DAY = /^\d{4}-\d{2}-\d{2}$/
+
+function aheadText(seconds: number): string {
+  if (seconds === 0) return 'now'
+  if (seconds % 3600 === 0) return `${seconds / 3600} h from now`
+  return `${Math.round(seconds / 60)} min from now`
+}
+
+/** "between 2000-01-01T00:00:00Z and 24 h from now": the words every refusal and description uses. */
+export function windowText(window: TimeWindow, day = false): string {
+  const max =
+    window.max ??
+    (day ? (window.aheadS && window.aheadS > 0 ? 'today (in any time zone)' : 'today') : aheadText(window.aheadS ?? 0))
+  return `between ${window.min} and ${max}`
+}
+
+function windowProblem(window: TimeWindow, value: string, day: boolean): string | null {
+  if (day) {
+    if (!DAY.test(value)) return null // the `date` format reports it
+    const ms = Date.parse(`${value}T00:00:00Z`)
+    if (Number.isNaN(ms) || new Date(ms).toISOString().slice(0, 10) !== value) return 'is not a real calendar day'
+    const max = window.max ?? new Date(Date.now() + (window.aheadS ?? 0) * 1000).toISOString().slice(0, 10)
+    return value < window.min || value > max ? `must be ${windowText(window, true)}` : null
+  }
+  if (!RFC3339.test(value)) return null // the `date-time` format reports it
+  const ms = Date.parse(value)
+  if (Number.isNaN(ms)) return 'is not a real instant (a leap second 23:59:60 is not accepted; send 23:59:59.999)'
+  const max = window.max === undefined ? Date.now() + (window.aheadS ?? 0) * 1000 : Date.parse(window.max)
+  return ms < Date.parse(window.min) || ms > max ? `must be ${windowText(window)}` : null
+}
+
+/** A NUL, or a UTF-16 surrogate without its pair: what PostgreSQL's text and jsonb cannot hold. */
+export function isUnstorable(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c === 0) return true
+    if (c >= 0xd800 && c <= 0xdbff) {
+      const next = s.charCodeAt(i + 1)
+      if (!(next >= 0xdc00 && next <= 0xdfff)) return true
+      i++
+    } else if (c >= 0xdc00 && c <= 0xdfff) return true
+  }
+  return false
+}
+
+/** The key as a JSON pointer token, its unstorable characters shown as U+FFFD. */
+function pointer(key: string): string {
+  let out = ''
+  for (let i = 0; i < key.length; i++) {
+    const c = key.charCodeAt(i)
+    const paired = c >= 0xd800 && c <= 0xdbff && key.charCodeAt(i + 1) >= 0xdc00 && key.charCodeAt(i + 1) <= 0xdfff
+    if (paired) out += key[i] + key[++i]
+    else out += c === 0 || (c >= 0xd800 && c <= 0xdfff) ? '\uFFFD' : key[i]
+  }
+  return out.replace(/~/g, '~0').replace(/\//g, '~1')
+}
+const TEXT_PROBLEM = 'must not contain U+0000 (NUL) or an unpaired UTF-16 surrogate'
+const MAX_TEXT_ERRORS = 100
+
+/** Ajv-shaped errors for every string or key in `data` that PostgreSQL could not store. */
+export function unstorableText(data: unknown, onlyKeys?: string[]): ErrorObject[] {
+  const out: ErrorObject[] = []
+  const visit = (value: unknown, path: string, depth: number) => {
+    if (out.length >= MAX_TEXT_ERRORS || depth > 256) return
+    if (typeof value === 'string') {
+      if (isUnstorable(value)) {
+        out.push({ instancePath: path, keyword: 'x-text', schemaPath: '#/x-text', params: {}, message: TEXT_PROBLEM })
+      }
+    } else if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) visit(value[i], `${path}/${i}`, depth + 1)
+    } else if (value !== null && typeof value === 'object') {
+      for (const key of Object.keys(value)) {
+        const child = `${path}/${pointer(key)}`
+        if (isUnstorable(key)) {
+          out.push({
+            instancePath: child,
+            keyword: 'x-text',
+            schemaPath: '#/x-text',
+            params: {},
+            message: TEXT_PROBLEM,
+          })
+        }
+        visit((value as Record<string, unknown>)[key], child, depth + 1)
+      }
+    }
+  }
+  if (onlyKeys && data !== null && typeof data === 'object') {
+    for (const key of onlyKeys) visit((data as Record<string, unknown>)[key], `/${pointer(key)}`, 1)
+  } else visit(data, '', 0)
+  return out
+}
+
+const NOT_SCHEMAS = new Set(['examples', 'default', 'enum', 'const', 'description', 'x-window'])
+
+/**
+ * A copy of the schema where every `date-time` or `date` string without its own `x-window` has the default
+ * one. Copied, never changed in place: the route's schema object is also what the OpenAPI document shows.
+ */
+export function withDefaultWindows<T>(schema: T): T {
+  if (Array.isArray(schema)) return schema.map(withDefaultWindows) as T
+  if (schema === null || typeof schema !== 'object') return schema
+  const copy: Record<string | symbol, unknown> = { ...(schema as Record<string | symbol, unknown>) }
+  for (const [k, v] of Object.entries(copy)) if (!NOT_SCHEMAS.has(k)) copy[k] = withDefaultWindows(v)
+  if (copy['x-window'] === undefined && (copy.format === 'date-time' || copy.format === 'date')) {
+    copy['x-window'] = copy.format === 'date' ? DEFAULT_DATE_WINDOW : DEFAULT_DATE_TIME_WINDOW
+  }
+  return copy as T
+}
+
+export function makeAjv(coerceTypes: false | 'array') {
+  const ajv = new Ajv({ removeAdditional: false, allErrors: true, coerceTypes, useDefaults: true, strict: false })
+  addFormats.default(ajv)
+  ajv.addKeyword({
+    keyword: 'x-window',
+    type: 'string',
+    schemaType: 'object',
+    errors: true,
+    compile(window: TimeWindow, parentSchema) {
+      const day = (parentSchema as { format?: string }).format === 'date'
+      const check = function checkWindow(value: string) {
+        const problem = windowProblem(window, value, day)
+        check.errors = problem ? [{ keyword: 'x-window', params: { window }, message: problem }] : []
+        return problem === null
+      } as ((value: string) => boolean) & { errors: Partial<ErrorObject>[] }
+      check.errors = []
+      return check
+    },
+  })
+  return ajv
+}
+
+type HttpPart = 'body' | 'querystring' | 'params' | 'headers' | string
+
+/**
+ * Fastify's validator compiler over the two Ajv instances: JSON bodies strict (42 is not "42"); query
+ * strings, params and headers coerced from text. After the schema, the walk for unstorable text; the
+ * caller gets every problem of both in one answer.
+ */
+export function makeValidatorCompiler() {
+  const validators = { body: makeAjv(false), other: makeAjv('array') }
+  return function compileValidator({ schema, httpPart }: { schema: object; httpPart?: HttpPart }) {
+    const validate = (httpPart === 'body' ? validators.body : validators.other).compile(withDefaultWindows(schema))
+    // Headers hold far more than a route declares; only the declared ones are data for it.
+    const declared =
+      httpPart === 'headers' ? Object.keys((schema as { properties?: object }).properties ?? {}) : undefined
+    const check = function validateInput(data: unknown) {
+      const ok = validate(data)
+      const text = unstorableText(data, declared)
+      if (ok && text.length === 0) {
+        check.errors = null
+        return true
+      }
+      check.errors = [...(ok ? [] : (validate.errors ?? [])), ...text]
+      return false
+    } as ((data: unknown) => boolean) & { errors: ErrorObject[] | null }
+    check.errors = null
+    return check
+  }
+}
