@@ -10,6 +10,7 @@ import dbPlugin from './plugins/db.ts'
 import errorsPlugin from './plugins/errors.ts'
 import { makeValidatorCompiler } from './plugins/input-validation.ts'
 import limitsPlugin from './plugins/limits.ts'
+import { LOG_SERIALIZERS } from './plugins/log-serializers.ts'
 import mailerPlugin from './plugins/mailer.ts'
 import securityPlugin from './plugins/security.ts'
 import swaggerPlugin from './plugins/swagger.ts'
@@ -63,13 +64,18 @@ export const REDACT_PATHS = [
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/
 
+/** The caller's logger options (or ours), always with the serializers that keep query data out of the log. */
+function loggerOptions(given: BuildAppOptions['logger'], level: string): FastifyServerOptions['logger'] {
+  if (given === false) return false
+  const base =
+    given && typeof given === 'object' ? given : { level, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }
+  return { ...base, serializers: { ...LOG_SERIALIZERS, ...base.serializers } }
+}
+
 export async function buildApp(options: BuildAppOptions = {}) {
   const config = options.config ?? loadConfig(options.env ?? process.env)
   const app = Fastify({
-    logger: options.logger ?? {
-      level: config.LOG_LEVEL,
-      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
-    },
+    logger: loggerOptions(options.logger, config.LOG_LEVEL),
     // Accept a caller's request id only when it is a harmless token; otherwise make one.
     genReqId: (req) => {
       const given = req.headers['x-request-id']
