@@ -42,6 +42,13 @@ export function helmetHeaders(): Record<string, string> {
   return headers
 }
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** This route's Cache-Control when not `no-store` (the default of every answer). */
+    cacheControl?: string
+  }
+}
+
 function clientError(code: string, message: string) {
   return Object.assign(new Error(message), { statusCode: 400, code })
 }
@@ -55,9 +62,13 @@ export default fp(
     // Swagger UI sets its own CSP for /docs.
     const headers = helmetHeaders()
     // The request id goes back too, so a client can quote it (5xx bodies carry it as well).
+    // Cache-Control: no-store on every answer (ASVS V14.3: tokens and personal data are never kept by a
+    // browser, proxy or CDN), unless a route says otherwise in `config.cacheControl` or sets the header
+    // itself (firmware images: `private, no-transform`, revalidated by ETag).
     app.addHook('onRequest', function responseHeaders(request, reply, done) {
       reply.headers(headers)
       reply.header('x-request-id', request.id)
+      reply.header('cache-control', request.routeOptions.config?.cacheControl ?? 'no-store')
       done()
     })
 

@@ -223,3 +223,31 @@ t.test('hand-made cursors are refused as cursors, never reach the database', asy
     t.match(res.json(), { error: 'validation_failed', details: [{ field: 'query.cursor' }] })
   }
 })
+
+t.test('answers carrying tokens or personal data are never cached', async (t) => {
+  const app = await buildTestApp(t)
+  const client = await createClient(app)
+  const user = await createUser(app)
+  const loginRes = await app.inject({
+    method: 'POST',
+    url: '/v2/auth/login',
+    headers: { 'x-auth-token': client.x_auth_token },
+    payload: { email: user.email, password: PASSWORD },
+  })
+  t.equal(loginRes.headers['cache-control'], 'no-store', 'login')
+  const tokens = loginRes.json()
+  const refresh = await app.inject({
+    method: 'POST',
+    url: '/v1/auth/refresh',
+    headers: { 'x-auth-token': client.x_auth_token, authorization: `Bearer ${tokens.access}` },
+    payload: { refresh: tokens.refresh },
+  })
+  t.equal(refresh.headers['cache-control'], 'no-store', 'refresh')
+  const auth = { authorization: `Bearer ${refresh.json().access}` }
+  for (const url of ['/v1/users/me', '/v1/users/me/export', '/v1/checkins', '/v1/measurements/types', '/v1/nope']) {
+    const res = await app.inject({ method: 'GET', url, headers: auth })
+    t.equal(res.headers['cache-control'], 'no-store', `${url} (${res.statusCode})`)
+  }
+  const unauthenticated = await app.inject({ method: 'GET', url: '/v1/users/me' })
+  t.equal(unauthenticated.headers['cache-control'], 'no-store', 'a 401 too')
+})
