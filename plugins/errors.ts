@@ -82,8 +82,11 @@ export function validationDetails(validation: AjvError[], context?: string): Err
       details.push(d)
     }
   }
-  return details.slice(0, 100)
+  return details
 }
+
+/** Details in one answer: enough for every bad sample of a large batch, bounded all the same. */
+export const MAX_DETAILS = 1000
 
 // Fastify's own client errors, given stable identifiers of ours.
 const FRAMEWORK_CODES: Record<string, [number, string, string]> = {
@@ -160,15 +163,12 @@ export default fp(
       }
       const fe = err as FastifyError & { validationContext?: string }
       if (fe.validation) {
-        return reply
-          .status(400)
-          .send(
-            errorBody(
-              'validation_failed',
-              'The request is not valid.',
-              validationDetails(fe.validation as unknown as AjvError[], fe.validationContext),
-            ),
-          )
+        const details = validationDetails(fe.validation as unknown as AjvError[], fe.validationContext)
+        const message =
+          details.length > MAX_DETAILS
+            ? `The request is not valid: ${details.length} problems, the first ${MAX_DETAILS} are listed.`
+            : 'The request is not valid.'
+        return reply.status(400).send(errorBody('validation_failed', message, details.slice(0, MAX_DETAILS)))
       }
       const known = fe.code ? FRAMEWORK_CODES[fe.code] : undefined
       if (known) return reply.status(known[0]).send(errorBody(known[1], known[2]))

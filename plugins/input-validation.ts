@@ -53,7 +53,12 @@ function windowProblem(window: TimeWindow, value: string, day: boolean): string 
   }
   if (!RFC3339.test(value)) return null // the `date-time` format reports it
   const ms = Date.parse(value)
-  if (Number.isNaN(ms)) return 'is not a real instant (a leap second 23:59:60 is not accepted; send 23:59:59.999)'
+  if (Number.isNaN(ms)) {
+    // Other impossible fields (hour 25, February 30) are the format's error.
+    return /:60(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/.test(value)
+      ? 'is not a real instant (a leap second :60 is not accepted; send :59.999)'
+      : null
+  }
   const max = window.max === undefined ? Date.now() + (window.aheadS ?? 0) * 1000 : Date.parse(window.max)
   return ms < Date.parse(window.min) || ms > max ? `must be ${windowText(window)}` : null
 }
@@ -136,6 +141,24 @@ export function withDefaultWindows<T>(schema: T): T {
   return copy as T
 }
 
+/**
+ * `x-ranges`: on an object whose `by` property picks the valid range of its `of` property (a measurement
+ * sample: its type picks the range of its value). Part of the schema, so a batch's range problems are
+ * reported with its format problems in one answer, each at the value's own path.
+ */
+export interface RangesByKind {
+  by: string
+  of: string
+  ranges: Record<string, { min: number; max: number; unit: string; integer?: boolean }>
+}
+
+export function rangeProblem(range: RangesByKind['ranges'][string], value: number): string | null {
+  if (!Number.isFinite(value)) return 'must be a finite number'
+  if (value < range.min || value > range.max) return `must be between ${range.min} and ${range.max} ${range.unit}`
+  if (range.integer && !Number.isInteger(value)) return 'must be a whole number'
+  return null
+}
+
 export function makeAjv(coerceTypes: false | 'array') {
   const ajv = new Ajv({ removeAdditional: false, allErrors: true, coerceTypes, useDefaults: true, strict: false })
   addFormats.default(ajv)
@@ -153,6 +176,35 @@ export function makeAjv(coerceTypes: false | 'array') {
       } as ((value: string) => boolean) & { errors: Partial<ErrorObject>[] }
       check.errors = []
       return check
+    },
+  })
+  ajv.addKeyword({
+    keyword: 'x-ranges',
+    type: 'object',
+    schemaType: 'object',
+    errors: true,
+    validate: function checkRanges(
+      spec: RangesByKind,
+      data: Record<string, unknown>,
+      _parent?: unknown,
+      where?: { instancePath: string },
+    ) {
+      const kind = data[spec.by]
+      const value = data[spec.of]
+      const range = typeof kind === 'string' ? spec.ranges[kind] : undefined
+      // An unknown kind or a value of the wrong type is the schema's own error.
+      const problem = range && typeof value === 'number' ? rangeProblem(range, value) : null
+      ;(checkRanges as unknown as { errors: Partial<ErrorObject>[] }).errors = problem
+        ? [
+            {
+              keyword: 'x-ranges',
+              instancePath: `${where?.instancePath ?? ''}/${spec.of}`,
+              params: {},
+              message: problem,
+            },
+          ]
+        : []
+      return problem === null
     },
   })
   return ajv

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox'
 import { DateTimeSchema, DateTimeWindowSchema, PageSchema, WINDOWS } from '../common.ts'
-import { CATALOGUE, type MeasurementTypeName, TYPE_NAMES } from './catalogue.ts'
+import { CATALOGUE, type MeasurementTypeName, SAMPLE_RANGES, TYPE_NAMES } from './catalogue.ts'
 import { BUCKETS, type Bucket } from './repository.ts'
 
 const catalogueText = TYPE_NAMES.map((name) => {
@@ -31,7 +31,7 @@ export const SampleInSchema = Type.Object(
     }),
     value: Type.Number({ description: "In the type's unit, within its range.", examples: [62] }),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, 'x-ranges': SAMPLE_RANGES },
 )
 
 export const IngestBodySchema = Type.Object(

@@ -60,14 +60,15 @@ t.test('ingest', async (t) => {
     t.equal(res.statusCode, 400)
     const body = res.json()
     t.equal(body.error, 'validation_failed')
-    t.same(body.details.map((d: { field: string }) => d.field).sort(), ['samples[7].type'])
-    // Schema problems are reported first; fix the type and the range problems come out.
-    samples[7] = { ...samples[7], type: 'stress' }
-    const res2 = await upload(app, headers, samples)
-    t.same(res2.json().details, [
-      { field: 'samples[3].value', problem: 'must be between 0 and 100 score' },
-      { field: 'samples[8].timestamp', problem: 'must be between 2000-01-01 and 24 h from now' },
-    ])
+    // Format and range problems come out together, one answer for the whole batch.
+    t.same(
+      body.details.sort((a: { field: string }, b: { field: string }) => a.field.localeCompare(b.field)),
+      [
+        { field: 'samples[3].value', problem: 'must be between 0 and 100 score' },
+        { field: 'samples[7].type', problem: 'must be equal to one of the allowed values' },
+        { field: 'samples[8].timestamp', problem: 'must be between 2000-01-01T00:00:00Z and 24 h from now' },
+      ],
+    )
     t.equal(await count('stress', '2024-03-02'), 0, 'nothing stored')
     const future = await upload(app, headers, [
       { type: 'stress', timestamp: new Date(Date.now() + 2 * 86400_000).toISOString(), value: 1 },
@@ -88,6 +89,17 @@ t.test('ingest', async (t) => {
     t.match(extra.json(), { error: 'validation_failed', details: [{ field: 'samples[0].unit' }] })
     const empty = await upload(app, headers, [])
     t.equal(empty.statusCode, 400)
+  })
+
+  t.test('every bad sample of a large batch is listed in the one answer', async (t) => {
+    const samples = series('heart_rate', '2024-03-04T00:00:00Z', 400, () => 60)
+    for (let i = 0; i < samples.length; i += 2) samples[i] = { ...samples[i], value: 999 }
+    for (let i = 1; i < samples.length; i += 4) samples[i] = { ...samples[i], timestamp: '2024-03-04T25:00:00Z' }
+    const res = await upload(app, headers, samples)
+    t.equal(res.statusCode, 400)
+    const fields = new Set(res.json().details.map((d: { field: string }) => d.field))
+    t.equal(fields.size, 300, '200 values out of range and 100 malformed timestamps')
+    t.ok(fields.has('samples[398].value') && fields.has('samples[397].timestamp'), 'up to the last index')
   })
 
   t.test('the batch limit is configurable', async (t) => {
