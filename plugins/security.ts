@@ -53,6 +53,17 @@ function clientError(code: string, message: string) {
   return Object.assign(new Error(message), { statusCode: 400, code })
 }
 
+/** A JSON body by the rules of every JSON route: not empty, at most MAX_JSON_DEPTH deep, no prototype keys. */
+export function parseJsonText(text: string): unknown {
+  if (text.length === 0) throw clientError('FST_ERR_CTP_EMPTY_JSON_BODY', 'empty body')
+  if (jsonDepthExceeds(text, MAX_JSON_DEPTH)) throw clientError('FST_ERR_JSON_DEPTH', 'too deep')
+  try {
+    return sjson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' })
+  } catch {
+    throw clientError('FST_ERR_CTP_INVALID_JSON_BODY', 'invalid JSON')
+  }
+}
+
 export default fp(
   async function securityPlugin(app: FastifyInstance) {
     const { config } = app
@@ -100,14 +111,13 @@ export default fp(
     // JSON with a depth limit, parsed by secure-json-parse (no prototype poisoning).
     app.removeContentTypeParser('application/json')
     app.addContentTypeParser('application/json', { parseAs: 'string' }, function parseJson(_request, body, done) {
-      const text = body as string
-      if (text.length === 0) return done(clientError('FST_ERR_CTP_EMPTY_JSON_BODY', 'empty body'), undefined)
-      if (jsonDepthExceeds(text, MAX_JSON_DEPTH)) return done(clientError('FST_ERR_JSON_DEPTH', 'too deep'), undefined)
+      let value: unknown
       try {
-        done(null, sjson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' }))
-      } catch {
-        done(clientError('FST_ERR_CTP_INVALID_JSON_BODY', 'invalid JSON'), undefined)
+        value = parseJsonText(body as string)
+      } catch (err) {
+        return done(err as Error, undefined)
       }
+      done(null, value)
     })
   },
   { name: 'security', dependencies: ['config', 'errors'] },

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { errors } from '../../plugins/errors.ts'
+import { acceptCompressedJson } from '../../plugins/request-body.ts'
 import { SECURITY } from '../../plugins/swagger.ts'
 import { cursorInstant, decodeCursor, encodeCursor, errorResponses } from '../common.ts'
 import { type ReadRoutesOptions, ownerReads } from '../shared/owner-reads.ts'
@@ -123,6 +124,8 @@ export const measurementReadRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions>
 const measurementRoutes: FastifyPluginAsyncTypebox = async function measurementRoutes(app) {
   const repo = createMeasurementRepository(app.db)
   const batchLimit = app.config.MEASUREMENT_BATCH_LIMIT
+  // A watch's upload over a phone's radio comes compressed (plugins/request-body.ts).
+  acceptCompressedJson(app)
 
   app.post(
     '/measurements',
@@ -139,7 +142,9 @@ const measurementRoutes: FastifyPluginAsyncTypebox = async function measurementR
           'with the reason (format and range problems together; at most 1,000 details, the message gives the total). ' +
           'A sample already stored (same type, timestamp to the millisecond and device) is ignored and counted in ' +
           '`duplicates`, so re-sending a batch after a lost answer is safe. Samples without `device_id` share one ' +
-          '"no device" series.',
+          '"no device" series. The body may be compressed (`Content-Encoding: gzip` or `deflate`; another encoding is ' +
+          '`415 unsupported_encoding`, a broken one `400 invalid_gzip` / `invalid_deflate`); the size limit (400 bytes a sample ' +
+          'of MEASUREMENT_BATCH_LIMIT, at least BODY_LIMIT) holds both on the wire and after decompression, past it `413 payload_too_large`.',
         security: SECURITY.bearer,
         body: IngestBodySchema,
         response: { 200: IngestResultSchema, ...errorResponses(400, 401, 413, 415) },

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { errors } from '../../plugins/errors.ts'
+import { SANITIZED_TEXT } from '../../plugins/input-validation.ts'
 import { SECURITY } from '../../plugins/swagger.ts'
 import { PageSchema, errorResponses } from '../common.ts'
 import { registerOtlpParsers, wantsProtobuf } from './content.ts'
@@ -38,9 +39,9 @@ const REJECTED_FIELD = { traces: 'rejectedSpans', metrics: 'rejectedDataPoints',
 const INGEST_DESCRIPTION = (what: string) =>
   `OTLP/HTTP export of ${what} (https://opentelemetry.io/docs/specs/otlp/#otlphttp): give an OpenTelemetry exporter this URL as its per-signal endpoint (e.g. OTEL_EXPORTER_OTLP_TRACES_ENDPOINT). ` +
   'Body: OTLP/JSON (`application/json`: hex ids, 64-bit integers as strings or numbers, integer enums, unknown fields ignored) ' +
-  'or binary protobuf (`application/x-protobuf`), optionally `Content-Encoding: gzip`; at most TELEMETRY_MAX_BYTES (default 5 MiB) ' +
+  'or binary protobuf (`application/x-protobuf`), optionally `Content-Encoding: gzip` or `deflate` (else `415 unsupported_encoding`; a broken one is `400 invalid_gzip` / `invalid_deflate`); at most TELEMETRY_MAX_BYTES (default 5 MiB) ' +
   "both compressed and decompressed, else 413. Credentials: a user's Bearer token, a client `x-auth-token`, or both; the rows record " +
-  'the user and the client app. Records that break the OTLP data model (bad ids, missing times, enums out of range) are rejected one by one: ' +
+  'the user and the client app. Text the database cannot store (U+0000, unpaired surrogates) is stored with NUL removed and surrogates replaced by U+FFFD, not refused. Records that break the OTLP data model (bad ids, missing times, enums out of range) are rejected one by one: ' +
   "the answer is 200 with `partialSuccess` (count and reasons) and the rest is stored. The answer is in the request's content type: " +
   'a failed protobuf export is answered with a protobuf `google.rpc.Status` whose message is `<error>: <message>`, a JSON one with `{ error, message }`. 429 (`rate_limited`, 600 exports a minute per sender) and 503 (`overloaded`) carry Retry-After.'
 
@@ -118,8 +119,8 @@ const telemetryRoutes: FastifyPluginAsyncTypebox = async function telemetryRoute
       // The protobuf body is decoded into the OTLP/JSON shape, so one schema checks both encodings.
       body: {
         content: {
-          'application/json': { schema: body },
-          'application/x-protobuf': { schema: body },
+          'application/json': { schema: { ...body, ...SANITIZED_TEXT } },
+          'application/x-protobuf': { schema: { ...body, ...SANITIZED_TEXT } },
         },
       },
       response: {

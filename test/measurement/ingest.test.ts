@@ -1,3 +1,4 @@
+import { deflateSync, gzipSync } from 'node:zlib'
 import t from 'tap'
 import { CATALOGUE, TYPE_NAMES } from '../../routes/measurement/catalogue.ts'
 import { buildTestApp } from '../helpers/app.ts'
@@ -100,6 +101,36 @@ t.test('ingest', async (t) => {
     const fields = new Set(res.json().details.map((d: { field: string }) => d.field))
     t.equal(fields.size, 300, '200 values out of range and 100 malformed timestamps')
     t.ok(fields.has('samples[398].value') && fields.has('samples[397].timestamp'), 'up to the last index')
+  })
+
+  t.test('compressed uploads: gzip and deflate accepted, the limit holds after decompression', async (t) => {
+    const body = (day: string) => JSON.stringify({ device_id: 'w', samples: series('heart_rate', day, 50, () => 61) })
+    const post = (payload: Buffer, encoding: string) =>
+      app.inject({
+        method: 'POST',
+        url: '/v1/measurements',
+        headers: { ...headers, 'content-type': 'application/json', 'content-encoding': encoding },
+        payload,
+      })
+    const gz = await post(gzipSync(body('2024-03-05T00:00:00Z')), 'gzip')
+    t.same([gz.statusCode, gz.json()], [200, { accepted: 50, duplicates: 0 }], 'gzip')
+    const df = await post(deflateSync(body('2024-03-06T00:00:00Z')), 'deflate')
+    t.same([df.statusCode, df.json()], [200, { accepted: 50, duplicates: 0 }], 'deflate')
+    const again = await post(gzipSync(body('2024-03-05T00:00:00Z')), 'GZIP')
+    t.same(again.json(), { accepted: 0, duplicates: 50 }, 're-sent compressed: duplicates')
+    // 4 MB limit (10,000 samples): a 5 MB body of spaces compresses to a few kB.
+    const bomb = gzipSync(Buffer.concat([Buffer.from('{"samples":['), Buffer.alloc(5_000_000, ' '), Buffer.from(']}')]))
+    t.ok(bomb.length < 20_000, `the bomb is small (${bomb.length} bytes)`)
+    const big = await post(bomb, 'gzip')
+    t.same([big.statusCode, big.json().error], [413, 'payload_too_large'], 'a gzip bomb is 413')
+    const broken = await post(Buffer.from('not gzip'), 'gzip')
+    t.same([broken.statusCode, broken.json().error], [400, 'invalid_gzip'])
+    const brokenDeflate = await post(Buffer.from('not deflate'), 'deflate')
+    t.same([brokenDeflate.statusCode, brokenDeflate.json().error], [400, 'invalid_deflate'])
+    const br = await post(Buffer.from(body('2024-03-07T00:00:00Z')), 'br')
+    t.same([br.statusCode, br.json().error], [415, 'unsupported_encoding'])
+    const tooDeep = await post(gzipSync(`${'['.repeat(100)}${']'.repeat(100)}`), 'gzip')
+    t.same([tooDeep.statusCode, tooDeep.json().error], [400, 'invalid_json'], 'the JSON rules still hold')
   })
 
   t.test('the batch limit is configurable', async (t) => {
