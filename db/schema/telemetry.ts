@@ -10,6 +10,7 @@ import {
   smallint,
   text,
   timestamp,
+  uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core'
 import { clientApps } from './auth.ts'
@@ -22,6 +23,11 @@ import { users } from './user.ts'
  * with the account (cascade); a revoked client app only loses the link.
  * `received_at` drives retention: every row is gone TELEMETRY_RETENTION_DAYS after it was stored,
  * whatever timestamps the sender wrote into it.
+ * Exporters retry (OTLP/HTTP: on 429, 502, 503, 504 and lost answers), so ingest is idempotent on the
+ * signal's identity: a span is its (trace id, span id), as OpenTelemetry defines it; a log record or
+ * a data point has no id, so it is its content: `content_hash`, the SHA-256 of every stored field and
+ * its sender (routes/telemetry/repository.ts). A re-sent record is `on conflict do nothing`.
+ * Rows stored before that have a null hash.
  */
 
 const ts = (name: string) => timestamp(name, { withTimezone: true, precision: 3 })
@@ -55,6 +61,7 @@ export const telemetrySpans = pgTable(
     ...origin(),
   },
   (t) => [
+    uniqueIndex('telemetry_spans_identity_key').on(t.traceId, t.spanId),
     index('telemetry_spans_trace_idx').on(t.traceId, t.startAt, t.id),
     index('telemetry_spans_service_time_idx').on(t.serviceName, t.startAt, t.id),
     index('telemetry_spans_time_idx').on(t.startAt, t.id),
@@ -90,9 +97,11 @@ export const telemetryMetricPoints = pgTable(
     // Bucket bounds and counts, quantiles: kept as sent, for whoever needs the distribution.
     distribution: jsonb('distribution').$type<Record<string, unknown>>(),
     attributes: jsonb('attributes').$type<Record<string, unknown>>().notNull(),
+    contentHash: text('content_hash'),
     ...origin(),
   },
   (t) => [
+    uniqueIndex('telemetry_metric_points_content_key').on(t.contentHash),
     index('telemetry_metric_points_name_time_idx').on(t.name, t.time),
     index('telemetry_metric_points_user_idx').on(t.userId),
     index('telemetry_metric_points_received_idx').on(t.receivedAt),
@@ -115,9 +124,11 @@ export const telemetryLogs = pgTable(
     attributes: jsonb('attributes').$type<Record<string, unknown>>().notNull(),
     traceId: text('trace_id'),
     spanId: text('span_id'),
+    contentHash: text('content_hash'),
     ...origin(),
   },
   (t) => [
+    uniqueIndex('telemetry_logs_content_key').on(t.contentHash),
     index('telemetry_logs_time_idx').on(t.time, t.id),
     index('telemetry_logs_service_time_idx').on(t.serviceName, t.time, t.id),
     index('telemetry_logs_user_idx').on(t.userId),

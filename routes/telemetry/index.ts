@@ -41,7 +41,7 @@ const INGEST_DESCRIPTION = (what: string) =>
   'Body: OTLP/JSON (`application/json`: hex ids, 64-bit integers as strings or numbers, integer enums, unknown fields ignored) ' +
   'or binary protobuf (`application/x-protobuf`), optionally `Content-Encoding: gzip` or `deflate` (else `415 unsupported_encoding`; a broken one is `400 invalid_gzip` / `invalid_deflate`); at most TELEMETRY_MAX_BYTES (default 5 MiB) ' +
   "both compressed and decompressed, else 413. Credentials: a user's Bearer token, a client `x-auth-token`, or both; the rows record " +
-  'the user and the client app. Text the database cannot store (U+0000, unpaired surrogates) is stored with NUL removed and surrogates replaced by U+FFFD, not refused. Records that break the OTLP data model (bad ids, missing times, enums out of range) are rejected one by one: ' +
+  'the user and the client app. Text the database cannot store (U+0000, unpaired surrogates) is stored with NUL removed and surrogates replaced by U+FFFD, not refused. Re-sending an export is harmless (exporters retry): a span already stored under its trace id and span id, and a log record or data point already stored with the same content (every field, times to the millisecond) from the same sender, is not stored again. Records that break the OTLP data model (bad ids, missing times, enums out of range) are rejected one by one: ' +
   "the answer is 200 with `partialSuccess` (count and reasons) and the rest is stored. The answer is in the request's content type: " +
   'a failed protobuf export is answered with a protobuf `google.rpc.Status` whose message is `<error>: <message>`, a JSON one with `{ error, message }`. 429 (`rate_limited`, 600 exports a minute per sender) and 503 (`overloaded`) carry Retry-After.'
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { type SQL, and, asc, desc, eq, gt, gte, ilike, lt, or, sql } from 'drizzle-orm'
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core'
 import { type Db, type DbOrTx, queryRows } from '../../db/client.ts'
@@ -15,6 +16,30 @@ export interface Sender {
 
 // One multi-row INSERT per chunk: PostgreSQL allows 65,535 parameters a statement, a span row has 19.
 const INSERT_CHUNK = 1000
+
+/** JSON with object keys sorted, so that equal content always serializes the same. */
+function canonical(value: unknown): string {
+  if (value instanceof Date) return JSON.stringify(value.toISOString())
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.keys(value)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`)
+    return `{${entries.join(',')}}`
+  }
+  return JSON.stringify(value ?? null)
+}
+
+/**
+ * The identity of a record that has no id of its own: SHA-256 over every field stored (times to the
+ * millisecond, as stored) and its sender. Two records equal in all of them are one record sent twice;
+ * the store could not tell them apart anyway.
+ */
+export function contentHash(kind: 'log' | 'point', row: LogRow | MetricPointRow, sender: Sender): string {
+  return createHash('sha256')
+    .update(`${kind}\n${canonical({ ...row, ...sender })}`)
+    .digest('hex')
+}
 
 /** Any constant works; every process that purges telemetry must use the same one. */
 export const RETENTION_LOCK_ID = 727_274_009
@@ -116,16 +141,31 @@ function range(time: TimeColumn, from?: string, to?: string) {
 export function createTelemetryRepository(db: Db) {
   return {
     /** Stores a batch in the caller's transaction, in multi-row INSERTs. */
+    // Idempotent (exporters retry): a span already stored under its (trace id, span id), a log record or
+    // data point already stored with the same content from the same sender, is skipped.
     async insertSpans(rows: SpanRow[], sender: Sender, tx: DbOrTx) {
-      for (const part of chunks(rows)) await tx.insert(telemetrySpans).values(part.map((r) => ({ ...r, ...sender })))
+      for (const part of chunks(rows)) {
+        await tx
+          .insert(telemetrySpans)
+          .values(part.map((r) => ({ ...r, ...sender })))
+          .onConflictDoNothing()
+      }
     },
     async insertMetricPoints(rows: MetricPointRow[], sender: Sender, tx: DbOrTx) {
       for (const part of chunks(rows)) {
-        await tx.insert(telemetryMetricPoints).values(part.map((r) => ({ ...r, ...sender })))
+        await tx
+          .insert(telemetryMetricPoints)
+          .values(part.map((r) => ({ ...r, ...sender, contentHash: contentHash('point', r, sender) })))
+          .onConflictDoNothing()
       }
     },
     async insertLogs(rows: LogRow[], sender: Sender, tx: DbOrTx) {
-      for (const part of chunks(rows)) await tx.insert(telemetryLogs).values(part.map((r) => ({ ...r, ...sender })))
+      for (const part of chunks(rows)) {
+        await tx
+          .insert(telemetryLogs)
+          .values(part.map((r) => ({ ...r, ...sender, contentHash: contentHash('log', r, sender) })))
+          .onConflictDoNothing()
+      }
     },
 
     /** One trace, in start order. */

@@ -6,7 +6,9 @@ import {
   ProtobufMetricsSerializer,
   ProtobufTraceSerializer,
 } from '@opentelemetry/otlp-transformer'
+import { sql } from 'drizzle-orm'
 import t from 'tap'
+import { queryRows } from '../../db/client.ts'
 import { buildTestApp } from '../helpers/app.ts'
 import { sharedClient, userWithToken } from '../helpers/fixtures.ts'
 import { hex, jsonSpan, logsBody, metricsBody, ns, sdkSpans, tracesBody } from '../helpers/telemetry.ts'
@@ -419,4 +421,39 @@ t.test('gzip bodies are accepted on every signal', async (t) => {
   })
   t.equal(res.statusCode, 200, res.body)
   t.same(res.json(), {})
+})
+
+t.test('a re-sent export stores nothing twice (idempotent on the signal identity)', async (t) => {
+  const app = await buildTestApp(t)
+  const alice = await userWithToken(app)
+  const bob = await userWithToken(app)
+  const at = new Date(Date.now() - 60_000)
+  const spans = tracesBody([jsonSpan(), jsonSpan()])
+  const logs = logsBody([
+    { timeUnixNano: ns(at), severityNumber: 9, body: { stringValue: 'sync started' } },
+    { timeUnixNano: ns(at), severityNumber: 9, body: { stringValue: 'sync done' } },
+  ])
+  const metrics = metricsBody([
+    { name: 'app.sync.duration', unit: 'ms', gauge: { dataPoints: [{ timeUnixNano: ns(at), asDouble: 12.5 }] } },
+  ])
+  const send = (url: string, payload: object, headers = alice.headers) =>
+    app.inject({ method: 'POST', url, headers, payload })
+  const counts = async () => {
+    const [row] = await queryRows<{ spans: number; logs: number; points: number }>(
+      app.db,
+      sql`select (select count(*)::int from telemetry_spans) as spans, (select count(*)::int from telemetry_logs) as logs,
+          (select count(*)::int from telemetry_metric_points) as points`,
+    )
+    return row
+  }
+  for (let i = 0; i < 3; i++) {
+    t.equal((await send('/v1/telemetry/traces', spans)).statusCode, 200)
+    t.equal((await send('/v1/telemetry/logs', logs)).statusCode, 200)
+    t.equal((await send('/v1/telemetry/metrics', metrics)).statusCode, 200)
+  }
+  t.same(await counts(), { spans: 2, logs: 2, points: 1 }, 'three sends, one copy of each record')
+  // The same log content from another sender is another record; a span is its ids whoever sends it.
+  await send('/v1/telemetry/logs', logs, bob.headers)
+  await send('/v1/telemetry/traces', spans, bob.headers)
+  t.same(await counts(), { spans: 2, logs: 4, points: 1 })
 })
