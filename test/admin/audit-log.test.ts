@@ -73,7 +73,7 @@ t.test('admin: every action is in the audit log', async (t) => {
     t.equal(byTarget[0].actor_id, other.user.id)
     const deletes = (await act('GET', '/v1/admin/audit-log?action=user.delete')).json().data
     t.equal(deletes.length, 1)
-    const future = (await act('GET', '/v1/admin/audit-log?from=2999-01-01T00:00:00Z')).json().data
+    const future = (await act('GET', '/v1/admin/audit-log?from=2199-01-01T00:00:00Z')).json().data
     t.same(future, [])
     const past = (await act('GET', '/v1/admin/audit-log?to=2000-01-01T00:00:00Z')).json().data
     t.same(past, [])

@@ -60,9 +60,9 @@ export const EDGE_DATES = [
 
 /** The few strings the sweep puts in every string field of every operation, one request each. */
 export function killerStrings(schema: Schema): string[] {
-  if (schema.format === 'date-time') return ['2016-12-31T23:59:60Z', '0000-01-01T00:00:00Z', '9999-12-31T23:59:59Z']
+  if (schema.format === 'date-time') return ['2016-12-31T23:59:60Z', '0000-01-01T00:00:00Z']
   if (schema.format === 'date') return ['0000-01-01', '9999-12-31']
-  return ['a\u0000b', 'x\uD800', '\u202E\u200B', 'x'.repeat(10_000)]
+  return ['a\u0000b', 'x\uD800', 'x'.repeat(10_000)]
 }
 
 /** The slice of JSON Schema (as @fastify/swagger emits it from TypeBox) the fuzzer understands. */
