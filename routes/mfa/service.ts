@@ -83,13 +83,24 @@ export function createMfaService(app: FastifyInstance) {
     return result.valid && 'timeStep' in result ? result.timeStep : null
   }
 
+  /** The stored secret, or null when it cannot be read (MFA_ENCRYPTION_KEY changed): the codes then fail. */
+  function readSecret(stored: string, userId: string): string | null {
+    try {
+      return decryptSecret(keys.totp, stored, userId)
+    } catch (err) {
+      app.log.error({ err, userId }, 'TOTP secret unreadable: was MFA_ENCRYPTION_KEY (or JWT_SECRET) changed?')
+      return null
+    }
+  }
+
   /** TOTP (6 digits) or a recovery code; true once per code. */
   async function checkCode(userId: string, code: string): Promise<boolean> {
     const trimmed = code.replace(/\s/g, '')
     if (/^\d{6}$/.test(trimmed)) {
       const factor = await repo.totp(userId)
       if (!factor?.confirmedAt) return false
-      const step = await matchingStep(decryptSecret(keys.totp, factor.secretEncrypted, userId), trimmed)
+      const secret = readSecret(factor.secretEncrypted, userId)
+      const step = secret === null ? null : await matchingStep(secret, trimmed)
       return step !== null && (await repo.useTotpStep(factor.id, step, false))
     }
     if (normaliseRecoveryCode(trimmed).length !== 10) return false
@@ -175,8 +186,11 @@ export function createMfaService(app: FastifyInstance) {
     }
   }
 
+  /** Not disabled, and not locked for an e-mail left unverified past the deadline (as the password login). */
   function loginAllowed(user: UserRow | null): user is UserRow {
-    return !!user && !user.disabledAt
+    if (!user || user.disabledAt) return false
+    const deadline = user.createdAt.getTime() + config.EMAIL_VERIFICATION_DEADLINE_DAYS * 86400_000
+    return user.emailVerifiedAt !== null || Date.now() <= deadline
   }
 
   return {
@@ -204,7 +218,8 @@ export function createMfaService(app: FastifyInstance) {
       if (!factor) throw errors.notFound('No authenticator app enrolment is pending; start one first.')
       if (factor.confirmedAt)
         throw errors.conflict('totp_already_enabled', 'The authenticator app is already confirmed.')
-      const step = await matchingStep(decryptSecret(keys.totp, factor.secretEncrypted, user.id), code.trim())
+      const secret = readSecret(factor.secretEncrypted, user.id)
+      const step = secret === null ? null : await matchingStep(secret, code.trim())
       if (step === null) throw errors.badRequest('invalid_code', 'The code is wrong or expired.')
       return db.transaction(async (tx) => {
         if (!(await repo.useTotpStep(factor.id, step, true, tx))) {

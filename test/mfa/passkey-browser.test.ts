@@ -12,7 +12,7 @@ import { freePort } from '../helpers/processes.ts'
 // (CTAP2, internal, resident keys, user verification), on a page of the server's own origin.
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 
-// The page the test loads at http://localhost:<port>/passkey-test: it asks the server for options,
+// In the page, globalThis is window. The page the test loads at http://localhost:<port>/passkey-test: it asks the server for options,
 // runs the WebAuthn ceremony and posts the result, as an app's web view would.
 const PAGE = `<!doctype html><meta charset="utf-8"><title>passkey test</title><script>
 async function api(path, headers, body) {
@@ -111,7 +111,7 @@ t.test(
     const inPage = <T = ApiResult>(fn: string, ...args: unknown[]) =>
       page.evaluate(
         ([f, a]) =>
-          (window as unknown as Record<string, (...x: unknown[]) => Promise<unknown>>)[f as string](
+          (globalThis as unknown as Record<string, (...x: unknown[]) => Promise<unknown>>)[f as string](
             ...(a as unknown[]),
           ),
         [fn, args] as const,
