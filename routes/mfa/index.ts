@@ -388,8 +388,12 @@ const mfaRoutes: FastifyPluginAsyncTypebox = async function mfaRoutes(app) {
       },
     },
     async function resetFactors(request) {
-      const removed = await mfa.resetFactors(request.params.id, (tx) =>
-        app.audit.record(request, { action: 'user.mfa_reset', targetType: 'user', targetId: request.params.id }, tx),
+      const removed = await mfa.resetFactors(request.params.id, (tx, what) =>
+        app.audit.record(
+          request,
+          { action: 'user.mfa_reset', targetType: 'user', targetId: request.params.id, details: what },
+          tx,
+        ),
       )
       if (!removed) throw errors.notFound('No such user.')
       return { ...SUCCESS, totp_removed: removed.totp > 0, passkeys_removed: removed.passkeys }

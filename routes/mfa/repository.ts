@@ -1,5 +1,5 @@
 import { and, asc, count, desc, eq, gt, isNotNull, isNull, lt, or, sql } from 'drizzle-orm'
-import type { Db, DbOrTx } from '../../db/client.ts'
+import { type Db, type DbOrTx, queryRows } from '../../db/client.ts'
 import {
   mfaLoginTokens,
   mfaRecoveryCodes,

@@ -463,13 +463,16 @@ export function createMfaService(app: FastifyInstance) {
     },
 
     /** Admin reset: every factor of the account goes; the owner is told. */
-    async resetFactors(userId: string, inTx: (tx: DbOrTx) => Promise<void>) {
+    async resetFactors(
+      userId: string,
+      inTx: (tx: DbOrTx, removed: { totp: number; passkeys: number }) => Promise<void>,
+    ) {
       return db.transaction(async (tx) => {
         const user = await users.findById(userId, tx)
         if (!user) return null
         const removed = await repo.deleteAllFactors(user.id, tx)
         await mailer.enqueue(tx, mfaMails.factorsReset(user.email))
-        await inTx(tx)
+        await inTx(tx, removed)
         return removed
       })
     },

@@ -377,7 +377,7 @@ t.test('TOTP and recovery codes', async (t) => {
     t.equal((await post('/v2/auth/login', { email: user.email, password: user.password })).statusCode, 200)
     t.equal((await lastMail(app, user.email, 'mfa_factors_reset'))?.kind, 'mfa_factors_reset')
     const [entry] = await app.db.select().from(auditLog).where(eq(auditLog.action, 'user.mfa_reset'))
-    t.match(entry, { actorId: admin.user.id, targetType: 'user', targetId: user.id })
+    t.match(entry, { actorId: admin.user.id, targetType: 'user', targetId: user.id, details: { totp: 1, passkeys: 0 } })
     const asUser = await app.inject({ method: 'POST', url: `/v1/admin/users/${user.id}/mfa/reset`, headers })
     t.equal(asUser.statusCode, 403)
     const unknown = await app.inject({
