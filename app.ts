@@ -64,6 +64,9 @@ export const REDACT_PATHS = [
   '*.secret',
   '*.x_auth_token',
   '*.token',
+  '*.mfa_token',
+  '*.recovery_codes',
+  '*.otpauth_uri',
 ]
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/
