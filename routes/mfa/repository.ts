@@ -284,6 +284,35 @@ export function createMfaRepository(db: Db) {
       return rows.length > 0
     },
 
+    /**
+     * The account export: which factors exist and when they were used; never a secret, a hash or a
+     * public key (credentials, not the user's data). An account has at most a few dozen rows here.
+     */
+    async *exportRows(userId: string): AsyncGenerator<Record<string, unknown>> {
+      const totp = await this.totp(userId)
+      if (totp?.confirmedAt) {
+        yield {
+          kind: 'totp',
+          created: totp.confirmedAt.toISOString(),
+          last_used: totp.lastUsedAt?.toISOString() ?? null,
+        }
+      }
+      const codes = await this.recoveryCodeSummary(userId)
+      if (codes) yield { kind: 'recovery_codes', created: codes.created.toISOString(), remaining: codes.remaining }
+      for (const p of await this.passkeysOf(userId)) {
+        yield {
+          kind: 'passkey',
+          id: p.id,
+          name: p.name,
+          created: p.createdAt.toISOString(),
+          last_used: p.lastUsedAt?.toISOString() ?? null,
+          device_type: p.deviceType,
+          backed_up: p.backedUp,
+          clone_warning: p.cloneWarningAt?.toISOString() ?? null,
+        }
+      }
+    },
+
     /** Every factor of the account (admin reset): TOTP, recovery codes, passkeys and pending logins. */
     async deleteAllFactors(userId: string, tx: DbOrTx) {
       const totp = await tx

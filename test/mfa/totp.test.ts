@@ -96,6 +96,15 @@ t.test('TOTP and recovery codes', async (t) => {
     const again = await app.inject({ method: 'POST', url: '/v1/users/me/mfa/totp', headers })
     t.equal(again.statusCode, 409)
     t.equal(again.json().error, 'totp_already_enabled')
+
+    const exported = await app.inject({ method: 'GET', url: '/v1/users/me/export', headers })
+    const section = JSON.parse(exported.body).sections.second_factors
+    t.match(section, [
+      { kind: 'totp', created: String },
+      { kind: 'recovery_codes', remaining: 10 },
+    ])
+    t.notOk(exported.body.includes(body.secret), 'the export lists factors, never their secrets')
+    t.notOk(exported.body.includes(row.secretEncrypted))
   })
 
   t.test('the window at the start of a step: ±1 step, each step once', async (t) => {
