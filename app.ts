@@ -25,6 +25,8 @@ import groupRoutes from './routes/groups/index.ts'
 import insightRoutes from './routes/insight/index.ts'
 import intentionRoutes from './routes/intention/index.ts'
 import measurementRoutes from './routes/measurement/index.ts'
+import mfaGate from './routes/mfa/gate.ts'
+import mfaRoutes from './routes/mfa/index.ts'
 import sharedRoutes from './routes/shared/index.ts'
 import sharedReadRoutes from './routes/shared/reads.ts'
 import sharingRoutes from './routes/sharing/index.ts'
@@ -41,6 +43,8 @@ export interface BuildAppOptions {
   database?: Database
   /** Pino options, or false to log nothing. */
   logger?: FastifyServerOptions['logger']
+  /** The clock of TOTP time steps (ms since the epoch); tests pass their own. */
+  clock?: () => number
 }
 
 // Never in a log line: credentials, tokens and one-time codes.
@@ -60,6 +64,9 @@ export const REDACT_PATHS = [
   '*.secret',
   '*.x_auth_token',
   '*.token',
+  '*.mfa_token',
+  '*.recovery_codes',
+  '*.otpauth_uri',
 ]
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/
@@ -101,6 +108,8 @@ export async function buildApp(options: BuildAppOptions = {}) {
   await app.register(limitsPlugin)
   await app.register(mailerPlugin)
   await app.register(auditPlugin)
+  // What auth, user and sharing ask of MFA (login gate, step-up), as decorators.
+  await app.register(mfaGate, { now: options.clock })
 
   await app.register(systemRoutes)
   await app.register(authRoutes)
@@ -111,6 +120,7 @@ export async function buildApp(options: BuildAppOptions = {}) {
   await app.register(statisticsRoutes, { prefix: '/v1' })
   await app.register(telemetryRoutes, { prefix: '/v1' })
   await app.register(userRoutes, { prefix: '/v1' })
+  await app.register(mfaRoutes, { prefix: '/v1' })
   await app.register(adminRoutes, { prefix: '/v1' })
   await app.register(firmwareRoutes, { prefix: '/v1' })
   await app.register(adminFirmwareRoutes, { prefix: '/v1' })

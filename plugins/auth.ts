@@ -11,6 +11,10 @@ export interface AccessClaims {
   sid: string
   role: 'user' | 'admin'
   typ?: undefined
+  /** RFC 8176 methods, assurance level and OIDC auth_time (seconds): how and when the user authenticated. */
+  amr?: string[]
+  aal?: number
+  auth_time?: number
 }
 
 export interface RefreshClaims {
@@ -165,13 +169,24 @@ export default fp(
         throw errors.unauthorized('session_revoked', 'This session has ended; log in again.')
       }
       // The role comes from the database, so a demotion applies within the cache time.
-      request.user = { sub: claims.sub, sid: claims.sid, role: state.role }
+      request.user = {
+        sub: claims.sub,
+        sid: claims.sid,
+        role: state.role,
+        amr: claims.amr,
+        aal: claims.aal,
+        auth_time: claims.auth_time,
+      }
     }
 
     app.decorate('authenticate', authenticate)
     app.decorate('requireAdmin', async function requireAdmin(request: FastifyRequest) {
       await authenticate(request)
       if (request.user.role !== 'admin') throw errors.forbidden('This route is for administrators.')
+      // ADMIN_MFA_REQUIRED: admin power needs a session that passed a second factor (routes/mfa).
+      if (app.config.ADMIN_MFA_REQUIRED && (request.user.aal ?? 1) < 2) {
+        throw errors.forbidden('Administrators need a second factor: log in again with it.', 'mfa_required')
+      }
     })
   },
   { name: 'auth', dependencies: ['config', 'db', 'errors'] },

@@ -52,9 +52,26 @@ export const ConfigSchema = Type.Object({
   TELEMETRY_RETENTION_DAYS: Type.Integer({ minimum: 1, maximum: 3650, default: 30 }),
   TELEMETRY_MAX_BYTES: Type.Integer({ minimum: 1024, default: 5242880 }),
   JOBS_ENABLED: Type.Boolean({ default: true }),
+  /** Admin logins need a second factor; unset = true when NODE_ENV=production, false otherwise. */
+  ADMIN_MFA_REQUIRED: Type.Optional(Type.Boolean()),
+  /** Sensitive actions need an authentication (login or re-authentication) at most this old. */
+  REAUTH_WINDOW_S: Type.Integer({ minimum: 30, maximum: 86400, default: 600 }),
+  /** Key material for TOTP secrets at rest; unset = derived from JWT_SECRET with HKDF-SHA256. */
+  MFA_ENCRYPTION_KEY: Type.Optional(Type.String({ minLength: 32 })),
+  /** WebAuthn relying party: ID (a registrable domain; default PUBLIC_URL's host), name, allowed origins. */
+  WEBAUTHN_RP_ID: Type.Optional(Type.String({ minLength: 1, maxLength: 253 })),
+  WEBAUTHN_RP_NAME: Type.String({ minLength: 1, maxLength: 64, default: 'NOWATCH' }),
+  /** Comma-separated origins where passkey ceremonies may run; default PUBLIC_URL's origin. */
+  WEBAUTHN_ORIGINS: Type.String({ default: '' }),
 })
 
-export type Config = Static<typeof ConfigSchema> & { JWT_SECRET: string }
+export type Config = Static<typeof ConfigSchema> & {
+  JWT_SECRET: string
+  ADMIN_MFA_REQUIRED: boolean
+  WEBAUTHN_RP_ID: string
+  /** Parsed from the comma-separated WEBAUTHN_ORIGINS (or PUBLIC_URL's origin). */
+  webauthnOrigins: string[]
+}
 
 export class ConfigError extends Error {
   override name = 'ConfigError'
@@ -89,7 +106,23 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     }
   }
   const jwtSecret = parsed.JWT_SECRET ?? developmentSecret(parsed.DATA_DIR)
-  return { ...parsed, JWT_SECRET: jwtSecret }
+  const publicUrl = new URL(parsed.PUBLIC_URL)
+  const origins = parsed.WEBAUTHN_ORIGINS.split(',')
+    .map((o) => o.trim())
+    .filter(Boolean)
+  const badOrigin = origins.find((o) => !/^https?:\/\/[^/]+$/.test(o))
+  if (badOrigin) {
+    throw new ConfigError(
+      `Invalid configuration:\n  WEBAUTHN_ORIGINS: "${badOrigin}" is not an origin (scheme://host[:port])`,
+    )
+  }
+  return {
+    ...parsed,
+    JWT_SECRET: jwtSecret,
+    ADMIN_MFA_REQUIRED: parsed.ADMIN_MFA_REQUIRED ?? parsed.NODE_ENV === 'production',
+    WEBAUTHN_RP_ID: parsed.WEBAUTHN_RP_ID ?? publicUrl.hostname,
+    webauthnOrigins: origins.length > 0 ? origins : [publicUrl.origin],
+  }
 }
 
 function describeEnvErrors(err: unknown): string {

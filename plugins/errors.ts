@@ -14,6 +14,8 @@ export class AppError extends Error {
     message: string,
     readonly details?: ErrorDetail[],
     readonly headers?: Record<string, string>,
+    /** Fields the body carries beyond `{ error, message, details }` (e.g. `mfa_token`); the route's schema lists them. */
+    readonly extra?: Record<string, unknown>,
   ) {
     super(message)
     this.name = 'AppError'
@@ -159,7 +161,13 @@ export default fp(
     ) {
       if (err instanceof AppError) {
         if (err.headers) reply.headers(err.headers)
-        return reply.status(err.statusCode).send(errorBody(err.code, err.message, err.details))
+        return reply
+          .status(err.statusCode)
+          .send(
+            err.extra
+              ? { ...errorBody(err.code, err.message, err.details), ...err.extra }
+              : errorBody(err.code, err.message, err.details),
+          )
       }
       const fe = err as FastifyError & { validationContext?: string }
       if (fe.validation) {

@@ -35,6 +35,7 @@ export const TAGS = [
   { name: 'shared', description: "Manage other people's data shared with you" },
   { name: 'group', description: 'Peer groups whose members see each other’s data (Beddit reference)' },
   { name: 'telemetry', description: 'Application telemetry data (spans, metrics, logs)' },
+  { name: 'mfa', description: 'Second factors (TOTP, recovery codes, passkeys), passwordless login and step-up' },
   { name: 'admin', description: 'Administration: users, client apps, audit log' },
   { name: 'system', description: 'Health and readiness' },
 ]

@@ -34,6 +34,14 @@ export const sessions = pgTable(
     expiresAt: timestamp('expires_at', { withTimezone: true, precision: 3 }).notNull(),
     revokedAt: timestamp('revoked_at', { withTimezone: true, precision: 3 }),
     revokedReason: text('revoked_reason'),
+    /** How the session was opened (sessions list), and what its tokens claim: RFC 8176 `amr`, NIST `aal`, OIDC `auth_time`. */
+    authMethod: text('auth_method', { enum: ['password', 'passkey', 'mfa'] })
+      .notNull()
+      .default('password'),
+    amr: text('amr').array().notNull().default(sql`'{pwd}'::text[]`),
+    aal: integer('aal').notNull().default(1),
+    /** The last time the user proved who they are in this session (login, or a later re-authentication). */
+    authTime: timestamp('auth_time', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
   },
   (t) => [index('sessions_user_active_idx').on(t.userId, t.lastUsedAt).where(sql`${t.revokedAt} is null`)],
 )

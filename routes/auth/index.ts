@@ -20,6 +20,7 @@ import {
   ConfirmNewPasswordBodySchema,
   EmailBodySchema,
   LoginBodySchema,
+  LoginErrorSchema,
   RefreshBodySchema,
   RegisterBodySchema,
   TokensSchema,
@@ -183,10 +184,10 @@ const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
     ...extra,
     security: SECURITY.clientToken,
     body: LoginBodySchema,
-    response: { 200: TokensSchema, ...errorResponses(...BODY_ERRORS, 401, 403, 429) },
+    response: { 200: TokensSchema, ...errorResponses(...BODY_ERRORS, 403, 429), 401: LoginErrorSchema },
   })
   const LOGIN_DESCRIPTION =
-    'Wrong email or password: `401 invalid_credentials` (one answer for both). `403 account_locked`: e-mail not verified in time. `403 account_disabled`. `429 too_many_sessions` at MAX_SESSIONS (30) active sessions unless SESSION_LIMIT_POLICY=evict_oldest. `429 rate_limited` with Retry-After after repeated failures (per account, with backoff) or too many attempts from one IP.'
+    'Wrong email or password: `401 invalid_credentials` (one answer for both). An account with a second factor (authenticator app or passkey): `401 mfa_required` with an `mfa_token` for `POST /v1/auth/mfa/verify`, instead of tokens; accounts without one get the tokens as before. `403 account_locked`: e-mail not verified in time. `403 account_disabled`. `429 too_many_sessions` at MAX_SESSIONS (30) active sessions unless SESSION_LIMIT_POLICY=evict_oldest. `429 rate_limited` with Retry-After after repeated failures (per account, with backoff) or too many attempts from one IP.'
 
   app.post(
     '/v2/auth/login',
@@ -221,7 +222,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
       onRequest: app.requireClient,
       config: perIp(30, 60_000),
       schema: loginSchema('Log in as an administrator', {
-        description: `${LOGIN_DESCRIPTION} A correct login of an account without the admin role: \`403 forbidden\`.`,
+        description: `${LOGIN_DESCRIPTION} A correct login of an account without the admin role: \`403 forbidden\`. With ADMIN_MFA_REQUIRED (default in production) an admin must finish with a second factor (\`401 mfa_required\`), and one without any is refused (\`403 mfa_enrollment_required\`: enrol one through the user login first); the admin's tokens claim \`aal: 2\`.`,
       }),
     },
     async function loginAdmin(request) {
@@ -360,12 +361,13 @@ const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
     '/v1/auth/change_password',
     {
       onRequest: app.authenticate,
+      preHandler: app.requireRecentAuth,
       config: perIp(20, 900_000),
       schema: {
         tags: ['auth'],
         summary: 'Change the password (old and new)',
         description:
-          'Problems are reported per field in `details` (`password_old`, `password_new`). Every other session of the account is revoked; this one stays.',
+          'Problems are reported per field in `details` (`password_old`, `password_new`). Every other session of the account is revoked; this one stays. Needs a recent authentication (step-up): `401 reauthentication_required` unless the access token comes from a login or `POST /v1/auth/reauthenticate` within REAUTH_WINDOW_S (600 s), made with the second factor when the account has one.',
         security: SECURITY.bearer,
         body: ChangePasswordBodySchema,
         response: { 200: StatusSuccessSchema, ...errorResponses(...BODY_ERRORS, 401, 429) },

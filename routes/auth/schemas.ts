@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox'
-import { DateTimeSchema } from '../common.ts'
+import { DateTimeSchema, ErrorSchema } from '../common.ts'
 import { PASSWORD_MAX, PASSWORD_MIN, PASSWORD_SPECIALS } from './passwords.ts'
 
 const POLICY = `Requirements: ${PASSWORD_MIN}..${PASSWORD_MAX} characters; at least one lowercase letter, one uppercase letter, one digit (0-9) and one special character from the set (${PASSWORD_SPECIALS}). The ~49,000 most common passwords are refused (\`password_too_common\`).`
@@ -131,4 +131,19 @@ export const AuthHistoryEntrySchema = Type.Object(
     ),
   },
   { additionalProperties: false },
+)
+
+/** A login's 401: the usual error, or `mfa_required` with the token for the second step. */
+export const LoginErrorSchema = Type.Object(
+  {
+    ...ErrorSchema.properties,
+    mfa_token: Type.Optional(
+      Type.String({
+        description:
+          'With `mfa_required` only: single use, valid `mfa_token_expires_in` seconds, from the same client app, for `POST /v1/auth/mfa/verify`.',
+      }),
+    ),
+    mfa_token_expires_in: Type.Optional(Type.Integer({ minimum: 0, examples: [300] })),
+  },
+  { additionalProperties: false, description: 'Error (with `mfa_required`: the token of the second step)' },
 )

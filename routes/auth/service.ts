@@ -17,10 +17,31 @@ const FAILURE_WINDOW_S = 3600
 const BACKOFF_FROM = 5
 const HARD_LIMIT = 100
 
+/** What a session's tokens claim about how the user authenticated (stored on the session, kept by refresh). */
+export interface SessionAuth {
+  method: 'password' | 'passkey' | 'mfa'
+  amr: string[]
+  aal: number
+  /** Defaults to now (a login happening now). */
+  authTime?: Date
+}
+
+export const PASSWORD_AUTH: SessionAuth = { method: 'password', amr: ['pwd'], aal: 1 }
+
 export interface Tokens {
   access: string
   refresh: string
   expiresIn: number
+}
+
+/** The claims a session's refreshed tokens keep. */
+export function sessionAuth(session: {
+  authMethod: SessionAuth['method']
+  amr: string[]
+  aal: number
+  authTime: Date
+}) {
+  return { method: session.authMethod, amr: session.amr, aal: session.aal, authTime: session.authTime }
 }
 
 export function requestMeta(request: FastifyRequest) {
@@ -36,7 +57,12 @@ export function createAuthService(app: FastifyInstance) {
   const history = createHistoryRepository(db)
   const codes = createCodeRepository(config.JWT_SECRET)
 
-  function issueTokens(user: Pick<UserRow, 'id' | 'role'>, sessionId: string, refreshJti: string): Tokens {
+  function issueTokens(
+    user: Pick<UserRow, 'id' | 'role'>,
+    sessionId: string,
+    refreshJti: string,
+    auth: SessionAuth = PASSWORD_AUTH,
+  ): Tokens {
     const now = Math.floor(Date.now() / 1000)
     const access = app.jwt.sign({
       sub: user.id,
@@ -47,6 +73,10 @@ export function createAuthService(app: FastifyInstance) {
       iat: now,
       nbf: now,
       exp: now + config.ACCESS_TOKEN_TTL_S,
+      // How and when the user proved who they are (RFC 8176, OIDC Core §2): step-up reads these.
+      amr: auth.amr,
+      aal: auth.aal,
+      auth_time: Math.floor((auth.authTime?.getTime() ?? Date.now()) / 1000),
     } as never)
     const refresh = app.jwt.sign({
       typ: 'refresh',
@@ -82,8 +112,68 @@ export function createAuthService(app: FastifyInstance) {
     return Date.now() > deadline
   }
 
+  /**
+   * Opens a session for a user who has proved who they are (password, second factor or passkey):
+   * session limit, login history, tokens. The MFA and passkey logins end here too.
+   */
+  async function openSession(request: FastifyRequest, user: UserRow, auth: SessionAuth): Promise<Tokens> {
+    const meta = requestMeta(request)
+    const email = user.email
+    const fail = async (reason: string, error: AppError, userId: string | null = user.id) => {
+      await history.record({ userId, email, success: false, reason, ...meta })
+      throw error
+    }
+
+    const refreshJti = randomUUID()
+    const result = await db.transaction(async (tx) => {
+      // An account deleted while this login waited for the lock: no session for a user who is gone.
+      if (!(await users.lock(user.id, tx))) return { gone: true as const }
+      const active = await sessions.countActive(user.id, tx)
+      const evicted: string[] = []
+      if (active >= config.MAX_SESSIONS) {
+        if (config.SESSION_LIMIT_POLICY === 'reject') return { tooMany: true as const }
+        for (const s of await sessions.leastRecentlyUsed(user.id, active - config.MAX_SESSIONS + 1, tx)) {
+          await sessions.revoke(user.id, s.id, 'evicted', tx)
+          evicted.push(s.id)
+        }
+      }
+      const session = await sessions.create(
+        {
+          userId: user.id,
+          clientId: request.clientApp?.id ?? null,
+          refreshJti,
+          ...meta,
+          expiresAt: new Date(Date.now() + config.REFRESH_TOKEN_TTL_S * 1000),
+          authMethod: auth.method,
+          amr: auth.amr,
+          aal: auth.aal,
+        },
+        tx,
+      )
+      await history.record({ userId: user.id, email, success: true, reason: null, ...meta }, tx)
+      return { sessionId: session.id, authTime: session.authTime, evicted }
+    })
+    if ('gone' in result) {
+      const error = errors.unauthorized('invalid_credentials', 'Email or password is incorrect.')
+      return fail('invalid_credentials', error, null)
+    }
+    if ('tooMany' in result) {
+      return fail(
+        'too_many_sessions',
+        errors.tooMany(
+          'too_many_sessions',
+          `This account already has ${config.MAX_SESSIONS} active sessions; log out of one first.`,
+        ),
+      )
+    }
+    app.sessionCache.invalidate(...result.evicted)
+    return issueTokens(user, result.sessionId, refreshJti, { ...auth, authTime: result.authTime })
+  }
+
   return {
     issueTokens,
+    openSession,
+    throttle,
 
     /** Password login: one generic failure, equal bcrypt work for unknown emails, session limit, history. */
     async login(
@@ -122,48 +212,9 @@ export function createAuthService(app: FastifyInstance) {
       if (needsRehash(user.passwordHash, config.BCRYPT_COST)) {
         await users.setPasswordHash(user.id, await hashPassword(body.password, config.BCRYPT_COST))
       }
-
-      const refreshJti = randomUUID()
-      const result = await db.transaction(async (tx) => {
-        // An account deleted while this login waited for the lock: no session for a user who is gone.
-        if (!(await users.lock(user.id, tx))) return { gone: true as const }
-        const active = await sessions.countActive(user.id, tx)
-        const evicted: string[] = []
-        if (active >= config.MAX_SESSIONS) {
-          if (config.SESSION_LIMIT_POLICY === 'reject') return { tooMany: true as const }
-          for (const s of await sessions.leastRecentlyUsed(user.id, active - config.MAX_SESSIONS + 1, tx)) {
-            await sessions.revoke(user.id, s.id, 'evicted', tx)
-            evicted.push(s.id)
-          }
-        }
-        const session = await sessions.create(
-          {
-            userId: user.id,
-            clientId: request.clientApp?.id ?? null,
-            refreshJti,
-            ...meta,
-            expiresAt: new Date(Date.now() + config.REFRESH_TOKEN_TTL_S * 1000),
-          },
-          tx,
-        )
-        await history.record({ userId: user.id, email, success: true, reason: null, ...meta }, tx)
-        return { sessionId: session.id, evicted }
-      })
-      if ('gone' in result) {
-        const error = errors.unauthorized('invalid_credentials', 'Email or password is incorrect.')
-        return fail('invalid_credentials', error, null)
-      }
-      if ('tooMany' in result) {
-        return fail(
-          'too_many_sessions',
-          errors.tooMany(
-            'too_many_sessions',
-            `This account already has ${config.MAX_SESSIONS} active sessions; log out of one first.`,
-          ),
-        )
-      }
-      app.sessionCache.invalidate(...result.evicted)
-      return issueTokens(user, result.sessionId, refreshJti)
+      // Accounts with a second factor (and admins, when ADMIN_MFA_REQUIRED) finish in routes/mfa.
+      if (await app.mfa.required(user, adminOnly)) return app.mfa.challenge(request, user, adminOnly)
+      return openSession(request, user, PASSWORD_AUTH)
     },
 
     /** Refresh-token rotation with reuse detection (a second use revokes the whole session). */
@@ -207,7 +258,7 @@ export function createAuthService(app: FastifyInstance) {
           withinGrace ? (session.rotatedAt as Date) : new Date(),
           tx,
         )
-        return { tokens: issueTokens(user, session.id, next) }
+        return { tokens: issueTokens(user, session.id, next, sessionAuth(session)) }
       })
       if ('tokens' in outcome && outcome.tokens) return outcome.tokens
       if (outcome.error === 'reused') {

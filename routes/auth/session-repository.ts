@@ -44,6 +44,9 @@ export function createSessionRepository(db: Db) {
         ip: string
         userAgent: string | null
         expiresAt: Date
+        authMethod?: 'password' | 'passkey' | 'mfa'
+        amr?: string[]
+        aal?: number
       },
       tx?: DbOrTx,
     ) {
@@ -122,6 +125,7 @@ export function createSessionRepository(db: Db) {
           createdAt: sessions.createdAt,
           lastUsedAt: sessions.lastUsedAt,
           expiresAt: sessions.expiresAt,
+          authMethod: sessions.authMethod,
         })
         .from(sessions)
         .leftJoin(clientApps, eq(clientApps.id, sessions.clientId))
@@ -173,6 +177,30 @@ export function createSessionRepository(db: Db) {
         if (!last || rows.length < batch) return
         after = { at: last.createdAt, id: last.id }
       }
+    },
+
+    /** A re-authentication: the session's tokens claim this method and time from now on. */
+    async reauthenticated(
+      sessionId: string,
+      auth: { amr: string[]; aal: number; authTime: Date },
+      previousJti: string,
+      nextJti: string,
+      tx?: DbOrTx,
+    ) {
+      const rows = await (tx ?? db)
+        .update(sessions)
+        .set({
+          amr: auth.amr,
+          aal: auth.aal,
+          authTime: auth.authTime,
+          refreshJti: nextJti,
+          previousRefreshJti: previousJti,
+          rotatedAt: new Date(),
+          lastUsedAt: new Date(),
+        })
+        .where(and(eq(sessions.id, sessionId), active()))
+        .returning({ id: sessions.id })
+      return rows.length > 0
     },
 
     /** Revokes one session of this user; false when it is not theirs or already ended. */

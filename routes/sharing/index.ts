@@ -27,11 +27,12 @@ const sharingRoutes: FastifyPluginAsyncTypebox = async function sharingRoutes(ap
   app.post(
     '/sharing/invites',
     {
+      preHandler: app.requireRecentAuth,
       schema: {
         tags: ['sharing'],
         summary: 'Invite another account to see some of my data',
         description:
-          'The invitee must have an account (`400 email_not_found`, as the Beddit reference) and must not already have a live share or invite from me (`400 already_shared`); sharing with oneself is `400 cannot_share_with_self`. The invite is e-mailed with an accept link and expires after SHARE_INVITE_TTL_DAYS (14).',
+          'The invitee must have an account (`400 email_not_found`, as the Beddit reference) and must not already have a live share or invite from me (`400 already_shared`); sharing with oneself is `400 cannot_share_with_self`. The invite is e-mailed with an accept link and expires after SHARE_INVITE_TTL_DAYS (14). Needs a recent authentication (step-up): `401 reauthentication_required` unless the access token comes from a login or `POST /v1/auth/reauthenticate` within REAUTH_WINDOW_S (600 s), made with the second factor when the account has one.',
         security: SECURITY.bearer,
         body: InviteBodySchema,
         response: { 201: ShareSchema, ...errorResponses(400, 401, 413, 415) },

@@ -9,6 +9,7 @@ import { createGroupRepository } from '../groups/repository.ts'
 import { exportRows as exportInsightRows } from '../insight/repository.ts'
 import { exportRows as exportIntentionRows } from '../intention/index.ts'
 import { exportRows as exportMeasurementRows } from '../measurement/repository.ts'
+import { createMfaRepository } from '../mfa/repository.ts'
 import { createSharingRepository } from '../sharing/repository.ts'
 import { exportRows as exportTelemetryRows } from '../telemetry/repository.ts'
 import { createUserRepository } from './repository.ts'
@@ -89,4 +90,5 @@ export const exportSections: ExportSection[] = [
   { name: 'activities', rows: (db, userId) => exportActivityRows(db, userId) },
   { name: 'intentions', rows: (db, userId) => exportIntentionRows(db, userId) },
   { name: 'insights', rows: (db, userId) => exportInsightRows(db, userId) },
+  { name: 'second_factors', rows: (db, userId) => createMfaRepository(db).exportRows(userId) },
 ]

@@ -154,6 +154,7 @@ const userRoutes: FastifyPluginAsyncTypebox = async function userRoutes(app) {
           ip: s.ip,
           user_agent: s.userAgent,
           ...parseUserAgent(s.userAgent),
+          method: s.authMethod,
         })),
         next_cursor: rows.length > limit && last ? encodeTimeCursor(last.createdAt, last.id) : null,
       }
@@ -185,12 +186,13 @@ const userRoutes: FastifyPluginAsyncTypebox = async function userRoutes(app) {
   app.delete(
     '/users/me',
     {
+      preHandler: app.requireRecentAuth,
       config: { rateLimit: { max: 10, timeWindow: 900_000 } },
       schema: {
         tags: ['user'],
         summary: 'Delete my account and all my data',
         description:
-          'Needs the current password (a wrong one: `400 validation_failed` on `password`; after 4 wrong ones within 15 minutes, `429 rate_limited`). In one transaction the account and every row that belongs to it go: profile, settings, sessions, login history, measurements, journal, shares both ways, group memberships, files it owns, and mail queued to its address. Every token stops working and the next login fails. This cannot be undone; export the data first.',
+          'Needs the current password (a wrong one: `400 validation_failed` on `password`; after 4 wrong ones within 15 minutes, `429 rate_limited`). In one transaction the account and every row that belongs to it go: profile, settings, sessions, login history, measurements, journal, shares both ways, group memberships, files it owns, and mail queued to its address. Every token stops working and the next login fails. This cannot be undone; export the data first. Needs a recent authentication (step-up): `401 reauthentication_required` unless the access token comes from a login or `POST /v1/auth/reauthenticate` within REAUTH_WINDOW_S (600 s), made with the second factor when the account has one.',
         security: SECURITY.bearer,
         body: DeleteAccountBodySchema,
         response: { 200: StatusSuccessSchema, ...errorResponses(...BODY_ERRORS, 401, 429) },

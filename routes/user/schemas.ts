@@ -138,6 +138,9 @@ export const SessionSchema = Type.Object(
       { brand: NullableString, family: NullableString, model: NullableString },
       { additionalProperties: false },
     ),
+    method: Type.Union([Type.Literal('password'), Type.Literal('passkey'), Type.Literal('mfa')], {
+      description: 'How the session was opened: the password alone, a passkey, or the password and a second factor.',
+    }),
   },
   { additionalProperties: false },
 )

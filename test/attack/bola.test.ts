@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import t from 'tap'
 import { parse } from 'yaml'
+import { createMfaRepository } from '../../routes/mfa/repository.ts'
 import { buildTestApp } from '../helpers/app.ts'
 import { userWithToken } from '../helpers/fixtures.ts'
 
@@ -55,6 +56,15 @@ t.test('object-level authorization matrix over every id-taking route', async (t)
   ).json()
   const ownSessions = (await call(owner, 'GET', '/v1/users/me/sessions')).json().data
   const sessionId = ownSessions[0].id
+  // A passkey row as a registration stores it (the ceremony itself is tested in test/mfa/).
+  const passkey = await createMfaRepository(app.db).addPasskey({
+    userId: owner.user.id,
+    credentialId: 'bola-test-credential',
+    publicKey: 'AAAA',
+    deviceType: 'singleDevice',
+    backedUp: false,
+    name: 'Owner key',
+  })
 
   const ids: Record<string, string> = {
     owner_id: owner.user.id,
@@ -72,6 +82,7 @@ t.test('object-level authorization matrix over every id-taking route', async (t)
     if (path.startsWith('/v1/sharing/') || path.startsWith('/v1/shared/{id}') || path.startsWith('/v1/shared/invites/'))
       return share.id
     if (path.startsWith('/v1/users/me/sessions/')) return sessionId
+    if (path.startsWith('/v1/users/me/passkeys/')) return passkey?.id
   }
 
   // Expected status class per actor for the owner's objects. Non-owners get exactly the 404 of a
@@ -106,6 +117,7 @@ t.test('object-level authorization matrix over every id-taking route', async (t)
     '/v1/insights/{id}/reflections/{reflection_id}': { text: 'changed' },
     '/v1/user/{user_id}/group/{group_id}/invite': { email: stranger.user.email },
     '/v1/user/{user_id}/group/invite': { email: stranger.user.email },
+    '/v1/users/me/passkeys/{id}': { name: 'mine now' },
   }
   const from = day(7).toISOString()
   const to = new Date().toISOString()
@@ -164,6 +176,11 @@ t.test('object-level authorization matrix over every id-taking route', async (t)
     (await call(owner, 'GET', '/v1/users/me/sessions')).json().data.length,
     ownSessions.length,
     'no session of the owner ended',
+  )
+  t.same(
+    (await call(owner, 'GET', '/v1/users/me/passkeys')).json().data.map((p: { name: string }) => p.name),
+    ['Owner key'],
+    'the owner’s passkey is neither renamed nor deleted',
   )
   const groups = (await call(owner, 'GET', `/v1/user/${owner.user.id}/group`)).json()
   t.equal(groups[0].pending_invites.length, 1, 'nobody else invited into the owner’s group')

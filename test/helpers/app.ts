@@ -22,12 +22,14 @@ export function testConfig(env: Record<string, string> = {}): Config {
 export interface TestAppOptions {
   env?: Record<string, string>
   database?: Database
+  /** The clock of TOTP time steps (ms); default Date.now. */
+  clock?: () => number
 }
 
 /** An app on a fresh database (one per call unless given), closed when the test ends. */
 export async function buildTestApp(t: Test, options: TestAppOptions = {}) {
   const database = options.database ?? (await freshDatabase())
-  const app = await buildApp({ config: testConfig(options.env), database, logger: false })
+  const app = await buildApp({ config: testConfig(options.env), database, logger: false, clock: options.clock })
   t.teardown(async () => {
     await app.close()
     if (!options.database) await database.close()

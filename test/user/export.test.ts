@@ -22,6 +22,7 @@ const SECTION_NAMES = [
   'activities',
   'intentions',
   'insights',
+  'second_factors',
 ]
 
 t.test('the export holds every record of mine and nothing of anyone else', async (t) => {

@@ -1,0 +1,331 @@
+import { and, asc, count, desc, eq, gt, isNotNull, isNull, lt, or, sql } from 'drizzle-orm'
+import { type Db, type DbOrTx, queryRows } from '../../db/client.ts'
+import {
+  mfaLoginTokens,
+  mfaRecoveryCodes,
+  mfaTotpFactors,
+  passkeys,
+  webauthnChallenges,
+} from '../../db/schema/index.ts'
+
+export type PasskeyRow = typeof passkeys.$inferSelect
+export type ChallengePurpose = (typeof webauthnChallenges.$inferInsert)['purpose']
+
+/** The MFA domain's tables; every query is scoped to the account it is about. */
+export function createMfaRepository(db: Db) {
+  return {
+    /** Whether the account has a confirmed second factor (TOTP or a passkey). */
+    async hasFactor(userId: string, tx?: DbOrTx): Promise<boolean> {
+      const [row] = await (tx ?? db)
+        .execute<{ yes: boolean }>(sql`
+        select exists (select 1 from mfa_totp_factors where user_id = ${userId} and confirmed_at is not null)
+            or exists (select 1 from passkeys where user_id = ${userId}) as yes`)
+        .then((r) => (r as unknown as { rows: { yes: boolean }[] }).rows)
+      return row?.yes === true
+    },
+
+    async totp(userId: string, tx?: DbOrTx) {
+      const [row] = await (tx ?? db).select().from(mfaTotpFactors).where(eq(mfaTotpFactors.userId, userId)).limit(1)
+      return row ?? null
+    },
+
+    /** A new pending secret, replacing a pending one; null when a confirmed factor exists. */
+    async startTotp(userId: string, secretEncrypted: string, tx?: DbOrTx) {
+      const [row] = await (tx ?? db)
+        .insert(mfaTotpFactors)
+        .values({ userId, secretEncrypted })
+        .onConflictDoUpdate({
+          target: mfaTotpFactors.userId,
+          set: { secretEncrypted, createdAt: sql`now()`, lastUsedStep: null, lastUsedAt: null },
+          setWhere: isNull(mfaTotpFactors.confirmedAt),
+        })
+        .returning()
+      return row ?? null
+    },
+
+    /**
+     * Accepts a time step once: the row is updated only when the step is newer than the last accepted
+     * one, so two processes given the same code cannot both accept it. `confirm` activates the factor.
+     */
+    async useTotpStep(factorId: string, step: number, confirm: boolean, tx?: DbOrTx): Promise<boolean> {
+      const rows = await (tx ?? db)
+        .update(mfaTotpFactors)
+        .set({
+          lastUsedStep: step,
+          lastUsedAt: new Date(),
+          ...(confirm ? { confirmedAt: new Date() } : {}),
+        })
+        .where(
+          and(
+            eq(mfaTotpFactors.id, factorId),
+            or(isNull(mfaTotpFactors.lastUsedStep), lt(mfaTotpFactors.lastUsedStep, step)),
+            confirm ? isNull(mfaTotpFactors.confirmedAt) : isNotNull(mfaTotpFactors.confirmedAt),
+          ),
+        )
+        .returning({ id: mfaTotpFactors.id })
+      return rows.length > 0
+    },
+
+    async deleteTotp(userId: string, tx?: DbOrTx): Promise<boolean> {
+      const rows = await (tx ?? db)
+        .delete(mfaTotpFactors)
+        .where(and(eq(mfaTotpFactors.userId, userId), isNotNull(mfaTotpFactors.confirmedAt)))
+        .returning({ id: mfaTotpFactors.id })
+      return rows.length > 0
+    },
+
+    /** The new set replaces the old one entirely. */
+    async replaceRecoveryCodes(userId: string, hashes: string[], tx: DbOrTx) {
+      await tx.delete(mfaRecoveryCodes).where(eq(mfaRecoveryCodes.userId, userId))
+      await tx.insert(mfaRecoveryCodes).values(hashes.map((codeHash) => ({ userId, codeHash })))
+    },
+
+    async unusedRecoveryCodes(userId: string) {
+      return db
+        .select({ id: mfaRecoveryCodes.id, codeHash: mfaRecoveryCodes.codeHash })
+        .from(mfaRecoveryCodes)
+        .where(and(eq(mfaRecoveryCodes.userId, userId), isNull(mfaRecoveryCodes.usedAt)))
+    },
+
+    /** Single use even under concurrency: only the first update of an unused code wins. */
+    async useRecoveryCode(userId: string, id: string): Promise<boolean> {
+      const rows = await db
+        .update(mfaRecoveryCodes)
+        .set({ usedAt: new Date() })
+        .where(and(eq(mfaRecoveryCodes.id, id), eq(mfaRecoveryCodes.userId, userId), isNull(mfaRecoveryCodes.usedAt)))
+        .returning({ id: mfaRecoveryCodes.id })
+      return rows.length > 0
+    },
+
+    async recoveryCodeSummary(userId: string) {
+      const [row] = await db
+        .select({
+          total: count(),
+          remaining: sql<number>`count(*) filter (where ${mfaRecoveryCodes.usedAt} is null)::int`,
+          created: sql<string | null>`max(${mfaRecoveryCodes.createdAt})`,
+        })
+        .from(mfaRecoveryCodes)
+        .where(eq(mfaRecoveryCodes.userId, userId))
+      return row.total > 0 ? { remaining: Number(row.remaining), created: new Date(row.created as string) } : null
+    },
+
+    async deleteRecoveryCodes(userId: string, tx?: DbOrTx) {
+      await (tx ?? db).delete(mfaRecoveryCodes).where(eq(mfaRecoveryCodes.userId, userId))
+    },
+
+    // Passkeys
+
+    async addPasskey(values: typeof passkeys.$inferInsert, tx?: DbOrTx) {
+      const [row] = await (tx ?? db).insert(passkeys).values(values).onConflictDoNothing().returning()
+      return row ?? null
+    },
+
+    async passkeysOf(userId: string, tx?: DbOrTx) {
+      return (tx ?? db)
+        .select()
+        .from(passkeys)
+        .where(eq(passkeys.userId, userId))
+        .orderBy(asc(passkeys.createdAt), asc(passkeys.id))
+    },
+
+    async countPasskeys(userId: string): Promise<number> {
+      const [row] = await db.select({ n: count() }).from(passkeys).where(eq(passkeys.userId, userId))
+      return row.n
+    },
+
+    /** Newest first, keyset on (created_at, id). */
+    async pagePasskeys(userId: string, limit: number, after?: { at: Date; id: string }) {
+      return db
+        .select()
+        .from(passkeys)
+        .where(
+          and(
+            eq(passkeys.userId, userId),
+            after
+              ? or(lt(passkeys.createdAt, after.at), and(eq(passkeys.createdAt, after.at), lt(passkeys.id, after.id)))
+              : undefined,
+          ),
+        )
+        .orderBy(desc(passkeys.createdAt), desc(passkeys.id))
+        .limit(limit)
+    },
+
+    async passkeyByCredentialId(credentialId: string) {
+      const [row] = await db.select().from(passkeys).where(eq(passkeys.credentialId, credentialId)).limit(1)
+      return row ?? null
+    },
+
+    async renamePasskey(userId: string, id: string, name: string) {
+      const [row] = await db
+        .update(passkeys)
+        .set({ name })
+        .where(and(eq(passkeys.id, id), eq(passkeys.userId, userId)))
+        .returning()
+      return row ?? null
+    },
+
+    async deletePasskey(userId: string, id: string, tx?: DbOrTx) {
+      const [row] = await (tx ?? db)
+        .delete(passkeys)
+        .where(and(eq(passkeys.id, id), eq(passkeys.userId, userId)))
+        .returning()
+      return row ?? null
+    },
+
+    /**
+     * Stores the authenticator's new signature counter; a counter of 0 means the authenticator does not
+     * count (synced passkeys), so it is kept as is.
+     */
+    async passkeyUsed(id: string, counter: number, backedUp: boolean) {
+      await db
+        .update(passkeys)
+        .set({ counter: sql`greatest(${passkeys.counter}, ${counter})`, backedUp, lastUsedAt: new Date() })
+        .where(eq(passkeys.id, id))
+    },
+
+    async flagClone(id: string) {
+      await db.update(passkeys).set({ cloneWarningAt: new Date() }).where(eq(passkeys.id, id))
+    },
+
+    // Challenges
+
+    async saveChallenge(challenge: string, purpose: ChallengePurpose, userId: string | null, ttlS: number) {
+      await db.insert(webauthnChallenges).values({
+        challenge,
+        purpose,
+        userId,
+        expiresAt: sql`now() + make_interval(secs => ${ttlS})` as unknown as Date,
+      })
+      // Expired ones are useless; drop a few now and then so the table stays small without a job.
+      if (Math.random() < 0.05) await db.delete(webauthnChallenges).where(lt(webauthnChallenges.expiresAt, sql`now()`))
+    },
+
+    /** True once for a live challenge of this purpose and account; it is gone afterwards. */
+    async consumeChallenge(challenge: string, purpose: ChallengePurpose, userId: string | null): Promise<boolean> {
+      const rows = await db
+        .delete(webauthnChallenges)
+        .where(
+          and(
+            eq(webauthnChallenges.challenge, challenge),
+            eq(webauthnChallenges.purpose, purpose),
+            userId === null ? isNull(webauthnChallenges.userId) : eq(webauthnChallenges.userId, userId),
+            gt(webauthnChallenges.expiresAt, sql`now()`),
+          ),
+        )
+        .returning({ challenge: webauthnChallenges.challenge })
+      return rows.length > 0
+    },
+
+    // Login tokens (the step between password and second factor)
+
+    async createLoginToken(values: {
+      userId: string
+      tokenHash: string
+      clientId: string | null
+      admin: boolean
+      ttlS: number
+    }) {
+      await db.insert(mfaLoginTokens).values({
+        userId: values.userId,
+        tokenHash: values.tokenHash,
+        clientId: values.clientId,
+        admin: values.admin,
+        expiresAt: sql`now() + make_interval(secs => ${values.ttlS})` as unknown as Date,
+      })
+      if (Math.random() < 0.05)
+        await db.delete(mfaLoginTokens).where(lt(mfaLoginTokens.expiresAt, sql`now() - interval '1 hour'`))
+    },
+
+    /**
+     * Counts one try of a live, unused token of this client app; null when there is none or its tries
+     * are spent. The count is taken before the code is checked, so parallel guesses cannot exceed it.
+     */
+    async tryLoginToken(tokenHash: string, clientId: string | null, maxAttempts: number) {
+      const [row] = await db
+        .update(mfaLoginTokens)
+        .set({ attempts: sql`${mfaLoginTokens.attempts} + 1` })
+        .where(
+          and(
+            eq(mfaLoginTokens.tokenHash, tokenHash),
+            clientId === null ? isNull(mfaLoginTokens.clientId) : eq(mfaLoginTokens.clientId, clientId),
+            isNull(mfaLoginTokens.usedAt),
+            gt(mfaLoginTokens.expiresAt, sql`now()`),
+            lt(mfaLoginTokens.attempts, maxAttempts),
+          ),
+        )
+        .returning()
+      return row ?? null
+    },
+
+    /** Looks a live token up without spending a try (to hand out passkey options for it). */
+    async liveLoginToken(tokenHash: string, clientId: string | null) {
+      const [row] = await db
+        .select()
+        .from(mfaLoginTokens)
+        .where(
+          and(
+            eq(mfaLoginTokens.tokenHash, tokenHash),
+            clientId === null ? isNull(mfaLoginTokens.clientId) : eq(mfaLoginTokens.clientId, clientId),
+            isNull(mfaLoginTokens.usedAt),
+            gt(mfaLoginTokens.expiresAt, sql`now()`),
+          ),
+        )
+        .limit(1)
+      return row ?? null
+    },
+
+    /** Single use: false when another request used it first. */
+    async spendLoginToken(id: string): Promise<boolean> {
+      const rows = await db
+        .update(mfaLoginTokens)
+        .set({ usedAt: new Date() })
+        .where(and(eq(mfaLoginTokens.id, id), isNull(mfaLoginTokens.usedAt)))
+        .returning({ id: mfaLoginTokens.id })
+      return rows.length > 0
+    },
+
+    /**
+     * The account export: which factors exist and when they were used; never a secret, a hash or a
+     * public key (credentials, not the user's data). An account has at most a few dozen rows here.
+     */
+    async *exportRows(userId: string): AsyncGenerator<Record<string, unknown>> {
+      const totp = await this.totp(userId)
+      if (totp?.confirmedAt) {
+        yield {
+          kind: 'totp',
+          created: totp.confirmedAt.toISOString(),
+          last_used: totp.lastUsedAt?.toISOString() ?? null,
+        }
+      }
+      const codes = await this.recoveryCodeSummary(userId)
+      if (codes) yield { kind: 'recovery_codes', created: codes.created.toISOString(), remaining: codes.remaining }
+      for (const p of await this.passkeysOf(userId)) {
+        yield {
+          kind: 'passkey',
+          id: p.id,
+          name: p.name,
+          created: p.createdAt.toISOString(),
+          last_used: p.lastUsedAt?.toISOString() ?? null,
+          device_type: p.deviceType,
+          backed_up: p.backedUp,
+          clone_warning: p.cloneWarningAt?.toISOString() ?? null,
+        }
+      }
+    },
+
+    /** Every factor of the account (admin reset): TOTP, recovery codes, passkeys and pending logins. */
+    async deleteAllFactors(userId: string, tx: DbOrTx) {
+      const totp = await tx
+        .delete(mfaTotpFactors)
+        .where(eq(mfaTotpFactors.userId, userId))
+        .returning({ id: mfaTotpFactors.id })
+      await tx.delete(mfaRecoveryCodes).where(eq(mfaRecoveryCodes.userId, userId))
+      const keys = await tx.delete(passkeys).where(eq(passkeys.userId, userId)).returning({ id: passkeys.id })
+      await tx.delete(mfaLoginTokens).where(eq(mfaLoginTokens.userId, userId))
+      await tx.delete(webauthnChallenges).where(eq(webauthnChallenges.userId, userId))
+      return { totp: totp.length, passkeys: keys.length }
+    },
+  }
+}
+
+export type MfaRepository = ReturnType<typeof createMfaRepository>
