@@ -30,7 +30,8 @@ import { RESET_CODE_TTL_S, VERIFICATION_CODE_TTL_S, createAuthService } from './
 import { parseUserAgent } from './user-agent.ts'
 
 const BODY_ERRORS = [400, 413, 415] as const
-const perIp = (max: number, timeWindow: number) => ({ rateLimit: { max, timeWindow } })
+// Each route counts on its own per IP; `groupId` makes routes share one counter (the three logins).
+const perIp = (max: number, timeWindow: number, groupId?: string) => ({ rateLimit: { max, timeWindow, groupId } })
 
 /** Checks a new password against the policy beyond its length; throws the documented 400s. */
 function checkNewPassword(field: string, password: string) {
@@ -186,13 +187,13 @@ const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
     response: { 200: TokensSchema, ...errorResponses(...BODY_ERRORS, 401, 403, 429) },
   })
   const LOGIN_DESCRIPTION =
-    'Wrong email or password: `401 invalid_credentials` (one answer for both). `403 account_locked`: e-mail not verified in time. `403 account_disabled`. `429 too_many_sessions` at MAX_SESSIONS (30) active sessions unless SESSION_LIMIT_POLICY=evict_oldest. `429 rate_limited` with Retry-After after repeated failures (per account, with backoff) or too many attempts from one IP.'
+    'Wrong email or password: `401 invalid_credentials` (one answer for both). `403 account_locked`: e-mail not verified in time. `403 account_disabled`. `429 too_many_sessions` at MAX_SESSIONS (30) active sessions unless SESSION_LIMIT_POLICY=evict_oldest. `429 rate_limited` with Retry-After after repeated failures (per account, with backoff) or more than 30 login attempts a minute from one IP (the three login routes count together; every other route has its own per-IP counter).'
 
   app.post(
     '/v2/auth/login',
     {
       onRequest: app.requireClient,
-      config: perIp(30, 60_000),
+      config: perIp(30, 60_000, 'login'),
       schema: loginSchema('Log in', { description: LOGIN_DESCRIPTION }),
     },
     async function login(request) {
@@ -204,7 +205,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
     '/v1/auth/login',
     {
       onRequest: app.requireClient,
-      config: perIp(30, 60_000),
+      config: perIp(30, 60_000, 'login'),
       schema: loginSchema('Log in (legacy, same as /v2/auth/login)', {
         deprecated: true,
         description: LOGIN_DESCRIPTION,
@@ -219,7 +220,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
     '/v2/auth/login/admin',
     {
       onRequest: app.requireClient,
-      config: perIp(30, 60_000),
+      config: perIp(30, 60_000, 'login'),
       schema: loginSchema('Log in as an administrator', {
         description: `${LOGIN_DESCRIPTION} A correct login of an account without the admin role: \`403 forbidden\`.`,
       }),
