@@ -14,6 +14,7 @@ import limitsPlugin from './plugins/limits.ts'
 import mailerPlugin from './plugins/mailer.ts'
 import securityPlugin from './plugins/security.ts'
 import swaggerPlugin from './plugins/swagger.ts'
+import trustProxyPlugin, { fastifyTrustProxy } from './plugins/trust-proxy.ts'
 import activityRoutes from './routes/activity/index.ts'
 import adminFirmwareRoutes from './routes/admin-firmware/index.ts'
 import adminRoutes from './routes/admin/index.ts'
@@ -84,7 +85,7 @@ export async function buildApp(options: BuildAppOptions = {}) {
     },
     bodyLimit: config.BODY_LIMIT,
     requestTimeout: config.REQUEST_TIMEOUT_MS,
-    trustProxy: config.TRUST_PROXY,
+    trustProxy: fastifyTrustProxy(config.TRUST_PROXY),
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   // JSON bodies are validated strictly (42 is not "42"); query strings, params and headers are text
@@ -96,6 +97,7 @@ export async function buildApp(options: BuildAppOptions = {}) {
 
   await app.register(configPlugin, { config })
   await app.register(errorsPlugin)
+  await app.register(trustProxyPlugin)
   await app.register(securityPlugin)
   await app.register(dbPlugin, { database: options.database })
   await app.register(swaggerPlugin)
