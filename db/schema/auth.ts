@@ -74,3 +74,22 @@ export const verificationCodes = pgTable(
   },
   (t) => [index('verification_codes_user_idx').on(t.userId, t.purpose, t.createdAt)],
 )
+
+/**
+ * Wrong passwords typed on routes that re-check the password of a signed-in account (change password,
+ * delete account, e-mail change, MFA disable): counted per account, so a stolen access token cannot guess
+ * from rotating addresses without end (routes/auth/password-check.ts). A row is written before the
+ * check and removed when the password was right.
+ */
+export const passwordCheckFailures = pgTable(
+  'password_check_failures',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    purpose: text('purpose').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
+  },
+  (t) => [index('password_check_failures_user_idx').on(t.userId, t.createdAt)],
+)

@@ -13,7 +13,8 @@ import {
 } from '../common.ts'
 import { normaliseEmail } from '../user/repository.ts'
 import { authMails } from './mails.ts'
-import { hashPassword, isCommonPassword, policyDetails, verifyPassword } from './passwords.ts'
+import { createPasswordCheck } from './password-check.ts'
+import { hashPassword, isCommonPassword, policyDetails } from './passwords.ts'
 import {
   AuthHistoryEntrySchema,
   ChangePasswordBodySchema,
@@ -47,6 +48,7 @@ function checkNewPassword(field: string, password: string) {
 const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
   const auth = createAuthService(app)
   const { config, db, mailer, limits } = app
+  const checkAccountPassword = createPasswordCheck(db)
 
   app.post(
     '/v1/auth/register',
@@ -366,7 +368,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
         tags: ['auth'],
         summary: 'Change the password (old and new)',
         description:
-          'Problems are reported per field in `details` (`password_old`, `password_new`). Every other session of the account is revoked; this one stays.',
+          'Problems are reported per field in `details` (`password_old`, `password_new`). Every other session of the account is revoked; this one stays. Wrong current passwords are counted per account (together with account deletion and the other routes that re-check the password): from the 5th within an hour each further try must wait twice as long as the one before (1 s, 2 s, 4 s … 15 min), and past 100 in an hour none is checked; until then the answer is `429 rate_limited` with Retry-After, whatever the address. A right password clears the count. There is also a per-IP limit of 20 tries in 15 minutes.',
         security: SECURITY.bearer,
         body: ChangePasswordBodySchema,
         response: { 200: StatusSuccessSchema, ...errorResponses(...BODY_ERRORS, 401, 429) },
@@ -377,7 +379,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
       const user = await auth.users.findById(request.user.sub)
       if (!user) throw errors.unauthorized('session_revoked', 'This session has ended; log in again.')
       const details = policyDetails('password_new', newPassword)
-      if (!(await verifyPassword(oldPassword, user.passwordHash))) {
+      if (!(await checkAccountPassword(user, oldPassword, 'change_password'))) {
         details.unshift({ field: 'password_old', problem: 'is not your current password' })
       }
       if (details.length === 0 && oldPassword === newPassword) {
