@@ -80,7 +80,7 @@ export function deadLink(request: FastifyRequest, reply: FastifyReply, config: P
   return sendPage(reply, config, 404, {
     title: `This ${what} is not valid`,
     paragraphs: [
-      escapeHtml(`It was used already, withdrawn, or it has expired. Open the NOWATCH app to see where things stand.`),
+      escapeHtml('It was used already, withdrawn, or it has expired. Open the NOWATCH app to see where things stand.'),
     ],
   })
 }
