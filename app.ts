@@ -4,6 +4,7 @@ import { Ajv } from 'ajv'
 import addFormats from 'ajv-formats'
 import Fastify, { type FastifyServerOptions } from 'fastify'
 import type { Database } from './db/client.ts'
+import afterAnswerPlugin from './plugins/after-answer.ts'
 import auditPlugin from './plugins/audit.ts'
 import authPlugin from './plugins/auth.ts'
 import clientTokenPlugin from './plugins/client-token.ts'
@@ -105,6 +106,7 @@ export async function buildApp(options: BuildAppOptions = {}) {
   await app.register(authPlugin)
   await app.register(limitsPlugin)
   await app.register(mailerPlugin)
+  await app.register(afterAnswerPlugin)
   await app.register(auditPlugin)
 
   await app.register(systemRoutes)

@@ -11,6 +11,7 @@ import {
   encodeTimeCursor,
   errorResponses,
 } from '../common.ts'
+import { deadLink } from '../confirm-page.ts'
 import { normaliseEmail } from '../user/repository.ts'
 import { authMails } from './mails.ts'
 import { createPasswordCheck } from './password-check.ts'
@@ -59,7 +60,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
         tags: ['auth'],
         summary: 'Register a new account',
         description:
-          'Answers `{"status":"success"}` and e-mails a verification code and link. An address that already has an account gets the same answer (no second account) and its owner is told by e-mail. The account locks (`account_locked` at login) when still unverified after EMAIL_VERIFICATION_DEADLINE_DAYS (default 7).',
+          'Answers `{"status":"success"}` and e-mails a verification code and link. An address that already has an account gets the same answer in the same time (no second account; both paths hash the password and write once, and the e-mail — a verification code, or a note to the existing owner that someone tried to register — is queued after the answer). The new account can log in at once. The account locks (`account_locked` at login) when still unverified after EMAIL_VERIFICATION_DEADLINE_DAYS (default 7).',
         security: SECURITY.clientToken,
         body: RegisterBodySchema,
         response: { 200: StatusSuccessSchema, ...errorResponses(...BODY_ERRORS, 401, 429) },
@@ -70,42 +71,40 @@ const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
       checkNewPassword('password', body.password)
       const email = normaliseEmail(body.email)
       await limits.hit(`register:email:${email}`, 5, 3600)
-      // Hash first, whatever happens next: both answers cost the same time.
+      // The same work for a new and a taken address until the answer: the hash, then one write
+      // (createOrTouch); the mail — a code, or "someone tried to register" — is queued after it.
       const passwordHash = await hashPassword(body.password, config.BCRYPT_COST)
-      await db.transaction(async (tx) => {
-        const user = await auth.users.create(
-          {
-            email,
-            passwordHash,
-            firstName: body.first_name,
-            lastName: body.last_name,
-            tocAcceptedAt: new Date(body.toc_accepted_at),
-            privacyPolicyAcceptedAt: new Date(body.privacy_policy_accepted_at),
-          },
-          tx,
-        )
-        if (!user) {
-          await mailer.enqueue(tx, authMails.registrationAttempt(email))
-          return
-        }
-        const code = await auth.codes.issue(user.id, 'email_verification', VERIFICATION_CODE_TTL_S, tx)
-        await mailer.enqueue(tx, authMails.verification(config, email, user.firstName, code))
+      const user = await auth.users.createOrTouch({
+        email,
+        passwordHash,
+        firstName: body.first_name,
+        lastName: body.last_name,
+        tocAcceptedAt: new Date(body.toc_accepted_at),
+        privacyPolicyAcceptedAt: new Date(body.privacy_policy_accepted_at),
+      })
+      app.afterAnswer.run(request, 'registration mail', async () => {
+        await db.transaction(async (tx) => {
+          if (!user) return mailer.enqueue(tx, authMails.registrationAttempt(email))
+          const code = await auth.codes.issue(user.id, 'email_verification', VERIFICATION_CODE_TTL_S, tx)
+          await mailer.enqueue(tx, authMails.verification(config, email, user.firstName, code))
+        })
       })
       return SUCCESS
     },
   )
 
+  // One answer, after the same work, whether the address is unknown, already verified, or unverified
+  // with a wrong code: the code lookup runs for all three (an unknown address looks up a nobody's codes).
+  const NOBODY = '00000000-0000-0000-0000-000000000000'
   async function verifyEmail(email: string, code: string): Promise<boolean> {
     const user = await auth.users.findByEmail(email)
-    if (!user) return false
-    if (user.emailVerifiedAt) return true
-    return db
-      .transaction(async (tx) => {
-        const ok = await auth.codes.consume(user.id, 'email_verification', code, tx)
-        if (ok) await auth.users.markEmailVerified(user.id, tx)
-        return ok
-      })
-      .finally(() => app.profileCache.invalidate(user.id))
+    const ok = await db.transaction(async (tx) => {
+      const right = await auth.codes.consume(user?.id ?? NOBODY, 'email_verification', code, tx)
+      if (right && user) await auth.users.markEmailVerified(user.id, tx)
+      return right
+    })
+    if (user) app.profileCache.invalidate(user.id)
+    return ok
   }
 
   app.post(
@@ -116,6 +115,8 @@ const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
       schema: {
         tags: ['auth'],
         summary: 'Verify the e-mail address with the code from the verification e-mail',
+        description:
+          'A right code verifies the address. Anything else — a wrong, used or expired code, an address that is already verified, or one that has no account — answers the same `400 invalid_code`, so the answer does not tell whether an account exists.',
         security: SECURITY.clientToken,
         body: VerifyEmailBodySchema,
         response: { 200: StatusSuccessSchema, ...errorResponses(...BODY_ERRORS, 401, 429) },
@@ -132,12 +133,14 @@ const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
   app.get(
     '/v1/auth/verify_email',
     {
+      // HEAD gets its own route below: a mail scanner's HEAD must not verify.
+      exposeHeadRoute: false,
       config: perIp(30, 900_000),
       schema: {
         tags: ['auth'],
         summary: 'The link from the verification e-mail: verifies and redirects to the app',
         description:
-          'Opened from the e-mail, so it takes no header. Answers 302 to `APP_URL/email-verified`; a wrong, used or expired code answers 404.',
+          'Opened from the e-mail, so it takes no header. One click: the GET verifies (it only confirms what the mailbox owner received) and answers 302 to `APP_URL/email-verified`; a HEAD changes nothing. A wrong, used or expired code, an already verified address and an unknown one all answer the same `404 not_found` (JSON; an HTML page when the request accepts `text/html`).',
         querystring: VerifyEmailQuerySchema,
         response: {
           302: Type.Null({ description: 'Redirect to the app (Location header)' }),
@@ -146,9 +149,29 @@ const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
       },
     },
     async function verifyEmailByLink(request, reply) {
-      if (!(await verifyEmail(request.query.email, request.query.code)))
-        throw errors.notFound('This link is not valid.')
+      if (!(await verifyEmail(request.query.email, request.query.code))) {
+        return deadLink(request, reply, config, 'link')
+      }
       return reply.redirect(`${config.APP_URL.replace(/\/$/, '')}/email-verified`, 302)
+    },
+  )
+
+  app.head(
+    '/v1/auth/verify_email',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'What a mail scanner or link preview gets for the verification link: nothing happens',
+        description: 'Always 200 with no body, whatever the code; the address is not verified and no code is used.',
+        querystring: Type.Object(
+          { email: Type.Optional(Type.String()), code: Type.Optional(Type.String()) },
+          { additionalProperties: true },
+        ),
+        response: { 200: Type.Null({ description: 'Nothing was done' }) },
+      },
+    },
+    async function verifyEmailLinkHead(_request, reply) {
+      return reply.code(200).type('text/html; charset=utf-8').send(null)
     },
   )
 
@@ -160,7 +183,8 @@ const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
       schema: {
         tags: ['auth'],
         summary: 'Send a new verification e-mail',
-        description: 'Always `{"status":"success"}`: the answer does not tell whether the address has an account.',
+        description:
+          'Always `{"status":"success"}`, in the same time: the account is looked up and the mail queued only after the answer (the earlier codes stop working), so neither the answer nor its timing tells whether the address has an account or is verified already. At most 3 an hour for one address and 10 from one IP.',
         security: SECURITY.clientToken,
         body: EmailBodySchema,
         response: { 200: StatusSuccessSchema, ...errorResponses(...BODY_ERRORS, 401, 429) },
@@ -169,13 +193,15 @@ const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
     async function resendVerification(request) {
       const email = normaliseEmail(request.body.email)
       await limits.hit(`verify:email:${email}`, 3, 3600)
-      const user = await auth.users.findByEmail(email)
-      if (user && !user.emailVerifiedAt) {
+      // Known or not, nothing else happens before the answer (see plugins/after-answer.ts).
+      app.afterAnswer.run(request, 'verification mail', async () => {
+        const user = await auth.users.findByEmail(email)
+        if (!user || user.emailVerifiedAt) return
         await db.transaction(async (tx) => {
           const code = await auth.codes.issue(user.id, 'email_verification', VERIFICATION_CODE_TTL_S, tx)
           await mailer.enqueue(tx, authMails.verification(config, email, user.firstName, code))
         })
-      }
+      })
       return SUCCESS
     },
   )
@@ -261,7 +287,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
         tags: ['auth'],
         summary: 'Start the forgotten-password flow: a 6-digit code is e-mailed',
         description:
-          'Always `{"status":"success"}`, whether or not the address has an account. The code is valid 15 minutes, works once, and 5 wrong tries burn it.',
+          'Always `{"status":"success"}`, whether or not the address has an account, and in the same time: the account is looked up and the code issued and queued only after the answer has been sent (OWASP Forgot Password Cheat Sheet), so the mail follows within moments. The code is valid 15 minutes, works once, and 5 wrong tries burn it. At most 5 requests an hour for one address and 20 from one IP.',
         security: SECURITY.clientToken,
         body: EmailBodySchema,
         response: { 200: StatusSuccessSchema, ...errorResponses(...BODY_ERRORS, 401, 429) },
@@ -270,13 +296,15 @@ const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
     async function forgotPassword(request) {
       const email = normaliseEmail(request.body.email)
       await limits.hit(`forgot:email:${email}`, 5, 3600)
-      const user = await auth.users.findByEmail(email)
-      if (user && !user.disabledAt) {
+      // Known or not, nothing else happens before the answer (see plugins/after-answer.ts).
+      app.afterAnswer.run(request, 'password reset mail', async () => {
+        const user = await auth.users.findByEmail(email)
+        if (!user || user.disabledAt) return
         await db.transaction(async (tx) => {
           const code = await auth.codes.issue(user.id, 'password_reset', RESET_CODE_TTL_S, tx)
           await mailer.enqueue(tx, authMails.passwordReset(email, code, RESET_CODE_TTL_S / 60))
         })
-      }
+      })
       return SUCCESS
     },
   )
