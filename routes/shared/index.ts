@@ -67,6 +67,7 @@ const sharedRoutes: FastifyPluginAsyncTypebox = async function sharedRoutes(app)
         tags: ['shared'],
         summary: 'Confirm an e-mailed invitation (the button of the invite page)',
         description: `Accepts the invitation whose code is posted (an HTML form, \`application/x-www-form-urlencoded\`, or JSON) and answers \`303\` to \`APP_URL/shared/{id}\`. No CSRF token: the form carries no cookie or other ambient credential, and the invitation code in it is itself the capability — a page elsewhere cannot post one it does not know. ${LINK_NOTES}`,
+        consumes: ['application/x-www-form-urlencoded', 'application/json'],
         body: Type.Object({ code: InviteCodeSchema }, { additionalProperties: false }),
         response: {
           303: Type.Null({ description: 'Accepted: redirect to the app (Location header)' }),
