@@ -13,6 +13,7 @@ import {
 } from '../common.ts'
 import { deadLink } from '../confirm-page.ts'
 import { normaliseEmail } from '../user/repository.ts'
+import { placeOf } from './geoip.ts'
 import { authMails } from './mails.ts'
 import { createPasswordCheck } from './password-check.ts'
 import { hashPassword, isCommonPassword, policyDetails } from './passwords.ts'
@@ -28,7 +29,7 @@ import {
   VerifyEmailBodySchema,
   VerifyEmailQuerySchema,
 } from './schemas.ts'
-import { RESET_CODE_TTL_S, VERIFICATION_CODE_TTL_S, createAuthService } from './service.ts'
+import { RESET_CODE_TTL_S, VERIFICATION_CODE_TTL_S, createAuthService, requestMeta } from './service.ts'
 import { parseUserAgent } from './user-agent.ts'
 
 const BODY_ERRORS = [400, 413, 415] as const
@@ -274,7 +275,11 @@ const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
       },
     },
     async function refresh(request) {
-      return auth.refresh(request.body.refresh)
+      const tokens = await auth.refresh(request.body.refresh)
+      // The history shows every place the account is used from, refreshes included.
+      const { sub } = app.jwt.decode<{ sub: string }>(tokens.access) ?? {}
+      if (sub) await auth.history.recordRefresh(sub, requestMeta(request))
+      return tokens
     },
   )
 
@@ -431,9 +436,9 @@ const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
       onRequest: app.authenticate,
       schema: {
         tags: ['user'],
-        summary: 'My login attempts, newest first',
+        summary: 'My login attempts and token refreshes, newest first',
         description:
-          'Every login attempt on this account, successful or not, with IP and the user agent parsed into browser, OS and device.',
+          "Every login attempt on this account, successful or not, and every token refresh (`type: refresh`), so every place the account is used from shows: the IP (the client's, when TRUST_PROXY names the proxy in front), the user agent parsed into browser, OS and device, and the country, city, coordinates and a map link of the address, looked up offline when the entry was written (null for private, loopback and unknown addresses). IP Geolocation by DB-IP (https://db-ip.com), CC BY 4.0.",
         security: SECURITY.bearer,
         querystring: PaginationQuerySchema,
         response: { 200: PageSchema(AuthHistoryEntrySchema), ...errorResponses(400, 401) },
@@ -450,9 +455,11 @@ const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
           date_time: r.createdAt.toISOString(),
           success: r.success,
           reason: r.reason,
+          type: r.type,
           ip: r.ip,
           user_agent: r.userAgent,
           ...parseUserAgent(r.userAgent),
+          ...placeOf(r),
         })),
         next_cursor: rows.length > limit && last ? encodeTimeCursor(last.createdAt, last.id) : null,
       }
