@@ -37,13 +37,15 @@ export default fp(
       },
     } satisfies AfterAnswer)
 
-    // onResponse runs once the answer has been handed to the socket.
+    // onResponse runs once the answer has been handed to the socket; the tasks start on the next turn of
+    // the event loop, after whatever else that answer set off (an embedded database would otherwise
+    // hold the loop before the answer's last bytes are on their way).
     app.addHook('onResponse', function runAfterAnswer(request, _reply, done) {
       const list = queued.get(request)
       if (list) {
         queued.delete(request)
         for (const { name, task } of list) {
-          const p: Promise<void> = Promise.resolve()
+          const p: Promise<void> = new Promise<void>((resolve) => setImmediate(resolve))
             .then(task)
             .catch((err) => request.log.error({ err, task: name }, 'a task after the answer failed'))
             .finally(() => running.delete(p))
