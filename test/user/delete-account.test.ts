@@ -37,6 +37,7 @@ async function busyUser(app: Awaited<ReturnType<typeof buildTestApp>>) {
     headers: { 'x-auth-token': client },
     payload: { email: u.user.email },
   })
+  await app.afterAnswer.idle() // the reset mail is queued just after the answer
   return { ...u, second }
 }
 
