@@ -66,6 +66,30 @@ export const REDACT_PATHS = [
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/
 
+/**
+ * The links in e-mails carry their credential in the URL (`?code=…&email=…`, `/invite/<code>/`); a URL
+ * is logged with those values replaced, so no access log holds a working link or an address.
+ */
+export function redactUrl(url: string): string {
+  return url
+    .replace(/\/invite\/[^/?#]+/g, '/invite/[redacted]')
+    .replace(/([?&](?:code|email|token|verification_code)=)[^&#]*/gi, '$1[redacted]')
+}
+
+export const LOG_SERIALIZERS = {
+  req(request: { method: string; url: string; host?: string; ip?: string; socket?: { remotePort?: number } }) {
+    // Something else logged under `req` (not a Fastify request) is left to the redact paths.
+    if (typeof request?.url !== 'string' || typeof request.method !== 'string') return request
+    return {
+      method: request.method,
+      url: redactUrl(request.url),
+      host: request.host,
+      remoteAddress: request.ip,
+      remotePort: request.socket?.remotePort,
+    }
+  },
+}
+
 function makeAjv(coerceTypes: false | 'array') {
   const ajv = new Ajv({ removeAdditional: false, allErrors: true, coerceTypes, useDefaults: true, strict: false })
   addFormats.default(ajv)
@@ -78,6 +102,7 @@ export async function buildApp(options: BuildAppOptions = {}) {
     logger: options.logger ?? {
       level: config.LOG_LEVEL,
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      serializers: LOG_SERIALIZERS,
     },
     // Accept a caller's request id only when it is a harmless token; otherwise make one.
     genReqId: (req) => {
