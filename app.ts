@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyServerOptions } from 'fastify'
 import type { Database } from './db/client.ts'
+import afterAnswerPlugin from './plugins/after-answer.ts'
 import auditPlugin from './plugins/audit.ts'
 import authPlugin from './plugins/auth.ts'
 import clientTokenPlugin from './plugins/client-token.ts'
@@ -14,6 +15,7 @@ import { LOG_SERIALIZERS } from './plugins/log-serializers.ts'
 import mailerPlugin from './plugins/mailer.ts'
 import securityPlugin from './plugins/security.ts'
 import swaggerPlugin from './plugins/swagger.ts'
+import trustProxyPlugin, { fastifyTrustProxy } from './plugins/trust-proxy.ts'
 import activityRoutes from './routes/activity/index.ts'
 import adminFirmwareRoutes from './routes/admin-firmware/index.ts'
 import adminRoutes from './routes/admin/index.ts'
@@ -90,7 +92,7 @@ export async function buildApp(options: BuildAppOptions = {}) {
     },
     bodyLimit: config.BODY_LIMIT,
     requestTimeout: config.REQUEST_TIMEOUT_MS,
-    trustProxy: config.TRUST_PROXY,
+    trustProxy: fastifyTrustProxy(config.TRUST_PROXY),
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   // JSON bodies are validated strictly (42 is not "42"); query strings, params and headers are text
@@ -100,6 +102,7 @@ export async function buildApp(options: BuildAppOptions = {}) {
 
   await app.register(configPlugin, { config })
   await app.register(errorsPlugin)
+  await app.register(trustProxyPlugin)
   await app.register(securityPlugin)
   await app.register(dbPlugin, { database: options.database })
   await app.register(swaggerPlugin)
@@ -107,6 +110,7 @@ export async function buildApp(options: BuildAppOptions = {}) {
   await app.register(authPlugin)
   await app.register(limitsPlugin)
   await app.register(mailerPlugin)
+  await app.register(afterAnswerPlugin)
   await app.register(auditPlugin)
   // What auth, user and sharing ask of MFA (login gate, step-up), as decorators.
   await app.register(mfaGate, { now: options.clock })

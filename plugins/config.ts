@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path'
 import { type Static, Type } from '@sinclair/typebox'
 import envSchema from 'env-schema'
 import fp from 'fastify-plugin'
+import { type TrustProxy, parseTrustProxy } from './trust-proxy.ts'
 
 /**
  * Every setting the server reads, validated once at boot (env-schema + ajv).
@@ -38,7 +39,8 @@ export const ConfigSchema = Type.Object({
   BODY_LIMIT: Type.Integer({ minimum: 1024, maximum: 104857600, default: 1048576 }),
   REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 0, maximum: 600000, default: 30000 }),
   CORS_ORIGINS: Type.String({ default: '' }),
-  TRUST_PROXY: Type.Boolean({ default: false }),
+  /** true/false, a hop count, or comma-separated proxy addresses/CIDRs (see plugins/trust-proxy.ts). */
+  TRUST_PROXY: Type.String({ default: 'false', maxLength: 4096 }),
   MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, maximum: 60000, default: 1000 }),
   RATE_LIMIT_ENABLED: Type.Boolean({ default: true }),
   MEASUREMENT_BATCH_LIMIT: Type.Integer({ minimum: 1, maximum: 100000, default: 10000 }),
@@ -65,8 +67,9 @@ export const ConfigSchema = Type.Object({
   WEBAUTHN_ORIGINS: Type.String({ default: '' }),
 })
 
-export type Config = Static<typeof ConfigSchema> & {
+export type Config = Omit<Static<typeof ConfigSchema>, 'TRUST_PROXY'> & {
   JWT_SECRET: string
+  TRUST_PROXY: TrustProxy
   ADMIN_MFA_REQUIRED: boolean
   WEBAUTHN_RP_ID: string
   /** Parsed from the comma-separated WEBAUTHN_ORIGINS (or PUBLIC_URL's origin). */
@@ -105,6 +108,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       )
     }
   }
+  let trustProxy: TrustProxy
+  try {
+    trustProxy = parseTrustProxy(parsed.TRUST_PROXY)
+  } catch (err) {
+    throw new ConfigError(`Invalid configuration:\n  TRUST_PROXY: ${(err as Error).message}`)
+  }
   const jwtSecret = parsed.JWT_SECRET ?? developmentSecret(parsed.DATA_DIR)
   const publicUrl = new URL(parsed.PUBLIC_URL)
   const origins = parsed.WEBAUTHN_ORIGINS.split(',')
@@ -119,6 +128,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   return {
     ...parsed,
     JWT_SECRET: jwtSecret,
+    TRUST_PROXY: trustProxy,
     ADMIN_MFA_REQUIRED: parsed.ADMIN_MFA_REQUIRED ?? parsed.NODE_ENV === 'production',
     WEBAUTHN_RP_ID: parsed.WEBAUTHN_RP_ID ?? publicUrl.hostname,
     webauthnOrigins: origins.length > 0 ? origins : [publicUrl.origin],

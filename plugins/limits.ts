@@ -38,22 +38,45 @@ async function incr(db: Db, key: string, windowMs: number): Promise<{ current: n
   return { current: Number(row.count), ttl: start + windowMs - now }
 }
 
-/** A store for @fastify/rate-limit over the shared counters table. */
-function dbStore(db: Db) {
+/** What @fastify/rate-limit hands a store's child(): the route's merged options, with the route itself. */
+interface ChildOptions {
+  groupId?: string
+  routeInfo?: { method?: string | string[]; url?: string }
+}
+
+/**
+ * A store for @fastify/rate-limit over the shared counters table. The plugin calls child() once per
+ * route that has its own limit; each child prefixes the keys with that route (or with the route's
+ * `groupId`, for routes that must share one budget), so two routes with the same window never count
+ * into one counter. Keys read `<method> <url>:ip:<address>`.
+ */
+export function dbStore(db: Db) {
   return class DbStore {
+    constructor(
+      private readonly prefix = 'global',
+      private readonly groupId = '',
+    ) {}
     incr(key: string, cb: (err: Error | null, res?: { current: number; ttl: number }) => void, timeWindow: number) {
-      incr(db, key, timeWindow).then((r) => cb(null, r), cb)
+      // The plugin appends the groupId to the key it generates; the prefix already says it.
+      const subject = this.groupId && key.endsWith(this.groupId) ? key.slice(0, -this.groupId.length) : key
+      incr(db, `${this.prefix}:ip:${subject}`, timeWindow).then((r) => cb(null, r), cb)
     }
-    child() {
-      return new DbStore()
+    child(options: ChildOptions) {
+      return new DbStore(routeKey(options), options.groupId ?? '')
     }
   }
+}
+
+export function routeKey(options: ChildOptions): string {
+  if (options.groupId) return `group ${options.groupId}`
+  const method = options.routeInfo?.method
+  return `${Array.isArray(method) ? method.join(',') : (method ?? '*')} ${options.routeInfo?.url ?? '*'}`
 }
 
 export default fp(
   async function limitsPlugin(app: FastifyInstance) {
     const enabled = app.config.RATE_LIMIT_ENABLED
-    // Per-route limits (config.rateLimit on a route) count per client IP; global is off.
+    // Per-route limits (config.rateLimit on a route) count per route and client IP; global is off.
     await app.register(rateLimit, {
       global: false,
       store: dbStore(app.db) as never,

@@ -107,4 +107,32 @@ export function serializeError(err: unknown): SerializedError {
 }
 
 /** Serializers for every logger the app builds: `{ err }` and `{ error }` both go through serializeError. */
-export const LOG_SERIALIZERS = { err: serializeError, error: serializeError }
+/**
+ * The links in e-mails carry their credential in the URL (`?code=…&email=…`, `/invite/<code>/`); a URL
+ * is logged with those values replaced, so no access log holds a working link or an address.
+ */
+export function redactUrl(url: string): string {
+  return url
+    .replace(/\/invite\/[^/?#]+/g, '/invite/[redacted]')
+    .replace(/([?&](?:code|email|token|verification_code)=)[^&#]*/gi, '$1[redacted]')
+}
+
+function serializeRequest(request: {
+  method: string
+  url: string
+  host?: string
+  ip?: string
+  socket?: { remotePort?: number }
+}) {
+  // Something else logged under `req` (not a Fastify request) is left to the redact paths.
+  if (typeof request?.url !== 'string' || typeof request.method !== 'string') return request
+  return {
+    method: request.method,
+    url: redactUrl(request.url),
+    host: request.host,
+    remoteAddress: request.ip,
+    remotePort: request.socket?.remotePort,
+  }
+}
+
+export const LOG_SERIALIZERS = { err: serializeError, error: serializeError, req: serializeRequest }

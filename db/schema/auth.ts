@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm'
-import { boolean, index, integer, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core'
+import { boolean, doublePrecision, index, integer, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core'
 import { users } from './user.ts'
 
 /** Apps allowed to call the routes that have no user yet (x-auth-token). The secret is kept as SHA-256 only. */
@@ -46,17 +46,28 @@ export const sessions = pgTable(
   (t) => [index('sessions_user_active_idx').on(t.userId, t.lastUsedAt).where(sql`${t.revokedAt} is null`)],
 )
 
-/** Every login attempt, successful or not (authorization history, WAVIoT reference). */
+/**
+ * Every login attempt, successful or not, and every token refresh (authorization history, WAVIoT
+ * reference), with the place of a public address as the offline GeoIP database saw it at the time.
+ */
 export const loginAttempts = pgTable(
   'login_attempts',
   {
     id: uuid('id').primaryKey().defaultRandom(),
     userId: uuid('user_id').references(() => users.id, { onDelete: 'cascade' }),
     email: text('email').notNull(),
+    type: text('type', { enum: ['login', 'refresh'] })
+      .notNull()
+      .default('login'),
     success: boolean('success').notNull(),
     reason: text('reason'),
     ip: text('ip'),
     userAgent: text('user_agent'),
+    countryCode: text('country_code'),
+    region: text('region'),
+    city: text('city'),
+    latitude: doublePrecision('latitude'),
+    longitude: doublePrecision('longitude'),
     createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
   },
   (t) => [
@@ -81,4 +92,23 @@ export const verificationCodes = pgTable(
     createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
   },
   (t) => [index('verification_codes_user_idx').on(t.userId, t.purpose, t.createdAt)],
+)
+
+/**
+ * Wrong passwords typed on routes that re-check the password of a signed-in account (change password,
+ * delete account, e-mail change, MFA disable): counted per account, so a stolen access token cannot guess
+ * from rotating addresses without end (routes/auth/password-check.ts). A row is written before the
+ * check and removed when the password was right.
+ */
+export const passwordCheckFailures = pgTable(
+  'password_check_failures',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    purpose: text('purpose').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
+  },
+  (t) => [index('password_check_failures_user_idx').on(t.userId, t.createdAt)],
 )

@@ -1,20 +1,35 @@
 import { and, asc, count, desc, eq, gt, lt, max, or, sql } from 'drizzle-orm'
 import type { Db, DbOrTx } from '../../db/client.ts'
 import { loginAttempts } from '../../db/schema/index.ts'
+import { locate } from './geoip.ts'
 
 export interface AttemptValues {
   userId: string | null
   email: string
+  /** `login` (the default) or `refresh`. */
+  type?: 'login' | 'refresh'
   success: boolean
   reason: string | null
   ip: string
   userAgent: string | null
 }
 
-export function createHistoryRepository(db: Db) {
+export function createHistoryRepository(db: Db, onGeoError: (err: unknown) => void = () => {}) {
   return {
+    /** Writes an entry with the place of its address (null for private and loopback ones). */
     async record(values: AttemptValues, tx?: DbOrTx) {
-      await (tx ?? db).insert(loginAttempts).values(values)
+      const place = await locate(values.ip, onGeoError)
+      await (tx ?? db).insert(loginAttempts).values({ ...values, ...place })
+    },
+
+    /** A token refresh in the history: the account's own e-mail, where it came from, and the place. */
+    async recordRefresh(userId: string, meta: { ip: string; userAgent: string | null }) {
+      const place = await locate(meta.ip, onGeoError)
+      await db.execute(sql`
+        insert into login_attempts (user_id, email, type, success, ip, user_agent, country_code, region, city, latitude, longitude)
+        select id, email, 'refresh', true, ${meta.ip}, ${meta.userAgent}, ${place?.countryCode ?? null},
+               ${place?.region ?? null}, ${place?.city ?? null}, ${place?.latitude ?? null}, ${place?.longitude ?? null}
+          from users where id = ${userId}`)
     },
 
     /** Failed attempts on this email within the window, and when the last one was. */

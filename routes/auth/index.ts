@@ -11,9 +11,12 @@ import {
   encodeTimeCursor,
   errorResponses,
 } from '../common.ts'
+import { deadLink } from '../confirm-page.ts'
 import { normaliseEmail } from '../user/repository.ts'
+import { placeOf } from './geoip.ts'
 import { authMails } from './mails.ts'
-import { hashPassword, isCommonPassword, policyDetails, verifyPassword } from './passwords.ts'
+import { createPasswordCheck } from './password-check.ts'
+import { hashPassword, isCommonPassword, policyDetails } from './passwords.ts'
 import {
   AuthHistoryEntrySchema,
   ChangePasswordBodySchema,
@@ -27,11 +30,12 @@ import {
   VerifyEmailBodySchema,
   VerifyEmailQuerySchema,
 } from './schemas.ts'
-import { RESET_CODE_TTL_S, VERIFICATION_CODE_TTL_S, createAuthService } from './service.ts'
+import { RESET_CODE_TTL_S, VERIFICATION_CODE_TTL_S, createAuthService, requestMeta } from './service.ts'
 import { parseUserAgent } from './user-agent.ts'
 
 const BODY_ERRORS = [400, 413, 415] as const
-const perIp = (max: number, timeWindow: number) => ({ rateLimit: { max, timeWindow } })
+// Each route counts on its own per IP; `groupId` makes routes share one counter (the three logins).
+const perIp = (max: number, timeWindow: number, groupId?: string) => ({ rateLimit: { max, timeWindow, groupId } })
 
 /** Checks a new password against the policy beyond its length; throws the documented 400s. */
 function checkNewPassword(field: string, password: string) {
@@ -47,6 +51,7 @@ function checkNewPassword(field: string, password: string) {
 const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
   const auth = createAuthService(app)
   const { config, db, mailer, limits } = app
+  const checkAccountPassword = createPasswordCheck(db)
 
   app.post(
     '/v1/auth/register',
@@ -57,7 +62,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
         tags: ['auth'],
         summary: 'Register a new account',
         description:
-          'Answers `{"status":"success"}` and e-mails a verification code and link. An address that already has an account gets the same answer (no second account) and its owner is told by e-mail. The account locks (`account_locked` at login) when still unverified after EMAIL_VERIFICATION_DEADLINE_DAYS (default 7).',
+          'Answers `{"status":"success"}` and e-mails a verification code and link. An address that already has an account gets the same answer in the same time (no second account; both paths hash the password and write once, and the e-mail — a verification code, or a note to the existing owner that someone tried to register — is queued after the answer). The new account can log in at once. The account locks (`account_locked` at login) when still unverified after EMAIL_VERIFICATION_DEADLINE_DAYS (default 7).',
         security: SECURITY.clientToken,
         body: RegisterBodySchema,
         response: { 200: StatusSuccessSchema, ...errorResponses(...BODY_ERRORS, 401, 429) },
@@ -68,42 +73,40 @@ const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
       checkNewPassword('password', body.password)
       const email = normaliseEmail(body.email)
       await limits.hit(`register:email:${email}`, 5, 3600)
-      // Hash first, whatever happens next: both answers cost the same time.
+      // The same work for a new and a taken address until the answer: the hash, then one write
+      // (createOrTouch); the mail — a code, or "someone tried to register" — is queued after it.
       const passwordHash = await hashPassword(body.password, config.BCRYPT_COST)
-      await db.transaction(async (tx) => {
-        const user = await auth.users.create(
-          {
-            email,
-            passwordHash,
-            firstName: body.first_name,
-            lastName: body.last_name,
-            tocAcceptedAt: new Date(body.toc_accepted_at),
-            privacyPolicyAcceptedAt: new Date(body.privacy_policy_accepted_at),
-          },
-          tx,
-        )
-        if (!user) {
-          await mailer.enqueue(tx, authMails.registrationAttempt(email))
-          return
-        }
-        const code = await auth.codes.issue(user.id, 'email_verification', VERIFICATION_CODE_TTL_S, tx)
-        await mailer.enqueue(tx, authMails.verification(config, email, user.firstName, code))
+      const user = await auth.users.createOrTouch({
+        email,
+        passwordHash,
+        firstName: body.first_name,
+        lastName: body.last_name,
+        tocAcceptedAt: new Date(body.toc_accepted_at),
+        privacyPolicyAcceptedAt: new Date(body.privacy_policy_accepted_at),
+      })
+      app.afterAnswer.run(request, 'registration mail', async () => {
+        await db.transaction(async (tx) => {
+          if (!user) return mailer.enqueue(tx, authMails.registrationAttempt(email))
+          const code = await auth.codes.issue(user.id, 'email_verification', VERIFICATION_CODE_TTL_S, tx)
+          await mailer.enqueue(tx, authMails.verification(config, email, user.firstName, code))
+        })
       })
       return SUCCESS
     },
   )
 
+  // One answer, after the same work, whether the address is unknown, already verified, or unverified
+  // with a wrong code: the code lookup runs for all three (an unknown address looks up a nobody's codes).
+  const NOBODY = '00000000-0000-0000-0000-000000000000'
   async function verifyEmail(email: string, code: string): Promise<boolean> {
     const user = await auth.users.findByEmail(email)
-    if (!user) return false
-    if (user.emailVerifiedAt) return true
-    return db
-      .transaction(async (tx) => {
-        const ok = await auth.codes.consume(user.id, 'email_verification', code, tx)
-        if (ok) await auth.users.markEmailVerified(user.id, tx)
-        return ok
-      })
-      .finally(() => app.profileCache.invalidate(user.id))
+    const ok = await db.transaction(async (tx) => {
+      const right = await auth.codes.consume(user?.id ?? NOBODY, 'email_verification', code, tx)
+      if (right && user) await auth.users.markEmailVerified(user.id, tx)
+      return right
+    })
+    if (user) app.profileCache.invalidate(user.id)
+    return ok
   }
 
   app.post(
@@ -114,6 +117,8 @@ const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
       schema: {
         tags: ['auth'],
         summary: 'Verify the e-mail address with the code from the verification e-mail',
+        description:
+          'A right code verifies the address. Anything else — a wrong, used or expired code, an address that is already verified, or one that has no account — answers the same `400 invalid_code`, so the answer does not tell whether an account exists.',
         security: SECURITY.clientToken,
         body: VerifyEmailBodySchema,
         response: { 200: StatusSuccessSchema, ...errorResponses(...BODY_ERRORS, 401, 429) },
@@ -130,12 +135,14 @@ const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
   app.get(
     '/v1/auth/verify_email',
     {
+      // HEAD gets its own route below: a mail scanner's HEAD must not verify.
+      exposeHeadRoute: false,
       config: perIp(30, 900_000),
       schema: {
         tags: ['auth'],
         summary: 'The link from the verification e-mail: verifies and redirects to the app',
         description:
-          'Opened from the e-mail, so it takes no header. Answers 302 to `APP_URL/email-verified`; a wrong, used or expired code answers 404.',
+          'Opened from the e-mail, so it takes no header. One click: the GET verifies (it only confirms what the mailbox owner received) and answers 302 to `APP_URL/email-verified`; a HEAD changes nothing. A wrong, used or expired code, an already verified address and an unknown one all answer the same `404 not_found` (JSON; an HTML page when the request accepts `text/html`).',
         querystring: VerifyEmailQuerySchema,
         response: {
           302: Type.Null({ description: 'Redirect to the app (Location header)' }),
@@ -144,9 +151,29 @@ const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
       },
     },
     async function verifyEmailByLink(request, reply) {
-      if (!(await verifyEmail(request.query.email, request.query.code)))
-        throw errors.notFound('This link is not valid.')
+      if (!(await verifyEmail(request.query.email, request.query.code))) {
+        return deadLink(request, reply, config, 'link')
+      }
       return reply.redirect(`${config.APP_URL.replace(/\/$/, '')}/email-verified`, 302)
+    },
+  )
+
+  app.head(
+    '/v1/auth/verify_email',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'What a mail scanner or link preview gets for the verification link: nothing happens',
+        description: 'Always 200 with no body, whatever the code; the address is not verified and no code is used.',
+        querystring: Type.Object(
+          { email: Type.Optional(Type.String()), code: Type.Optional(Type.String()) },
+          { additionalProperties: true },
+        ),
+        response: { 200: Type.Null({ description: 'Nothing was done' }) },
+      },
+    },
+    async function verifyEmailLinkHead(_request, reply) {
+      return reply.code(200).type('text/html; charset=utf-8').send(null)
     },
   )
 
@@ -158,7 +185,8 @@ const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
       schema: {
         tags: ['auth'],
         summary: 'Send a new verification e-mail',
-        description: 'Always `{"status":"success"}`: the answer does not tell whether the address has an account.',
+        description:
+          'Always `{"status":"success"}`, in the same time: the account is looked up and the mail queued only after the answer (the earlier codes stop working), so neither the answer nor its timing tells whether the address has an account or is verified already. At most 3 an hour for one address and 10 from one IP.',
         security: SECURITY.clientToken,
         body: EmailBodySchema,
         response: { 200: StatusSuccessSchema, ...errorResponses(...BODY_ERRORS, 401, 429) },
@@ -167,13 +195,15 @@ const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
     async function resendVerification(request) {
       const email = normaliseEmail(request.body.email)
       await limits.hit(`verify:email:${email}`, 3, 3600)
-      const user = await auth.users.findByEmail(email)
-      if (user && !user.emailVerifiedAt) {
+      // Known or not, nothing else happens before the answer (see plugins/after-answer.ts).
+      app.afterAnswer.run(request, 'verification mail', async () => {
+        const user = await auth.users.findByEmail(email)
+        if (!user || user.emailVerifiedAt) return
         await db.transaction(async (tx) => {
           const code = await auth.codes.issue(user.id, 'email_verification', VERIFICATION_CODE_TTL_S, tx)
           await mailer.enqueue(tx, authMails.verification(config, email, user.firstName, code))
         })
-      }
+      })
       return SUCCESS
     },
   )
@@ -187,13 +217,13 @@ const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
     response: { 200: TokensSchema, ...errorResponses(...BODY_ERRORS, 403, 429), 401: LoginErrorSchema },
   })
   const LOGIN_DESCRIPTION =
-    'Wrong email or password: `401 invalid_credentials` (one answer for both). An account with a second factor (authenticator app or passkey): `401 mfa_required` with an `mfa_token` for `POST /v1/auth/mfa/verify`, instead of tokens; accounts without one get the tokens as before. `403 account_locked`: e-mail not verified in time. `403 account_disabled`. `429 too_many_sessions` at MAX_SESSIONS (30) active sessions unless SESSION_LIMIT_POLICY=evict_oldest. `429 rate_limited` with Retry-After after repeated failures (per account, with backoff) or too many attempts from one IP.'
+    'Wrong email or password: `401 invalid_credentials` (one answer for both). An account with a second factor (authenticator app or passkey): `401 mfa_required` with an `mfa_token` for `POST /v1/auth/mfa/verify`, instead of tokens; accounts without one get the tokens as before. `403 account_locked`: e-mail not verified in time. `403 account_disabled`. `429 too_many_sessions` at MAX_SESSIONS (30) active sessions unless SESSION_LIMIT_POLICY=evict_oldest. `429 rate_limited` with Retry-After after repeated failures (per account, with backoff) or more than 30 login attempts a minute from one IP (the three login routes count together; every other route has its own per-IP counter).'
 
   app.post(
     '/v2/auth/login',
     {
       onRequest: app.requireClient,
-      config: perIp(30, 60_000),
+      config: perIp(30, 60_000, 'login'),
       schema: loginSchema('Log in', { description: LOGIN_DESCRIPTION }),
     },
     async function login(request) {
@@ -205,7 +235,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
     '/v1/auth/login',
     {
       onRequest: app.requireClient,
-      config: perIp(30, 60_000),
+      config: perIp(30, 60_000, 'login'),
       schema: loginSchema('Log in (legacy, same as /v2/auth/login)', {
         deprecated: true,
         description: LOGIN_DESCRIPTION,
@@ -220,7 +250,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
     '/v2/auth/login/admin',
     {
       onRequest: app.requireClient,
-      config: perIp(30, 60_000),
+      config: perIp(30, 60_000, 'login'),
       schema: loginSchema('Log in as an administrator', {
         description: `${LOGIN_DESCRIPTION} A correct login of an account without the admin role: \`403 forbidden\`. With ADMIN_MFA_REQUIRED (default in production) an admin must finish with a second factor (\`401 mfa_required\`), and one without any is refused (\`403 mfa_enrollment_required\`: enrol one through the user login first); the admin's tokens claim \`aal: 2\`.`,
       }),
@@ -246,7 +276,11 @@ const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
       },
     },
     async function refresh(request) {
-      return auth.refresh(request.body.refresh)
+      const tokens = await auth.refresh(request.body.refresh)
+      // The history shows every place the account is used from, refreshes included.
+      const { sub } = app.jwt.decode<{ sub: string }>(tokens.access) ?? {}
+      if (sub) await auth.history.recordRefresh(sub, requestMeta(request))
+      return tokens
     },
   )
 
@@ -259,7 +293,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
         tags: ['auth'],
         summary: 'Start the forgotten-password flow: a 6-digit code is e-mailed',
         description:
-          'Always `{"status":"success"}`, whether or not the address has an account. The code is valid 15 minutes, works once, and 5 wrong tries burn it.',
+          'Always `{"status":"success"}`, whether or not the address has an account, and in the same time: the account is looked up and the code issued and queued only after the answer has been sent (OWASP Forgot Password Cheat Sheet), so the mail follows within moments. The code is valid 15 minutes, works once, and 5 wrong tries burn it. At most 5 requests an hour for one address and 20 from one IP.',
         security: SECURITY.clientToken,
         body: EmailBodySchema,
         response: { 200: StatusSuccessSchema, ...errorResponses(...BODY_ERRORS, 401, 429) },
@@ -268,13 +302,15 @@ const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
     async function forgotPassword(request) {
       const email = normaliseEmail(request.body.email)
       await limits.hit(`forgot:email:${email}`, 5, 3600)
-      const user = await auth.users.findByEmail(email)
-      if (user && !user.disabledAt) {
+      // Known or not, nothing else happens before the answer (see plugins/after-answer.ts).
+      app.afterAnswer.run(request, 'password reset mail', async () => {
+        const user = await auth.users.findByEmail(email)
+        if (!user || user.disabledAt) return
         await db.transaction(async (tx) => {
           const code = await auth.codes.issue(user.id, 'password_reset', RESET_CODE_TTL_S, tx)
           await mailer.enqueue(tx, authMails.passwordReset(email, code, RESET_CODE_TTL_S / 60))
         })
-      }
+      })
       return SUCCESS
     },
   )
@@ -367,7 +403,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
         tags: ['auth'],
         summary: 'Change the password (old and new)',
         description:
-          'Problems are reported per field in `details` (`password_old`, `password_new`). Every other session of the account is revoked; this one stays. Needs a recent authentication (step-up): `401 reauthentication_required` unless the access token comes from a login or `POST /v1/auth/reauthenticate` within REAUTH_WINDOW_S (600 s), made with the second factor when the account has one.',
+          'Problems are reported per field in `details` (`password_old`, `password_new`). Every other session of the account is revoked; this one stays. Wrong current passwords are counted per account (together with account deletion and the other routes that re-check the password): from the 5th within an hour each further try must wait twice as long as the one before (1 s, 2 s, 4 s … 15 min), and past 100 in an hour none is checked; until then the answer is `429 rate_limited` with Retry-After, whatever the address. A right password clears the count. There is also a per-IP limit of 20 tries in 15 minutes. Needs a recent authentication (step-up): `401 reauthentication_required` unless the access token comes from a login or `POST /v1/auth/reauthenticate` within REAUTH_WINDOW_S (600 s), made with the second factor when the account has one.',
         security: SECURITY.bearer,
         body: ChangePasswordBodySchema,
         response: { 200: StatusSuccessSchema, ...errorResponses(...BODY_ERRORS, 401, 429) },
@@ -378,7 +414,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
       const user = await auth.users.findById(request.user.sub)
       if (!user) throw errors.unauthorized('session_revoked', 'This session has ended; log in again.')
       const details = policyDetails('password_new', newPassword)
-      if (!(await verifyPassword(oldPassword, user.passwordHash))) {
+      if (!(await checkAccountPassword(user, oldPassword, 'change_password'))) {
         details.unshift({ field: 'password_old', problem: 'is not your current password' })
       }
       if (details.length === 0 && oldPassword === newPassword) {
@@ -402,9 +438,9 @@ const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
       onRequest: app.authenticate,
       schema: {
         tags: ['user'],
-        summary: 'My login attempts, newest first',
+        summary: 'My login attempts and token refreshes, newest first',
         description:
-          'Every login attempt on this account, successful or not, with IP and the user agent parsed into browser, OS and device.',
+          "Every login attempt on this account, successful or not, and every token refresh (`type: refresh`), so every place the account is used from shows: the IP (the client's, when TRUST_PROXY names the proxy in front), the user agent parsed into browser, OS and device, and the country, city, coordinates and a map link of the address, looked up offline when the entry was written (null for private, loopback and unknown addresses). IP Geolocation by DB-IP (https://db-ip.com), CC BY 4.0.",
         security: SECURITY.bearer,
         querystring: PaginationQuerySchema,
         response: { 200: PageSchema(AuthHistoryEntrySchema), ...errorResponses(400, 401) },
@@ -421,9 +457,11 @@ const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
           date_time: r.createdAt.toISOString(),
           success: r.success,
           reason: r.reason,
+          type: r.type,
           ip: r.ip,
           user_agent: r.userAgent,
           ...parseUserAgent(r.userAgent),
+          ...placeOf(r),
         })),
         next_cursor: rows.length > limit && last ? encodeTimeCursor(last.createdAt, last.id) : null,
       }

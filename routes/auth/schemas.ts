@@ -117,8 +117,43 @@ export const AuthHistoryEntrySchema = Type.Object(
       description:
         'Why a failed attempt failed: invalid_credentials, account_locked, account_disabled, too_many_sessions, forbidden',
     }),
+    type: Type.Union([Type.Literal('login'), Type.Literal('refresh')], {
+      description: '`login`: a password login attempt; `refresh`: the session renewed its tokens',
+    }),
     ip: Type.Union([Type.String(), Type.Null()]),
     user_agent: Type.Union([Type.String(), Type.Null()]),
+    country: Type.Union(
+      [
+        Type.Object(
+          {
+            iso: Type.String({ description: 'ISO 3166-1 alpha-2', examples: ['FR'] }),
+            name_en: Type.String({ examples: ['France'] }),
+          },
+          { additionalProperties: false },
+        ),
+        Type.Null(),
+      ],
+      { description: 'Where the address is registered; null for private, loopback and unknown addresses' },
+    ),
+    city: Type.Union(
+      [
+        Type.Object(
+          {
+            name_en: Type.Union([Type.String(), Type.Null()], { examples: ['Paris'] }),
+            region: Type.Union([Type.String(), Type.Null()], { examples: ['Île-de-France'] }),
+            lat: Type.Union([Type.Number(), Type.Null()], { examples: [48.85341] }),
+            lon: Type.Union([Type.Number(), Type.Null()], { examples: [2.3488] }),
+          },
+          { additionalProperties: false },
+        ),
+        Type.Null(),
+      ],
+      { description: 'The city of the address, with its coordinates (city-level accuracy at best)' },
+    ),
+    map_links: Type.Union(
+      [Type.Object({ google: Type.String({ format: 'uri' }) }, { additionalProperties: false }), Type.Null()],
+      { description: 'The coordinates on a map' },
+    ),
     browser: UaPartSchema('version'),
     operating_system: UaPartSchema('version'),
     device: Type.Object(

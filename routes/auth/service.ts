@@ -54,7 +54,7 @@ export function createAuthService(app: FastifyInstance) {
   const { config, db } = app
   const users = createUserRepository(db)
   const sessions = createSessionRepository(db)
-  const history = createHistoryRepository(db)
+  const history = createHistoryRepository(db, (err) => app.log.warn({ err }, 'the GeoIP database could not be read'))
   const codes = createCodeRepository(config.JWT_SECRET)
 
   function issueTokens(

@@ -4,6 +4,7 @@ import type { FastifyRequest } from 'fastify'
 import { errors } from '../../plugins/errors.ts'
 import { SECURITY } from '../../plugins/swagger.ts'
 import { DateTimeSchema, UuidSchema, errorResponses } from '../common.ts'
+import { PageResponseSchema, acceptHtmlForms, deadLink, escapeHtml, sendPage } from '../confirm-page.ts'
 import { sharingMails } from '../sharing/mails.ts'
 import { hashInviteCode, newInviteCode } from '../sharing/repository.ts'
 import { PersonSchema } from '../sharing/schemas.ts'
@@ -168,31 +169,70 @@ const groupRoutes: FastifyPluginAsyncTypebox = async function groupRoutes(app) {
     },
   )
 
+  // The e-mailed link: GET (and so HEAD) shows what joining means; only the page's POST joins.
+  acceptHtmlForms(app)
+  const LinkParams = Type.Object(
+    { group_id: UuidSchema, invite_code: Type.String({ minLength: 1, maxLength: 128 }) },
+    { additionalProperties: false },
+  )
+  const LINK_NOTES =
+    'The code is the credential (256 random bits, single use, expires after SHARE_INVITE_TTL_DAYS) and the link takes no header, so it works from any mail client (Beddit reference). An invalid, used or expired code answers `404 not_found` (JSON; an HTML page when the request accepts `text/html`).'
+
   app.get(
     '/group/:group_id/invite/:invite_code/accept',
     {
       config: { rateLimit: { max: 30, timeWindow: 900_000 } },
       schema: {
         tags: ['group'],
-        summary: 'The link from the invitation e-mail: joins and redirects to the app',
-        description:
-          'A GET because e-mail clients cannot POST (Beddit reference). The code is the credential. Answers 302 to `APP_URL/groups/{group_id}`; an invalid, used or expired code answers 404.',
-        params: Type.Object(
-          { group_id: UuidSchema, invite_code: Type.String({ minLength: 1, maxLength: 128 }) },
-          { additionalProperties: false },
-        ),
+        summary: 'The link from the invitation e-mail: a page asking to confirm',
+        description: `Answers a small HTML page naming who invites and to which group (its size; members see each other's data), with a button that POSTs to this same path. Opening the link (GET), or a mail scanner's or link preview's HEAD or GET, joins nothing. ${LINK_NOTES}`,
+        params: LinkParams,
+        response: { 200: PageResponseSchema, ...errorResponses(400, 404, 429) },
+      },
+    },
+    async function groupInvitePage(request, reply) {
+      const { group_id: groupId, invite_code: code } = request.params
+      const invite = await groups.findInviteByCode(groupId, hashInviteCode(code))
+      if (!invite) return deadLink(request, reply, config, 'invitation')
+      const inviter = invite.inviter
+        ? `<strong>${escapeHtml(`${invite.inviter.firstName} ${invite.inviter.lastName}`.trim())}</strong> (${escapeHtml(invite.inviter.email)})`
+        : 'A member'
+      const size = invite.memberCount === 1 ? '1 member' : `${invite.memberCount} members`
+      return sendPage(reply, config, 200, {
+        title: 'Join a NOWATCH group',
+        paragraphs: [
+          `${inviter} invites <strong>${escapeHtml(invite.inviteeEmail)}</strong> to a NOWATCH group of ${size}.`,
+          "The members of a group see each other's data, yours included once you join. You can leave at any time.",
+        ],
+        form: {
+          action: `/v1/group/${encodeURIComponent(groupId)}/invite/${encodeURIComponent(code)}/accept`,
+          button: 'Join the group',
+        },
+      })
+    },
+  )
+
+  app.post(
+    '/group/:group_id/invite/:invite_code/accept',
+    {
+      config: { rateLimit: { max: 30, timeWindow: 900_000 } },
+      schema: {
+        tags: ['group'],
+        summary: 'Confirm an e-mailed group invitation (the button of the invite page)',
+        description: `Joins the group and answers \`303\` to \`APP_URL/groups/{group_id}\`. Takes no body (the code is in the path; an empty HTML form post is fine). No CSRF token: nothing ambient (no cookie) authorises it, the invitation code in the path is itself the capability. ${LINK_NOTES}`,
+        params: LinkParams,
         response: {
-          302: Type.Null({ description: 'Redirect to the app (Location header)' }),
-          ...errorResponses(400, 404, 429),
+          303: Type.Null({ description: 'Joined: redirect to the app (Location header)' }),
+          ...errorResponses(400, 404, 413, 415, 429),
         },
       },
     },
     async function acceptGroupLink(request, reply) {
       const { group_id: groupId, invite_code: code } = request.params
       if (!(await groups.accept(groupId, { codeHash: hashInviteCode(code) }))) {
-        throw errors.notFound('This invitation is not valid or has expired.')
+        return deadLink(request, reply, config, 'invitation')
       }
-      return reply.redirect(`${config.APP_URL.replace(/\/$/, '')}/groups/${groupId}`, 302)
+      return reply.redirect(`${config.APP_URL.replace(/\/$/, '')}/groups/${groupId}`, 303)
     },
   )
 

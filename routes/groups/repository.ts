@@ -4,6 +4,38 @@ import { peerGroupInvites, peerGroupMembers, peerGroups, users } from '../../db/
 
 export function createGroupRepository(db: Db) {
   return {
+    /** A live invite by its e-mailed code, with who sent it and how many are in the group (the confirmation page). */
+    async findInviteByCode(groupId: string, codeHash: string) {
+      const [invite] = await db
+        .select({
+          inviteeEmail: users.email,
+          createdBy: peerGroupInvites.createdBy,
+          expiresAt: peerGroupInvites.expiresAt,
+        })
+        .from(peerGroupInvites)
+        .innerJoin(users, eq(users.id, peerGroupInvites.inviteeId))
+        .where(
+          and(
+            eq(peerGroupInvites.groupId, groupId),
+            eq(peerGroupInvites.codeHash, codeHash),
+            gt(peerGroupInvites.expiresAt, sql`now()`),
+          ),
+        )
+        .limit(1)
+      if (!invite) return null
+      const [inviter] = invite.createdBy
+        ? await db
+            .select({ firstName: users.firstName, lastName: users.lastName, email: users.email })
+            .from(users)
+            .where(eq(users.id, invite.createdBy))
+        : []
+      const [members] = await db
+        .select({ n: count() })
+        .from(peerGroupMembers)
+        .where(eq(peerGroupMembers.groupId, groupId))
+      return { ...invite, inviter: inviter ?? null, memberCount: members.n }
+    },
+
     /** The groups I belong to, with members and live invites (Beddit's group listing). */
     async listFor(userId: string, tx?: DbOrTx) {
       const q = tx ?? db

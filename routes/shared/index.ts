@@ -13,6 +13,7 @@ import {
   errorResponses,
   toPage,
 } from '../common.ts'
+import { PageResponseSchema, acceptHtmlForms, deadLink, escapeHtml, sendPage } from '../confirm-page.ts'
 import { type ShareRow, createSharingRepository, hashInviteCode } from '../sharing/repository.ts'
 import { SharedSchema, toShared } from '../sharing/schemas.ts'
 
@@ -25,29 +26,59 @@ const sharedRoutes: FastifyPluginAsyncTypebox = async function sharedRoutes(app)
   const repo = createSharingRepository(app.db)
   const { config } = app
 
+  // The e-mailed link: GET (and so HEAD) shows what accepting means; only the page's POST accepts.
+  acceptHtmlForms(app)
+  const InviteCodeSchema = Type.String({ minLength: 1, maxLength: 128, description: 'The code from the e-mail' })
+  const LINK_NOTES =
+    'The code is the credential (256 random bits, single use, expires after SHARE_INVITE_TTL_DAYS) and takes no other header: the link works from any mail client, as the Beddit reference asks. A wrong, used or expired code answers `404 not_found` (JSON; an HTML page when the request accepts `text/html`).'
+
   app.get(
     '/shared/invites/accept',
     {
       config: { rateLimit: { max: 30, timeWindow: 900_000 } },
       schema: {
         tags: ['shared'],
-        summary: 'The link from the invite e-mail: accepts and redirects to the app',
-        description:
-          'Opened from the e-mail, so it takes no header: the code is the credential. A GET, as the Beddit reference explains (e-mail clients cannot POST). Answers 302 to `APP_URL/shared/{id}`; an invalid, used or expired code answers 404.',
-        querystring: Type.Object(
-          { code: Type.String({ minLength: 1, maxLength: 128 }) },
-          { additionalProperties: false },
-        ),
+        summary: 'The link from the invite e-mail: a page asking to confirm',
+        description: `Answers a small HTML page naming who shares and which data, with a button that POSTs the confirmation to \`POST /v1/shared/invites/accept\`. Opening the link (GET), or a mail scanner's or link preview's HEAD or GET, accepts nothing. ${LINK_NOTES}`,
+        querystring: Type.Object({ code: InviteCodeSchema }, { additionalProperties: false }),
+        response: { 200: PageResponseSchema, ...errorResponses(400, 404, 429) },
+      },
+    },
+    async function invitePage(request, reply) {
+      const invite = await repo.findInviteByCode(hashInviteCode(request.query.code))
+      if (!invite) return deadLink(request, reply, config, 'invitation')
+      const owner = `${invite.ownerFirstName} ${invite.ownerLastName}`.trim()
+      return sendPage(reply, config, 200, {
+        title: `${owner} wants to share their NOWATCH data with you`,
+        paragraphs: [
+          `<strong>${escapeHtml(owner)}</strong> (${escapeHtml(invite.ownerEmail)}) invites <strong>${escapeHtml(invite.viewerEmail)}</strong> to see their data: ${invite.scopes.map((s) => escapeHtml(s)).join(', ')}.`,
+          'You can stop viewing at any time; they can change or withdraw what they share.',
+        ],
+        form: { action: '/v1/shared/invites/accept', fields: { code: request.query.code }, button: 'Accept' },
+      })
+    },
+  )
+
+  app.post(
+    '/shared/invites/accept',
+    {
+      config: { rateLimit: { max: 30, timeWindow: 900_000 } },
+      schema: {
+        tags: ['shared'],
+        summary: 'Confirm an e-mailed invitation (the button of the invite page)',
+        description: `Accepts the invitation whose code is posted (an HTML form, \`application/x-www-form-urlencoded\`, or JSON) and answers \`303\` to \`APP_URL/shared/{id}\`. No CSRF token: the form carries no cookie or other ambient credential, and the invitation code in it is itself the capability — a page elsewhere cannot post one it does not know. ${LINK_NOTES}`,
+        consumes: ['application/x-www-form-urlencoded', 'application/json'],
+        body: Type.Object({ code: InviteCodeSchema }, { additionalProperties: false }),
         response: {
-          302: Type.Null({ description: 'Redirect to the app (Location header)' }),
-          ...errorResponses(400, 404, 429),
+          303: Type.Null({ description: 'Accepted: redirect to the app (Location header)' }),
+          ...errorResponses(400, 404, 413, 415, 429),
         },
       },
     },
     async function acceptByLink(request, reply) {
-      const id = await repo.accept({ codeHash: hashInviteCode(request.query.code) })
-      if (!id) throw errors.notFound('This invitation is not valid or has expired.')
-      return reply.redirect(`${config.APP_URL.replace(/\/$/, '')}/shared/${id}`, 302)
+      const id = await repo.accept({ codeHash: hashInviteCode(request.body.code) })
+      if (!id) return deadLink(request, reply, config, 'invitation')
+      return reply.redirect(`${config.APP_URL.replace(/\/$/, '')}/shared/${id}`, 303)
     },
   )
 

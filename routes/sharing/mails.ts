@@ -7,7 +7,7 @@ export const sharingMails = {
       to,
       kind: 'share_invite',
       subject: `${ownerName} wants to share their NOWATCH data with you`,
-      text: `Hello,\n\n${ownerName} invites you to see their NOWATCH data (${scopes.join(', ')}).\n\nAccept by opening this link:\n${config.PUBLIC_URL}/v1/shared/invites/accept?code=${code}\n\nor in the app. The invitation expires in ${config.SHARE_INVITE_TTL_DAYS} days.\n`,
+      text: `Hello,\n\n${ownerName} invites you to see their NOWATCH data (${scopes.join(', ')}).\n\nOpen this link to see the invitation and accept it:\n${config.PUBLIC_URL}/v1/shared/invites/accept?code=${code}\n\nor in the app. The invitation expires in ${config.SHARE_INVITE_TTL_DAYS} days.\n`,
     }
   },
   groupInvite(config: Config, to: string, inviterName: string, groupId: string, code: string): Mail {
@@ -15,7 +15,7 @@ export const sharingMails = {
       to,
       kind: 'group_invite',
       subject: `${inviterName} invites you to a NOWATCH group`,
-      text: `Hello,\n\n${inviterName} invites you to a NOWATCH group, whose members see each other's data.\n\nJoin by opening this link:\n${config.PUBLIC_URL}/v1/group/${groupId}/invite/${code}/accept\n\nor in the app. The invitation expires in ${config.SHARE_INVITE_TTL_DAYS} days.\n`,
+      text: `Hello,\n\n${inviterName} invites you to a NOWATCH group, whose members see each other's data.\n\nOpen this link to see the invitation and join:\n${config.PUBLIC_URL}/v1/group/${groupId}/invite/${code}/accept\n\nor in the app. The invitation expires in ${config.SHARE_INVITE_TTL_DAYS} days.\n`,
     }
   },
 }

@@ -88,6 +88,14 @@ export function createSharingRepository(db: Db) {
       return rows[0]?.id ?? null
     },
 
+    /** A live pending invite by its e-mailed code (the confirmation page); null when none. */
+    async findInviteByCode(codeHash: string) {
+      const [row] = await joined(db)
+        .where(and(eq(shares.inviteCodeHash, codeHash), eq(shares.status, 'pending'), gt(shares.expiresAt, sql`now()`)))
+        .limit(1)
+      return row ?? null
+    },
+
     async get(id: string, tx?: DbOrTx) {
       const [row] = await joined(tx ?? db)
         .where(eq(shares.id, id))

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { errors } from '../../plugins/errors.ts'
 import { SECURITY } from '../../plugins/swagger.ts'
-import { verifyPassword } from '../auth/passwords.ts'
+import { createPasswordCheck } from '../auth/password-check.ts'
 import { createSessionRepository } from '../auth/session-repository.ts'
 import { parseUserAgent } from '../auth/user-agent.ts'
 import {
@@ -34,10 +34,11 @@ const BODY_ERRORS = [400, 413, 415] as const
 const gone = () => errors.unauthorized('session_revoked', 'This session has ended; log in again.')
 
 const userRoutes: FastifyPluginAsyncTypebox = async function userRoutes(app) {
-  const { db, limits } = app
+  const { db } = app
   const users = createUserRepository(db)
   const sessions = createSessionRepository(db)
   const deletion = createAccountDeletionService(app)
+  const checkAccountPassword = createPasswordCheck(db)
 
   // Every route here is the caller's own account; no id in a path ever names another user.
   app.addHook('onRequest', app.authenticate)
@@ -192,7 +193,7 @@ const userRoutes: FastifyPluginAsyncTypebox = async function userRoutes(app) {
         tags: ['user'],
         summary: 'Delete my account and all my data',
         description:
-          'Needs the current password (a wrong one: `400 validation_failed` on `password`; after 4 wrong ones within 15 minutes, `429 rate_limited`). In one transaction the account and every row that belongs to it go: profile, settings, sessions, login history, measurements, journal, shares both ways, group memberships, files it owns, and mail queued to its address. Every token stops working and the next login fails. This cannot be undone; export the data first. Needs a recent authentication (step-up): `401 reauthentication_required` unless the access token comes from a login or `POST /v1/auth/reauthenticate` within REAUTH_WINDOW_S (600 s), made with the second factor when the account has one.',
+          'Needs the current password (a wrong one: `400 validation_failed` on `password`). Wrong passwords are counted per account, together with change password and the other routes that re-check the password: from the 5th within an hour each further try must wait twice as long (1 s, 2 s, 4 s … 15 min), past 100 in an hour none is checked, answering `429 rate_limited` with Retry-After; a right password clears the count. At most 10 tries in 15 minutes from one IP. In one transaction the account and every row that belongs to it go: profile, settings, sessions, login history, measurements, journal, shares both ways, group memberships, files it owns, and mail queued to its address. Every token stops working and the next login fails. This cannot be undone; export the data first. Needs a recent authentication (step-up): `401 reauthentication_required` unless the access token comes from a login or `POST /v1/auth/reauthenticate` within REAUTH_WINDOW_S (600 s), made with the second factor when the account has one.',
         security: SECURITY.bearer,
         body: DeleteAccountBodySchema,
         response: { 200: StatusSuccessSchema, ...errorResponses(...BODY_ERRORS, 401, 429) },
@@ -201,8 +202,7 @@ const userRoutes: FastifyPluginAsyncTypebox = async function userRoutes(app) {
     async function deleteAccount(request) {
       const user = await users.findById(request.user.sub)
       if (!user) throw gone()
-      if (!(await verifyPassword(request.body.password, user.passwordHash))) {
-        await limits.hit(`delete-account:user:${user.id}`, 4, 900)
+      if (!(await checkAccountPassword(user, request.body.password, 'delete_account'))) {
         throw errors.validation([{ field: 'password', problem: 'is not your current password' }])
       }
       if (!(await deletion.deleteAccount(user.id))) throw gone()

@@ -54,6 +54,21 @@ export function createUserRepository(db: Db) {
       return rows.length > 0
     },
 
+    /**
+     * Registration's insert, doing the same work whether or not the address has an account: a new row,
+     * or a no-op update of the existing one (both write and commit, so neither answers faster). The
+     * new user, or null when the address was taken; the existing row is left as it was.
+     */
+    async createOrTouch(values: NewUser, tx?: DbOrTx): Promise<{ id: string; firstName: string } | null> {
+      const [row] = await (tx ?? db)
+        .insert(users)
+        .values({ ...values, email: normaliseEmail(values.email) })
+        .onConflictDoUpdate({ target: users.email, set: { updatedAt: sql`${users.updatedAt}` } })
+        // xmax is 0 on a row this statement inserted, and set on one it updated.
+        .returning({ id: users.id, firstName: users.firstName, inserted: sql<boolean>`(xmax = 0)` })
+      return row.inserted ? { id: row.id, firstName: row.firstName } : null
+    },
+
     /** Inserts a user; null when the email already has an account. */
     async create(values: NewUser, tx?: DbOrTx): Promise<UserRow | null> {
       const rows = await (tx ?? db)

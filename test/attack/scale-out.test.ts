@@ -1,7 +1,9 @@
 import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
+import { sql } from 'drizzle-orm'
 import { SMTPServer } from 'smtp-server'
 import t from 'tap'
+import { queryRows } from '../../db/client.ts'
 import { hashPassword } from '../../routes/auth/passwords.ts'
 import { createClientAppRepository } from '../../routes/clients/repository.ts'
 import { createUserRepository } from '../../routes/user/repository.ts'
@@ -74,6 +76,23 @@ t.test('two processes, one database: revocation, rate limits and jobs hold acros
     t.equal((await probe(a)).status, 401, 'at once where it happened')
     await new Promise((r) => setTimeout(r, 1100))
     t.equal((await probe(b)).status, 401, 'within the documented staleness on the other process')
+  })
+
+  t.test('each route has its own per-IP counter, one for both processes', async (t) => {
+    // 31 refreshes, split over both processes, used to share the login's counter and make it a 429.
+    for (let i = 0; i < 31; i++) {
+      const res = await post(i % 2 ? a : b, '/v1/auth/refresh', { refresh: `not-a-token-${i}` })
+      t.equal(res.status, 401)
+    }
+    const login = await post(a, '/v2/auth/login', { email: 'nobody@example.com', password: 'x' })
+    t.equal(login.status, 401, 'the login still has its budget')
+    const [row] = await queryRows<{ n: number }>(
+      database.db,
+      sql`select coalesce(sum(count), 0)::int as n from rate_counters where key = 'POST /v1/auth/refresh:ip:127.0.0.1'`,
+    )
+    t.equal(row.n, 31, 'both processes counted into the refresh route’s one counter')
+    // The login limit below starts from a clean count.
+    await database.db.execute(sql`delete from rate_counters where key = 'group login:ip:127.0.0.1'`)
   })
 
   t.test('the per-IP login limit is one limit across both processes', async (t) => {

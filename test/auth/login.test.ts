@@ -127,11 +127,16 @@ t.test('login', async (t) => {
       date_time: second.data[0].date_time,
       success: false,
       reason: 'invalid_credentials',
+      type: 'login',
       ip: '127.0.0.1',
       user_agent: ua,
       browser: { family: 'Chrome', version: '75.0.3770.142' },
       operating_system: { family: 'Mac OS', version: '10.14.6' },
       device: { brand: 'Apple', family: 'Other', model: 'Macintosh' },
+      // Loopback: no place (test/auth/history-place.test.ts covers public addresses).
+      country: null,
+      city: null,
+      map_links: null,
     })
     t.equal(second.next_cursor, null)
     const bad = await app.inject({

@@ -52,6 +52,8 @@ t.test('a reset code really arrives over SMTP and works', async (t) => {
     privacy_policy_accepted_at: '2024-07-01T12:34:56Z',
   })
   await post('/v1/auth/forgot_password', { email: 'mail@example.com' })
+  // Both mails are queued just after their answers (plugins/after-answer.ts).
+  await app.afterAnswer.idle()
   t.same(await app.mailer.flush(), { sent: 2, failed: 0 })
   t.equal(smtp.received.length, 2)
   t.same(smtp.received[1].to, ['mail@example.com'])
@@ -83,6 +85,7 @@ t.test('no message is lost while SMTP is down: it stays queued and is sent once 
     toc_accepted_at: '2024-07-01T12:34:56Z',
     privacy_policy_accepted_at: '2024-07-01T12:34:56Z',
   })
+  await app.afterAnswer.idle()
   t.same(await app.mailer.flush(), { sent: 0, failed: 1 })
   const [pending] = await app.db.select().from(mailOutbox).where(eq(mailOutbox.to, 'later@example.com'))
   t.equal(pending.status, 'pending')

@@ -104,6 +104,8 @@ export function bearer(tokens: { access: string }) {
 
 /** The newest queued e-mail to an address (optionally of a kind). */
 export async function lastMail(app: FastifyInstance, to: string, kind?: string) {
+  // Some mail is queued after the answer (plugins/after-answer.ts): let that work finish first.
+  await app.afterAnswer.idle()
   const [row] = await app.db
     .select()
     .from(mailOutbox)

@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream'
 import t from 'tap'
 import { REDACT_PATHS, buildApp } from '../../app.ts'
+import { LOG_SERIALIZERS, redactUrl } from '../../plugins/log-serializers.ts'
 import { testConfig } from '../helpers/app.ts'
 import { freshDatabase } from '../helpers/database.ts'
 import { createClient, createUser, login } from '../helpers/fixtures.ts'
@@ -17,7 +18,12 @@ t.test('logs carry request ids and never credentials, tokens or codes', async (t
   const app = await buildApp({
     config: testConfig(),
     database,
-    logger: { level: 'trace', stream, redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
+    logger: {
+      level: 'trace',
+      stream,
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      serializers: LOG_SERIALIZERS,
+    },
   })
   t.teardown(async () => {
     await app.close()
@@ -32,6 +38,13 @@ t.test('logs carry request ids and never credentials, tokens or codes', async (t
     url: '/v1/auth/refresh',
     headers: { 'x-auth-token': client.x_auth_token, authorization: `Bearer ${tokens.access}` },
     payload: { refresh: tokens.refresh },
+  })
+  // The links from e-mails hold their code (and an address) in the URL.
+  await app.inject({ method: 'GET', url: '/v1/auth/verify_email?email=linked%40example.com&code=654321' })
+  await app.inject({ method: 'GET', url: '/v1/shared/invites/accept?code=SeCrEtInViTeCoDe' })
+  await app.inject({
+    method: 'GET',
+    url: '/v1/group/00000000-0000-4000-8000-000000000000/invite/GrOuPcOdE/accept',
   })
   // Whatever a handler might log by mistake is censored too.
   app.log.info(
@@ -56,8 +69,19 @@ t.test('logs carry request ids and never credentials, tokens or codes', async (t
     'hunter2',
     '123456',
     'Bearer abc',
+    '654321',
+    'linked%40example.com',
+    'SeCrEtInViTeCoDe',
+    'GrOuPcOdE',
   ]) {
     t.notOk(all.includes(secret), `not logged: ${secret.slice(0, 12)}…`)
   }
   t.match(all, /\[redacted\]/)
+  t.match(all, /"url":"\/v1\/auth\/verify_email\?email=\[redacted\]&code=\[redacted\]"/)
+})
+
+t.test('redactUrl keeps the path and the harmless parameters', async (t) => {
+  t.equal(redactUrl('/v1/measurements?type=steps&limit=5'), '/v1/measurements?type=steps&limit=5')
+  t.equal(redactUrl('/v1/x?limit=1&code=abc&email=a%40b.c'), '/v1/x?limit=1&code=[redacted]&email=[redacted]')
+  t.equal(redactUrl('/v1/group/g1/invite/c0de/accept'), '/v1/group/g1/invite/[redacted]/accept')
 })

@@ -94,17 +94,29 @@ t.test('sharing: invite → accept → read scopes → change → revoke', async
     t.equal(ownerAccepts.statusCode, 404, 'the owner cannot accept on the viewer’s behalf')
   })
 
-  t.test('the e-mailed link accepts and redirects to the app; the code works once', async (t) => {
-    const code = await inviteCode(viewer.user.email)
-    const res = await app.inject({ method: 'GET', url: `/v1/shared/invites/accept?code=${code}` })
-    t.equal(res.statusCode, 302)
-    t.equal(res.headers.location, `nowatch://app/shared/${shareId}`)
-    const again = await app.inject({ method: 'GET', url: `/v1/shared/invites/accept?code=${code}` })
-    t.equal(again.statusCode, 404)
-    t.equal(again.json().error, 'not_found')
-    const bogus = await app.inject({ method: 'GET', url: '/v1/shared/invites/accept?code=nope' })
-    t.equal(bogus.statusCode, 404)
-  })
+  t.test(
+    'the e-mailed link’s page posts the acceptance, which redirects to the app; the code works once',
+    async (t) => {
+      const code = await inviteCode(viewer.user.email)
+      const page = await app.inject({ method: 'GET', url: `/v1/shared/invites/accept?code=${code}` })
+      t.equal(page.statusCode, 200)
+      t.match(page.headers['content-type'], /^text\/html/)
+      const res = await app.inject({
+        method: 'POST',
+        url: '/v1/shared/invites/accept',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        payload: `code=${encodeURIComponent(code)}`,
+      })
+      t.equal(res.statusCode, 303)
+      t.equal(res.headers.location, `nowatch://app/shared/${shareId}`)
+      const again = await app.inject({ method: 'POST', url: '/v1/shared/invites/accept', payload: { code } })
+      t.equal(again.statusCode, 404)
+      t.equal(again.json().error, 'not_found')
+      const bogus = await app.inject({ method: 'GET', url: '/v1/shared/invites/accept?code=nope' })
+      t.equal(bogus.statusCode, 404)
+      t.equal(bogus.json().error, 'not_found')
+    },
+  )
 
   t.test('the viewer lists the share; scopes are enforced', async (t) => {
     const shared = await req(viewer, 'GET', '/v1/shared')
