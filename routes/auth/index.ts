@@ -186,14 +186,16 @@ const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
     response: { 200: TokensSchema, ...errorResponses(...BODY_ERRORS, 401, 403, 429) },
   })
   const LOGIN_DESCRIPTION =
-    'Wrong email or password: `401 invalid_credentials` (one answer for both). `403 account_locked`: e-mail not verified in time. `403 account_disabled`. `429 too_many_sessions` at MAX_SESSIONS (30) active sessions unless SESSION_LIMIT_POLICY=evict_oldest. `429 rate_limited` with Retry-After after repeated failures (per account, with backoff) or too many attempts from one IP.'
+    'Wrong email or password: `401 invalid_credentials` (one answer for both). `403 account_locked`: e-mail not verified in time. `403 account_disabled`. `429 too_many_sessions` at MAX_SESSIONS (30) active sessions unless SESSION_LIMIT_POLICY=evict_oldest. `429 rate_limited` with Retry-After after repeated failures (per account, with backoff) or too many attempts from one IP. The session belongs to the client app of the `x-auth-token`: it is refreshed only through that app and ends when the app is revoked.'
+  const USER_LOGIN =
+    ' The tokens carry the `user` role, also for an administrator: admin power comes from `POST /v2/auth/login/admin` alone.'
 
   app.post(
     '/v2/auth/login',
     {
       onRequest: app.requireClient,
       config: perIp(30, 60_000),
-      schema: loginSchema('Log in', { description: LOGIN_DESCRIPTION }),
+      schema: loginSchema('Log in', { description: LOGIN_DESCRIPTION + USER_LOGIN }),
     },
     async function login(request) {
       return auth.login(request, request.body, false)
@@ -207,7 +209,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
       config: perIp(30, 60_000),
       schema: loginSchema('Log in (legacy, same as /v2/auth/login)', {
         deprecated: true,
-        description: LOGIN_DESCRIPTION,
+        description: LOGIN_DESCRIPTION + USER_LOGIN,
       }),
     },
     async function loginLegacy(request) {
@@ -221,7 +223,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
       onRequest: app.requireClient,
       config: perIp(30, 60_000),
       schema: loginSchema('Log in as an administrator', {
-        description: `${LOGIN_DESCRIPTION} A correct login of an account without the admin role: \`403 forbidden\`.`,
+        description: `${LOGIN_DESCRIPTION} The only way to an \`admin\`-role session. An account without the admin role gets exactly the answer of a wrong password (\`401 invalid_credentials\`, counted as a failed login), so this route never confirms a password. The role is read again on every request: a demoted admin's session works as a user's within SESSION_CACHE_TTL_MS.`,
       }),
     },
     async function loginAdmin(request) {
@@ -238,14 +240,14 @@ const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
         tags: ['auth'],
         summary: 'Rotate the access and refresh tokens',
         description:
-          'A refresh token works once. Presenting one that was already used revokes its whole session and answers `401 token_reused` (unless within REFRESH_REUSE_GRACE_S of its rotation, default 0). Expired: `401 token_expired`; revoked session: `401 session_revoked`.',
+          "Answers a new access and refresh token of the same session. A refresh token works once, with one allowance for phones with two requests in flight: the token of the latest rotation presented again within REFRESH_REUSE_WINDOW_S (default 10 s) of that rotation answers the same pair that rotation issued (byte for byte, from any server process; decided on the locked session row). Any other use of a used token revokes the whole session and answers `401 token_reused`. The refresh must come through the client app that opened the session: another app's `x-auth-token` gets `401 client_mismatch` and the session is left as it was. Expired: `401 token_expired`; revoked session (logout, password change, client app revoked …): `401 session_revoked`; e-mail still unverified past EMAIL_VERIFICATION_DEADLINE_DAYS: `403 account_locked`.",
         security: SECURITY.clientToken,
         body: RefreshBodySchema,
-        response: { 200: TokensSchema, ...errorResponses(...BODY_ERRORS, 401, 429) },
+        response: { 200: TokensSchema, ...errorResponses(...BODY_ERRORS, 401, 403, 429) },
       },
     },
     async function refresh(request) {
-      return auth.refresh(request.body.refresh)
+      return auth.refresh(request.body.refresh, request.clientApp?.id ?? null)
     },
   )
 

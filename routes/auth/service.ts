@@ -1,6 +1,6 @@
-import { randomUUID } from 'node:crypto'
+import { createHash, randomUUID } from 'node:crypto'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import type { RefreshClaims } from '../../plugins/auth.ts'
+import { type RefreshClaims, accountLocked, verificationDeadlinePassed } from '../../plugins/auth.ts'
 import { type AppError, errors } from '../../plugins/errors.ts'
 import { type UserRow, createUserRepository, normaliseEmail } from '../user/repository.ts'
 import { createCodeRepository } from './code-repository.ts'
@@ -36,14 +36,25 @@ export function createAuthService(app: FastifyInstance) {
   const history = createHistoryRepository(db)
   const codes = createCodeRepository(config.JWT_SECRET)
 
-  function issueTokens(user: Pick<UserRow, 'id' | 'role'>, sessionId: string, refreshJti: string): Tokens {
-    const now = Math.floor(Date.now() / 1000)
+  /**
+   * The pair of one rotation, computed from what the session row keeps (the refresh token id and the time
+   * of issue): the same inputs give byte-identical tokens, so a refresh retried within the reuse window can
+   * answer the very pair the first one got, from any process.
+   */
+  function issueTokens(
+    user: Pick<UserRow, 'id'>,
+    sessionId: string,
+    refreshJti: string,
+    role: 'user' | 'admin',
+    issuedAt = new Date(),
+  ): Tokens {
+    const now = Math.floor(issuedAt.getTime() / 1000)
     const access = app.jwt.sign({
       sub: user.id,
       sid: sessionId,
-      role: user.role,
-      // Unique per token, so two tokens issued in the same second still differ (logs, audits).
-      jti: randomUUID(),
+      role,
+      // Unique per rotation (derived from the refresh token id), so two tokens never coincide (logs, audits).
+      jti: createHash('sha256').update(`access:${refreshJti}`).digest('base64url').slice(0, 22),
       iat: now,
       nbf: now,
       exp: now + config.ACCESS_TOKEN_TTL_S,
@@ -77,15 +88,20 @@ export function createAuthService(app: FastifyInstance) {
   }
 
   function isLocked(user: UserRow): boolean {
-    if (user.emailVerifiedAt) return false
-    const deadline = user.createdAt.getTime() + config.EMAIL_VERIFICATION_DEADLINE_DAYS * 86400_000
-    return Date.now() > deadline
+    return verificationDeadlinePassed(
+      user.emailVerifiedAt ? null : user.createdAt,
+      config.EMAIL_VERIFICATION_DEADLINE_DAYS,
+    )
   }
 
   return {
     issueTokens,
 
-    /** Password login: one generic failure, equal bcrypt work for unknown emails, session limit, history. */
+    /**
+     * Password login: one generic failure, equal bcrypt work for unknown emails, session limit, history.
+     * `adminOnly` (the admin login) opens an admin-role session, and answers a non-admin's correct password
+     * exactly as a wrong one; every other login opens a user-role session, whatever the account's role.
+     */
     async login(
       request: FastifyRequest,
       body: { email: string; password: string },
@@ -100,7 +116,8 @@ export function createAuthService(app: FastifyInstance) {
         await history.record({ userId, email, success: false, reason, ...meta })
         throw error
       }
-      if (!user || !ok) {
+      // Before any other check, so that the admin login tells a non-admin nothing the password could confirm.
+      if (!user || !ok || (adminOnly && user.role !== 'admin')) {
         return fail(
           'invalid_credentials',
           errors.unauthorized('invalid_credentials', 'Email or password is incorrect.'),
@@ -108,22 +125,14 @@ export function createAuthService(app: FastifyInstance) {
       }
       if (user.disabledAt)
         return fail('account_disabled', errors.forbidden('This account is disabled.', 'account_disabled'))
-      if (isLocked(user)) {
-        return fail(
-          'account_locked',
-          errors.forbidden(
-            'Verify your e-mail address to unlock this account; a new link can be requested.',
-            'account_locked',
-          ),
-        )
-      }
-      if (adminOnly && user.role !== 'admin')
-        return fail('forbidden', errors.forbidden('This login is for administrators.'))
+      if (isLocked(user)) return fail('account_locked', accountLocked())
       if (needsRehash(user.passwordHash, config.BCRYPT_COST)) {
         await users.setPasswordHash(user.id, await hashPassword(body.password, config.BCRYPT_COST))
       }
 
       const refreshJti = randomUUID()
+      const role = adminOnly ? ('admin' as const) : ('user' as const)
+      const issuedAt = new Date()
       const result = await db.transaction(async (tx) => {
         // An account deleted while this login waited for the lock: no session for a user who is gone.
         if (!(await users.lock(user.id, tx))) return { gone: true as const }
@@ -140,6 +149,7 @@ export function createAuthService(app: FastifyInstance) {
           {
             userId: user.id,
             clientId: request.clientApp?.id ?? null,
+            role,
             refreshJti,
             ...meta,
             expiresAt: new Date(Date.now() + config.REFRESH_TOKEN_TTL_S * 1000),
@@ -163,11 +173,16 @@ export function createAuthService(app: FastifyInstance) {
         )
       }
       app.sessionCache.invalidate(...result.evicted)
-      return issueTokens(user, result.sessionId, refreshJti)
+      return issueTokens(user, result.sessionId, refreshJti, role, issuedAt)
     },
 
-    /** Refresh-token rotation with reuse detection (a second use revokes the whole session). */
-    async refresh(token: string): Promise<Tokens> {
+    /**
+     * Refresh-token rotation with reuse detection. The token of the previous rotation presented again within
+     * REFRESH_REUSE_WINDOW_S of that rotation (two requests in flight, a lost reply) answers the pair that
+     * rotation issued, unchanged; any other used token revokes the whole session (`token_reused`). The state
+     * is the session row, locked for the decision, so it holds across processes.
+     */
+    async refresh(token: string, clientId: string | null): Promise<Tokens> {
       let claims: RefreshClaims
       try {
         claims = app.jwt.verify<RefreshClaims>(token)
@@ -184,42 +199,56 @@ export function createAuthService(app: FastifyInstance) {
         const session = await sessions.getForUpdate(claims.sid, tx)
         if (!session || session.userId !== claims.sub) return { error: 'invalid' as const }
         if (session.revokedAt || session.expiresAt.getTime() <= Date.now()) return { error: 'revoked' as const }
+        // Checked before the token is looked at: another app's refresh neither rotates nor revokes the session.
+        if (session.clientId === null || session.clientId !== clientId) return { error: 'client' as const }
         const user = await users.findById(session.userId, tx)
         if (!user || user.disabledAt) return { error: 'revoked' as const }
-        const graceMs = config.REFRESH_REUSE_GRACE_S * 1000
-        const withinGrace =
-          graceMs > 0 &&
+        if (isLocked(user)) return { error: 'locked' as const }
+        const role = session.role === 'admin' && user.role === 'admin' ? ('admin' as const) : ('user' as const)
+        const windowMs = config.REFRESH_REUSE_WINDOW_S * 1000
+        if (
           claims.jti === session.previousRefreshJti &&
           session.rotatedAt !== null &&
-          Date.now() - session.rotatedAt.getTime() <= graceMs
-        if (claims.jti !== session.refreshJti && !withinGrace) {
+          Date.now() - session.rotatedAt.getTime() <= windowMs
+        ) {
+          return { tokens: issueTokens(user, session.id, session.refreshJti, role, session.rotatedAt) }
+        }
+        if (claims.jti !== session.refreshJti) {
           await sessions.revoke(session.userId, session.id, 'token_reused', tx)
           return { error: 'reused' as const, sessionId: session.id }
         }
         const next = randomUUID()
-        // Within the grace the lost rotation is replaced; the previous token stays the one that was presented.
+        const rotatedAt = new Date()
         await sessions.rotate(
           session.id,
-          withinGrace ? (session.previousRefreshJti as string) : claims.jti,
+          claims.jti,
           next,
-          new Date(Date.now() + config.REFRESH_TOKEN_TTL_S * 1000),
-          // The grace is counted from the first rotation, not extended by retries.
-          withinGrace ? (session.rotatedAt as Date) : new Date(),
+          new Date(rotatedAt.getTime() + config.REFRESH_TOKEN_TTL_S * 1000),
+          rotatedAt,
           tx,
         )
-        return { tokens: issueTokens(user, session.id, next) }
+        return { tokens: issueTokens(user, session.id, next, role, rotatedAt) }
       })
       if ('tokens' in outcome && outcome.tokens) return outcome.tokens
-      if (outcome.error === 'reused') {
-        app.sessionCache.invalidate(outcome.sessionId)
-        throw errors.unauthorized(
-          'token_reused',
-          'This refresh token was already used; the session is revoked for safety.',
-        )
+      switch (outcome.error) {
+        case 'reused':
+          app.sessionCache.invalidate(outcome.sessionId)
+          throw errors.unauthorized(
+            'token_reused',
+            'This refresh token was already used; the session is revoked for safety.',
+          )
+        case 'revoked':
+          throw errors.unauthorized('session_revoked', 'This session has ended; log in again.')
+        case 'client':
+          throw errors.unauthorized(
+            'client_mismatch',
+            'This refresh token belongs to another client app; log in through this app.',
+          )
+        case 'locked':
+          throw accountLocked()
+        default:
+          throw errors.unauthorized('invalid_token', 'The refresh token is not valid.')
       }
-      if (outcome.error === 'revoked')
-        throw errors.unauthorized('session_revoked', 'This session has ended; log in again.')
-      throw errors.unauthorized('invalid_token', 'The refresh token is not valid.')
     },
 
     async logout(userId: string, sessionId: string) {
