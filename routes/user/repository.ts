@@ -183,6 +183,32 @@ export function createUserRepository(db: Db) {
       }
     },
 
+    /** Records a pending e-mail change (replacing any earlier one); the row after, null if the user is gone. */
+    async setPendingEmail(id: string, email: string, expiresAt: Date, tx?: DbOrTx): Promise<UserRow | null> {
+      const [row] = await (tx ?? db)
+        .update(users)
+        .set({ pendingEmail: normaliseEmail(email), pendingEmailExpiresAt: expiresAt, updatedAt: new Date() })
+        .where(eq(users.id, id))
+        .returning()
+      return row ?? null
+    },
+
+    /** Makes the pending address the login address, verified (the code proved the mailbox). */
+    async applyPendingEmail(id: string, email: string, tx: DbOrTx): Promise<UserRow | null> {
+      const [row] = await tx
+        .update(users)
+        .set({
+          email,
+          emailVerifiedAt: new Date(),
+          pendingEmail: null,
+          pendingEmailExpiresAt: null,
+          updatedAt: new Date(),
+        })
+        .where(eq(users.id, id))
+        .returning()
+      return row ?? null
+    },
+
     async setRole(id: string, role: 'user' | 'admin', tx?: DbOrTx) {
       await (tx ?? db).update(users).set({ role, updatedAt: new Date() }).where(eq(users.id, id))
     },
