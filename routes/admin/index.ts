@@ -358,7 +358,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async function adminRoutes(app) {
         ...schemaBase,
         summary: 'The audit log, newest first',
         description:
-          'Every admin action (reads included): actor, action, target, time and IP. Filters combine with AND; `from` is inclusive, `to` exclusive. Actions: user.list, user.get, user.disable, user.enable, user.sign_out, user.delete, client.create, client.list, client.rotate, client.revoke, audit.list, and those of other admin domains (firmware.* …).',
+          'Every admin action (reads included): actor, action, target, time and IP. Filters combine with AND; `from` is inclusive, `to` exclusive. Actions: user.list, user.get, user.disable, user.enable, user.sign_out (also through `POST /v1/auth/sign-out`), user.delete, client.create, client.list, client.rotate, client.revoke, audit.list, telemetry.trace.read, telemetry.spans.read, telemetry.slowest_spans.read, telemetry.logs.read, telemetry.metrics.read, and those of other admin domains (firmware.* …). Any admin request under `/v1/admin/` that wrote no entry of its own (a refused or failed one: 400, 404, 409 …) gets one whose action is the method and route pattern (e.g. `GET /v1/admin/users/:id`), target_type `request`, and `details.status`.',
         querystring: AuditQuerySchema,
         response: { 200: PageSchema(AuditEntrySchema), ...errorResponses(400, ...ADMIN_ERRORS) },
       },

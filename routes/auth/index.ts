@@ -324,7 +324,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
         tags: ['auth'],
         summary: 'Revoke all tokens of an account',
         description:
-          "Revokes every session of the account with this email. Allowed with that account's own bearer token, or an admin's (an admin naming an unknown address gets `404 no_such_user`); anyone else gets `403 forbidden`.",
+          "Revokes every session of the account with this email. Allowed with that account's own bearer token, or an admin's (an admin naming an unknown address gets `404 no_such_user`); anyone else gets `403 forbidden`. An admin signing out another account is an admin action: it is in the audit log (`user.sign_out`), like `POST /v1/admin/users/{id}/sign-out`. An admin's own user-login session (role `user`) is not an admin here.",
         security: SECURITY.bearer,
         body: EmailBodySchema,
         response: { 200: StatusSuccessSchema, ...errorResponses(...BODY_ERRORS, 401, 403, 404) },
@@ -335,7 +335,15 @@ const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
       const isSelf = target?.id === request.user.sub
       if (!isSelf && request.user.role !== 'admin') throw errors.forbidden('You can only sign out your own account.')
       if (!target) throw errors.notFound('No account has this e-mail address.', 'no_such_user')
-      await auth.revokeAllSessions(target.id, isSelf ? 'sign_out' : 'admin_sign_out')
+      const ended = await auth.revokeAllSessions(target.id, isSelf ? 'sign_out' : 'admin_sign_out')
+      if (!isSelf) {
+        await app.audit.record(request, {
+          action: 'user.sign_out',
+          targetType: 'user',
+          targetId: target.id,
+          details: { sessions_revoked: ended, via: '/v1/auth/sign-out' },
+        })
+      }
       return SUCCESS
     },
   )
