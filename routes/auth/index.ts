@@ -186,7 +186,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
     response: { 200: TokensSchema, ...errorResponses(...BODY_ERRORS, 401, 403, 429) },
   })
   const LOGIN_DESCRIPTION =
-    'Wrong email or password: `401 invalid_credentials` (one answer for both). `403 account_locked`: e-mail not verified in time. `403 account_disabled`. `429 too_many_sessions` at MAX_SESSIONS (30) active sessions unless SESSION_LIMIT_POLICY=evict_oldest. `429 rate_limited` with Retry-After after repeated failures (per account, with backoff) or too many attempts from one IP. The session belongs to the client app of the `x-auth-token`: it is refreshed only through that app and ends when the app is revoked.'
+    'Wrong email or password: `401 invalid_credentials` (one answer for both). `403 account_locked`: e-mail not verified in time. `403 account_disabled`. `429 too_many_sessions` at MAX_SESSIONS (30) active sessions unless SESSION_LIMIT_POLICY=evict_oldest. `429 rate_limited` with Retry-After after repeated failures (per account, with backoff) or too many attempts from one IP. The session belongs to the client app of the `x-auth-token`: it is refreshed only through that app and ends when the app is revoked. A successful login from a new device or network e-mails the account (setting `notifications-security__email`, default on): new means its device kind (browser family and OS family from the User-Agent, versions ignored) or its IP network (IPv4 /24, IPv6 /48) appears in no successful login of the account in the last 90 days; the first login of an account is not new.'
   const USER_LOGIN =
     ' The tokens carry the `user` role, also for an administrator: admin power comes from `POST /v2/auth/login/admin` alone.'
 

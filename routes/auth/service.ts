@@ -5,6 +5,7 @@ import { type AppError, errors } from '../../plugins/errors.ts'
 import { type UserRow, createUserRepository, normaliseEmail } from '../user/repository.ts'
 import { createCodeRepository } from './code-repository.ts'
 import { createHistoryRepository } from './history-repository.ts'
+import { isNewLogin, newLoginMail } from './new-login.ts'
 import { dummyHash, hashPassword, needsRehash, verifyPassword } from './passwords.ts'
 import { createSessionRepository } from './session-repository.ts'
 
@@ -30,7 +31,7 @@ export function requestMeta(request: FastifyRequest) {
 
 /** The auth domain's operations; routes stay thin and call these. */
 export function createAuthService(app: FastifyInstance) {
-  const { config, db } = app
+  const { config, db, mailer } = app
   const users = createUserRepository(db)
   const sessions = createSessionRepository(db)
   const history = createHistoryRepository(db)
@@ -156,6 +157,11 @@ export function createAuthService(app: FastifyInstance) {
           },
           tx,
         )
+        // Before this login is in the history: is it from a device kind or network the account has not used?
+        const novelty = await isNewLogin(tx, user.id, meta)
+        if (novelty && (await users.setting(user.id, 'notifications-security__email', tx))) {
+          await mailer.enqueue(tx, newLoginMail(user.email, user.firstName, { ...meta, at: issuedAt }, novelty))
+        }
         await history.record({ userId: user.id, email, success: true, reason: null, ...meta }, tx)
         return { sessionId: session.id, evicted }
       })

@@ -1,7 +1,7 @@
 import { and, asc, desc, eq, ilike, isNull, lt, or, sql } from 'drizzle-orm'
 import type { Db, DbOrTx } from '../../db/client.ts'
 import { userSettings, users } from '../../db/schema/index.ts'
-import { type SettingKey, type SettingValue, encodeSetting } from './settings.ts'
+import { SETTINGS, type SettingKey, type SettingValue, decodeSetting, encodeSetting } from './settings.ts'
 
 export type UserRow = typeof users.$inferSelect
 export type NewUser = typeof users.$inferInsert
@@ -104,6 +104,17 @@ export function createUserRepository(db: Db) {
         .from(userSettings)
         .where(eq(userSettings.userId, userId))
         .orderBy(asc(userSettings.key))
+    },
+
+    /** One setting's effective value (stored, else its default), for the features that honour it. */
+    async setting<K extends SettingKey>(userId: string, key: K, tx?: DbOrTx): Promise<(typeof SETTINGS)[K]['default']> {
+      const [row] = await (tx ?? db)
+        .select({ value: userSettings.value })
+        .from(userSettings)
+        .where(and(eq(userSettings.userId, userId), eq(userSettings.key, key)))
+        .limit(1)
+      const fallback = SETTINGS[key].default
+      return (row ? decodeSetting(row.value, fallback) : fallback) as (typeof SETTINGS)[K]['default']
     },
 
     /** Upserts the given keys; null deletes the row so the key reads as its default again. */
