@@ -8,6 +8,7 @@ import auditPlugin from './plugins/audit.ts'
 import authPlugin from './plugins/auth.ts'
 import clientTokenPlugin from './plugins/client-token.ts'
 import { type Config, configPlugin, loadConfig } from './plugins/config.ts'
+import dataChangesPlugin from './plugins/data-changes.ts'
 import dbPlugin from './plugins/db.ts'
 import errorsPlugin from './plugins/errors.ts'
 import limitsPlugin from './plugins/limits.ts'
@@ -104,6 +105,7 @@ export async function buildApp(options: BuildAppOptions = {}) {
   await app.register(limitsPlugin)
   await app.register(mailerPlugin)
   await app.register(auditPlugin)
+  await app.register(dataChangesPlugin)
 
   await app.register(systemRoutes)
   await app.register(authRoutes)
