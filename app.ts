@@ -7,6 +7,7 @@ import auditPlugin from './plugins/audit.ts'
 import authPlugin from './plugins/auth.ts'
 import clientTokenPlugin from './plugins/client-token.ts'
 import { type Config, configPlugin, loadConfig } from './plugins/config.ts'
+import dataChangesPlugin from './plugins/data-changes.ts'
 import dbPlugin from './plugins/db.ts'
 import errorsPlugin from './plugins/errors.ts'
 import { makeValidatorCompiler } from './plugins/input-validation.ts'
@@ -114,6 +115,7 @@ export async function buildApp(options: BuildAppOptions = {}) {
   await app.register(auditPlugin)
   // What auth, user and sharing ask of MFA (login gate, step-up), as decorators.
   await app.register(mfaGate, { now: options.clock })
+  await app.register(dataChangesPlugin)
 
   await app.register(systemRoutes)
   await app.register(authRoutes)

@@ -3,11 +3,15 @@ import { type Database, openDatabase } from './db/client.ts'
 import { ConfigError, loadConfig } from './plugins/config.ts'
 import { checkNewPasswordPolicy, hashPassword } from './routes/auth/passwords.ts'
 import { createClientAppRepository } from './routes/clients/repository.ts'
+import { revokeClientApp } from './routes/clients/revoke.ts'
 import { createUserRepository } from './routes/user/repository.ts'
 
 const USAGE = `Operator commands (npm run cli -- <command>):
   client create --name NAME                 create a client app; prints client_id, secret and x_auth_token as JSON
-  client revoke --id CLIENT_ID              revoke a client app
+  client rotate --id CLIENT_ID [--overlap-s N]
+                                            a new secret (printed as JSON); the old one works N more seconds
+                                            (default CLIENT_SECRET_OVERLAP_S, 86400; 0 = stops at once)
+  client revoke --id CLIENT_ID              revoke a client app and end every session opened through it
   admin create --email E --password P [--first-name F] [--last-name L]
                                             create an admin account (e-mail counted as verified)
   admin promote --email E                   give an existing account the admin role
@@ -28,6 +32,7 @@ const { positionals, values } = parseArgs({
     password: { type: 'string' },
     'first-name': { type: 'string' },
     'last-name': { type: 'string' },
+    'overlap-s': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
 })
@@ -62,11 +67,21 @@ try {
       print(await createClientAppRepository(database.db).create(values.name))
       break
     }
+    case 'client rotate': {
+      if (!values.id) fail('client rotate needs --id')
+      const overlap = values['overlap-s'] ?? String(config.CLIENT_SECRET_OVERLAP_S)
+      if (!/^\d{1,7}$/.test(overlap) || Number(overlap) > 2592000) fail('--overlap-s must be 0..2592000 seconds')
+      const clients = createClientAppRepository(database.db)
+      const issued = await clients.rotate(values.id, Number(overlap))
+      if (!issued) fail((await clients.get(values.id)) ? 'this client app is revoked' : 'no client app has this id')
+      print({ ...issued, previous_secret_valid_for_s: Number(overlap) })
+      break
+    }
     case 'client revoke': {
       if (!values.id) fail('client revoke needs --id')
-      const row = await createClientAppRepository(database.db).revoke(values.id)
-      if (!row) fail('no client app has this id')
-      print({ status: 'success', client_id: row.id })
+      const { client, ended } = await revokeClientApp(database.db, values.id)
+      if (!client) fail('no client app has this id')
+      print({ status: 'success', client_id: client.id, sessions_revoked: ended.length })
       break
     }
     case 'admin create': {

@@ -154,7 +154,8 @@ async function json(url: string, init: RequestInit): Promise<any> {
 
 async function main() {
   const { url, pid, seed } = await startServer()
-  const tokens = await json(`${url}/v2/auth/login`, {
+  // Admin power comes from the admin login alone.
+  const tokens = await json(`${url}/v2/auth/login/admin`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'x-auth-token': seed.clientToken },
     body: JSON.stringify({ email: seed.email, password: seed.password }),

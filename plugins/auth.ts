@@ -117,6 +117,17 @@ export class TtlCache<T> {
   }
 }
 
+/**
+ * True when the account is unverified past EMAIL_VERIFICATION_DEADLINE_DAYS: it is locked (`403 account_locked`)
+ * at login, at refresh and on every bearer request until the address is verified (nwapp reference).
+ */
+export function verificationDeadlinePassed(unverifiedSince: Date | null, deadlineDays: number, now = Date.now()) {
+  return unverifiedSince !== null && now > unverifiedSince.getTime() + deadlineDays * 86400_000
+}
+
+export const accountLocked = () =>
+  errors.forbidden('Verify your e-mail address to unlock this account; a new link can be requested.', 'account_locked')
+
 function bearerToken(request: FastifyRequest): string | null {
   const header = request.headers.authorization
   if (typeof header !== 'string') return null
@@ -168,6 +179,10 @@ export default fp(
       if (!state?.active || state.userId !== claims.sub) {
         throw errors.unauthorized('session_revoked', 'This session has ended; log in again.')
       }
+      // Read with the session state, so within SESSION_CACHE_TTL_MS of the verification or the deadline.
+      if (verificationDeadlinePassed(state.unverifiedSince, app.config.EMAIL_VERIFICATION_DEADLINE_DAYS)) {
+        throw accountLocked()
+      }
       // The role comes from the database, so a demotion applies within the cache time.
       request.user = {
         sub: claims.sub,
@@ -178,6 +193,14 @@ export default fp(
         auth_time: claims.auth_time,
       }
     }
+
+    // Every bearer route can answer `403 account_locked` (the verification deadline): document it on each.
+    app.addHook('onRoute', function documentAccountLocked(route) {
+      const schema = route.schema as { security?: Array<Record<string, unknown>>; response?: Record<number, unknown> }
+      const response = schema?.response
+      if (!response || !schema.security?.some((s) => 'bearerAuth' in s)) return
+      if (response[401] && !response[403]) response[403] = response[401]
+    })
 
     app.decorate('authenticate', authenticate)
     app.decorate('requireAdmin', async function requireAdmin(request: FastifyRequest) {

@@ -31,7 +31,10 @@ export const ConfigSchema = Type.Object({
   BCRYPT_COST: Type.Integer({ minimum: 4, maximum: 15, default: 12 }),
   ACCESS_TOKEN_TTL_S: Type.Integer({ minimum: 60, maximum: 86400, default: 3600 }),
   REFRESH_TOKEN_TTL_S: Type.Integer({ minimum: 3600, maximum: 31536000, default: 2592000 }),
-  REFRESH_REUSE_GRACE_S: Type.Integer({ minimum: 0, maximum: 300, default: 0 }),
+  /** A just-rotated refresh token presented again this soon gets the same new pair (GoTrue's reuse interval). */
+  REFRESH_REUSE_WINDOW_S: Type.Integer({ minimum: 0, maximum: 300, default: 10 }),
+  /** After a client secret rotation the previous secret keeps working this long (apps in the stores). */
+  CLIENT_SECRET_OVERLAP_S: Type.Integer({ minimum: 0, maximum: 2592000, default: 86400 }),
   MAX_SESSIONS: Type.Integer({ minimum: 1, maximum: 1000, default: 30 }),
   SESSION_LIMIT_POLICY: Type.Union([Type.Literal('reject'), Type.Literal('evict_oldest')], { default: 'reject' }),
   SESSION_CACHE_TTL_MS: Type.Integer({ minimum: 0, maximum: 10000, default: 2000 }),
@@ -83,6 +86,12 @@ export class ConfigError extends Error {
 /** Validates an environment record; every problem is named, one per line. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const data = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''))
+  // A renamed setting is refused by name rather than silently ignored.
+  if (data.REFRESH_REUSE_GRACE_S !== undefined) {
+    throw new ConfigError(
+      'Invalid configuration:\n  REFRESH_REUSE_GRACE_S was renamed REFRESH_REUSE_WINDOW_S (seconds, default 10)',
+    )
+  }
   let parsed: Static<typeof ConfigSchema>
   try {
     parsed = envSchema<Static<typeof ConfigSchema>>({

@@ -7,6 +7,9 @@ export const clientApps = pgTable('client_apps', {
   id: uuid('id').primaryKey().defaultRandom(),
   name: text('name').notNull(),
   secretHash: text('secret_hash').notNull(),
+  /** The secret before the last rotation, accepted until `previous_secret_expires_at` (apps in the stores). */
+  previousSecretHash: text('previous_secret_hash'),
+  previousSecretExpiresAt: timestamp('previous_secret_expires_at', { withTimezone: true, precision: 3 }),
   createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
   rotatedAt: timestamp('rotated_at', { withTimezone: true, precision: 3 }),
   revokedAt: timestamp('revoked_at', { withTimezone: true, precision: 3 }),
@@ -24,6 +27,10 @@ export const sessions = pgTable(
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
     clientId: uuid('client_id').references(() => clientApps.id, { onDelete: 'set null' }),
+    /** `admin` only for a session opened by the admin login of an admin; every other login is `user`. */
+    role: text('role', { enum: ['user', 'admin'] })
+      .notNull()
+      .default('user'),
     refreshJti: text('refresh_jti').notNull(),
     previousRefreshJti: text('previous_refresh_jti'),
     rotatedAt: timestamp('rotated_at', { withTimezone: true, precision: 3 }),
@@ -43,7 +50,13 @@ export const sessions = pgTable(
     /** The last time the user proved who they are in this session (login, or a later re-authentication). */
     authTime: timestamp('auth_time', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
   },
-  (t) => [index('sessions_user_active_idx').on(t.userId, t.lastUsedAt).where(sql`${t.revokedAt} is null`)],
+  (t) => [
+    index('sessions_user_active_idx').on(t.userId, t.lastUsedAt).where(sql`${t.revokedAt} is null`),
+    // Revoking a client app ends its live sessions in one statement.
+    index('sessions_client_active_idx')
+      .on(t.clientId)
+      .where(sql`${t.revokedAt} is null`),
+  ],
 )
 
 /**
@@ -84,7 +97,7 @@ export const verificationCodes = pgTable(
     userId: uuid('user_id')
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
-    purpose: text('purpose', { enum: ['password_reset', 'email_verification'] }).notNull(),
+    purpose: text('purpose', { enum: ['password_reset', 'email_verification', 'email_change'] }).notNull(),
     codeHash: text('code_hash').notNull(),
     attempts: integer('attempts').notNull().default(0),
     expiresAt: timestamp('expires_at', { withTimezone: true, precision: 3 }).notNull(),

@@ -19,11 +19,25 @@ export const insights = pgTable(
     title: text('title').notNull(),
     body: text('body').notNull(),
     data: jsonb('data').$type<Record<string, number | null>>().notNull(),
+    /**
+     * What the insight was computed from: the kinds of data (`measurement:heart_rate`, `checkin`,
+     * `day_feedback`, `activity` …) and the local calendar days read. A change of such data on those days
+     * withdraws the insight until the rules compute it again.
+     */
+    sources: text('sources').array().notNull().default(sql`'{}'::text[]`),
+    sourceFrom: date('source_from').notNull(),
+    sourceTo: date('source_to').notNull(),
+    /** Set when its data changed; hidden from owner and viewers until a run of the rules recomputes it. */
+    withdrawnAt: timestamp('withdrawn_at', { withTimezone: true, precision: 3 }),
     createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
   },
   (t) => [
     uniqueIndex('insights_rule_period_key').on(t.userId, t.kind, t.periodStart, t.periodEnd),
     index('insights_user_created_idx').on(t.userId, t.createdAt, t.id),
+    // The data-change lookup: a user's live insights by the days they were computed from.
+    index('insights_user_sources_idx')
+      .on(t.userId, t.sourceTo)
+      .where(sql`${t.withdrawnAt} is null`),
     check('insights_period_order', sql`${t.periodEnd} >= ${t.periodStart}`),
   ],
 )

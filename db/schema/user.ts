@@ -16,6 +16,12 @@ export const users = pgTable(
     tocAcceptedAt: timestamp('toc_accepted_at', { withTimezone: true, precision: 3 }).notNull(),
     privacyPolicyAcceptedAt: timestamp('privacy_policy_accepted_at', { withTimezone: true, precision: 3 }).notNull(),
     emailVerifiedAt: timestamp('email_verified_at', { withTimezone: true, precision: 3 }),
+    /**
+     * An e-mail change waiting for the code sent to the new address (PATCH /v1/users/me). `email` stays the
+     * login address until the change is confirmed; not unique, since an address that is taken is never told.
+     */
+    pendingEmail: text('pending_email'),
+    pendingEmailExpiresAt: timestamp('pending_email_expires_at', { withTimezone: true, precision: 3 }),
     dateOfBirth: date('date_of_birth'),
     sex: text('sex', { enum: ['male', 'female'] }),
     weight: real('weight'),

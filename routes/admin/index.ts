@@ -4,6 +4,7 @@ import { errors } from '../../plugins/errors.ts'
 import { SECURITY } from '../../plugins/swagger.ts'
 import { createSessionRepository } from '../auth/session-repository.ts'
 import { createClientAppRepository } from '../clients/repository.ts'
+import { revokeClientApp } from '../clients/revoke.ts'
 import {
   IdParamsSchema,
   PageSchema,
@@ -27,6 +28,7 @@ import {
   CreateClientBodySchema,
   DisableBodySchema,
   IssuedClientSchema,
+  RotateClientBodySchema,
   SignOutResultSchema,
 } from './schemas.ts'
 
@@ -284,19 +286,31 @@ const adminRoutes: FastifyPluginAsyncTypebox = async function adminRoutes(app) {
   app.post(
     '/admin/clients/:id/rotate',
     {
+      // The body is optional: an absent one is the empty object (the default overlap).
+      preValidation: async function emptyBodyIsEmptyObject(request) {
+        request.body ??= {}
+      },
       schema: {
         ...schemaBase,
         summary: 'Give a client app a new secret',
         description:
-          'The old secret stops working at once; the new one is in this answer only. A revoked client: `409 client_revoked`.',
+          'The new secret is in this answer only. The old secret keeps working for `overlap_s` seconds (default CLIENT_SECRET_OVERLAP_S, 24 h), so the app releases in the stores keep working while the new one rolls out; `overlap_s: 0` stops it at once (a leaked secret). Only the secret just replaced overlaps: rotating again ends any older one at once. Sessions are not touched. A revoked client: `409 client_revoked`.',
         params: IdParamsSchema,
-        response: { 200: IssuedClientSchema, ...errorResponses(400, ...ADMIN_ERRORS, 404, 409) },
+        body: RotateClientBodySchema,
+        response: { 200: IssuedClientSchema, ...errorResponses(400, ...ADMIN_ERRORS, 404, 409, 413, 415) },
       },
     },
     async function rotateClient(request) {
+      const overlapS = request.body.overlap_s ?? app.config.CLIENT_SECRET_OVERLAP_S
       const issued = await db.transaction(async (tx) => {
-        const c = await clients.rotate(request.params.id, tx)
-        if (c) await audit.record(request, { action: 'client.rotate', targetType: 'client', targetId: c.client_id }, tx)
+        const c = await clients.rotate(request.params.id, overlapS, tx)
+        if (c) {
+          await audit.record(
+            request,
+            { action: 'client.rotate', targetType: 'client', targetId: c.client_id, details: { overlap_s: overlapS } },
+            tx,
+          )
+        }
         return c
       })
       if (issued) return issued
@@ -313,19 +327,27 @@ const adminRoutes: FastifyPluginAsyncTypebox = async function adminRoutes(app) {
         ...schemaBase,
         summary: 'Revoke a client app',
         description:
-          'Its x-auth-token is refused from the next request on (register, login, refresh …). Sessions already opened through it keep their access tokens until they expire, but cannot be refreshed through it. Revoking twice keeps the first time.',
+          'Its x-auth-token is refused from the next request on (register, login, refresh …), and every session opened through it ends: its refresh tokens are refused at once, its access tokens by this process at once and by every other process within SESSION_CACHE_TTL_MS (default 2 s). Revoking twice keeps the first time.',
         params: IdParamsSchema,
         response: { 200: ClientSchema, ...errorResponses(400, ...ADMIN_ERRORS, 404) },
       },
     },
     async function revokeClient(request) {
-      const revoked = await db.transaction(async (tx) => {
-        const c = await clients.revoke(request.params.id, tx)
-        if (c) await audit.record(request, { action: 'client.revoke', targetType: 'client', targetId: c.id }, tx)
-        return c
-      })
-      if (!revoked) throw errors.notFound('No such client app.')
-      return toClient(revoked)
+      const { client, ended } = await revokeClientApp(db, request.params.id, (tx, sessionsEnded) =>
+        audit.record(
+          request,
+          {
+            action: 'client.revoke',
+            targetType: 'client',
+            targetId: request.params.id,
+            details: { sessions_revoked: sessionsEnded },
+          },
+          tx,
+        ),
+      )
+      if (!client) throw errors.notFound('No such client app.')
+      app.sessionCache.invalidate(...ended)
+      return toClient(client)
     },
   )
 
@@ -336,7 +358,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async function adminRoutes(app) {
         ...schemaBase,
         summary: 'The audit log, newest first',
         description:
-          'Every admin action (reads included): actor, action, target, time and IP. Filters combine with AND; `from` is inclusive, `to` exclusive. Actions: user.list, user.get, user.disable, user.enable, user.sign_out, user.delete, client.create, client.list, client.rotate, client.revoke, audit.list, and those of other admin domains (firmware.* …).',
+          'Every admin action (reads included): actor, action, target, time and IP. Filters combine with AND; `from` is inclusive, `to` exclusive. Actions: user.list, user.get, user.disable, user.enable, user.sign_out (also through `POST /v1/auth/sign-out`), user.delete, client.create, client.list, client.rotate, client.revoke, audit.list, telemetry.trace.read, telemetry.spans.read, telemetry.slowest_spans.read, telemetry.logs.read, telemetry.metrics.read, and those of other admin domains (firmware.* …). Any admin request under `/v1/admin/` that wrote no entry of its own (a refused or failed one: 400, 404, 409 …) gets one whose action is the method and route pattern (e.g. `GET /v1/admin/users/:id`), target_type `request`, and `details.status`.',
         querystring: AuditQuerySchema,
         response: { 200: PageSchema(AuditEntrySchema), ...errorResponses(400, ...ADMIN_ERRORS) },
       },

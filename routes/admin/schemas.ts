@@ -109,3 +109,16 @@ export const AuditQuerySchema = Type.Object(
   },
   { additionalProperties: false },
 )
+
+export const RotateClientBodySchema = Type.Object(
+  {
+    overlap_s: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 2592000,
+        description: 'Seconds the old secret keeps working (0..30 days); default CLIENT_SECRET_OVERLAP_S (86400).',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+)

@@ -3,7 +3,7 @@ import { and, desc, eq, gt, isNull, sql } from 'drizzle-orm'
 import type { DbOrTx } from '../../db/client.ts'
 import { verificationCodes } from '../../db/schema/index.ts'
 
-export type CodePurpose = 'password_reset' | 'email_verification'
+export type CodePurpose = 'password_reset' | 'email_verification' | 'email_change'
 
 /** Codes tried this many times wrongly are burnt. */
 export const MAX_CODE_ATTEMPTS = 5

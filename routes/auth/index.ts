@@ -217,14 +217,16 @@ const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
     response: { 200: TokensSchema, ...errorResponses(...BODY_ERRORS, 403, 429), 401: LoginErrorSchema },
   })
   const LOGIN_DESCRIPTION =
-    'Wrong email or password: `401 invalid_credentials` (one answer for both). An account with a second factor (authenticator app or passkey): `401 mfa_required` with an `mfa_token` for `POST /v1/auth/mfa/verify`, instead of tokens; accounts without one get the tokens as before. `403 account_locked`: e-mail not verified in time. `403 account_disabled`. `429 too_many_sessions` at MAX_SESSIONS (30) active sessions unless SESSION_LIMIT_POLICY=evict_oldest. `429 rate_limited` with Retry-After after repeated failures (per account, with backoff) or more than 30 login attempts a minute from one IP (the three login routes count together; every other route has its own per-IP counter).'
+    'Wrong email or password: `401 invalid_credentials` (one answer for both). An account with a second factor (authenticator app or passkey): `401 mfa_required` with an `mfa_token` for `POST /v1/auth/mfa/verify`, instead of tokens; accounts without one get the tokens as before. `403 account_locked`: e-mail not verified in time. `403 account_disabled`. `429 too_many_sessions` at MAX_SESSIONS (30) active sessions unless SESSION_LIMIT_POLICY=evict_oldest. `429 rate_limited` with Retry-After after repeated failures (per account, with backoff) or more than 30 login attempts a minute from one IP (the three login routes count together; every other route has its own per-IP counter). The session belongs to the client app of the `x-auth-token`: it is refreshed only through that app and ends when the app is revoked. A successful login from a new device or network e-mails the account (setting `notifications-security__email`, default on): new means its device kind (browser family and OS family from the User-Agent, versions ignored) or its IP network (IPv4 /24, IPv6 /48) appears in no successful login of the account in the last 90 days; the first login of an account is not new.'
+  const USER_LOGIN =
+    ' The tokens carry the `user` role, also for an administrator: admin power comes from `POST /v2/auth/login/admin` alone.'
 
   app.post(
     '/v2/auth/login',
     {
       onRequest: app.requireClient,
       config: perIp(30, 60_000, 'login'),
-      schema: loginSchema('Log in', { description: LOGIN_DESCRIPTION }),
+      schema: loginSchema('Log in', { description: LOGIN_DESCRIPTION + USER_LOGIN }),
     },
     async function login(request) {
       return auth.login(request, request.body, false)
@@ -238,7 +240,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
       config: perIp(30, 60_000, 'login'),
       schema: loginSchema('Log in (legacy, same as /v2/auth/login)', {
         deprecated: true,
-        description: LOGIN_DESCRIPTION,
+        description: LOGIN_DESCRIPTION + USER_LOGIN,
       }),
     },
     async function loginLegacy(request) {
@@ -252,7 +254,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
       onRequest: app.requireClient,
       config: perIp(30, 60_000, 'login'),
       schema: loginSchema('Log in as an administrator', {
-        description: `${LOGIN_DESCRIPTION} A correct login of an account without the admin role: \`403 forbidden\`. With ADMIN_MFA_REQUIRED (default in production) an admin must finish with a second factor (\`401 mfa_required\`), and one without any is refused (\`403 mfa_enrollment_required\`: enrol one through the user login first); the admin's tokens claim \`aal: 2\`.`,
+        description: `${LOGIN_DESCRIPTION} The only way to an \`admin\`-role session. An account without the admin role gets exactly the answer of a wrong password (\`401 invalid_credentials\`, counted as a failed login), so this route never confirms a password. The role is read again on every request: a demoted admin's session works as a user's within SESSION_CACHE_TTL_MS. With ADMIN_MFA_REQUIRED (default in production) an admin must finish with a second factor (\`401 mfa_required\`), and one without any is refused (\`403 mfa_enrollment_required\`: enrol one through the user login first); the admin's tokens claim \`aal: 2\`.`,
       }),
     },
     async function loginAdmin(request) {
@@ -269,14 +271,14 @@ const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
         tags: ['auth'],
         summary: 'Rotate the access and refresh tokens',
         description:
-          'A refresh token works once. Presenting one that was already used revokes its whole session and answers `401 token_reused` (unless within REFRESH_REUSE_GRACE_S of its rotation, default 0). Expired: `401 token_expired`; revoked session: `401 session_revoked`.',
+          "Answers a new access and refresh token of the same session. A refresh token works once, with one allowance for phones with two requests in flight: the token of the latest rotation presented again within REFRESH_REUSE_WINDOW_S (default 10 s) of that rotation answers the same pair that rotation issued (byte for byte, from any server process; decided on the locked session row). Any other use of a used token revokes the whole session and answers `401 token_reused`. The refresh must come through the client app that opened the session: another app's `x-auth-token` gets `401 client_mismatch` and the session is left as it was. Expired: `401 token_expired`; revoked session (logout, password change, client app revoked …): `401 session_revoked`; e-mail still unverified past EMAIL_VERIFICATION_DEADLINE_DAYS: `403 account_locked`.",
         security: SECURITY.clientToken,
         body: RefreshBodySchema,
-        response: { 200: TokensSchema, ...errorResponses(...BODY_ERRORS, 401, 429) },
+        response: { 200: TokensSchema, ...errorResponses(...BODY_ERRORS, 401, 403, 429) },
       },
     },
     async function refresh(request) {
-      const tokens = await auth.refresh(request.body.refresh)
+      const tokens = await auth.refresh(request.body.refresh, request.clientApp?.id ?? null)
       // The history shows every place the account is used from, refreshes included.
       const { sub } = app.jwt.decode<{ sub: string }>(tokens.access) ?? {}
       if (sub) await auth.history.recordRefresh(sub, requestMeta(request))
@@ -359,7 +361,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
         tags: ['auth'],
         summary: 'Revoke all tokens of an account',
         description:
-          "Revokes every session of the account with this email. Allowed with that account's own bearer token, or an admin's (an admin naming an unknown address gets `404 no_such_user`); anyone else gets `403 forbidden`.",
+          "Revokes every session of the account with this email. Allowed with that account's own bearer token, or an admin's (an admin naming an unknown address gets `404 no_such_user`); anyone else gets `403 forbidden`. An admin signing out another account is an admin action: it is in the audit log (`user.sign_out`), like `POST /v1/admin/users/{id}/sign-out`. An admin's own user-login session (role `user`) is not an admin here.",
         security: SECURITY.bearer,
         body: EmailBodySchema,
         response: { 200: StatusSuccessSchema, ...errorResponses(...BODY_ERRORS, 401, 403, 404) },
@@ -370,7 +372,15 @@ const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
       const isSelf = target?.id === request.user.sub
       if (!isSelf && request.user.role !== 'admin') throw errors.forbidden('You can only sign out your own account.')
       if (!target) throw errors.notFound('No account has this e-mail address.', 'no_such_user')
-      await auth.revokeAllSessions(target.id, isSelf ? 'sign_out' : 'admin_sign_out')
+      const ended = await auth.revokeAllSessions(target.id, isSelf ? 'sign_out' : 'admin_sign_out')
+      if (!isSelf) {
+        await app.audit.record(request, {
+          action: 'user.sign_out',
+          targetType: 'user',
+          targetId: target.id,
+          details: { sessions_revoked: ended, via: '/v1/auth/sign-out' },
+        })
+      }
       return SUCCESS
     },
   )

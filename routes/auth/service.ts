@@ -1,10 +1,11 @@
-import { randomUUID } from 'node:crypto'
+import { createHash, randomUUID } from 'node:crypto'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import type { RefreshClaims } from '../../plugins/auth.ts'
+import { type RefreshClaims, accountLocked, verificationDeadlinePassed } from '../../plugins/auth.ts'
 import { type AppError, errors } from '../../plugins/errors.ts'
 import { type UserRow, createUserRepository, normaliseEmail } from '../user/repository.ts'
 import { createCodeRepository } from './code-repository.ts'
 import { createHistoryRepository } from './history-repository.ts'
+import { isNewLogin, newLoginMail } from './new-login.ts'
 import { dummyHash, hashPassword, needsRehash, verifyPassword } from './passwords.ts'
 import { createSessionRepository } from './session-repository.ts'
 
@@ -51,32 +52,39 @@ export function requestMeta(request: FastifyRequest) {
 
 /** The auth domain's operations; routes stay thin and call these. */
 export function createAuthService(app: FastifyInstance) {
-  const { config, db } = app
+  const { config, db, mailer } = app
   const users = createUserRepository(db)
   const sessions = createSessionRepository(db)
   const history = createHistoryRepository(db, (err) => app.log.warn({ err }, 'the GeoIP database could not be read'))
   const codes = createCodeRepository(config.JWT_SECRET)
 
+  /**
+   * The pair of one rotation, computed from what the session row keeps (the refresh token id, the time of
+   * issue, the role and how the user authenticated): the same inputs give byte-identical tokens, so a refresh
+   * retried within the reuse window can answer the very pair the first one got, from any process.
+   */
   function issueTokens(
-    user: Pick<UserRow, 'id' | 'role'>,
+    user: Pick<UserRow, 'id'>,
     sessionId: string,
     refreshJti: string,
+    role: 'user' | 'admin',
     auth: SessionAuth = PASSWORD_AUTH,
+    issuedAt = new Date(),
   ): Tokens {
-    const now = Math.floor(Date.now() / 1000)
+    const now = Math.floor(issuedAt.getTime() / 1000)
     const access = app.jwt.sign({
       sub: user.id,
       sid: sessionId,
-      role: user.role,
-      // Unique per token, so two tokens issued in the same second still differ (logs, audits).
-      jti: randomUUID(),
+      role,
+      // Unique per rotation (derived from the refresh token id), so two tokens never coincide (logs, audits).
+      jti: createHash('sha256').update(`access:${refreshJti}`).digest('base64url').slice(0, 22),
       iat: now,
       nbf: now,
       exp: now + config.ACCESS_TOKEN_TTL_S,
       // How and when the user proved who they are (RFC 8176, OIDC Core §2): step-up reads these.
       amr: auth.amr,
       aal: auth.aal,
-      auth_time: Math.floor((auth.authTime?.getTime() ?? Date.now()) / 1000),
+      auth_time: Math.floor((auth.authTime ?? issuedAt).getTime() / 1000),
     } as never)
     const refresh = app.jwt.sign({
       typ: 'refresh',
@@ -107,16 +115,23 @@ export function createAuthService(app: FastifyInstance) {
   }
 
   function isLocked(user: UserRow): boolean {
-    if (user.emailVerifiedAt) return false
-    const deadline = user.createdAt.getTime() + config.EMAIL_VERIFICATION_DEADLINE_DAYS * 86400_000
-    return Date.now() > deadline
+    return verificationDeadlinePassed(
+      user.emailVerifiedAt ? null : user.createdAt,
+      config.EMAIL_VERIFICATION_DEADLINE_DAYS,
+    )
   }
 
   /**
    * Opens a session for a user who has proved who they are (password, second factor or passkey):
-   * session limit, login history, tokens. The MFA and passkey logins end here too.
+   * session limit, login history, the new-login mail, tokens. The MFA and passkey logins end here too.
+   * `role` is the session's: `admin` only for the admin login (admin power comes from it alone).
    */
-  async function openSession(request: FastifyRequest, user: UserRow, auth: SessionAuth): Promise<Tokens> {
+  async function openSession(
+    request: FastifyRequest,
+    user: UserRow,
+    auth: SessionAuth,
+    role: 'user' | 'admin',
+  ): Promise<Tokens> {
     const meta = requestMeta(request)
     const email = user.email
     const fail = async (reason: string, error: AppError, userId: string | null = user.id) => {
@@ -125,6 +140,7 @@ export function createAuthService(app: FastifyInstance) {
     }
 
     const refreshJti = randomUUID()
+    const issuedAt = new Date()
     const result = await db.transaction(async (tx) => {
       // An account deleted while this login waited for the lock: no session for a user who is gone.
       if (!(await users.lock(user.id, tx))) return { gone: true as const }
@@ -141,6 +157,7 @@ export function createAuthService(app: FastifyInstance) {
         {
           userId: user.id,
           clientId: request.clientApp?.id ?? null,
+          role,
           refreshJti,
           ...meta,
           expiresAt: new Date(Date.now() + config.REFRESH_TOKEN_TTL_S * 1000),
@@ -150,6 +167,11 @@ export function createAuthService(app: FastifyInstance) {
         },
         tx,
       )
+      // Before this login is in the history: is it from a device kind or network the account has not used?
+      const novelty = await isNewLogin(tx, user.id, meta)
+      if (novelty && (await users.setting(user.id, 'notifications-security__email', tx))) {
+        await mailer.enqueue(tx, newLoginMail(user.email, user.firstName, { ...meta, at: issuedAt }, novelty))
+      }
       await history.record({ userId: user.id, email, success: true, reason: null, ...meta }, tx)
       return { sessionId: session.id, authTime: session.authTime, evicted }
     })
@@ -167,7 +189,7 @@ export function createAuthService(app: FastifyInstance) {
       )
     }
     app.sessionCache.invalidate(...result.evicted)
-    return issueTokens(user, result.sessionId, refreshJti, { ...auth, authTime: result.authTime })
+    return issueTokens(user, result.sessionId, refreshJti, role, { ...auth, authTime: result.authTime }, issuedAt)
   }
 
   return {
@@ -175,7 +197,11 @@ export function createAuthService(app: FastifyInstance) {
     openSession,
     throttle,
 
-    /** Password login: one generic failure, equal bcrypt work for unknown emails, session limit, history. */
+    /**
+     * Password login: one generic failure, equal bcrypt work for unknown emails, session limit, history.
+     * `adminOnly` (the admin login) opens an admin-role session, and answers a non-admin's correct password
+     * exactly as a wrong one; every other login opens a user-role session, whatever the account's role.
+     */
     async login(
       request: FastifyRequest,
       body: { email: string; password: string },
@@ -190,7 +216,8 @@ export function createAuthService(app: FastifyInstance) {
         await history.record({ userId, email, success: false, reason, ...meta })
         throw error
       }
-      if (!user || !ok) {
+      // Before any other check, so that the admin login tells a non-admin nothing the password could confirm.
+      if (!user || !ok || (adminOnly && user.role !== 'admin')) {
         return fail(
           'invalid_credentials',
           errors.unauthorized('invalid_credentials', 'Email or password is incorrect.'),
@@ -198,27 +225,22 @@ export function createAuthService(app: FastifyInstance) {
       }
       if (user.disabledAt)
         return fail('account_disabled', errors.forbidden('This account is disabled.', 'account_disabled'))
-      if (isLocked(user)) {
-        return fail(
-          'account_locked',
-          errors.forbidden(
-            'Verify your e-mail address to unlock this account; a new link can be requested.',
-            'account_locked',
-          ),
-        )
-      }
-      if (adminOnly && user.role !== 'admin')
-        return fail('forbidden', errors.forbidden('This login is for administrators.'))
+      if (isLocked(user)) return fail('account_locked', accountLocked())
       if (needsRehash(user.passwordHash, config.BCRYPT_COST)) {
         await users.setPasswordHash(user.id, await hashPassword(body.password, config.BCRYPT_COST))
       }
       // Accounts with a second factor (and admins, when ADMIN_MFA_REQUIRED) finish in routes/mfa.
       if (await app.mfa.required(user, adminOnly)) return app.mfa.challenge(request, user, adminOnly)
-      return openSession(request, user, PASSWORD_AUTH)
+      return openSession(request, user, PASSWORD_AUTH, adminOnly ? 'admin' : 'user')
     },
 
-    /** Refresh-token rotation with reuse detection (a second use revokes the whole session). */
-    async refresh(token: string): Promise<Tokens> {
+    /**
+     * Refresh-token rotation with reuse detection. The token of the previous rotation presented again within
+     * REFRESH_REUSE_WINDOW_S of that rotation (two requests in flight, a lost reply) answers the pair that
+     * rotation issued, unchanged; any other used token revokes the whole session (`token_reused`). The state
+     * is the session row, locked for the decision, so it holds across processes.
+     */
+    async refresh(token: string, clientId: string | null): Promise<Tokens> {
       let claims: RefreshClaims
       try {
         claims = app.jwt.verify<RefreshClaims>(token)
@@ -235,42 +257,58 @@ export function createAuthService(app: FastifyInstance) {
         const session = await sessions.getForUpdate(claims.sid, tx)
         if (!session || session.userId !== claims.sub) return { error: 'invalid' as const }
         if (session.revokedAt || session.expiresAt.getTime() <= Date.now()) return { error: 'revoked' as const }
+        // Checked before the token is looked at: another app's refresh neither rotates nor revokes the session.
+        if (session.clientId === null || session.clientId !== clientId) return { error: 'client' as const }
         const user = await users.findById(session.userId, tx)
         if (!user || user.disabledAt) return { error: 'revoked' as const }
-        const graceMs = config.REFRESH_REUSE_GRACE_S * 1000
-        const withinGrace =
-          graceMs > 0 &&
+        if (isLocked(user)) return { error: 'locked' as const }
+        const role = session.role === 'admin' && user.role === 'admin' ? ('admin' as const) : ('user' as const)
+        const windowMs = config.REFRESH_REUSE_WINDOW_S * 1000
+        if (
           claims.jti === session.previousRefreshJti &&
           session.rotatedAt !== null &&
-          Date.now() - session.rotatedAt.getTime() <= graceMs
-        if (claims.jti !== session.refreshJti && !withinGrace) {
+          Date.now() - session.rotatedAt.getTime() <= windowMs
+        ) {
+          return {
+            tokens: issueTokens(user, session.id, session.refreshJti, role, sessionAuth(session), session.rotatedAt),
+          }
+        }
+        if (claims.jti !== session.refreshJti) {
           await sessions.revoke(session.userId, session.id, 'token_reused', tx)
           return { error: 'reused' as const, sessionId: session.id }
         }
         const next = randomUUID()
-        // Within the grace the lost rotation is replaced; the previous token stays the one that was presented.
+        const rotatedAt = new Date()
         await sessions.rotate(
           session.id,
-          withinGrace ? (session.previousRefreshJti as string) : claims.jti,
+          claims.jti,
           next,
-          new Date(Date.now() + config.REFRESH_TOKEN_TTL_S * 1000),
-          // The grace is counted from the first rotation, not extended by retries.
-          withinGrace ? (session.rotatedAt as Date) : new Date(),
+          new Date(rotatedAt.getTime() + config.REFRESH_TOKEN_TTL_S * 1000),
+          rotatedAt,
           tx,
         )
-        return { tokens: issueTokens(user, session.id, next, sessionAuth(session)) }
+        return { tokens: issueTokens(user, session.id, next, role, sessionAuth(session), rotatedAt) }
       })
       if ('tokens' in outcome && outcome.tokens) return outcome.tokens
-      if (outcome.error === 'reused') {
-        app.sessionCache.invalidate(outcome.sessionId)
-        throw errors.unauthorized(
-          'token_reused',
-          'This refresh token was already used; the session is revoked for safety.',
-        )
+      switch (outcome.error) {
+        case 'reused':
+          app.sessionCache.invalidate(outcome.sessionId)
+          throw errors.unauthorized(
+            'token_reused',
+            'This refresh token was already used; the session is revoked for safety.',
+          )
+        case 'revoked':
+          throw errors.unauthorized('session_revoked', 'This session has ended; log in again.')
+        case 'client':
+          throw errors.unauthorized(
+            'client_mismatch',
+            'This refresh token belongs to another client app; log in through this app.',
+          )
+        case 'locked':
+          throw accountLocked()
+        default:
+          throw errors.unauthorized('invalid_token', 'The refresh token is not valid.')
       }
-      if (outcome.error === 'revoked')
-        throw errors.unauthorized('session_revoked', 'This session has ended; log in again.')
-      throw errors.unauthorized('invalid_token', 'The refresh token is not valid.')
     },
 
     async logout(userId: string, sessionId: string) {

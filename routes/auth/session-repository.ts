@@ -5,8 +5,11 @@ import { clientApps, sessions, users } from '../../db/schema/index.ts'
 export interface SessionState {
   sessionId: string
   userId: string
+  /** Admin only when the session was opened by the admin login and the account is (still) an admin. */
   role: 'user' | 'admin'
   active: boolean
+  /** When the account was created, while its e-mail is unverified (the verification deadline counts from it). */
+  unverifiedSince: Date | null
 }
 
 const active = () => and(isNull(sessions.revokedAt), gt(sessions.expiresAt, sql`now()`))
@@ -18,21 +21,33 @@ export function createSessionRepository(db: Db) {
       const [row] = await db
         .select({
           userId: sessions.userId,
-          role: users.role,
+          sessionRole: sessions.role,
+          userRole: users.role,
           revokedAt: sessions.revokedAt,
           expiresAt: sessions.expiresAt,
           disabledAt: users.disabledAt,
+          emailVerifiedAt: users.emailVerifiedAt,
+          createdAt: users.createdAt,
+          clientId: sessions.clientId,
+          clientRevokedAt: clientApps.revokedAt,
         })
         .from(sessions)
         .innerJoin(users, eq(users.id, sessions.userId))
+        .leftJoin(clientApps, eq(clientApps.id, sessions.clientId))
         .where(eq(sessions.id, sessionId))
         .limit(1)
       if (!row) return null
       return {
         sessionId,
         userId: row.userId,
-        role: row.role,
-        active: !row.revokedAt && !row.disabledAt && row.expiresAt.getTime() > Date.now(),
+        role: row.sessionRole === 'admin' && row.userRole === 'admin' ? 'admin' : 'user',
+        // A session lives only as long as the client app that opened it (a login racing the revocation too).
+        active:
+          !row.revokedAt &&
+          !row.disabledAt &&
+          !(row.clientId && row.clientRevokedAt) &&
+          row.expiresAt.getTime() > Date.now(),
+        unverifiedSince: row.emailVerifiedAt ? null : row.createdAt,
       }
     },
 
@@ -40,6 +55,7 @@ export function createSessionRepository(db: Db) {
       values: {
         userId: string
         clientId: string | null
+        role: 'user' | 'admin'
         refreshJti: string
         ip: string
         userAgent: string | null
@@ -211,6 +227,16 @@ export function createSessionRepository(db: Db) {
         .where(and(eq(sessions.id, sessionId), eq(sessions.userId, userId), isNull(sessions.revokedAt)))
         .returning({ id: sessions.id })
       return rows.length > 0
+    },
+
+    /** Ends every live session opened through a client app (the app was revoked); returns the ids ended. */
+    async revokeByClient(clientId: string, reason: string, tx?: DbOrTx): Promise<string[]> {
+      const rows = await (tx ?? db)
+        .update(sessions)
+        .set({ revokedAt: new Date(), revokedReason: reason })
+        .where(and(eq(sessions.clientId, clientId), isNull(sessions.revokedAt)))
+        .returning({ id: sessions.id })
+      return rows.map((r) => r.id)
     },
 
     /** Revokes every session of a user (optionally all but one); returns the ids ended. */

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { DbOrTx } from '../../db/client.ts'
 import { errors } from '../../plugins/errors.ts'
 import { SECURITY } from '../../plugins/swagger.ts'
 import {
@@ -73,6 +74,14 @@ export const checkinReadRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions> = a
 
 const checkinRoutes: FastifyPluginAsyncTypebox = async function checkinRoutes(app) {
   const checkins = createCheckinRepository(app.db)
+  // An edit or deletion withdraws the insights computed from check-ins on the days it touches.
+  const journalChanged = (tx: DbOrTx, userId: string, a: Date, b: Date) =>
+    app.dataChanges.changed(tx, {
+      userId,
+      source: 'checkin',
+      from: a < b ? a : b,
+      to: a < b ? b : a,
+    })
   const base = { onRequest: app.authenticate }
   const common = { tags: ['checkin'], security: SECURITY.bearer }
 
@@ -104,7 +113,7 @@ const checkinRoutes: FastifyPluginAsyncTypebox = async function checkinRoutes(ap
         ...common,
         summary: 'Edit a check-in',
         description:
-          'Only the fields given change; null clears energy, stress or note. Same scales and limits as create.',
+          'Only the fields given change; null clears energy, stress or note. Same scales and limits as create. Insights computed from check-ins of the days before and after the edit are withdrawn until the rules compute them again (next `GET /v1/insights`).',
         params: IdParamsSchema,
         body: CheckinPatchSchema,
         response: { 200: CheckinSchema, ...errorResponses(...BODY_ERRORS, 404) },
@@ -112,7 +121,12 @@ const checkinRoutes: FastifyPluginAsyncTypebox = async function checkinRoutes(ap
     },
     async function editCheckin(request) {
       if (request.body.timestamp) refuseFuture('timestamp', new Date(request.body.timestamp))
-      const row = await checkins.update(request.user.sub, request.params.id, request.body)
+      const row = await app.db.transaction(async (tx) => {
+        const before = await checkins.get(request.user.sub, request.params.id, tx)
+        const after = before && (await checkins.update(request.user.sub, request.params.id, request.body, tx))
+        if (before && after) await journalChanged(tx, request.user.sub, before.at, after.at)
+        return after
+      })
       if (!row) throw errors.notFound('No such check-in.')
       return toCheckinJson(row)
     },
@@ -125,12 +139,20 @@ const checkinRoutes: FastifyPluginAsyncTypebox = async function checkinRoutes(ap
       schema: {
         ...common,
         summary: 'Delete a check-in',
+        description:
+          'Insights computed from check-ins of its day (mood trend, journaling streak) are withdrawn at once, for viewers too, until the rules compute them again from the remaining data.',
         params: IdParamsSchema,
         response: { 200: StatusSuccessSchema, ...errorResponses(400, 401, 404) },
       },
     },
     async function deleteCheckin(request) {
-      if (!(await checkins.remove(request.user.sub, request.params.id))) throw errors.notFound('No such check-in.')
+      const removed = await app.db.transaction(async (tx) => {
+        const before = await checkins.get(request.user.sub, request.params.id, tx)
+        if (!before || !(await checkins.remove(request.user.sub, request.params.id, tx))) return false
+        await journalChanged(tx, request.user.sub, before.at, before.at)
+        return true
+      })
+      if (!removed) throw errors.notFound('No such check-in.')
       return SUCCESS
     },
   )

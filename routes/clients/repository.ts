@@ -50,21 +50,35 @@ export function createClientAppRepository(db: Db) {
       }
     },
 
-    /** Checks a presented secret in constant time; revoked or unknown clients fail the same way. */
+    /**
+     * Checks a presented secret in constant time against the current secret and, until its overlap ends,
+     * the one before the last rotation; revoked or unknown clients fail the same way.
+     */
     async verify(clientId: string, secret: string) {
       const [row] = await db.select().from(clientApps).where(eq(clientApps.id, clientId)).limit(1)
-      const expected = Buffer.from(row?.secretHash ?? DUMMY_HASH, 'hex')
       const presented = Buffer.from(hashSecret(secret), 'hex')
-      const same = timingSafeEqual(expected, presented)
-      if (!row || !same || row.revokedAt) return null
+      const current = timingSafeEqual(Buffer.from(row?.secretHash ?? DUMMY_HASH, 'hex'), presented)
+      const previous = timingSafeEqual(Buffer.from(row?.previousSecretHash ?? DUMMY_HASH, 'hex'), presented)
+      const previousValid =
+        previous && !!row?.previousSecretExpiresAt && row.previousSecretExpiresAt.getTime() > Date.now()
+      if (!row || !(current || previousValid) || row.revokedAt) return null
       return { id: row.id, name: row.name }
     },
 
-    async rotate(clientId: string, tx?: DbOrTx): Promise<IssuedClient | null> {
+    /**
+     * A new secret; the current one keeps working for `overlapS` seconds (0: stops at once). A secret older
+     * than the current one stops at once: two rotations in a row leave only the last two secrets.
+     */
+    async rotate(clientId: string, overlapS: number, tx?: DbOrTx): Promise<IssuedClient | null> {
       const secret = randomBytes(32).toString('base64url')
       const [row] = await (tx ?? db)
         .update(clientApps)
-        .set({ secretHash: hashSecret(secret), rotatedAt: new Date() })
+        .set({
+          secretHash: hashSecret(secret),
+          previousSecretHash: overlapS > 0 ? clientApps.secretHash : null,
+          previousSecretExpiresAt: overlapS > 0 ? new Date(Date.now() + overlapS * 1000) : null,
+          rotatedAt: new Date(),
+        })
         .where(and(eq(clientApps.id, clientId), isNull(clientApps.revokedAt)))
         .returning()
       if (!row) return null

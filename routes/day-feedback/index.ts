@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { DbOrTx } from '../../db/client.ts'
 import { errors } from '../../plugins/errors.ts'
 import { SECURITY } from '../../plugins/swagger.ts'
 import {
@@ -78,6 +79,8 @@ const dayFeedbackRoutes: FastifyPluginAsyncTypebox = async function dayFeedbackR
   const feedback = createDayFeedbackRepository(app.db)
   const base = { onRequest: app.authenticate }
   const common = { tags: ['day-feedback'], security: SECURITY.bearer }
+  const dayChanged = (tx: DbOrTx, userId: string, day: string) =>
+    app.dataChanges.changed(tx, { userId, source: 'day_feedback', from: day, to: day })
 
   app.put(
     '/day-feedback/:date',
@@ -87,7 +90,7 @@ const dayFeedbackRoutes: FastifyPluginAsyncTypebox = async function dayFeedbackR
         ...common,
         summary: 'Create or replace the feedback of one day',
         description:
-          "One entry per calendar day of the user's time zone. 201 when created, 200 when replaced. A day later than today in the user's time zone is refused (`400 validation_failed` on `params.date`); so is an entry with none of mood, rating, note.",
+          "One entry per calendar day of the user's time zone. 201 when created, 200 when replaced (insights computed from that day's entry are then withdrawn until the rules compute them again). A day later than today in the user's time zone is refused (`400 validation_failed` on `params.date`); so is an entry with none of mood, rating, note.",
         params: DateParamsSchema,
         body: DayFeedbackBodySchema,
         response: {
@@ -106,7 +109,12 @@ const dayFeedbackRoutes: FastifyPluginAsyncTypebox = async function dayFeedbackR
       if (request.params.date > todayIn(timeZone)) {
         throw errors.validation([{ field: 'params.date', problem: 'must not be in the future' }])
       }
-      const { row, created } = await feedback.put(request.user.sub, request.params.date, body)
+      const { row, created } = await app.db.transaction(async (tx) => {
+        const result = await feedback.put(request.user.sub, request.params.date, body, tx)
+        // Replacing a day's entry changes what insights of that day were computed from.
+        if (!result.created) await dayChanged(tx, request.user.sub, request.params.date)
+        return result
+      })
       return reply.status(created ? 201 : 200).send(toDayFeedbackJson(row))
     },
   )
@@ -118,14 +126,19 @@ const dayFeedbackRoutes: FastifyPluginAsyncTypebox = async function dayFeedbackR
       schema: {
         ...common,
         summary: 'Delete the feedback of one day',
+        description:
+          'Insights computed from that day (mood trend, journaling streak) are withdrawn at once, for viewers too, until the rules compute them again from the remaining data.',
         params: DateParamsSchema,
         response: { 200: StatusSuccessSchema, ...errorResponses(400, 401, 404) },
       },
     },
     async function deleteDayFeedback(request) {
-      if (!(await feedback.remove(request.user.sub, request.params.date))) {
-        throw errors.notFound('No feedback for this day.')
-      }
+      const removed = await app.db.transaction(async (tx) => {
+        if (!(await feedback.remove(request.user.sub, request.params.date, tx))) return false
+        await dayChanged(tx, request.user.sub, request.params.date)
+        return true
+      })
+      if (!removed) throw errors.notFound('No feedback for this day.')
       return SUCCESS
     },
   )

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { Db } from '../../db/client.ts'
 import { errors } from '../../plugins/errors.ts'
 import { SECURITY } from '../../plugins/swagger.ts'
 import {
@@ -11,6 +12,7 @@ import {
   errorResponses,
   toPage,
 } from '../common.ts'
+import { todayIn, userTimeZone } from '../journal/zone.ts'
 import { type ReadRoutesOptions, ownerReads } from '../shared/owner-reads.ts'
 import { createInsightEngine } from './engine.ts'
 import { createInsightRepository, toFeedbackJson, toInsightJson, toReflectionJson } from './repository.ts'
@@ -45,6 +47,17 @@ export const insightReadRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions> = a
   const Insight = reads.shared ? SharedInsightSchema : InsightSchema
   const noSuch = () => errors.notFound('No such insight.')
 
+  // Insights outlive nothing they were computed from: an edit or deletion of that data (samples, check-ins,
+  // day feedback, activities …) on the days an insight read withdraws it in the same transaction. Listened
+  // to once, by the owner's plugin (the shared-read registration of these routes does not listen again).
+  if (!reads.shared) {
+    app.dataChanges.listen(async function withdrawInsights(tx, change) {
+      const zone = await userTimeZone(tx as Db, change.userId)
+      const day = (v: Date | string) => (typeof v === 'string' ? v : todayIn(zone, v))
+      await insights.withdrawDerivedFrom(change.userId, change.source, day(change.from), day(change.to), tx)
+    })
+  }
+
   app.get(
     '/insights',
     {
@@ -54,8 +67,8 @@ export const insightReadRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions> = a
         summary: 'List my insights, newest first',
         sharedSummary: "List a shared owner's insights, newest first",
         description: reads.shared
-          ? 'The insights the rules have produced so far (a viewer reading does not run them), without the owner’s feedback. Cursor-paginated; `kind` filters by rule.'
-          : 'Reading the first page (no cursor) first runs the rules on my data; a rule says one thing once per period, so reading again adds nothing new unless the data changed. Cursor-paginated; `kind` filters by rule.',
+          ? 'The insights the rules have produced so far (a viewer reading does not run them), without the owner’s feedback; an insight whose data was edited or deleted is withdrawn for viewers at once. Cursor-paginated; `kind` filters by rule.'
+          : 'Reading the first page (no cursor) first runs the rules on my data; a rule says one thing once per period, so reading again adds nothing new unless the data changed. When data an insight was computed from is edited or deleted (samples in its window, check-ins, day feedback, activities), the insight is withdrawn at once — hidden here, in `GET /v1/insights/{id}` (404) and from viewers — and the next run recomputes it in place (same id, feedback and reflections kept) with the numbers of the remaining data if its rule still supports it for that period; otherwise it stays withdrawn. Cursor-paginated; `kind` filters by rule.',
         querystring: InsightListQuerySchema,
         response: { 200: PageSchema(Insight), ...errorResponses(400, 401) },
       }),

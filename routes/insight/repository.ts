@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, gt, lt, or } from 'drizzle-orm'
+import { and, asc, count, desc, eq, gt, gte, isNull, lt, lte, or, sql } from 'drizzle-orm'
 import type { Db, DbOrTx } from '../../db/client.ts'
 import { insightFeedback, insightReflections, insights } from '../../db/schema/index.ts'
 import type { InsightDraft } from './rules.ts'
@@ -51,20 +51,64 @@ export function createInsightRepository(db: Db) {
       .leftJoin(insightFeedback, eq(insightFeedback.insightId, insights.id))
 
   return {
-    /** Stores the drafts not stored yet (same user, kind and period); answers how many were new. */
+    /**
+     * Stores the drafts not stored yet (same user, kind and period) and recomputes the stored ones in place
+     * (same id, feedback and reflections kept): a withdrawn insight the rules still support comes back with
+     * the numbers of the data as it now is. Answers how many were new.
+     */
     async insertDrafts(userId: string, drafts: InsightDraft[], tx?: DbOrTx): Promise<number> {
       if (drafts.length === 0) return 0
       const rows = await (tx ?? db)
         .insert(insights)
         .values(drafts.map((d) => ({ userId, ...d })))
-        .onConflictDoNothing({ target: [insights.userId, insights.kind, insights.periodStart, insights.periodEnd] })
+        .onConflictDoUpdate({
+          target: [insights.userId, insights.kind, insights.periodStart, insights.periodEnd],
+          set: {
+            title: sql`excluded.title`,
+            body: sql`excluded.body`,
+            data: sql`excluded.data`,
+            sources: sql`excluded.sources`,
+            sourceFrom: sql`excluded.source_from`,
+            sourceTo: sql`excluded.source_to`,
+            withdrawnAt: null,
+          },
+          // Untouched when nothing changed: re-running the rules writes nothing.
+          setWhere: sql`${insights.withdrawnAt} is not null or ${insights.data} is distinct from excluded.data
+            or ${insights.body} is distinct from excluded.body or ${insights.sourceFrom} is distinct from excluded.source_from`,
+        })
+        .returning({ inserted: sql<boolean>`xmax = 0` })
+      return rows.filter((r) => r.inserted).length
+    },
+
+    /**
+     * Withdraws the live insights of a user computed from `source` data on any local day in [fromDay, toDay]
+     * (`measurement:*` matches every measurement type; an insight of unknown sources, `*`, matches all).
+     * Answers how many.
+     */
+    async withdrawDerivedFrom(userId: string, source: string, fromDay: string, toDay: string, tx: DbOrTx) {
+      const matches =
+        source === 'measurement:*'
+          ? sql`exists (select 1 from unnest(${insights.sources}) s where s like 'measurement:%' or s = '*')`
+          : sql`(${insights.sources} && array[${source}, '*']::text[])`
+      const rows = await tx
+        .update(insights)
+        .set({ withdrawnAt: new Date() })
+        .where(
+          and(
+            eq(insights.userId, userId),
+            isNull(insights.withdrawnAt),
+            lte(insights.sourceFrom, toDay),
+            gte(insights.sourceTo, fromDay),
+            matches,
+          ),
+        )
         .returning({ id: insights.id })
       return rows.length
     },
 
     async get(ownerId: string, id: string, tx?: DbOrTx) {
       const [row] = await withFeedback(tx)
-        .where(and(eq(insights.id, id), eq(insights.userId, ownerId)))
+        .where(and(eq(insights.id, id), eq(insights.userId, ownerId), isNull(insights.withdrawnAt)))
         .limit(1)
       return row ? { ...row.insight, feedback: row.feedback } : null
     },
@@ -74,7 +118,7 @@ export function createInsightRepository(db: Db) {
       const q = (tx ?? db)
         .select({ id: insights.id })
         .from(insights)
-        .where(and(eq(insights.id, id), eq(insights.userId, ownerId)))
+        .where(and(eq(insights.id, id), eq(insights.userId, ownerId), isNull(insights.withdrawnAt)))
       const rows = lock ? await q.for('update').limit(1) : await q.limit(1)
       return rows.length > 0
     },
@@ -86,6 +130,7 @@ export function createInsightRepository(db: Db) {
         .where(
           and(
             eq(insights.userId, ownerId),
+            isNull(insights.withdrawnAt),
             kind ? eq(insights.kind, kind) : undefined,
             after
               ? or(lt(insights.createdAt, after.at), and(eq(insights.createdAt, after.at), lt(insights.id, after.id)))

@@ -29,6 +29,11 @@ export interface InsightDraft {
   body: string
   /** The numbers the insight is based on. */
   data: Record<string, number | null>
+  /** The kinds of data it was computed from (see plugins/data-changes.ts) … */
+  sources: string[]
+  /** … and the local days read: a change there withdraws it until the rules run again. */
+  sourceFrom: string
+  sourceTo: string
 }
 
 /**
@@ -66,6 +71,7 @@ function streakDraft(
   kind: string,
   days: Iterable<string>,
   today: string,
+  source: { sources: string[]; leadDays?: number },
   text: (milestone: number) => { title: string; body: string },
 ): InsightDraft[] {
   const streak = currentStreak(days, today)
@@ -79,6 +85,9 @@ function streakDraft(
       periodEnd: addDays(streak.start, milestone - 1),
       ...text(milestone),
       data: { streak_days: milestone },
+      sources: source.sources,
+      sourceFrom: addDays(streak.start, -(source.leadDays ?? 0)),
+      sourceTo: addDays(streak.start, milestone - 1),
     },
   ]
 }
@@ -132,6 +141,9 @@ export const moodTrendRule: InsightRule = {
           days: current.length,
           previous_days: before.length,
         },
+        sources: ['checkin', 'day_feedback'],
+        sourceFrom: previous,
+        sourceTo: addDays(week, 6),
       },
     ]
   },
@@ -148,7 +160,7 @@ export const journalingStreakRule: InsightRule = {
       createDayFeedbackRepository(ctx.db).moods(ctx.userId, from, ctx.today),
     ])
     const days = [...checkins.map((c) => c.date), ...feedback.map((f) => f.date)]
-    return streakDraft('journaling_streak', days, ctx.today, (n) => ({
+    return streakDraft('journaling_streak', days, ctx.today, { sources: ['checkin', 'day_feedback'] }, (n) => ({
       title: `${n} days of journaling in a row`,
       body: `You have checked in or written about your day ${n} days in a row. Keeping the habit makes the trends here more telling.`,
     }))
@@ -170,6 +182,7 @@ export const activityStreakRule: InsightRule = {
       'activity_streak',
       rows.map((r) => r.date),
       ctx.today,
+      { sources: ['activity'] },
       (n) => ({
         title: `Active ${n} days in a row`,
         body: `You have recorded an activity on each of the last ${n} days.`,
@@ -221,6 +234,10 @@ export const restingHeartRateRule: InsightRule = {
           rise_percent: round2((100 * rise) / base),
           baseline_days: baseline.length,
         },
+        // Resting heart rate is derived from the heart_rate samples of each day.
+        sources: ['measurement:heart_rate'],
+        sourceFrom: addDays(day, -RESTING_HR_BASELINE_DAYS),
+        sourceTo: day,
       },
     ]
   },
@@ -245,7 +262,9 @@ export const sleepGoalStreakRule: InsightRule = {
       days = nights.filter((n) => n.asleep_minutes >= goalMinutes).map((n) => n.date)
       if (currentStreak(days, ctx.today)?.start !== from) break
     }
-    return streakDraft('sleep_goal_streak', days, ctx.today, (n) => ({
+    // A night is dated by the day it ends on: its first samples are on the evening before.
+    const source = { sources: ['measurement:sleep_stage'], leadDays: 1 }
+    return streakDraft('sleep_goal_streak', days, ctx.today, source, (n) => ({
       title: `${n} nights of enough sleep in a row`,
       body: `You have slept at least your goal of ${round2(goalMinutes / 60)} hours ${n} nights in a row.`,
     }))

@@ -171,7 +171,9 @@ const measurementRoutes: FastifyPluginAsyncTypebox = async function measurementR
         summary: 'Delete my samples in a time range',
         description:
           "Removes the caller's samples with `from` <= timestamp < `to`, of one `type` or of every type when " +
-          '`type` is absent. Aggregates and statistics reflect the deletion at once.',
+          '`type` is absent. Aggregates and statistics reflect the deletion at once, and every insight computed from ' +
+          'samples of that type on those (local) days is withdrawn at once, for the owner and for viewers; the rules ' +
+          'compute it again from the remaining data at the next `GET /v1/insights` (it comes back, same id, only if still true).',
         security: SECURITY.bearer,
         querystring: DeleteQuerySchema,
         response: { 200: DeleteResultSchema, ...errorResponses(400, 401) },
@@ -179,9 +181,19 @@ const measurementRoutes: FastifyPluginAsyncTypebox = async function measurementR
     },
     async function deleteRange(request) {
       const { from, to } = range(request.query.from, request.query.to)
-      const deleted = await app.db.transaction((tx) =>
-        repo.deleteRange(request.user.sub, { type: request.query.type, from, to }, tx),
-      )
+      const deleted = await app.db.transaction(async (tx) => {
+        const n = await repo.deleteRange(request.user.sub, { type: request.query.type, from, to }, tx)
+        if (n > 0) {
+          // Insights computed from these samples are withdrawn with them (the `to` instant is exclusive).
+          await app.dataChanges.changed(tx, {
+            userId: request.user.sub,
+            source: `measurement:${request.query.type ?? '*'}`,
+            from,
+            to: new Date(to.getTime() - 1),
+          })
+        }
+        return n
+      })
       return { deleted }
     },
   )

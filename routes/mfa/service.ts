@@ -402,7 +402,9 @@ export function createMfaService(app: FastifyInstance) {
       if (!(await repo.spendLoginToken(pending.id))) {
         throw errors.unauthorized('invalid_mfa_token', 'This mfa_token is wrong, used or expired; log in again.')
       }
-      return auth.openSession(request, user, { method: 'mfa', amr: ['pwd', ...amr], aal: 2 })
+      // Admin power only when the login began at the admin login, and the account is still an admin.
+      const role = pending.admin && user.role === 'admin' ? 'admin' : 'user'
+      return auth.openSession(request, user, { method: 'mfa', amr: ['pwd', ...amr], aal: 2 }, role)
     },
 
     /** `POST /v1/auth/passkey/login`: a discoverable credential names and authenticates the account. */
@@ -411,7 +413,7 @@ export function createMfaService(app: FastifyInstance) {
       const user = await users.findById(result.passkey.userId)
       if (!loginAllowed(user)) throw badPasskey()
       const sessionAuth: SessionAuth = { method: 'passkey', amr: result.amr, aal: result.userVerified ? 2 : 1 }
-      return auth.openSession(request, user, sessionAuth)
+      return auth.openSession(request, user, sessionAuth, 'user')
     },
 
     /** `POST /v1/auth/reauthenticate`: proves it is still the user; the session's tokens say so from now on. */
@@ -459,7 +461,15 @@ export function createMfaService(app: FastifyInstance) {
         throw errors.unauthorized('session_revoked', 'This session has ended; log in again.')
       }
       app.sessionCache.invalidate(session.id)
-      return auth.issueTokens(user, session.id, next, { method: session.authMethod, amr, aal, authTime })
+      const role = session.role === 'admin' && user.role === 'admin' ? 'admin' : 'user'
+      return auth.issueTokens(
+        user,
+        session.id,
+        next,
+        role,
+        { method: session.authMethod, amr, aal, authTime },
+        authTime,
+      )
     },
 
     /** Admin reset: every factor of the account goes; the owner is told. */

@@ -244,7 +244,17 @@ export function sessionWrapperRoutes(f: SessionFamily): FastifyPluginAsyncTypebo
               changes.startedAt ?? current.startedAt,
               changes.endedAt === undefined ? current.endedAt : changes.endedAt,
             )
-            return sessions.update(request.user.sub, request.params.id, changes, tx)
+            const updated = await sessions.update(request.user.sub, request.params.id, changes, tx)
+            if (updated) {
+              const starts = [current.startedAt, updated.startedAt].sort((x, y) => x.getTime() - y.getTime())
+              await app.dataChanges.changed(tx, {
+                userId: request.user.sub,
+                source: f.family,
+                from: starts[0],
+                to: starts[1],
+              })
+            }
+            return updated
           }),
         )
         if (!row) throw noSuch()
@@ -259,12 +269,20 @@ export function sessionWrapperRoutes(f: SessionFamily): FastifyPluginAsyncTypebo
         schema: {
           ...common,
           summary: `Delete an ${f.noun}`,
+          description: `Insights computed from ${f.plural} of its day (streaks) are withdrawn at once, for viewers too, until the rules compute them again from the remaining data.`,
           params: IdParamsSchema,
           response: { 200: StatusSuccessSchema, ...errorResponses(400, 401, 404) },
         },
       },
       async function deleteSession(request) {
-        if (!(await sessions.remove(request.user.sub, request.params.id))) throw noSuch()
+        const removed = await app.db.transaction(async (tx) => {
+          const current = await sessions.getForUpdate(request.user.sub, request.params.id, tx)
+          if (!current || !(await sessions.remove(request.user.sub, request.params.id, tx))) return false
+          const at = current.startedAt
+          await app.dataChanges.changed(tx, { userId: request.user.sub, source: f.family, from: at, to: at })
+          return true
+        })
+        if (!removed) throw noSuch()
         return SUCCESS
       },
     )

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { errors } from '../../plugins/errors.ts'
 import { errorResponses } from '../common.ts'
 import { type ReadRoutesOptions, ownerReads } from '../shared/owner-reads.ts'
+import { createUserRepository } from '../user/repository.ts'
 import { STATISTIC_KEYS, type StatisticKey, createStatisticsRepository } from './repository.ts'
 import { DailyQuerySchema, DailyResultSchema, SummaryQuerySchema, SummaryResultSchema } from './schemas.ts'
 
@@ -13,10 +14,14 @@ const dayNumber = (date: string) => Date.parse(`${date}T00:00:00Z`) / DAY_MS
 const dateOf = (day: number) => new Date(day * DAY_MS).toISOString().slice(0, 10)
 const addDays = (date: string, n: number) => dateOf(dayNumber(date) + n)
 
-/** The ISO week (Monday..Sunday) or calendar month holding `date`, and the one before it. */
-export function periodsOf(period: 'week' | 'month', date: string) {
+/**
+ * The week (Monday..Sunday, or Sunday..Saturday with `weekStart: 'sunday'`) or calendar month holding
+ * `date`, and the one before it.
+ */
+export function periodsOf(period: 'week' | 'month', date: string, weekStart: 'monday' | 'sunday' = 'monday') {
   if (period === 'week') {
-    const weekday = (new Date(`${date}T00:00:00Z`).getUTCDay() + 6) % 7
+    const offset = weekStart === 'sunday' ? 0 : 6
+    const weekday = (new Date(`${date}T00:00:00Z`).getUTCDay() + offset) % 7
     const from = addDays(date, -weekday)
     return { current: { from, to: addDays(from, 6) }, previous: { from: addDays(from, -7), to: addDays(from, -1) } }
   }
@@ -46,6 +51,7 @@ function isRealDate(date: string): boolean {
  */
 const statisticsRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions> = async function statisticsRoutes(app, options) {
   const repo = createStatisticsRepository(app.db)
+  const users = createUserRepository(app.db)
   const reads = ownerReads(app, options, 'statistics')
 
   app.get(
@@ -85,7 +91,8 @@ const statisticsRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions> = async fun
         summary: 'Statistics over a week or a month, with the change against the previous one',
         sharedSummary: "A shared owner's statistics over a week or a month, with the change against the previous one",
         description:
-          "Weeks run Monday to Sunday, months are calendar months, both in the user's time zone. Averages weigh " +
+          "Weeks start on the caller's `week_start` setting (Monday by default, or Sunday; for a shared owner's data too, " +
+          "since it is the reader's calendar), months are calendar months, both in the owner's time zone. Averages weigh " +
           "every sample equally; resting_heart_rate is the mean of the days' values; min/max are over the period; " +
           'steps, distance and active_energy are totals (months differ in length: compare `days_with_data`).',
         querystring: SummaryQuerySchema,
@@ -98,7 +105,8 @@ const statisticsRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions> = async fun
       const timeZone = await repo.timeZoneOf(ownerId)
       const date = request.query.date ?? todayIn(timeZone)
       if (!isRealDate(date)) throw errors.validation([{ field: 'query.date', problem: 'is not a calendar date' }])
-      const periods = periodsOf(period, date)
+      const weekStart = period === 'week' ? await users.setting(request.user.sub, 'week_start') : 'monday'
+      const periods = periodsOf(period, date, weekStart as 'monday' | 'sunday')
       const values = await repo.periods(ownerId, timeZone, periods.current, periods.previous)
       const metrics = Object.fromEntries(
         STATISTIC_KEYS.map((k) => {

@@ -46,7 +46,7 @@ const INGEST_DESCRIPTION = (what: string) =>
   'a failed protobuf export is answered with a protobuf `google.rpc.Status` whose message is `<error>: <message>`, a JSON one with `{ error, message }`. 429 (`rate_limited`, 600 exports a minute per sender) and 503 (`overloaded`) carry Retry-After.'
 
 const adminDescription = (what: string) =>
-  `${what} Admin role only. Telemetry is kept TELEMETRY_RETENTION_DAYS (default 30) after it was received.`
+  `${what} Admin role only; every read is in the audit log (who, when, with which filters), since telemetry can carry personal data. Telemetry is kept TELEMETRY_RETENTION_DAYS (default 30) after it was received.`
 
 const telemetryRoutes: FastifyPluginAsyncTypebox = async function telemetryRoutes(app) {
   const { config, db, limits } = app
@@ -189,6 +189,12 @@ const telemetryRoutes: FastifyPluginAsyncTypebox = async function telemetryRoute
       },
     },
     async function traceSpans(request) {
+      await app.audit.record(request, {
+        action: 'telemetry.trace.read',
+        targetType: 'telemetry_trace',
+        targetId: request.params.trace_id,
+        details: { ...request.query },
+      })
       return repo.trace(request.params.trace_id, request.query.limit ?? 50, request.query.cursor)
     },
   )
@@ -207,6 +213,11 @@ const telemetryRoutes: FastifyPluginAsyncTypebox = async function telemetryRoute
       },
     },
     async function listSpans(request) {
+      await app.audit.record(request, {
+        action: 'telemetry.spans.read',
+        targetType: 'telemetry',
+        details: { ...request.query },
+      })
       return repo.spans({ ...request.query, limit: request.query.limit ?? 50 })
     },
   )
@@ -225,6 +236,11 @@ const telemetryRoutes: FastifyPluginAsyncTypebox = async function telemetryRoute
       },
     },
     async function slowestSpans(request) {
+      await app.audit.record(request, {
+        action: 'telemetry.slowest_spans.read',
+        targetType: 'telemetry',
+        details: { ...request.query },
+      })
       return repo.slowestSpans({ ...request.query, limit: request.query.limit ?? 50 })
     },
   )
@@ -245,6 +261,11 @@ const telemetryRoutes: FastifyPluginAsyncTypebox = async function telemetryRoute
       },
     },
     async function listLogs(request) {
+      await app.audit.record(request, {
+        action: 'telemetry.logs.read',
+        targetType: 'telemetry',
+        details: { ...request.query },
+      })
       return repo.logs({ ...request.query, limit: request.query.limit ?? 50 })
     },
   )
@@ -268,6 +289,7 @@ const telemetryRoutes: FastifyPluginAsyncTypebox = async function telemetryRoute
     },
     async function metricSeries(request) {
       const q = request.query
+      await app.audit.record(request, { action: 'telemetry.metrics.read', targetType: 'telemetry', details: { ...q } })
       if (new Date(q.to) <= new Date(q.from)) {
         throw errors.validation([{ field: 'query.to', problem: 'must be after from' }])
       }

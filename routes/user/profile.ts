@@ -16,6 +16,10 @@ export function toProfile(u: UserRow) {
     tip_audiences: u.tipAudiences as never[],
     time_zone: u.timeZone,
     email_verified: u.emailVerifiedAt !== null,
+    pending_email:
+      u.pendingEmail && u.pendingEmailExpiresAt && u.pendingEmailExpiresAt.getTime() > Date.now()
+        ? u.pendingEmail
+        : null,
     created: u.createdAt.toISOString(),
     updated: u.updatedAt.toISOString(),
   }
@@ -53,6 +57,8 @@ export interface ProfileBody {
   sleep_time_goal?: number
   tip_audiences?: string[]
   time_zone?: string
+  email?: string
+  password?: string
 }
 
 /**

@@ -1,7 +1,7 @@
 import { and, asc, desc, eq, ilike, isNull, lt, or, sql } from 'drizzle-orm'
 import type { Db, DbOrTx } from '../../db/client.ts'
 import { userSettings, users } from '../../db/schema/index.ts'
-import { type SettingKey, type SettingValue, encodeSetting } from './settings.ts'
+import { SETTINGS, type SettingKey, type SettingValue, decodeSetting, encodeSetting } from './settings.ts'
 
 export type UserRow = typeof users.$inferSelect
 export type NewUser = typeof users.$inferInsert
@@ -121,6 +121,17 @@ export function createUserRepository(db: Db) {
         .orderBy(asc(userSettings.key))
     },
 
+    /** One setting's effective value (stored, else its default), for the features that honour it. */
+    async setting<K extends SettingKey>(userId: string, key: K, tx?: DbOrTx): Promise<(typeof SETTINGS)[K]['default']> {
+      const [row] = await (tx ?? db)
+        .select({ value: userSettings.value })
+        .from(userSettings)
+        .where(and(eq(userSettings.userId, userId), eq(userSettings.key, key)))
+        .limit(1)
+      const fallback = SETTINGS[key].default
+      return (row ? decodeSetting(row.value, fallback) : fallback) as (typeof SETTINGS)[K]['default']
+    },
+
     /** Upserts the given keys; null deletes the row so the key reads as its default again. */
     async putSettings(userId: string, values: Partial<Record<SettingKey, SettingValue | null>>, tx: DbOrTx) {
       const now = new Date()
@@ -196,6 +207,32 @@ export function createUserRepository(db: Db) {
       for (const r of await this.settings(userId)) {
         yield { key: r.key, value: JSON.parse(r.value) as unknown, updated: r.updatedAt.toISOString() }
       }
+    },
+
+    /** Records a pending e-mail change (replacing any earlier one); the row after, null if the user is gone. */
+    async setPendingEmail(id: string, email: string, expiresAt: Date, tx?: DbOrTx): Promise<UserRow | null> {
+      const [row] = await (tx ?? db)
+        .update(users)
+        .set({ pendingEmail: normaliseEmail(email), pendingEmailExpiresAt: expiresAt, updatedAt: new Date() })
+        .where(eq(users.id, id))
+        .returning()
+      return row ?? null
+    },
+
+    /** Makes the pending address the login address, verified (the code proved the mailbox). */
+    async applyPendingEmail(id: string, email: string, tx: DbOrTx): Promise<UserRow | null> {
+      const [row] = await tx
+        .update(users)
+        .set({
+          email,
+          emailVerifiedAt: new Date(),
+          pendingEmail: null,
+          pendingEmailExpiresAt: null,
+          updatedAt: new Date(),
+        })
+        .where(eq(users.id, id))
+        .returning()
+      return row ?? null
     },
 
     async setRole(id: string, role: 'user' | 'admin', tx?: DbOrTx) {

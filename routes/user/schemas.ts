@@ -54,7 +54,9 @@ const TimeZoneSchema = Type.String({
 export const ProfileSchema = Type.Object(
   {
     id: UuidSchema,
-    email: Type.String({ description: 'Login e-mail (lower-cased). Changed through its own flow, not here.' }),
+    email: Type.String({
+      description: 'Login e-mail (lower-cased). A change sent with PATCH stays in `pending_email` until confirmed.',
+    }),
     first_name: NameSchema,
     last_name: NameSchema,
     date_of_birth: Nullable(DateSchema, 'Date of birth (YYYY-MM-DD), or null.'),
@@ -65,6 +67,10 @@ export const ProfileSchema = Type.Object(
     tip_audiences: TipAudiencesSchema,
     time_zone: TimeZoneSchema,
     email_verified: Type.Boolean(),
+    pending_email: Type.Union([Type.String(), Type.Null()], {
+      description:
+        'The address an e-mail change waits to be confirmed for (`POST /v1/users/me/email/confirm` with the code mailed there), for 24 h; null when no change is pending.',
+    }),
     created: DateTimeSchema,
     updated: DateTimeSchema,
   },
@@ -87,7 +93,18 @@ export const ProfilePatchSchema = Type.Object(
     tip_audiences: Type.Optional(TipAudiencesSchema),
     time_zone: Type.Optional(TimeZoneSchema),
     id: ignored('Read-only'),
-    email: ignored('Read-only (changing the e-mail is its own flow with re-verification)'),
+    email: Type.Optional(
+      Type.String({
+        format: 'email',
+        maxLength: 254,
+        description:
+          'A new login e-mail: needs `password`, and takes effect only when confirmed with the code mailed to it (see the operation). The current address (any case) is no change and needs no password.',
+      }),
+    ),
+    password: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 200, description: 'The current password; required with a new `email`.' }),
+    ),
+    pending_email: ignored('Read-only'),
     email_verified: ignored('Read-only'),
     created: ignored('Read-only'),
     updated: ignored('Read-only'),
@@ -185,4 +202,9 @@ export const ExportDocumentSchema = Type.Object(
     description:
       'Every record of the account, streamed: the document is written while it is read from the database, so its size is not bounded by memory. A download that does not end with the closing `}}` was cut short and must be retried.',
   },
+)
+
+export const EmailConfirmBodySchema = Type.Object(
+  { code: Type.String({ minLength: 1, maxLength: 16, description: 'The 6-digit code mailed to the new address.' }) },
+  { additionalProperties: false },
 )

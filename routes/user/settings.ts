@@ -17,34 +17,31 @@ const flag = (description: string, fallback: boolean): SettingDefinition => ({
   description: `${description} Default ${fallback}.`,
 })
 
+// Only settings that something honours. Push notifications, the weekly report mail, insight mails and
+// check-in reminders were listed once and did nothing (no push service, no such mails): they are gone, and
+// a stored value of a dropped key is ignored. They come back with the feature that honours them.
 export const SETTINGS = {
-  'notifications-insights__push': flag('Push notification when a new insight is ready.', true),
-  'notifications-insights__email': flag('E-mail when a new insight is ready.', false),
-  'notifications-sharing__push': flag('Push notification for sharing invites and changes.', true),
-  'notifications-sharing__email': flag('E-mail for sharing invites and changes.', true),
-  'notifications-firmware__push': flag('Push notification when a firmware update is available for the watch.', true),
-  'notifications-security__email': flag('E-mail on security events (new login, password change).', true),
-  'notifications-weekly_report__email': flag('Weekly summary by e-mail.', false),
-  'reminders-checkin__push': flag('Daily check-in reminder by push notification.', false),
-  'reminders-checkin__time': {
-    schema: Type.String({ pattern: '^([01]\\d|2[0-3]):[0-5]\\d$' }),
-    default: '20:00',
-    description: 'Local time (HH:MM, 24 h, in the profile time zone) of the check-in reminder. Default "20:00".',
-  },
+  'notifications-security__email': flag(
+    'E-mail when the account is logged in from a new device or network (what "new" means: `POST /v2/auth/login`). Mails about password and e-mail address changes are always sent.',
+    true,
+  ),
   units: {
     schema: Type.Union([Type.Literal('metric'), Type.Literal('imperial')]),
     default: 'metric',
-    description: 'Units the apps display (the API always uses kg and cm). Default "metric".',
+    description:
+      'Units the apps display, kept here for every app of the account (the API always uses kg and cm). Default "metric".',
   },
   week_start: {
     schema: Type.Union([Type.Literal('monday'), Type.Literal('sunday')]),
     default: 'monday',
-    description: 'First day of the week in the apps. Default "monday".',
+    description:
+      'First day of the week: the weeks of `GET /v1/statistics/summary?period=week` start on it, and the apps show it. Default "monday".',
   },
   language: {
     schema: Type.String({ pattern: '^[a-z]{2,3}(-[A-Z]{2})?$', maxLength: 6 }),
     default: 'en',
-    description: 'Language of e-mails and notifications (BCP 47: "en", "fi", "pt-BR"). Default "en".',
+    description:
+      'Language the apps display, kept here for every app of the account (BCP 47: "en", "fi", "pt-BR"); e-mails are in English for now. Default "en".',
   },
 } satisfies Record<string, SettingDefinition>
 

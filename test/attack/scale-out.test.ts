@@ -6,6 +6,7 @@ import t from 'tap'
 import { queryRows } from '../../db/client.ts'
 import { hashPassword } from '../../routes/auth/passwords.ts'
 import { createClientAppRepository } from '../../routes/clients/repository.ts'
+import { revokeClientApp } from '../../routes/clients/revoke.ts'
 import { createUserRepository } from '../../routes/user/repository.ts'
 import { freshDatabase } from '../helpers/database.ts'
 import { startServer } from '../helpers/processes.ts'
@@ -94,6 +95,31 @@ t.test('two processes, one database: revocation, rate limits and jobs hold acros
     // The login limit below starts from a clean count.
     await database.db.execute(sql`delete from rate_counters where key = 'group login:ip:127.0.0.1'`)
   })
+  t.test(
+    'one refresh token on both processes at once: the same pair from each; a revoked app ends its sessions on both',
+    async (t) => {
+      const app = await createClientAppRepository(database.db).create('scale-out phone')
+      const through = (server: { url: string }, path: string, body: object, headers: Record<string, string> = {}) =>
+        post(server, path, body, { 'x-auth-token': app.x_auth_token, ...headers })
+      const tokens = (await (
+        await through(a, '/v2/auth/login', { email: 'scale@example.com', password: 'Tide-Pool-42!' })
+      ).json()) as { access: string; refresh: string }
+      const [ra, rb] = await Promise.all([
+        through(a, '/v1/auth/refresh', { refresh: tokens.refresh }),
+        through(b, '/v1/auth/refresh', { refresh: tokens.refresh }),
+      ])
+      t.same([ra.status, rb.status], [200, 200], 'a phone waking with two requests in flight stays logged in')
+      const [pa, pb] = [await ra.json(), await rb.json()]
+      t.same(pa, pb, 'both processes answer the very same pair')
+      const probe = (s: { url: string }) =>
+        fetch(`${s.url}/v1/users/me`, { headers: { authorization: `Bearer ${(pa as { access: string }).access}` } })
+      t.equal((await probe(b)).status, 200)
+      const { ended } = await revokeClientApp(database.db, app.client_id)
+      t.equal(ended.length, 1)
+      await new Promise((r) => setTimeout(r, 1100))
+      t.same([(await probe(a)).status, (await probe(b)).status], [401, 401], 'within SESSION_CACHE_TTL_MS on both')
+    },
+  )
 
   t.test('the per-IP login limit is one limit across both processes', async (t) => {
     // Windows are whole minutes: start early in one so the run does not straddle a boundary.

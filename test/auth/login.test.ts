@@ -1,6 +1,6 @@
 import { eq } from 'drizzle-orm'
 import t from 'tap'
-import { users } from '../../db/schema/index.ts'
+import { loginAttempts, users } from '../../db/schema/index.ts'
 import { buildTestApp } from '../helpers/app.ts'
 import { bearer, createClient, createUser, login } from '../helpers/fixtures.ts'
 import { clientPost, decodeJwt } from '../helpers/http.ts'
@@ -43,17 +43,57 @@ t.test('login', async (t) => {
     t.same(unknown.json(), wrong.json())
   })
 
-  t.test('the admin login is for admins only', async (t) => {
+  t.test('the admin login is for admins only, and tells a non-admin nothing', async (t) => {
     const user = await createUser(app)
     const admin = await createUser(app, { role: 'admin' })
     const refused = await post('/v2/auth/login/admin', { email: user.email, password: user.password })
-    t.equal(refused.statusCode, 403)
-    t.same(refused.json(), { error: 'forbidden', message: 'This login is for administrators.' })
+    const wrongPw = await post('/v2/auth/login/admin', { email: user.email, password: 'Not-The-One-1!' })
+    t.equal(refused.statusCode, 401)
+    t.same(refused.json(), { error: 'invalid_credentials', message: 'Email or password is incorrect.' })
+    t.same(
+      { status: refused.statusCode, body: refused.body, type: refused.headers['content-type'] },
+      { status: wrongPw.statusCode, body: wrongPw.body, type: wrongPw.headers['content-type'] },
+      "a user's correct password answers exactly as a wrong one",
+    )
+    const history = await app.db
+      .select({ success: loginAttempts.success, reason: loginAttempts.reason })
+      .from(loginAttempts)
+      .where(eq(loginAttempts.userId, user.id))
+    t.same(
+      history,
+      [
+        { success: false, reason: 'invalid_credentials' },
+        { success: false, reason: 'invalid_credentials' },
+      ],
+      'both count as failed logins (same backoff)',
+    )
     const ok = await post('/v2/auth/login/admin', { email: admin.email, password: admin.password })
     t.equal(ok.statusCode, 200)
     t.equal(decodeJwt(ok.json().access).role, 'admin')
     const wrong = await post('/v2/auth/login/admin', { email: admin.email, password: 'nope' })
     t.equal(wrong.json().error, 'invalid_credentials')
+  })
+
+  t.test('the user login of an admin gives a user-role session, on every route and after refresh', async (t) => {
+    const admin = await createUser(app, { role: 'admin' })
+    for (const url of ['/v2/auth/login', '/v1/auth/login']) {
+      const res = await post(url, { email: admin.email, password: admin.password })
+      t.equal(res.statusCode, 200)
+      const tokens = res.json()
+      t.equal(decodeJwt(tokens.access).role, 'user', `${url}: the token says user`)
+      const adminRoute = await app.inject({ method: 'GET', url: '/v1/admin/users', headers: bearer(tokens) })
+      t.equal(adminRoute.statusCode, 403, `${url}: no admin route`)
+      t.same(adminRoute.json(), { error: 'forbidden', message: 'This route is for administrators.' })
+      const refreshed = await post('/v1/auth/refresh', { refresh: tokens.refresh })
+      t.equal(decodeJwt(refreshed.json().access).role, 'user', 'a refresh keeps the session role')
+      const again = await app.inject({ method: 'GET', url: '/v1/admin/users', headers: bearer(refreshed.json()) })
+      t.equal(again.statusCode, 403)
+    }
+    const elevated = (await post('/v2/auth/login/admin', { email: admin.email, password: admin.password })).json()
+    const ok = await app.inject({ method: 'GET', url: '/v1/admin/users', headers: bearer(elevated) })
+    t.equal(ok.statusCode, 200, 'the admin login session passes')
+    const refreshed = (await post('/v1/auth/refresh', { refresh: elevated.refresh })).json()
+    t.equal(decodeJwt(refreshed.access).role, 'admin', 'and stays admin through a refresh')
   })
 
   t.test('an account unverified past the deadline is locked until it verifies', async (t) => {
@@ -71,6 +111,38 @@ t.test('login', async (t) => {
     t.equal(wrongPw.json().error, 'invalid_credentials', 'the lock is only told to whoever knows the password')
     await app.db.update(users).set({ emailVerifiedAt: new Date() }).where(eq(users.id, old.id))
     t.equal((await post('/v2/auth/login', { email: old.email, password: old.password })).statusCode, 200)
+  })
+
+  t.test('past the deadline an unverified account is locked on refresh and on every bearer request', async (t) => {
+    const user = await createUser(app, { verified: false })
+    const tokens = (await post('/v2/auth/login', { email: user.email, password: user.password })).json()
+    t.equal((await me(tokens)).statusCode, 200, 'within the deadline')
+    await app.db
+      .update(users)
+      .set({ createdAt: new Date(Date.now() - 8 * 86400_000) })
+      .where(eq(users.id, user.id))
+    app.sessionCache.invalidate(String(decodeJwt(tokens.access).sid)) // as SESSION_CACHE_TTL_MS later would
+    const locked = {
+      error: 'account_locked',
+      message: 'Verify your e-mail address to unlock this account; a new link can be requested.',
+    }
+    const bearerCall = await me(tokens)
+    t.equal(bearerCall.statusCode, 403)
+    t.same(bearerCall.json(), locked, 'the access token is refused with the login error')
+    const write = await app.inject({
+      method: 'PATCH',
+      url: '/v1/users/me',
+      headers: bearer(tokens),
+      payload: { first_name: 'Late' },
+    })
+    t.equal(write.statusCode, 403, 'no writes after the deadline')
+    const refreshed = await post('/v1/auth/refresh', { refresh: tokens.refresh })
+    t.equal(refreshed.statusCode, 403)
+    t.same(refreshed.json(), locked, 'the refresh token too')
+    await app.db.update(users).set({ emailVerifiedAt: new Date() }).where(eq(users.id, user.id))
+    app.sessionCache.invalidate(String(decodeJwt(tokens.access).sid))
+    t.equal((await me(tokens)).statusCode, 200, 'verifying unlocks the same session')
+    t.equal((await post('/v1/auth/refresh', { refresh: tokens.refresh })).statusCode, 200)
   })
 
   t.test('a disabled account cannot log in', async (t) => {

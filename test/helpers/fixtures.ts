@@ -63,16 +63,19 @@ export interface Tokens {
   expiresIn: number
 }
 
-/** Logs in through the real route and returns the tokens. */
+/**
+ * Logs in through the real route and returns the tokens: an admin through the admin login (the only one
+ * that gives admin power), everyone else through the user login.
+ */
 export async function login(
   app: FastifyInstance,
-  user: { email: string; password: string },
+  user: { email: string; password: string; role?: 'user' | 'admin' },
   clientToken?: string,
 ): Promise<Tokens> {
   const token = clientToken ?? (await sharedClient(app))
   const res = await app.inject({
     method: 'POST',
-    url: '/v2/auth/login',
+    url: user.role === 'admin' ? '/v2/auth/login/admin' : '/v2/auth/login',
     headers: { 'x-auth-token': token },
     payload: { email: user.email, password: user.password },
   })

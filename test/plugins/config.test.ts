@@ -46,3 +46,26 @@ t.test('defaults, and a development secret generated once and kept in DATA_DIR',
   const b = loadConfig({ DATA_DIR: dir })
   t.equal(b.JWT_SECRET, a.JWT_SECRET, 'the same secret on the next boot')
 })
+
+t.test(
+  'the refresh reuse window and the client secret overlap: defaults, limits, and the renamed setting',
+  async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'cfg-'))
+    const c = loadConfig({ DATA_DIR: dir })
+    t.equal(c.REFRESH_REUSE_WINDOW_S, 10, "GoTrue's reuse interval")
+    t.equal(c.CLIENT_SECRET_OVERLAP_S, 86400)
+    t.throws(
+      () => loadConfig({ DATA_DIR: dir, REFRESH_REUSE_WINDOW_S: '301' }),
+      /REFRESH_REUSE_WINDOW_S: must be <= 300/,
+    )
+    t.throws(
+      () => loadConfig({ DATA_DIR: dir, CLIENT_SECRET_OVERLAP_S: '-1' }),
+      /CLIENT_SECRET_OVERLAP_S: must be >= 0/,
+    )
+    t.throws(
+      () => loadConfig({ DATA_DIR: dir, REFRESH_REUSE_GRACE_S: '30' }),
+      /REFRESH_REUSE_GRACE_S was renamed REFRESH_REUSE_WINDOW_S/,
+      'the old name is refused by name, not ignored',
+    )
+  },
+)

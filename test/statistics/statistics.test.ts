@@ -186,6 +186,29 @@ t.test('statistics', async (t) => {
       previous_days_with_data: 0,
     })
     t.same(month.body.metrics.steps, { value: 1880, previous: null, change: null, change_percent: null })
+    t.same(periodsOf('week', '2024-04-03', 'sunday'), {
+      current: { from: '2024-03-31', to: '2024-04-06' },
+      previous: { from: '2024-03-24', to: '2024-03-30' },
+    })
+    t.same(periodsOf('week', '2024-03-31', 'sunday').current, { from: '2024-03-31', to: '2024-04-06' }, 'a Sunday')
+    t.same(periodsOf('week', '2024-03-31').current, { from: '2024-03-25', to: '2024-03-31' })
+    const setWeekStart = (value: string | null) =>
+      app.inject({
+        method: 'PUT',
+        url: '/v1/users/me/settings',
+        headers: alice.headers,
+        payload: { week_start: value },
+      })
+    t.equal((await setWeekStart('sunday')).statusCode, 200)
+    const sundayWeek = await getJson(app, alice.headers, '/v1/statistics/summary?period=week&date=2024-04-03')
+    t.match(sundayWeek.body, {
+      current: { from: '2024-03-31', to: '2024-04-06' },
+      previous: { from: '2024-03-24', to: '2024-03-30' },
+    })
+    t.not(sundayWeek.body.days_with_data, undefined)
+    const sundayMonth = await getJson(app, alice.headers, '/v1/statistics/summary?period=month&date=2024-03-10')
+    t.same(sundayMonth.body.current, month.body.current, 'months do not depend on it')
+    await setWeekStart(null)
     const today = await getJson(app, alice.headers, '/v1/statistics/summary?period=week')
     t.equal(today.status, 200, 'date defaults to today')
     t.match(await getJson(app, alice.headers, '/v1/statistics/summary?period=year'), {

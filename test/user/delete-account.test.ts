@@ -12,7 +12,7 @@ async function busyUser(app: Awaited<ReturnType<typeof buildTestApp>>) {
     method: 'PUT',
     url: '/v1/users/me/settings',
     headers: u.headers,
-    payload: { units: 'imperial', 'notifications-insights__email': true },
+    payload: { units: 'imperial', 'notifications-security__email': false },
   })
   await app.inject({
     method: 'PATCH',

@@ -26,6 +26,7 @@ t.test('profile: read, change, clear, refuse', async (t) => {
       tip_audiences: [],
       time_zone: 'UTC',
       email_verified: true,
+      pending_email: null,
       created: res.json().created,
       updated: res.json().updated,
     })
@@ -146,8 +147,9 @@ t.test('profile: read, change, clear, refuse', async (t) => {
     const before = (await get()).json()
     const res = await patch({
       id: b.user.id,
-      email: 'stolen@example.com',
+      email: a.user.email.toUpperCase(),
       email_verified: false,
+      pending_email: 'stolen@example.com',
       created: '2000-01-01T00:00:00.000Z',
       updated: '2000-01-01T00:00:00.000Z',
       first_name: 'Pearl',

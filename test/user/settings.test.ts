@@ -17,23 +17,24 @@ t.test('account settings', async (t) => {
     const res = await get()
     t.equal(res.statusCode, 200)
     t.same(res.json(), DEFAULTS)
-    t.match(res.json(), { 'notifications-insights__push': true, units: 'metric', 'reminders-checkin__time': '20:00' })
+    t.same(res.json(), {
+      'notifications-security__email': true,
+      units: 'metric',
+      week_start: 'monday',
+      language: 'en',
+    })
   })
 
   t.test('PUT sets some keys, keeps the others, answers all', async (t) => {
     const res = await put({
-      'notifications-insights__push': false,
-      'reminders-checkin__push': true,
-      'reminders-checkin__time': '07:30',
+      'notifications-security__email': false,
       units: 'imperial',
       language: 'pt-BR',
     })
     t.equal(res.statusCode, 200, res.body)
     const expected = {
       ...DEFAULTS,
-      'notifications-insights__push': false,
-      'reminders-checkin__push': true,
-      'reminders-checkin__time': '07:30',
+      'notifications-security__email': false,
       units: 'imperial',
       language: 'pt-BR',
     }
@@ -43,8 +44,8 @@ t.test('account settings', async (t) => {
   })
 
   t.test('null resets a key to its default', async (t) => {
-    const res = await put({ units: null, 'notifications-insights__push': null })
-    t.match(res.json(), { units: 'metric', 'notifications-insights__push': true, language: 'pt-BR' })
+    const res = await put({ units: null, 'notifications-security__email': null })
+    t.match(res.json(), { units: 'metric', 'notifications-security__email': true, language: 'pt-BR' })
   })
 
   t.test('unknown keys and wrong types are refused, nothing is stored', async (t) => {
@@ -52,15 +53,18 @@ t.test('account settings', async (t) => {
     const cases: Array<[string, unknown]> = [
       ['notifications-tariffs__sms', true],
       ['units', 'furlongs'],
-      ['notifications-insights__push', 1],
-      ['notifications-insights__push', 'true'],
-      ['reminders-checkin__time', '24:00'],
-      ['reminders-checkin__time', '7:30'],
+      ['notifications-security__email', 1],
+      ['notifications-security__email', 'true'],
+      // Settings that promised push and mail nothing sent are gone.
+      ['notifications-insights__push', true],
+      ['notifications-weekly_report__email', true],
+      ['reminders-checkin__time', '07:30'],
       ['language', 'english'],
       ['week_start', 7],
     ]
     for (const [key, value] of cases) {
-      const res = await put({ [key]: value, 'notifications-sharing__push': false })
+      // With a valid key beside it: a bad key refuses the whole PUT.
+      const res = await put({ ...(key === 'units' ? { language: 'fi' } : { units: 'imperial' }), [key]: value })
       t.equal(res.statusCode, 400, `${key}=${JSON.stringify(value)}`)
       t.match(res.json(), { error: 'validation_failed', details: [{ field: key }] })
     }
