@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util'
-import { type Database, openDatabase } from './db/client.ts'
+import { type Database, openDatabaseForCli } from './db/client.ts'
+import { DataDirBusyError } from './db/data-dir-lock.ts'
 import { ConfigError, loadConfig } from './plugins/config.ts'
 import { checkNewPasswordPolicy, hashPassword } from './routes/auth/passwords.ts'
 import { createClientAppRepository } from './routes/clients/repository.ts'
@@ -7,6 +8,7 @@ import { createUserRepository } from './routes/user/repository.ts'
 
 const USAGE = `Operator commands (npm run cli -- <command>):
   client create --name NAME                 create a client app; prints client_id, secret and x_auth_token as JSON
+  client list                               list the client apps (id, name, dates; never their secrets)
   client revoke --id CLIENT_ID              revoke a client app
   admin create --email E --password P [--first-name F] [--last-name L]
                                             create an admin account (e-mail counted as verified)
@@ -45,13 +47,18 @@ try {
   throw err
 }
 
-const database: Database = await openDatabase({
-  databaseUrl: config.DATABASE_URL,
-  dataDir: config.DATA_DIR,
-  poolMax: 2,
-})
+// On the embedded database while the server runs, this goes through the server's socket in DATA_DIR.
+let database: Database
 try {
-  await database.migrate()
+  database = await openDatabaseForCli({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR })
+} catch (err) {
+  if (err instanceof DataDirBusyError) fail(`${err.message}\n(Its CLI socket did not answer.)`)
+  const where = config.DATABASE_URL ? 'DATABASE_URL' : `DATA_DIR ${config.DATA_DIR}`
+  fail(`Cannot open the database (${where}): ${(err as Error).message}`)
+}
+try {
+  // The server that owns the folder has migrated it already.
+  if (database.via !== 'socket') await database.migrate()
   const print = (v: unknown) => process.stdout.write(`${JSON.stringify(v, null, 2)}\n`)
   switch (command) {
     case 'migrate':
@@ -60,6 +67,28 @@ try {
     case 'client create': {
       if (!values.name) fail('client create needs --name')
       print(await createClientAppRepository(database.db).create(values.name))
+      break
+    }
+    case 'client list': {
+      const clients = createClientAppRepository(database.db)
+      const all = []
+      let after: { createdAt: Date; id: string } | undefined
+      for (;;) {
+        const page = await clients.list(100, after)
+        all.push(
+          ...page.map((c) => ({
+            client_id: c.id,
+            name: c.name,
+            created: c.createdAt.toISOString(),
+            rotated: c.rotatedAt?.toISOString() ?? null,
+            revoked: c.revokedAt?.toISOString() ?? null,
+          })),
+        )
+        if (page.length < 100) break
+        const last = page[page.length - 1]
+        after = { createdAt: last.createdAt, id: last.id }
+      }
+      print(all)
       break
     }
     case 'client revoke': {

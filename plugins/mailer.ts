@@ -34,23 +34,31 @@ const BATCH = 20
 export default fp(
   async function mailerPlugin(app: FastifyInstance) {
     const { config, db } = app
-    const transport: Transporter | null = config.SMTP_URL ? nodemailer.createTransport(config.SMTP_URL) : null
-    if (!transport) app.log.info('SMTP_URL is not set: e-mail goes to the dev outbox (mail_outbox table and this log)')
+    // MAIL_TRANSPORT chooses; by default SMTP when SMTP_URL is set, else the dev outbox (config refuses
+    // that default in production: there it must be chosen with MAIL_TRANSPORT=log).
+    const useSmtp = (config.MAIL_TRANSPORT ?? (config.SMTP_URL ? 'smtp' : 'log')) === 'smtp'
+    const transport: Transporter | null =
+      useSmtp && config.SMTP_URL ? nodemailer.createTransport(config.SMTP_URL) : null
+    if (!transport)
+      app.log.info(
+        config.NODE_ENV === 'production'
+          ? 'MAIL_TRANSPORT=log: e-mail stays in the outbox table (mail_outbox); the log names its kind, never address or body'
+          : 'SMTP_URL is not set: e-mail goes to the dev outbox (mail_outbox table and this log)',
+      )
 
     async function deliver(mail: { to: string; subject: string; text: string; kind: string }) {
       if (transport) {
         await transport.sendMail({ from: config.MAIL_FROM, to: mail.to, subject: mail.subject, text: mail.text })
         return
       }
-      // Dev outbox: the row stays in mail_outbox; the body is logged only outside production.
+      // Dev outbox: the row stays in mail_outbox. Outside production the log shows the whole message (so
+      // a developer can read the code); in production neither the address nor the body (codes, links).
       app.log.info(
         {
-          mail: {
-            to: mail.to,
-            subject: mail.subject,
-            kind: mail.kind,
-            body: config.NODE_ENV === 'production' ? undefined : mail.text,
-          },
+          mail:
+            config.NODE_ENV === 'production'
+              ? { kind: mail.kind, subject: mail.subject }
+              : { to: mail.to, subject: mail.subject, kind: mail.kind, body: mail.text },
         },
         'dev outbox',
       )
