@@ -52,9 +52,8 @@ export function helmetHeaders(): Record<string, string> {
  * - `Cross-Origin-Opener-Policy` is ignored, with a console error, on an untrustworthy origin.
  */
 export function plainHttpHeaders(headers: Record<string, string>): Record<string, string> {
-  const plain = { ...headers }
-  delete plain['strict-transport-security']
-  delete plain['cross-origin-opener-policy']
+  const httpsOnly = new Set(['strict-transport-security', 'cross-origin-opener-policy'])
+  const plain = Object.fromEntries(Object.entries(headers).filter(([name]) => !httpsOnly.has(name)))
   const csp = plain['content-security-policy']
   if (csp) {
     plain['content-security-policy'] = csp
