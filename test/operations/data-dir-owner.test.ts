@@ -28,8 +28,8 @@ async function register(url: string, clientToken: string, email: string) {
 
 t.test('one process owns a PGlite folder; the CLI works through it while it serves', { skip }, async (t) => {
   const seeded = await seededDatabase([])
-  const env = { ...seeded.env, JOBS_ENABLED: 'false', RATE_LIMIT_ENABLED: 'false' }
-  const dataDir = env.DATA_DIR
+  const env: Record<string, string> = { ...seeded.env, JOBS_ENABLED: 'false', RATE_LIMIT_ENABLED: 'false' }
+  const dataDir = env.DATA_DIR as string
   let server = await startServer(env)
   t.teardown(() => server.stop())
   t.ok(existsSync(join(dataDir, SOCKET_NAME)), 'the server serves its database on a socket in DATA_DIR')
