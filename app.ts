@@ -12,6 +12,7 @@ import dbPlugin from './plugins/db.ts'
 import errorsPlugin from './plugins/errors.ts'
 import limitsPlugin from './plugins/limits.ts'
 import mailerPlugin from './plugins/mailer.ts'
+import metricsPlugin from './plugins/metrics.ts'
 import securityPlugin from './plugins/security.ts'
 import swaggerPlugin from './plugins/swagger.ts'
 import activityRoutes from './routes/activity/index.ts'
@@ -98,6 +99,7 @@ export async function buildApp(options: BuildAppOptions = {}) {
   await app.register(errorsPlugin)
   await app.register(securityPlugin)
   await app.register(dbPlugin, { database: options.database })
+  await app.register(metricsPlugin)
   await app.register(swaggerPlugin)
   await app.register(clientTokenPlugin)
   await app.register(authPlugin)

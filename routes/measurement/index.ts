@@ -169,7 +169,10 @@ const measurementRoutes: FastifyPluginAsyncTypebox = async function measurementR
       }
       if (details.length)
         throw errors.validation(details, `${details.length} problem(s) in the batch; nothing was stored.`)
-      return repo.ingest(request.user.sub, device_id, rows)
+      const result = await repo.ingest(request.user.sub, device_id, rows)
+      app.metrics.samplesIngested.inc({ result: 'accepted' }, result.accepted)
+      app.metrics.samplesIngested.inc({ result: 'duplicate' }, result.duplicates)
+      return result
     },
   )
 
