@@ -1,4 +1,6 @@
+import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
+import { RestoreError, backupDatabase, restoreDatabase } from './db/backup.ts'
 import { type Database, openDatabaseForCli } from './db/client.ts'
 import { DataDirBusyError } from './db/data-dir-lock.ts'
 import { ConfigError, loadConfig } from './plugins/config.ts'
@@ -14,6 +16,10 @@ const USAGE = `Operator commands (npm run cli -- <command>):
                                             create an admin account (e-mail counted as verified)
   admin promote --email E                   give an existing account the admin role
   migrate                                   apply pending database migrations
+  backup --out FILE                         a consistent backup of every table (gzip'd JSON lines); works
+                                            while the server runs (through its socket on the embedded database)
+  restore --in FILE                         load a backup into an empty database (a fresh DATA_DIR, or an
+                                            empty PostgreSQL database); the server must not be running on it
 `
 
 function fail(message: string): never {
@@ -30,6 +36,8 @@ const { positionals, values } = parseArgs({
     password: { type: 'string' },
     'first-name': { type: 'string' },
     'last-name': { type: 'string' },
+    out: { type: 'string' },
+    in: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
 })
@@ -126,6 +134,32 @@ try {
       if (!user) fail('no account has this e-mail')
       await users.setRole(user.id, 'admin')
       print({ id: user.id, email: user.email, role: 'admin' })
+      break
+    }
+    case 'backup': {
+      if (!values.out) fail('backup needs --out FILE')
+      const file = resolve(values.out)
+      const progress = (line: string) => process.stderr.write(`${line}\n`)
+      const tables = await backupDatabase(database.db, file, progress)
+      const rows = Object.values(tables).reduce((a, b) => a + b, 0)
+      print({ status: 'success', file, rows, tables })
+      break
+    }
+    case 'restore': {
+      if (!values.in) fail('restore needs --in FILE')
+      if (database.via === 'socket') {
+        fail(`DATA_DIR ${config.DATA_DIR} is in use by the running server: stop it, or restore into another DATA_DIR.`)
+      }
+      const file = resolve(values.in)
+      const progress = (line: string) => process.stderr.write(`${line}\n`)
+      try {
+        const tables = await restoreDatabase(database.db, file, progress)
+        const rows = Object.values(tables).reduce((a, b) => a + b, 0)
+        print({ status: 'success', file, rows, tables })
+      } catch (err) {
+        if (err instanceof RestoreError) fail(`restore: ${err.message}`)
+        throw err
+      }
       break
     }
     default:
