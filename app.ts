@@ -15,6 +15,7 @@ import mailerPlugin from './plugins/mailer.ts'
 import metricsPlugin from './plugins/metrics.ts'
 import securityPlugin from './plugins/security.ts'
 import swaggerPlugin from './plugins/swagger.ts'
+import { currentTracing } from './plugins/tracing.ts'
 import activityRoutes from './routes/activity/index.ts'
 import adminFirmwareRoutes from './routes/admin-firmware/index.ts'
 import adminRoutes from './routes/admin/index.ts'
@@ -94,6 +95,10 @@ export async function buildApp(options: BuildAppOptions = {}) {
   app.setValidatorCompiler(function compileValidator({ schema, httpPart }) {
     return (httpPart === 'body' ? validators.body : validators.other).compile(schema)
   })
+
+  // Traces (when server.ts started them from OTEL_* variables): registered first, so every route is covered.
+  const tracing = currentTracing()
+  if (tracing) await app.register(tracing.fastifyPlugin)
 
   await app.register(configPlugin, { config })
   await app.register(errorsPlugin)

@@ -1,3 +1,6 @@
+// First, on its own: tracing (when OTEL_* asks) hooks the pg driver's loading, before app.ts imports pg.
+import { currentTracing } from './plugins/tracing.ts'
+
 import { buildApp } from './app.ts'
 import { type StartupContext, describeStartupError } from './plugins/startup-errors.ts'
 import { ensureDevelopmentClient } from './routes/clients/bootstrap.ts'
@@ -18,6 +21,8 @@ async function failStart(err: unknown, close?: () => Promise<unknown>): Promise<
   process.stderr.write(`${message}\n`)
   process.exit(1)
 }
+
+const tracing = currentTracing()
 
 let app: Awaited<ReturnType<typeof buildApp>>
 try {
@@ -40,13 +45,16 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
       process.exit(1)
     }, 15_000)
     force.unref()
-    app.close().then(
-      () => process.exit(0),
-      (err) => {
-        app.log.error({ err }, 'error while shutting down')
-        process.exit(1)
-      },
-    )
+    app
+      .close()
+      .then(() => tracing?.shutdown())
+      .then(
+        () => process.exit(0),
+        (err) => {
+          app.log.error({ err }, 'error while shutting down')
+          process.exit(1)
+        },
+      )
   })
 }
 
