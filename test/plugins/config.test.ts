@@ -4,18 +4,20 @@ import { join } from 'node:path'
 import t from 'tap'
 import { ConfigError, loadConfig } from '../../plugins/config.ts'
 
-t.test('production refuses to boot without JWT_SECRET and DATABASE_URL, naming both', async (t) => {
+t.test('production refuses to boot without JWT_SECRET, DATABASE_URL and a mail transport, naming each', async (t) => {
   t.throws(() => loadConfig({ NODE_ENV: 'production' }), ConfigError)
   try {
     loadConfig({ NODE_ENV: 'production' })
   } catch (err) {
     t.match((err as Error).message, /JWT_SECRET is required when NODE_ENV=production/)
     t.match((err as Error).message, /DATABASE_URL is required when NODE_ENV=production/)
+    t.match((err as Error).message, /SMTP_URL is required when NODE_ENV=production \(or set MAIL_TRANSPORT=log/)
   }
   const ok = loadConfig({
     NODE_ENV: 'production',
     JWT_SECRET: 's'.repeat(40),
     DATABASE_URL: 'postgres://x@localhost/db',
+    SMTP_URL: 'smtp://mail.example:587',
   })
   t.equal(ok.JWT_SECRET, 's'.repeat(40))
 })
@@ -45,4 +47,11 @@ t.test('defaults, and a development secret generated once and kept in DATA_DIR',
   t.equal(readFileSync(join(dir, '.jwt-secret'), 'utf8').trim(), a.JWT_SECRET)
   const b = loadConfig({ DATA_DIR: dir })
   t.equal(b.JWT_SECRET, a.JWT_SECRET, 'the same secret on the next boot')
+})
+
+t.test('a setting that is one of a list names the list', async (t) => {
+  t.throws(() => loadConfig({ NODE_ENV: 'staging', SESSION_LIMIT_POLICY: 'lru' }), {
+    message:
+      'Invalid configuration:\n  NODE_ENV: must be one of development, production, test\n  SESSION_LIMIT_POLICY: must be one of reject, evict_oldest',
+  })
 })
