@@ -14,8 +14,10 @@ import { makeValidatorCompiler } from './plugins/input-validation.ts'
 import limitsPlugin from './plugins/limits.ts'
 import { LOG_SERIALIZERS } from './plugins/log-serializers.ts'
 import mailerPlugin from './plugins/mailer.ts'
+import metricsPlugin from './plugins/metrics.ts'
 import securityPlugin from './plugins/security.ts'
 import swaggerPlugin from './plugins/swagger.ts'
+import { currentTracing } from './plugins/tracing.ts'
 import trustProxyPlugin, { fastifyTrustProxy } from './plugins/trust-proxy.ts'
 import activityRoutes from './routes/activity/index.ts'
 import adminFirmwareRoutes from './routes/admin-firmware/index.ts'
@@ -101,11 +103,16 @@ export async function buildApp(options: BuildAppOptions = {}) {
   // text PostgreSQL cannot store and dates outside their window are refused (plugins/input-validation.ts).
   app.setValidatorCompiler(makeValidatorCompiler())
 
+  // Traces (when server.ts started them from OTEL_* variables): registered first, so every route is covered.
+  const tracing = currentTracing()
+  if (tracing) await app.register(tracing.fastifyPlugin)
+
   await app.register(configPlugin, { config })
   await app.register(errorsPlugin)
   await app.register(trustProxyPlugin)
   await app.register(securityPlugin)
   await app.register(dbPlugin, { database: options.database })
+  await app.register(metricsPlugin)
   await app.register(swaggerPlugin)
   await app.register(clientTokenPlugin)
   await app.register(authPlugin)

@@ -1,5 +1,8 @@
+import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { type Database, openDatabase } from './db/client.ts'
+import { RestoreError, backupDatabase, restoreDatabase } from './db/backup.ts'
+import { type Database, openDatabaseForCli } from './db/client.ts'
+import { DataDirBusyError } from './db/data-dir-lock.ts'
 import { ConfigError, loadConfig } from './plugins/config.ts'
 import { checkNewPasswordPolicy, hashPassword } from './routes/auth/passwords.ts'
 import { createClientAppRepository } from './routes/clients/repository.ts'
@@ -11,11 +14,16 @@ const USAGE = `Operator commands (npm run cli -- <command>):
   client rotate --id CLIENT_ID [--overlap-s N]
                                             a new secret (printed as JSON); the old one works N more seconds
                                             (default CLIENT_SECRET_OVERLAP_S, 86400; 0 = stops at once)
+  client list                               list the client apps (id, name, dates; never their secrets)
   client revoke --id CLIENT_ID              revoke a client app and end every session opened through it
   admin create --email E --password P [--first-name F] [--last-name L]
                                             create an admin account (e-mail counted as verified)
   admin promote --email E                   give an existing account the admin role
   migrate                                   apply pending database migrations
+  backup --out FILE                         a consistent backup of every table (gzip'd JSON lines); works
+                                            while the server runs (through its socket on the embedded database)
+  restore --in FILE                         load a backup into an empty database (a fresh DATA_DIR, or an
+                                            empty PostgreSQL database); the server must not be running on it
 `
 
 function fail(message: string): never {
@@ -33,6 +41,8 @@ const { positionals, values } = parseArgs({
     'first-name': { type: 'string' },
     'last-name': { type: 'string' },
     'overlap-s': { type: 'string' },
+    out: { type: 'string' },
+    in: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
 })
@@ -50,13 +60,18 @@ try {
   throw err
 }
 
-const database: Database = await openDatabase({
-  databaseUrl: config.DATABASE_URL,
-  dataDir: config.DATA_DIR,
-  poolMax: 2,
-})
+// On the embedded database while the server runs, this goes through the server's socket in DATA_DIR.
+let database: Database
 try {
-  await database.migrate()
+  database = await openDatabaseForCli({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR })
+} catch (err) {
+  if (err instanceof DataDirBusyError) fail(`${err.message}\n(Its CLI socket did not answer.)`)
+  const where = config.DATABASE_URL ? 'DATABASE_URL' : `DATA_DIR ${config.DATA_DIR}`
+  fail(`Cannot open the database (${where}): ${(err as Error).message}`)
+}
+try {
+  // The server that owns the folder has migrated it already.
+  if (database.via !== 'socket') await database.migrate()
   const print = (v: unknown) => process.stdout.write(`${JSON.stringify(v, null, 2)}\n`)
   switch (command) {
     case 'migrate':
@@ -75,6 +90,28 @@ try {
       const issued = await clients.rotate(values.id, Number(overlap))
       if (!issued) fail((await clients.get(values.id)) ? 'this client app is revoked' : 'no client app has this id')
       print({ ...issued, previous_secret_valid_for_s: Number(overlap) })
+      break
+    }
+    case 'client list': {
+      const clients = createClientAppRepository(database.db)
+      const all = []
+      let after: { createdAt: Date; id: string } | undefined
+      for (;;) {
+        const page = await clients.list(100, after)
+        all.push(
+          ...page.map((c) => ({
+            client_id: c.id,
+            name: c.name,
+            created: c.createdAt.toISOString(),
+            rotated: c.rotatedAt?.toISOString() ?? null,
+            revoked: c.revokedAt?.toISOString() ?? null,
+          })),
+        )
+        if (page.length < 100) break
+        const last = page[page.length - 1]
+        after = { createdAt: last.createdAt, id: last.id }
+      }
+      print(all)
       break
     }
     case 'client revoke': {
@@ -112,6 +149,32 @@ try {
       if (!user) fail('no account has this e-mail')
       await users.setRole(user.id, 'admin')
       print({ id: user.id, email: user.email, role: 'admin' })
+      break
+    }
+    case 'backup': {
+      if (!values.out) fail('backup needs --out FILE')
+      const file = resolve(values.out)
+      const progress = (line: string) => process.stderr.write(`${line}\n`)
+      const tables = await backupDatabase(database.db, file, progress)
+      const rows = Object.values(tables).reduce((a, b) => a + b, 0)
+      print({ status: 'success', file, rows, tables })
+      break
+    }
+    case 'restore': {
+      if (!values.in) fail('restore needs --in FILE')
+      if (database.via === 'socket') {
+        fail(`DATA_DIR ${config.DATA_DIR} is in use by the running server: stop it, or restore into another DATA_DIR.`)
+      }
+      const file = resolve(values.in)
+      const progress = (line: string) => process.stderr.write(`${line}\n`)
+      try {
+        const tables = await restoreDatabase(database.db, file, progress)
+        const rows = Object.values(tables).reduce((a, b) => a + b, 0)
+        print({ status: 'success', file, rows, tables })
+      } catch (err) {
+        if (err instanceof RestoreError) fail(`restore: ${err.message}`)
+        throw err
+      }
       break
     }
     default:

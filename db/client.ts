@@ -10,6 +10,8 @@ import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator'
 import pg from 'pg'
+import { DataDirBusyError, lockDataDir } from './data-dir-lock.ts'
+import { type PgliteSocketServer, servePgliteOnSocket } from './pglite-socket.ts'
 import * as schema from './schema/index.ts'
 
 export type Schema = typeof schema
@@ -24,6 +26,17 @@ export const migrationsFolder = join(dirname(fileURLToPath(import.meta.url)), '.
 export interface Database {
   db: Db
   kind: 'pglite' | 'postgres'
+  /** How this process reaches the data: its own PGlite, a pg pool, or the owner's socket (CLI while serving). */
+  via: 'pglite' | 'postgres' | 'socket'
+  /** The node-postgres pool, when there is one (metrics read its counts). */
+  pool?: pg.Pool
+  /** The PGlite instance this process owns, if any. */
+  pglite?: PGlite
+  /**
+   * PGlite in a folder: serve it on a Unix socket in that folder (the server does, after migrating),
+   * so the CLI can work while the server runs. Answers the socket's path.
+   */
+  serveSocket?(log?: { warn(obj: object, msg: string): void }): Promise<string>
   /** Applies pending migrations; safe to call from several processes at once on PostgreSQL. */
   migrate(): Promise<void>
   /** How many migrations of migrations/ the database has not applied yet. */
@@ -67,13 +80,37 @@ async function appliedMigrations(db: Db): Promise<number> {
 }
 
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
-  if (options.databaseUrl) return openPostgres(options.databaseUrl, options.poolMax ?? 20)
+  if (options.databaseUrl) return openPostgres({ connectionString: options.databaseUrl }, options.poolMax ?? 20)
   return openPglite(options)
 }
 
-async function openPostgres(url: string, poolMax: number): Promise<Database> {
+/**
+ * The CLI's way in. PostgreSQL: a small pool. PGlite: the folder's own PGlite when no process
+ * holds it; when the server holds it, the server's socket in that folder (so the write is the
+ * server's at once), else DataDirBusyError naming the holder.
+ */
+export async function openDatabaseForCli(options: { databaseUrl?: string; dataDir: string }): Promise<Database> {
+  if (options.databaseUrl) return openDatabase({ databaseUrl: options.databaseUrl, poolMax: 2 })
+  try {
+    return await openPglite({ dataDir: options.dataDir })
+  } catch (err) {
+    if (!(err instanceof DataDirBusyError)) throw err
+    const dir = resolve(options.dataDir)
+    const probe = new pg.Client({ host: dir, user: 'postgres', database: 'postgres', connectionTimeoutMillis: 5000 })
+    try {
+      await probe.connect()
+      await probe.end()
+    } catch {
+      throw err
+    }
+    const database = await openPostgres({ host: dir, user: 'postgres', database: 'postgres' }, 1)
+    return { ...database, kind: 'pglite', via: 'socket' }
+  }
+}
+
+async function openPostgres(connection: pg.PoolConfig, poolMax: number): Promise<Database> {
   const pool = new pg.Pool({
-    connectionString: url,
+    ...connection,
     max: poolMax,
     // A dead server must fail requests quickly (503), not hang them.
     connectionTimeoutMillis: 5000,
@@ -85,9 +122,11 @@ async function openPostgres(url: string, poolMax: number): Promise<Database> {
   return {
     db,
     kind: 'postgres',
+    via: 'postgres',
+    pool,
     async migrate() {
       // Several instances may boot at once: one migrates, the others wait on the advisory lock.
-      const client = new pg.Client({ connectionString: url })
+      const client = new pg.Client(connection)
       await client.connect()
       try {
         await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_ID])
@@ -108,24 +147,50 @@ async function openPostgres(url: string, poolMax: number): Promise<Database> {
 
 async function openPglite(options: DatabaseOptions): Promise<Database> {
   let client = options.pglite
+  let lock: { release(): void } | undefined
+  let dir: string | undefined
   if (!client) {
     const dataDir = options.dataDir ?? 'memory://'
-    if (!dataDir.startsWith('memory://')) await mkdir(resolve(dataDir), { recursive: true })
-    client = await PGlite.create(dataDir.startsWith('memory://') ? dataDir : resolve(dataDir))
+    if (dataDir.startsWith('memory://')) client = await PGlite.create(dataDir)
+    else {
+      dir = resolve(dataDir)
+      await mkdir(dir, { recursive: true })
+      // One process per folder, checked before PGlite touches it.
+      lock = lockDataDir(dir)
+      try {
+        client = await PGlite.create(dir)
+      } catch (err) {
+        lock.release()
+        throw err
+      }
+    }
   }
   const pglite = client
   const db = drizzlePglite(pglite, { schema }) as unknown as Db
-  return {
+  let socket: PgliteSocketServer | undefined
+  const database: Database = {
     db,
     kind: 'pglite',
+    via: 'pglite',
+    pglite,
     async migrate() {
       await migratePglite(drizzlePglite(pglite, { schema }), { migrationsFolder })
     },
+    ...(dir && {
+      async serveSocket(log) {
+        const folder = dir as string
+        socket ??= await servePgliteOnSocket(pglite, folder, log)
+        return socket.path
+      },
+    }),
     async pendingMigrations() {
       return journalLength() - (await appliedMigrations(db))
     },
     async close() {
+      await socket?.close()
       if (!pglite.closed) await pglite.close()
+      lock?.release()
     },
   }
+  return database
 }

@@ -27,6 +27,8 @@ export const ConfigSchema = Type.Object({
   APP_URL: Type.String({ pattern: '^[a-zA-Z][a-zA-Z0-9+.-]*://', default: 'nowatch://app' }),
   PUBLIC_URL: Type.String({ pattern: '^https?://', default: 'http://localhost:3000' }),
   SMTP_URL: Type.Optional(Type.String({ pattern: '^smtps?://' })),
+  /** `smtp` (needs SMTP_URL) or `log` (the dev outbox: table + a log line; bodies never logged in production). */
+  MAIL_TRANSPORT: Type.Optional(Type.Union([Type.Literal('smtp'), Type.Literal('log')])),
   MAIL_FROM: Type.String({ minLength: 3, default: 'NOWATCH <no-reply@nowatch.local>' }),
   BCRYPT_COST: Type.Integer({ minimum: 4, maximum: 15, default: 12 }),
   ACCESS_TOKEN_TTL_S: Type.Integer({ minimum: 60, maximum: 86400, default: 3600 }),
@@ -68,6 +70,12 @@ export const ConfigSchema = Type.Object({
   WEBAUTHN_RP_NAME: Type.String({ minLength: 1, maxLength: 64, default: 'NOWATCH' }),
   /** Comma-separated origins where passkey ceremonies may run; default PUBLIC_URL's origin. */
   WEBAUTHN_ORIGINS: Type.String({ default: '' }),
+  /** Bearer token that unlocks GET /metrics (Prometheus); unset = no metrics served. */
+  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 32 })),
+  /** The standard OpenTelemetry exporter variables: set one to trace the server itself (OTLP/HTTP). */
+  OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(Type.String({ pattern: '^https?://' })),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: Type.Optional(Type.String({ pattern: '^https?://' })),
+  OTEL_SERVICE_NAME: Type.String({ minLength: 1, default: 'nowatch-api' }),
 })
 
 export type Config = Omit<Static<typeof ConfigSchema>, 'TRUST_PROXY'> & {
@@ -111,11 +119,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   if (parsed.NODE_ENV === 'production') {
     const missing = ['JWT_SECRET', 'DATABASE_URL'].filter((k) => !parsed[k as keyof typeof parsed])
-    if (missing.length > 0) {
-      throw new ConfigError(
-        `Invalid configuration:\n${missing.map((k) => `  ${k} is required when NODE_ENV=production`).join('\n')}`,
+    const problems = missing.map((k) => `  ${k} is required when NODE_ENV=production`)
+    // Production never falls back to the dev outbox silently: SMTP, or the log chosen on purpose.
+    if (!parsed.SMTP_URL && parsed.MAIL_TRANSPORT !== 'log') {
+      problems.push(
+        '  SMTP_URL is required when NODE_ENV=production (or set MAIL_TRANSPORT=log to keep mail in the outbox table and log)',
       )
     }
+    if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n${problems.join('\n')}`)
+  }
+  if (parsed.MAIL_TRANSPORT === 'smtp' && !parsed.SMTP_URL) {
+    throw new ConfigError('Invalid configuration:\n  SMTP_URL is required when MAIL_TRANSPORT=smtp')
   }
   let trustProxy: TrustProxy
   try {
@@ -144,16 +158,30 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
 }
 
+/** The allowed values of a setting that is a list of literals (NODE_ENV, LOG_LEVEL …). */
+function allowedValues(name: string): string[] | null {
+  const prop = (ConfigSchema.properties as Record<string, { anyOf?: Array<{ const?: unknown }> }>)[name]
+  const values = prop?.anyOf?.map((s) => s.const)
+  return values?.every((v) => typeof v === 'string') ? (values as string[]) : null
+}
+
 function describeEnvErrors(err: unknown): string {
-  const errors = (err as { errors?: Array<{ instancePath: string; message?: string; params?: unknown }> }).errors
+  const errors = (
+    err as { errors?: Array<{ instancePath: string; keyword?: string; message?: string; params?: unknown }> }
+  ).errors
   if (!errors?.length) return `  ${(err as Error).message}`
-  return errors
-    .map((e) => {
-      const name =
-        e.instancePath.replace(/^\//, '') || String((e.params as { missingProperty?: string })?.missingProperty ?? '')
-      return `  ${name || 'environment'}: ${e.message ?? 'is invalid'}`
-    })
-    .join('\n')
+  const lines: string[] = []
+  for (const e of errors) {
+    const name =
+      e.instancePath.replace(/^\//, '') || String((e.params as { missingProperty?: string })?.missingProperty ?? '')
+    const allowed = allowedValues(name)
+    // One line per setting that must be one of a list, naming the list (not four "must be equal to constant").
+    const line = allowed
+      ? `  ${name}: must be one of ${allowed.join(', ')}`
+      : `  ${name || 'environment'}: ${e.message ?? 'is invalid'}`
+    if (!lines.includes(line)) lines.push(line)
+  }
+  return lines.join('\n')
 }
 
 /**

@@ -24,6 +24,15 @@ export default fp<DbPluginOptions>(
       opts.database ??
       (await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR, poolMax: config.PG_POOL_MAX }))
     if (opts.migrate !== false) await database.migrate()
+    // The embedded database in a folder is this process's alone; the CLI reaches it through a socket.
+    if (owned && database.serveSocket) {
+      try {
+        const path = await database.serveSocket(app.log)
+        app.log.info({ socket: path }, 'embedded database served to the CLI on a Unix socket')
+      } catch (err) {
+        app.log.warn({ err }, 'the CLI socket could not be opened: the CLI cannot reach DATA_DIR while the server runs')
+      }
+    }
     app.decorate('database', database)
     app.decorate('db', database.db)
     if (owned) {

@@ -34,8 +34,17 @@ const BATCH = 20
 export default fp(
   async function mailerPlugin(app: FastifyInstance) {
     const { config, db } = app
-    const transport: Transporter | null = config.SMTP_URL ? nodemailer.createTransport(config.SMTP_URL) : null
-    if (!transport) app.log.info('SMTP_URL is not set: e-mail goes to the dev outbox (mail_outbox table and this log)')
+    // MAIL_TRANSPORT chooses; by default SMTP when SMTP_URL is set, else the dev outbox (config refuses
+    // that default in production: there it must be chosen with MAIL_TRANSPORT=log).
+    const useSmtp = (config.MAIL_TRANSPORT ?? (config.SMTP_URL ? 'smtp' : 'log')) === 'smtp'
+    const transport: Transporter | null =
+      useSmtp && config.SMTP_URL ? nodemailer.createTransport(config.SMTP_URL) : null
+    if (!transport)
+      app.log.info(
+        config.NODE_ENV === 'production'
+          ? 'MAIL_TRANSPORT=log: e-mail stays in the outbox table (mail_outbox); the log names its kind, never address or body'
+          : 'SMTP_URL is not set: e-mail goes to the dev outbox (mail_outbox table and this log)',
+      )
 
     async function deliver(mail: { id: string; to: string; subject: string; text: string; kind: string }) {
       if (transport) {

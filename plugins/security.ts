@@ -42,6 +42,28 @@ export function helmetHeaders(): Record<string, string> {
   return headers
 }
 
+/**
+ * The headers for a request that came over plain http. Three of helmet's defaults only mean something
+ * over https, and one of them breaks plain http:
+ * - `upgrade-insecure-requests` makes the browser fetch every sub-resource over https: right behind
+ *   TLS, fatal on a plain-http server reached by any name but localhost (the docs page loads blank);
+ *   https://www.w3.org/TR/upgrade-insecure-requests/
+ * - `Strict-Transport-Security` must not be sent over plain http (RFC 6797 §7.2);
+ * - `Cross-Origin-Opener-Policy` is ignored, with a console error, on an untrustworthy origin.
+ */
+export function plainHttpHeaders(headers: Record<string, string>): Record<string, string> {
+  const httpsOnly = new Set(['strict-transport-security', 'cross-origin-opener-policy'])
+  const plain = Object.fromEntries(Object.entries(headers).filter(([name]) => !httpsOnly.has(name)))
+  const csp = plain['content-security-policy']
+  if (csp) {
+    plain['content-security-policy'] = csp
+      .split(';')
+      .filter((d) => d.trim() !== 'upgrade-insecure-requests')
+      .join(';')
+  }
+  return plain
+}
+
 declare module 'fastify' {
   interface FastifyContextConfig {
     /** This route's Cache-Control when not `no-store` (the default of every answer). */
@@ -70,14 +92,16 @@ export default fp(
 
     // Security headers: helmet's defaults, computed once at boot and set on every answer (running
     // helmet's dozen middlewares per request cost more than the whole profile read; see BENCHMARKS.md).
-    // Swagger UI sets its own CSP for /docs.
-    const headers = helmetHeaders()
+    // /docs gets the same policy (Swagger UI needs nothing more than helmet's defaults allow).
+    const overHttps = helmetHeaders()
+    const overHttp = plainHttpHeaders(overHttps)
     // The request id goes back too, so a client can quote it (5xx bodies carry it as well).
     // Cache-Control: no-store on every answer (ASVS V14.3: tokens and personal data are never kept by a
     // browser, proxy or CDN), unless a route says otherwise in `config.cacheControl` or sets the header
     // itself (firmware images: `private, no-transform`, revalidated by ETag).
     app.addHook('onRequest', function responseHeaders(request, reply, done) {
-      reply.headers(headers)
+      // request.protocol is the socket's, or X-Forwarded-Proto's when TRUST_PROXY trusts the proxy.
+      reply.headers(request.protocol === 'https' ? overHttps : overHttp)
       reply.header('x-request-id', request.id)
       reply.header('cache-control', request.routeOptions.config?.cacheControl ?? 'no-store')
       done()

@@ -82,13 +82,9 @@ export default fp(
         tags: TAGS,
       },
     })
-    await app.register(fastifySwaggerUi, {
-      routePrefix: '/docs',
-      staticCSP: true,
-      // Swagger UI sets style attributes from its scripts; only the docs pages allow inline styles.
-      transformStaticCSP: (header) =>
-        header.replace("style-src 'self' https:", "style-src 'self' https: 'unsafe-inline'"),
-    })
+    // No CSP of Swagger UI's own: its static one always carries upgrade-insecure-requests, which blanks
+    // the page over plain http off localhost. The security plugin's policy (per protocol) covers /docs.
+    await app.register(fastifySwaggerUi, { routePrefix: '/docs' })
   },
   { name: 'swagger' },
 )

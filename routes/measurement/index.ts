@@ -158,7 +158,10 @@ const measurementRoutes: FastifyPluginAsyncTypebox = async function measurementR
       // Types, timestamps (window included) and value ranges were all checked by the schema, every
       // bad sample reported in one answer (SampleInSchema's x-window and x-ranges).
       const rows: NewSample[] = samples.map((s) => ({ type: s.type, at: Date.parse(s.timestamp), value: s.value }))
-      return repo.ingest(request.user.sub, device_id, rows)
+      const result = await repo.ingest(request.user.sub, device_id, rows)
+      app.metrics.samplesIngested.inc({ result: 'accepted' }, result.accepted)
+      app.metrics.samplesIngested.inc({ result: 'duplicate' }, result.duplicates)
+      return result
     },
   )
 

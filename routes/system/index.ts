@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from 'node:crypto'
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
 import { sql } from 'drizzle-orm'
 import { errors } from '../../plugins/errors.ts'
@@ -46,6 +47,41 @@ const systemRoutes: FastifyPluginAsyncTypebox = async function systemRoutes(app)
       }
       if (pending > 0) throw errors.unavailable('not_ready', `${pending} database migration(s) are not applied yet.`)
       return { status: 'ready' as const, database: app.database.kind }
+    },
+  )
+
+  const digest = (s: string) => createHash('sha256').update(s).digest()
+  const metricsToken = app.config.METRICS_TOKEN ? digest(`Bearer ${app.config.METRICS_TOKEN}`) : null
+  app.get(
+    '/metrics',
+    {
+      schema: {
+        tags: ['system'],
+        summary: 'Prometheus metrics of this process (operators only)',
+        description:
+          'The Prometheus text format (prom-client): `http_request_duration_seconds` and `http_request_errors_total` ' +
+          'by route pattern, method, status (and error identifier); `db_query_duration_seconds`, `db_pool_connections`; ' +
+          '`job_queue_depth` and `job_queue_oldest_age_seconds` (mail outbox); `measurement_samples_ingested_total`; ' +
+          '`auth_login_failures_total`; `rate_limit_hits_total`; and the process defaults. Never public: answered only ' +
+          'with `Authorization: Bearer <METRICS_TOKEN>` (`401 unauthorized` otherwise), and `404 not_found` while ' +
+          'METRICS_TOKEN is unset. Labels never carry ids or personal data.',
+        response: {
+          200: {
+            description: 'The metrics, Prometheus text exposition format 0.0.4.',
+            content: { 'text/plain': { schema: Type.String() } },
+          },
+          ...errorResponses(401, 404),
+        },
+      },
+    },
+    async function metrics(request, reply) {
+      if (!metricsToken) throw errors.notFound('Metrics are off: set METRICS_TOKEN to serve them.')
+      const given = request.headers.authorization
+      if (!given || !timingSafeEqual(digest(given), metricsToken)) {
+        throw errors.unauthorized('unauthorized', 'GET /metrics needs Authorization: Bearer <METRICS_TOKEN>.')
+      }
+      reply.type(app.metrics.registry.contentType)
+      return app.metrics.registry.metrics()
     },
   )
 }

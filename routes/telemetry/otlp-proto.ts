@@ -2,7 +2,7 @@ import protobuf from 'protobufjs/light.js'
 
 /*
  * OTLP/HTTP binary protobuf (https://opentelemetry.io/docs/specs/otlp/#otlphttp-request).
- * The maintained OpenTelemetry JS packages (@opentelemetry/otlp-transformer 0.301) only *encode*
+ * The maintained OpenTelemetry JS packages (@opentelemetry/otlp-transformer 0.223) only *encode*
  * requests and decode responses; nothing of theirs decodes an export request. So the wire format is
  * described here for protobufjs, field numbers as in opentelemetry-proto v1 (collector/*_service.proto),
  * and the tests prove it against the real ProtobufTraceSerializer / ProtobufMetricsSerializer /

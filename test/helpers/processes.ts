@@ -85,6 +85,8 @@ export async function startServer(env: Record<string, string>): Promise<ServerPr
       HOST: '127.0.0.1',
       PORT: String(port),
       BCRYPT_COST: '4',
+      // Production wants its mail transport chosen: the dev outbox, unless a test brings its SMTP server.
+      ...(env.SMTP_URL ? {} : { MAIL_TRANSPORT: 'log' }),
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -4,18 +4,20 @@ import { join } from 'node:path'
 import t from 'tap'
 import { ConfigError, loadConfig } from '../../plugins/config.ts'
 
-t.test('production refuses to boot without JWT_SECRET and DATABASE_URL, naming both', async (t) => {
+t.test('production refuses to boot without JWT_SECRET, DATABASE_URL and a mail transport, naming each', async (t) => {
   t.throws(() => loadConfig({ NODE_ENV: 'production' }), ConfigError)
   try {
     loadConfig({ NODE_ENV: 'production' })
   } catch (err) {
     t.match((err as Error).message, /JWT_SECRET is required when NODE_ENV=production/)
     t.match((err as Error).message, /DATABASE_URL is required when NODE_ENV=production/)
+    t.match((err as Error).message, /SMTP_URL is required when NODE_ENV=production \(or set MAIL_TRANSPORT=log/)
   }
   const ok = loadConfig({
     NODE_ENV: 'production',
     JWT_SECRET: 's'.repeat(40),
     DATABASE_URL: 'postgres://x@localhost/db',
+    SMTP_URL: 'smtp://mail.example:587',
   })
   t.equal(ok.JWT_SECRET, 's'.repeat(40))
 })
@@ -69,3 +71,10 @@ t.test(
     )
   },
 )
+
+t.test('a setting that is one of a list names the list', async (t) => {
+  t.throws(() => loadConfig({ NODE_ENV: 'staging', SESSION_LIMIT_POLICY: 'lru' }), {
+    message:
+      'Invalid configuration:\n  NODE_ENV: must be one of development, production, test\n  SESSION_LIMIT_POLICY: must be one of reject, evict_oldest',
+  })
+})
