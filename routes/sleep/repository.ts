@@ -1,0 +1,102 @@
+import type { Db } from '../../db/client.ts'
+import { addDays } from '../journal/zone.ts'
+import { createMeasurementRepository } from '../measurement/repository.ts'
+import { createUserRepository } from '../user/repository.ts'
+import { SLEEP_STAGE_MAX_MINUTES, type SleepDay, type SleepSession, deriveSessions, sleepDays } from './sessions.ts'
+
+/** The vital signs averaged over a session, read from the measurement repository's minute rollups. */
+export interface SessionVitals {
+  heart_rate_avg: number | null
+  heart_rate_lowest: number | null
+  hrv_rmssd_avg: number | null
+  respiratory_rate_avg: number | null
+}
+
+/** Midnight starting a local day, as an instant. */
+function localMidnight(day: string, timeZone: string): Date {
+  // The offset of the zone at noon UTC of that day, then corrected once for a DST change in between.
+  const guess = Date.parse(`${day}T00:00:00Z`)
+  const offsetAt = (ms: number) => {
+    const parts = new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+    }).formatToParts(new Date(ms))
+    const get = (t: string) => Number(parts.find((p) => p.type === t)?.value)
+    return Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second')) - ms
+  }
+  let at = guess - offsetAt(guess)
+  at = guess - offsetAt(at)
+  return new Date(at)
+}
+
+function daysBetween(fromDate: string, toDate: string): string[] {
+  const out: string[] = []
+  for (let d = fromDate; d <= toDate; d = addDays(d, 1)) out.push(d)
+  return out
+}
+
+/**
+ * Sleep, derived on every read from the sleep_stage samples (through the measurement repository, never
+ * its tables): sessions and days are not stored, so there is nothing to bring up to date when samples
+ * arrive late or are deleted. A range of days reads the stage samples from the day before `from` (a night
+ * ending on `from` began then) to two days after `to` (the sample ending the last stage).
+ */
+export function createSleepRepository(db: Db) {
+  const measurements = createMeasurementRepository(db)
+  const users = createUserRepository(db)
+
+  async function sessions(userId: string, fromDate: string, toDate: string, timeZone: string): Promise<SleepSession[]> {
+    const intervals = await measurements.stateIntervals(userId, {
+      type: 'sleep_stage',
+      from: localMidnight(addDays(fromDate, -1), timeZone),
+      to: localMidnight(addDays(toDate, 2), timeZone),
+      maxHoldMinutes: SLEEP_STAGE_MAX_MINUTES,
+    })
+    const all = deriveSessions(
+      intervals.map((i) => ({ deviceId: i.deviceId, stage: i.value, start: i.start, end: i.end })),
+      timeZone,
+      userId,
+    )
+    return all.filter((s) => s.date >= fromDate && s.date <= toDate)
+  }
+
+  return {
+    timeZoneOf: measurements.timeZoneOf,
+
+    /** The sessions dated fromDate..toDate (local days, inclusive), in (start, id) order. */
+    sessions,
+
+    /** Heart rate, HRV and respiratory rate over each session's window, in the sessions' order. */
+    async vitals(userId: string, list: SleepSession[]): Promise<SessionVitals[]> {
+      const stats = await measurements.windowMinuteStats(
+        userId,
+        ['heart_rate', 'hrv_rmssd', 'respiratory_rate'],
+        list.map((s) => ({ start: s.start, end: s.end })),
+      )
+      return stats.map((s) => ({
+        heart_rate_avg: s.heart_rate?.avg ?? null,
+        heart_rate_lowest: s.heart_rate?.lowest_minute ?? null,
+        hrv_rmssd_avg: s.hrv_rmssd?.avg ?? null,
+        respiratory_rate_avg: s.respiratory_rate?.avg ?? null,
+      }))
+    },
+
+    /** Every day fromDate..toDate with its sleep; the one definition the statistics and insights read. */
+    async daily(userId: string, fromDate: string, toDate: string, timeZone: string): Promise<SleepDay[]> {
+      return sleepDays(await sessions(userId, fromDate, toDate, timeZone), daysBetween(fromDate, toDate))
+    },
+
+    /** The owner's goal (seconds), from the profile. */
+    async goalOf(userId: string): Promise<number> {
+      return (await users.findById(userId))?.sleepTimeGoal ?? 0
+    },
+  }
+}
+
+export type SleepRepository = ReturnType<typeof createSleepRepository>
