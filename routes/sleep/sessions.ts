@@ -38,7 +38,7 @@ export const ASLEEP_STAGES = Object.entries(SLEEP_STAGES)
   .map(([code]) => Number(code))
 
 export const SLEEP_DEFINITIONS =
-  `Derived at read time from the sleep_stage samples (nothing is stored, so late and deleted samples show on the next read). ` +
+  'Derived at read time from the sleep_stage samples (nothing is stored, so late and deleted samples show on the next read). ' +
   `A stage holds from its sample until the device's next sleep_stage sample, at most ${SLEEP_STAGE_MAX_MINUTES} minutes (longer silence: not recording); a device's last sample counts nothing. ` +
   'Asleep = light, deep or REM; awake = stage 0; unrecorded = time in the session with no stage. ' +
   `Asleep stretches of one device less than ${SLEEP_EPISODE_GAP_MINUTES} minutes apart (awake or unrecorded in between) are one session; a longer gap starts a new one. ` +
