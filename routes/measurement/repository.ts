@@ -346,16 +346,26 @@ export function createMeasurementRepository(db: Db) {
       return out
     },
 
+    /** The first and last sample time of a type (ms), or null when the user has none. */
+    async extent(userId: string, type: MeasurementTypeName): Promise<{ first: number; last: number } | null> {
+      const res = await db.execute(sql`
+        select ${iso(sql`min(measured_at)`)} as first, ${iso(sql`max(measured_at)`)} as last
+          from measurements where user_id = ${userId} and type = ${type}`)
+      const row = (res as unknown as { rows: Array<{ first: string | null; last: string | null }> }).rows[0]
+      return row?.first && row.last ? { first: Date.parse(row.first), last: Date.parse(row.last) } : null
+    },
+
     /**
      * The samples of a state-valued type (sleep_stage) as intervals of one state per device: a sample holds
      * until the device's next sample of the type, at most `maxHoldMinutes`; the last sample of a device (in
      * [from, to)) has no end and gives none. Touching intervals of the same state are merged, so a device
-     * sending its stage every 30 s answers one row per stage change. Order: device, start.
+     * sending its stage every 30 s answers one row per stage change; `lastSample` is the time of the last
+     * sample merged into the row. Order: device, start.
      */
     async stateIntervals(
       userId: string,
       q: { type: MeasurementTypeName; from: Date; to: Date; maxHoldMinutes: number },
-    ): Promise<Array<{ deviceId: string; value: number; start: number; end: number }>> {
+    ): Promise<Array<{ deviceId: string; value: number; start: number; end: number; lastSample: number }>> {
       const res = await db.execute(sql`
         with s as (
           select device_id, measured_at, value,
@@ -376,12 +386,21 @@ export function createMeasurementRepository(db: Db) {
         grouped as (
           select *, sum(brk) over (partition by device_id order by start_at) as grp from marked
         )
-        select device_id, value, ${iso(sql`min(start_at)`)} as start, ${iso(sql`max(end_at)`)} as "end"
+        select device_id, value, ${iso(sql`min(start_at)`)} as start, ${iso(sql`max(end_at)`)} as "end",
+               ${iso(sql`max(start_at)`)} as last_sample
           from grouped group by device_id, value, grp
          order by device_id, min(start_at)`)
       return (
-        res as unknown as { rows: Array<{ device_id: string; value: number; start: string; end: string }> }
-      ).rows.map((r) => ({ deviceId: r.device_id, value: r.value, start: Date.parse(r.start), end: Date.parse(r.end) }))
+        res as unknown as {
+          rows: Array<{ device_id: string; value: number; start: string; end: string; last_sample: string }>
+        }
+      ).rows.map((r) => ({
+        deviceId: r.device_id,
+        value: r.value,
+        start: Date.parse(r.start),
+        end: Date.parse(r.end),
+        lastSample: Date.parse(r.last_sample),
+      }))
     },
 
     /**

@@ -2,46 +2,20 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { errors } from '../../plugins/errors.ts'
 import { decodeTimeCursor, encodeTimeCursor, errorResponses, toPage } from '../common.ts'
 import { addDays } from '../journal/zone.ts'
-import { NO_DEVICE } from '../measurement/repository.ts'
 import { type ReadRoutesOptions, ownerReads } from '../shared/owner-reads.ts'
-import { type SessionVitals, createSleepRepository } from './repository.ts'
+import { createSleepRepository } from './repository.ts'
 import {
   SleepDailyResultSchema,
   SleepListQuerySchema,
   SleepPageSchema,
   SleepRangeQuerySchema,
-  type SleepSessionJson,
+  toSessionJson,
 } from './schemas.ts'
-import { SLEEP_DEFINITIONS, type SleepSession } from './sessions.ts'
+import { SLEEP_DEFINITIONS } from './sessions.ts'
 
 export const MAX_DAYS = 366
 
-const iso = (ms: number) => new Date(ms).toISOString()
 const s = (ms: number) => ms / 1000
-
-export function toSessionJson(x: SleepSession, v: SessionVitals): SleepSessionJson {
-  const inBed = x.end - x.start
-  return {
-    id: x.id,
-    date: x.date,
-    kind: x.kind,
-    device_id: x.deviceId === NO_DEVICE ? null : x.deviceId,
-    start: iso(x.start),
-    end: iso(x.end),
-    sleep_onset: iso(x.onset),
-    wake: iso(x.wake),
-    in_bed: s(inBed),
-    asleep: s(x.asleep),
-    awake: s(x.stages.awake),
-    unrecorded: s(x.unrecorded),
-    light: s(x.stages.light),
-    deep: s(x.stages.deep),
-    rem: s(x.stages.rem),
-    latency: s(x.onset - x.start),
-    efficiency: inBed > 0 ? x.asleep / inBed : 0,
-    ...v,
-  }
-}
 
 /** The validated day range of a query: real dates, `to` not before `from`, at most MAX_DAYS days. */
 function dayRange(q: { from: string; to: string }) {

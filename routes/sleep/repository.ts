@@ -1,7 +1,8 @@
 import type { Db } from '../../db/client.ts'
-import { addDays } from '../journal/zone.ts'
+import { addDays, todayIn } from '../journal/zone.ts'
 import { createMeasurementRepository } from '../measurement/repository.ts'
 import { createUserRepository } from '../user/repository.ts'
+import { type SleepSessionJson, toSessionJson } from './schemas.ts'
 import { SLEEP_STAGE_MAX_MINUTES, type SleepDay, type SleepSession, deriveSessions, sleepDays } from './sessions.ts'
 
 /** The vital signs averaged over a session, read from the measurement repository's minute rollups. */
@@ -59,7 +60,13 @@ export function createSleepRepository(db: Db) {
       maxHoldMinutes: SLEEP_STAGE_MAX_MINUTES,
     })
     const all = deriveSessions(
-      intervals.map((i) => ({ deviceId: i.deviceId, stage: i.value, start: i.start, end: i.end })),
+      intervals.map((i) => ({
+        deviceId: i.deviceId,
+        stage: i.value,
+        start: i.start,
+        end: i.end,
+        lastSample: i.lastSample,
+      })),
       timeZone,
       userId,
     )
@@ -96,6 +103,30 @@ export function createSleepRepository(db: Db) {
     async goalOf(userId: string): Promise<number> {
       return (await users.findById(userId))?.sleepTimeGoal ?? 0
     },
+  }
+}
+
+/** Days of sessions derived per step of the export. */
+const EXPORT_STEP_DAYS = 60
+
+/**
+ * Every sleep session of a user for the account export, as GET /v1/sleep answers them, oldest first.
+ * Derived in steps of EXPORT_STEP_DAYS days from the first to the last sleep_stage sample, so memory
+ * holds one step's sessions at a time.
+ */
+export async function* exportRows(db: Db, userId: string): AsyncGenerator<SleepSessionJson> {
+  const repo = createSleepRepository(db)
+  const extent = await createMeasurementRepository(db).extent(userId, 'sleep_stage')
+  if (!extent) return
+  const timeZone = await repo.timeZoneOf(userId)
+  // A session is dated by its end, which is after its first sample and at most a day after the last one.
+  const first = todayIn(timeZone, new Date(extent.first))
+  const last = todayIn(timeZone, new Date(extent.last + 86_400_000))
+  for (let from = first; from <= last; from = addDays(from, EXPORT_STEP_DAYS)) {
+    const to = addDays(from, EXPORT_STEP_DAYS - 1)
+    const list = await repo.sessions(userId, from, to < last ? to : last, timeZone)
+    const vitals = await repo.vitals(userId, list)
+    for (const [i, x] of list.entries()) yield toSessionJson(x, vitals[i])
   }
 }
 

@@ -1,5 +1,8 @@
 import { type Static, Type } from '@sinclair/typebox'
 import { DateSchema, DateTimeSchema, PageSchema, PaginationQuerySchema, UuidSchema } from '../common.ts'
+import { NO_DEVICE } from '../measurement/repository.ts'
+import type { SessionVitals } from './repository.ts'
+import type { SleepSession } from './sessions.ts'
 
 const nullableNumber = (description: string) => Type.Union([Type.Number(), Type.Null()], { description })
 const seconds = (description: string) => Type.Number({ minimum: 0, description: `Seconds: ${description}` })
@@ -77,3 +80,31 @@ export const SleepDailyResultSchema = Type.Object(
   { time_zone: Type.String(), data: Type.Array(SleepDaySchema) },
   { additionalProperties: false },
 )
+
+const iso = (ms: number) => new Date(ms).toISOString()
+const s = (ms: number) => ms / 1000
+
+/** A derived session and its vitals as the API shows it (durations in seconds). */
+export function toSessionJson(x: SleepSession, v: SessionVitals): SleepSessionJson {
+  const inBed = x.end - x.start
+  return {
+    id: x.id,
+    date: x.date,
+    kind: x.kind,
+    device_id: x.deviceId === NO_DEVICE ? null : x.deviceId,
+    start: iso(x.start),
+    end: iso(x.end),
+    sleep_onset: iso(x.onset),
+    wake: iso(x.wake),
+    in_bed: s(inBed),
+    asleep: s(x.asleep),
+    awake: s(x.stages.awake),
+    unrecorded: s(x.unrecorded),
+    light: s(x.stages.light),
+    deep: s(x.stages.deep),
+    rem: s(x.stages.rem),
+    latency: s(x.onset - x.start),
+    efficiency: inBed > 0 ? x.asleep / inBed : 0,
+    ...v,
+  }
+}

@@ -16,7 +16,8 @@ import { SLEEP_STAGES } from '../measurement/catalogue.ts'
  *   (awake, or nothing recorded), are one session. A longer gap starts a new session.
  * - A session runs from its bedtime start to its bedtime end: the awake time recorded without a break right
  *   before the first asleep stretch (at most SLEEP_EDGE_AWAKE_MAX_MINUTES) is lying in bed before falling
- *   asleep, and likewise after the last one.
+ *   asleep, and likewise after the last one, up to the last awake sample (what a stage does after a
+ *   device's last word is a guess, and awake after waking up is not sleep to count).
  * - A session with less than SLEEP_MIN_ASLEEP_MINUTES asleep is dropped (a stray reading, not sleep).
  * - latency = sleep onset − bedtime start; efficiency = asleep ÷ (bedtime end − bedtime start).
  * - Two watches worn at once do not add up: where sessions of different devices overlap, the one with more
@@ -42,7 +43,7 @@ export const SLEEP_DEFINITIONS =
   `A stage holds from its sample until the device's next sleep_stage sample, at most ${SLEEP_STAGE_MAX_MINUTES} minutes (longer silence: not recording); a device's last sample counts nothing. ` +
   'Asleep = light, deep or REM; awake = stage 0; unrecorded = time in the session with no stage. ' +
   `Asleep stretches of one device less than ${SLEEP_EPISODE_GAP_MINUTES} minutes apart (awake or unrecorded in between) are one session; a longer gap starts a new one. ` +
-  `A session starts at the awake time recorded without a break right before the first asleep stretch (at most ${SLEEP_EDGE_AWAKE_MAX_MINUTES} minutes: lying in bed awake) and ends likewise after the last one. ` +
+  `A session starts at the awake time recorded without a break right before the first asleep stretch (at most ${SLEEP_EDGE_AWAKE_MAX_MINUTES} minutes: lying in bed awake) and ends likewise after the last one, at the last awake sample of that stretch. ` +
   `Sessions with less than ${SLEEP_MIN_ASLEEP_MINUTES} minutes asleep are dropped. ` +
   'latency = sleep_onset − start; efficiency = asleep ÷ (end − start). Where sessions of two devices overlap, the one with more time asleep is kept. ' +
   "A session is dated by the calendar day, in the user's time zone, on which it ends; of a day's sessions the one with the most time asleep is `main`, the others are `nap`. " +
@@ -56,6 +57,11 @@ export interface StageInterval {
   stage: number
   start: number
   end: number
+  /**
+   * When the last sample merged into this interval was taken (default: `end`). After it the stage is only
+   * assumed to go on; for the awake time after the final awakening that guess is not counted.
+   */
+  lastSample?: number
 }
 
 export interface StageDurations {
@@ -121,6 +127,11 @@ function deviceSessions(intervals: StageInterval[], seed: string): Omit<SleepSes
       end = intervals[i].end
       hi = i
     }
+    // The awake sample sent on waking holds until the device's next sample, which may be hours later:
+    // where nothing follows the awake stretch without a break, it ends at its last sample.
+    const next = intervals[hi + 1]
+    if (hi > final && !(next && next.start === end))
+      end = Math.max(intervals[hi].start, intervals[hi].lastSample ?? end)
     end = Math.min(end, wake + SLEEP_EDGE_AWAKE_MAX_MINUTES * MINUTE)
     const stages: StageDurations = { light: 0, deep: 0, rem: 0, awake: 0 }
     for (const iv of intervals.slice(lo, hi + 1)) {
