@@ -106,7 +106,7 @@ console.log(
       runs: RUNS,
       'GET /v1/sleep/daily (whole range)': daily,
       'GET /v1/sleep (first 50)': list,
-      'GET /v1/statistics/daily (31 days)': statistics,
+      'GET /v1/statistics/daily (30 days)': statistics,
     },
     null,
     2,

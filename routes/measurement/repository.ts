@@ -422,10 +422,14 @@ export function createMeasurementRepository(db: Db) {
         with w as (
           select * from unnest(${`{${starts}}`}::timestamptz[], ${`{${ends}}`}::timestamptz[]) with ordinality as w(s, e, i)
         )
-        select (w.i - 1)::int as i, m.type, sum(m.sum) / sum(m.count) as avg, min(m.sum / m.count) as lowest_minute
-          from w join measurement_minutes m
-            on m.user_id = ${userId} and m.type = any(${typeArray(types)}) and m.minute >= w.s and m.minute < w.e
-         group by w.i, m.type`)
+        -- Lateral: one index range scan of the rollup per window, not one pass over all windows per minute.
+        select (w.i - 1)::int as i, m.type, m.avg, m.lowest_minute
+          from w cross join lateral (
+            select type, sum(sum) / sum(count) as avg, min(sum / count) as lowest_minute
+              from measurement_minutes
+             where user_id = ${userId} and type = any(${typeArray(types)}) and minute >= w.s and minute < w.e
+             group by type
+          ) m`)
       for (const r of (
         res as unknown as { rows: Array<{ i: number; type: MeasurementTypeName; avg: number; lowest_minute: number }> }
       ).rows) {

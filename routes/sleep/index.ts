@@ -60,11 +60,7 @@ export const sleepReadRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions> = asy
       const after = decodeTimeCursor(request.query.cursor)
       const ownerId = await reads.owner(request)
       const timeZone = await repo.timeZoneOf(ownerId)
-      const all = await repo.sessions(ownerId, from, to, timeZone)
-      const rest = after
-        ? all.filter((x) => x.start > after.at.getTime() || (x.start === after.at.getTime() && x.id > after.id))
-        : all
-      const rows = rest.slice(0, limit + 1)
+      const rows = await repo.sessionsAfter(ownerId, { from, to, timeZone, after, count: limit + 1 })
       const vitals = await repo.vitals(ownerId, rows.slice(0, limit))
       const page = toPage(
         rows.map((x, i) => ({ x, v: vitals[i] })),

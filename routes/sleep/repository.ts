@@ -13,6 +13,9 @@ export interface SessionVitals {
   respiratory_rate_avg: number | null
 }
 
+/** Days of sessions derived per step of a page of GET /v1/sleep. */
+const PAGE_STEP_DAYS = 31
+
 /** Midnight starting a local day, as an instant. */
 function localMidnight(day: string, timeZone: string): Date {
   // The offset of the zone at noon UTC of that day, then corrected once for a DST change in between.
@@ -78,6 +81,34 @@ export function createSleepRepository(db: Db) {
 
     /** The sessions dated fromDate..toDate (local days, inclusive), in (start, id) order. */
     sessions,
+
+    /**
+     * Up to `count` sessions dated fromDate..toDate after the keyset `after` (start, id), in (start, id)
+     * order. Derived in steps of PAGE_STEP_DAYS days from the cursor's day on, so a page reads about as many
+     * nights as it answers, however long the range. A session after the cursor starts after it and so
+     * ends on the cursor's local day or later.
+     */
+    async sessionsAfter(
+      userId: string,
+      q: { from: string; to: string; timeZone: string; after?: { at: Date; id: string }; count: number },
+    ): Promise<SleepSession[]> {
+      const out: SleepSession[] = []
+      const afterMs = q.after?.at.getTime()
+      let from = q.from
+      if (q.after) {
+        const cursorDay = todayIn(q.timeZone, q.after.at)
+        if (cursorDay > from) from = cursorDay
+      }
+      for (; from <= q.to && out.length < q.count; from = addDays(from, PAGE_STEP_DAYS)) {
+        const to = addDays(from, PAGE_STEP_DAYS - 1)
+        for (const x of await sessions(userId, from, to < q.to ? to : q.to, q.timeZone)) {
+          if (afterMs !== undefined && !(x.start > afterMs || (x.start === afterMs && x.id > (q.after?.id ?? ''))))
+            continue
+          out.push(x)
+        }
+      }
+      return out.slice(0, q.count)
+    },
 
     /** Heart rate, HRV and respiratory rate over each session's window, in the sessions' order. */
     async vitals(userId: string, list: SleepSession[]): Promise<SessionVitals[]> {

@@ -277,3 +277,31 @@ t.test('late and deleted samples show on the next read', async (t) => {
   await u.call('DELETE', '/v1/measurements?from=2026-10-19T00:00:00Z&to=2026-10-21T00:00:00Z')
   t.same((await sleepOf(u, '?from=2026-10-20&to=2026-10-20')).body.data, [], 'all gone')
 })
+
+t.test('pages across months: every session once, in order', async (t) => {
+  const app = await buildTestApp(t)
+  const u = await journalUser(app, { timeZone: 'Asia/Tokyo' })
+  // Nights ending on these Tokyo days (23:00 to 06:00 local, 14:00Z to 21:00Z the day before).
+  const days = ['2026-07-02', '2026-08-15', '2026-08-16', '2026-10-30']
+  for (const day of days) {
+    const start = new Date(Date.parse(`${day}T00:00:00Z`) - 10 * 3600_000).toISOString()
+    await ingest(app, u.headers, stages(start, [[1, 420]]))
+  }
+  for (const limit of [1, 2, 3, 50]) {
+    const dates: string[] = []
+    let cursor: string | null = null
+    let pages = 0
+    do {
+      const res = await sleepOf(
+        u,
+        `?from=2026-07-01&to=2026-10-31&limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+      )
+      t.equal(res.status, 200)
+      dates.push(...res.body.data.map((s: { date: string }) => s.date))
+      cursor = res.body.next_cursor
+      pages++
+    } while (cursor)
+    t.same(dates, days, `limit ${limit}`)
+    t.equal(pages, Math.max(1, Math.ceil(days.length / limit)), `limit ${limit}: no empty last page`)
+  }
+})
