@@ -5,6 +5,7 @@ import { Ajv, type ValidateFunction } from 'ajv'
 import addFormats from 'ajv-formats'
 import t from 'tap'
 import yauzl from 'yauzl'
+import { csvField } from '../../routes/export-formats/csv.ts'
 import { buildTestApp } from '../helpers/app.ts'
 import { type JournalUser, journalUser } from '../helpers/journal.ts'
 import { ingest, series } from '../helpers/measurement.ts'
@@ -333,4 +334,20 @@ t.test('export formats', async (t) => {
     const json = await download(app, u, 'json')
     t.match(json.json(), { format: 'nowatch-export' })
   })
+})
+
+t.test('CSV fields: RFC 4180 quoting, formulas defused', async (t) => {
+  t.same(['plain', 'a,b', 'say "hi"', 'two\nlines', '=1+1', '+1', '-1', '@SUM(A1)', 42, 0.5, null].map(csvField), [
+    'plain',
+    '"a,b"',
+    '"say ""hi"""',
+    '"two\nlines"',
+    "'=1+1",
+    "'+1",
+    "'-1",
+    "'@SUM(A1)",
+    '42',
+    '0.5',
+    '',
+  ])
 })
