@@ -346,6 +346,16 @@ export function createMeasurementRepository(db: Db) {
       return out
     },
 
+    /** The time (ms) of the user's first sample of a type at or after `from`, or null when there is none. */
+    async nextSampleAt(userId: string, type: MeasurementTypeName, from: Date): Promise<number | null> {
+      const res = await db.execute(sql`
+        select ${iso(sql`measured_at`)} as at from measurements
+         where user_id = ${userId} and type = ${type} and measured_at >= ${ts(from.getTime())}
+         order by measured_at limit 1`)
+      const row = (res as unknown as { rows: Array<{ at: string }> }).rows[0]
+      return row ? Date.parse(row.at) : null
+    },
+
     /** The first and last sample time of a type (ms), or null when the user has none. */
     async extent(userId: string, type: MeasurementTypeName): Promise<{ first: number; last: number } | null> {
       const res = await db.execute(sql`

@@ -100,6 +100,16 @@ export function createSleepRepository(db: Db) {
         if (cursorDay > from) from = cursorDay
       }
       for (; from <= q.to && out.length < q.count; from = addDays(from, PAGE_STEP_DAYS)) {
+        // Skip the nights without samples: a session holding the next sample ends on its local day or later.
+        const next = await measurements.nextSampleAt(
+          userId,
+          'sleep_stage',
+          localMidnight(addDays(from, -1), q.timeZone),
+        )
+        if (next === null) break
+        const nextDay = todayIn(q.timeZone, new Date(next))
+        if (nextDay > from) from = nextDay
+        if (from > q.to) break
         const to = addDays(from, PAGE_STEP_DAYS - 1)
         for (const x of await sessions(userId, from, to < q.to ? to : q.to, q.timeZone)) {
           if (afterMs !== undefined && !(x.start > afterMs || (x.start === afterMs && x.id > (q.after?.id ?? ''))))
