@@ -35,6 +35,7 @@ import mfaRoutes from './routes/mfa/index.ts'
 import sharedRoutes from './routes/shared/index.ts'
 import sharedReadRoutes from './routes/shared/reads.ts'
 import sharingRoutes from './routes/sharing/index.ts'
+import sleepRoutes from './routes/sleep/index.ts'
 import statisticsRoutes from './routes/statistics/index.ts'
 import systemRoutes from './routes/system/index.ts'
 import telemetryRoutes from './routes/telemetry/index.ts'
@@ -131,6 +132,7 @@ export async function buildApp(options: BuildAppOptions = {}) {
   await app.register(groupRoutes, { prefix: '/v1' })
   await app.register(measurementRoutes, { prefix: '/v1' })
   await app.register(statisticsRoutes, { prefix: '/v1' })
+  await app.register(sleepRoutes, { prefix: '/v1' })
   await app.register(telemetryRoutes, { prefix: '/v1' })
   await app.register(userRoutes, { prefix: '/v1' })
   await app.register(mfaRoutes, { prefix: '/v1' })

@@ -31,6 +31,7 @@ export const TAGS = [
   { name: 'activity', description: 'Sessions wrapper for activities' },
   { name: 'intention', description: 'Sessions wrapper for intentions' },
   { name: 'statistics', description: 'Aggregated health statistics' },
+  { name: 'sleep', description: 'Sleep sessions and daily sleep, derived from sleep-stage samples' },
   { name: 'sharing', description: 'Manage sharing your data with other people' },
   { name: 'shared', description: "Manage other people's data shared with you" },
   { name: 'group', description: 'Peer groups whose members see each other’s data (Beddit reference)' },

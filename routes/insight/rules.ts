@@ -3,12 +3,9 @@ import { createCheckinRepository } from '../checkin/repository.ts'
 import { createDayFeedbackRepository } from '../day-feedback/repository.ts'
 import { journalDays } from '../journal/day-mood.ts'
 import { addDays } from '../journal/zone.ts'
-import {
-  SLEEP_EPISODE_GAP_MINUTES,
-  SLEEP_STAGE_MAX_MINUTES,
-  createMeasurementRepository,
-} from '../measurement/repository.ts'
+import { createMeasurementRepository } from '../measurement/repository.ts'
 import { createJournalSessionRepository } from '../session-wrapper/repository.ts'
+import { createSleepRepository } from '../sleep/repository.ts'
 import { createUserRepository } from '../user/repository.ts'
 
 /** What a rule sees: the user, their time zone and today's calendar day in it. */
@@ -248,25 +245,25 @@ const SLEEP_FIRST_LOOKBACK_DAYS = 31
 /** Consecutive nights whose time asleep reached the user's sleep_time_goal. */
 export const sleepGoalStreakRule: InsightRule = {
   kind: 'sleep_goal_streak',
-  description: `Consecutive nights asleep (light, deep or REM sleep_stage) for at least the user's sleep_time_goal, said at ${STREAK_MILESTONES.join(', ')} nights. A night is dated by the local day its sleep ends on (asleep stretches less than ${SLEEP_EPISODE_GAP_MINUTES} minutes apart are one night; a stage counts until the next sample, at most ${SLEEP_STAGE_MAX_MINUTES} minutes).`,
+  description: `Consecutive days whose sleep (total_sleep of GET /v1/sleep/daily: every session dated on the day, naps included) reached the user's sleep_time_goal, said at ${STREAK_MILESTONES.join(', ')} nights. Sessions are those of GET /v1/sleep: one definition.`,
   async evaluate(ctx) {
     const user = await createUserRepository(ctx.db).findById(ctx.userId)
     if (!user) return []
-    const goalMinutes = user.sleepTimeGoal / 60
-    const measurements = createMeasurementRepository(ctx.db)
-    // Sleep is read from raw samples: a month first, the whole lookback only for a streak that long.
+    const goalMs = user.sleepTimeGoal * 1000
+    const sleep = createSleepRepository(ctx.db)
+    // Sleep is derived from raw samples: a month first, the whole lookback only for a streak that long.
     let days: string[] = []
     for (const lookback of [SLEEP_FIRST_LOOKBACK_DAYS, STREAK_LOOKBACK_DAYS]) {
       const from = addDays(ctx.today, -lookback)
-      const nights = await measurements.dailySleep(ctx.userId, from, ctx.today, ctx.timeZone)
-      days = nights.filter((n) => n.asleep_minutes >= goalMinutes).map((n) => n.date)
+      const nights = await sleep.daily(ctx.userId, from, ctx.today, ctx.timeZone)
+      days = nights.filter((n) => n.total !== null && n.total >= goalMs).map((n) => n.date)
       if (currentStreak(days, ctx.today)?.start !== from) break
     }
     // A night is dated by the day it ends on: its first samples are on the evening before.
     const source = { sources: ['measurement:sleep_stage'], leadDays: 1 }
     return streakDraft('sleep_goal_streak', days, ctx.today, source, (n) => ({
       title: `${n} nights of enough sleep in a row`,
-      body: `You have slept at least your goal of ${round2(goalMinutes / 60)} hours ${n} nights in a row.`,
+      body: `You have slept at least your goal of ${round2(goalMs / 3_600_000)} hours ${n} nights in a row.`,
     }))
   },
 }

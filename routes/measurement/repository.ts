@@ -1,7 +1,7 @@
 import { type SQL, sql } from 'drizzle-orm'
 import type { Db, DbOrTx } from '../../db/client.ts'
 import { createUserRepository } from '../user/repository.ts'
-import { CATALOGUE, type MeasurementTypeName, SLEEP_STAGES, TYPE_NAMES } from './catalogue.ts'
+import { CATALOGUE, type MeasurementTypeName, TYPE_NAMES } from './catalogue.ts'
 
 /** `device_id` stored for samples sent without one (a primary key column cannot be null). */
 export const NO_DEVICE = ''
@@ -189,19 +189,6 @@ function dailyCore(userId: string, tz: string, fromDate: string, toDate: string)
     )`
 }
 
-/** The sleep_stage codes that count as asleep: light, deep and REM (not awake). */
-export const ASLEEP_STAGES = Object.entries(SLEEP_STAGES)
-  .filter(([, name]) => name !== 'awake')
-  .map(([code]) => Number(code))
-/**
- * A stage holds from its sample until the device's next sleep_stage sample, but at most this long: a
- * longer silence means the watch stopped recording (taken off, flat battery), not an unbroken stage.
- * The last sample of a device has no end yet and counts nothing.
- */
-export const SLEEP_STAGE_MAX_MINUTES = 60
-/** Asleep stretches of one device less than this apart (awake in between) are one sleep episode. */
-export const SLEEP_EPISODE_GAP_MINUTES = 120
-
 const AVERAGED = ['hrv_rmssd', 'skin_temperature', 'spo2', 'respiratory_rate', 'stress'] as const
 
 export function createMeasurementRepository(db: Db) {
@@ -359,62 +346,106 @@ export function createMeasurementRepository(db: Db) {
       return out
     },
 
+    /** The time (ms) of the user's first sample of a type at or after `from`, or null when there is none. */
+    async nextSampleAt(userId: string, type: MeasurementTypeName, from: Date): Promise<number | null> {
+      const res = await db.execute(sql`
+        select ${iso(sql`measured_at`)} as at from measurements
+         where user_id = ${userId} and type = ${type} and measured_at >= ${ts(from.getTime())}
+         order by measured_at limit 1`)
+      const row = (res as unknown as { rows: Array<{ at: string }> }).rows[0]
+      return row ? Date.parse(row.at) : null
+    },
+
+    /** The first and last sample time of a type (ms), or null when the user has none. */
+    async extent(userId: string, type: MeasurementTypeName): Promise<{ first: number; last: number } | null> {
+      const res = await db.execute(sql`
+        select ${iso(sql`min(measured_at)`)} as first, ${iso(sql`max(measured_at)`)} as last
+          from measurements where user_id = ${userId} and type = ${type}`)
+      const row = (res as unknown as { rows: Array<{ first: string | null; last: string | null }> }).rows[0]
+      return row?.first && row.last ? { first: Date.parse(row.first), last: Date.parse(row.last) } : null
+    },
+
     /**
-     * Minutes asleep per night, for the local days fromDate..toDate (inclusive) that have any. A night is
-     * dated by the calendar day, in the user's zone, on which its sleep episode ends (so 23:00–07:00
-     * belongs to the morning's day, and a nap to its own day). Asleep time is the time spent in the
-     * ASLEEP_STAGES; each device is counted on its own and a night takes its best-recording device, so
-     * two watches worn at once do not add up.
+     * The samples of a state-valued type (sleep_stage) as intervals of one state per device: a sample holds
+     * until the device's next sample of the type, at most `maxHoldMinutes`; the last sample of a device (in
+     * [from, to)) has no end and gives none. Touching intervals of the same state are merged, so a device
+     * sending its stage every 30 s answers one row per stage change; `lastSample` is the time of the last
+     * sample merged into the row. Order: device, start.
      */
-    async dailySleep(
+    async stateIntervals(
       userId: string,
-      fromDate: string,
-      toDate: string,
-      timeZone: string,
-    ): Promise<Array<{ date: string; asleep_minutes: number }>> {
-      const tz = timeZone
+      q: { type: MeasurementTypeName; from: Date; to: Date; maxHoldMinutes: number },
+    ): Promise<Array<{ deviceId: string; value: number; start: number; end: number; lastSample: number }>> {
       const res = await db.execute(sql`
         with s as (
           select device_id, measured_at, value,
                  lead(measured_at) over (partition by device_id order by measured_at) as next_at
             from measurements
-           where user_id = ${userId} and type = 'sleep_stage'
-             -- An episode ending on fromDate may have begun the day before; one ending on toDate needs
-             -- the next sample after it, which comes before the end of the following day.
-             and measured_at >= ((${fromDate}::date - 1)::timestamp at time zone ${tz})
-             and measured_at < ((${toDate}::date + 2)::timestamp at time zone ${tz})
+           where user_id = ${userId} and type = ${q.type}
+             and measured_at >= ${ts(q.from.getTime())} and measured_at < ${ts(q.to.getTime())}
         ),
         seg as (
-          select device_id, measured_at as start_at,
-                 least(next_at, measured_at + make_interval(mins => ${SLEEP_STAGE_MAX_MINUTES})) as end_at
-            from s
-           where value = any(${`{${ASLEEP_STAGES.join(',')}}`}::float8[]) and next_at is not null
+          select device_id, value, measured_at as start_at,
+                 least(next_at, measured_at + make_interval(mins => ${q.maxHoldMinutes})) as end_at
+            from s where next_at is not null
         ),
         marked as (
-          select device_id, start_at, end_at,
-                 case when start_at - lag(end_at) over (partition by device_id order by start_at)
-                           < make_interval(mins => ${SLEEP_EPISODE_GAP_MINUTES})
-                      then 0 else 1 end as starts_episode
-            from seg
+          select *, case when lag(end_at) over w = start_at and lag(value) over w = value then 0 else 1 end as brk
+            from seg window w as (partition by device_id order by start_at)
         ),
-        numbered as (
-          select device_id, start_at, end_at,
-                 sum(starts_episode) over (partition by device_id order by start_at) as episode
-            from marked
-        ),
-        episodes as (
-          select device_id, max(end_at) as ended_at, sum(extract(epoch from end_at - start_at)) as seconds
-            from numbered group by device_id, episode
-        ),
-        nights as (
-          select (ended_at at time zone ${tz})::date as day, device_id, sum(seconds) as seconds
-            from episodes group by 1, 2
+        grouped as (
+          select *, sum(brk) over (partition by device_id order by start_at) as grp from marked
         )
-        select to_char(day, 'YYYY-MM-DD') as date, floor(max(seconds) / 60)::int as asleep_minutes
-          from nights
-         where day between ${fromDate}::date and ${toDate}::date
-         group by day order by day`)
-      return (res as unknown as { rows: Array<{ date: string; asleep_minutes: number }> }).rows
+        select device_id, value, ${iso(sql`min(start_at)`)} as start, ${iso(sql`max(end_at)`)} as "end",
+               ${iso(sql`max(start_at)`)} as last_sample
+          from grouped group by device_id, value, grp
+         order by device_id, min(start_at)`)
+      return (
+        res as unknown as {
+          rows: Array<{ device_id: string; value: number; start: string; end: string; last_sample: string }>
+        }
+      ).rows.map((r) => ({
+        deviceId: r.device_id,
+        value: r.value,
+        start: Date.parse(r.start),
+        end: Date.parse(r.end),
+        lastSample: Date.parse(r.last_sample),
+      }))
+    },
+
+    /**
+     * For each window [start, end) and type: the mean over the minutes that begin inside it (all devices),
+     * and the lowest one-minute mean. Reads the per-minute rollup only; one query for all windows.
+     */
+    async windowMinuteStats(
+      userId: string,
+      types: readonly MeasurementTypeName[],
+      windows: Array<{ start: number; end: number }>,
+    ): Promise<Array<Partial<Record<MeasurementTypeName, { avg: number; lowest_minute: number }>>>> {
+      const out = windows.map(
+        () => ({}) as Partial<Record<MeasurementTypeName, { avg: number; lowest_minute: number }>>,
+      )
+      if (windows.length === 0) return out
+      const starts = windows.map((w) => new Date(w.start).toISOString()).join(',')
+      const ends = windows.map((w) => new Date(w.end).toISOString()).join(',')
+      const res = await db.execute(sql`
+        with w as (
+          select * from unnest(${`{${starts}}`}::timestamptz[], ${`{${ends}}`}::timestamptz[]) with ordinality as w(s, e, i)
+        )
+        -- Lateral: one index range scan of the rollup per window, not one pass over all windows per minute.
+        select (w.i - 1)::int as i, m.type, m.avg, m.lowest_minute
+          from w cross join lateral (
+            select type, sum(sum) / sum(count) as avg, min(sum / count) as lowest_minute
+              from measurement_minutes
+             where user_id = ${userId} and type = any(${typeArray(types)}) and minute >= w.s and minute < w.e
+             group by type
+          ) m`)
+      for (const r of (
+        res as unknown as { rows: Array<{ i: number; type: MeasurementTypeName; avg: number; lowest_minute: number }> }
+      ).rows) {
+        out[r.i][r.type] = { avg: r.avg, lowest_minute: r.lowest_minute }
+      }
+      return out
     },
 
     /** Statistics of each calendar day fromDate..toDate (YYYY-MM-DD, inclusive) in the user's time zone. */

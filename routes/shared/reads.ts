@@ -5,6 +5,7 @@ import { dayFeedbackReadRoutes } from '../day-feedback/index.ts'
 import { insightReadRoutes } from '../insight/index.ts'
 import { intentionReadRoutes } from '../intention/index.ts'
 import { measurementReadRoutes } from '../measurement/index.ts'
+import sleepReadRoutes from '../sleep/index.ts'
 import statisticsRoutes from '../statistics/index.ts'
 
 /**
@@ -18,6 +19,7 @@ const sharedReadRoutes: FastifyPluginAsync = async function sharedReadRoutes(app
   for (const plugin of [
     measurementReadRoutes,
     statisticsRoutes,
+    sleepReadRoutes,
     checkinReadRoutes,
     dayFeedbackReadRoutes,
     activityReadRoutes,

@@ -16,6 +16,8 @@ const DESCRIPTIONS: Record<StatisticKey, string> = {
   steps: 'Total steps.',
   distance: 'm, total distance.',
   active_energy: 'kcal, total active energy.',
+  sleep_time:
+    'Seconds asleep in the sleep sessions dated on the day, main and naps (`total_sleep` of GET /v1/sleep/daily). Over a period: the mean of the days that have sleep.',
   mood: "1..5: the day feedback's mood when the user gave one, otherwise the mean of the day's check-in moods. Over a period: the mean of its days' moods.",
   checkin_count: 'Number of check-ins (0 when none).',
 }

@@ -11,6 +11,7 @@ import { exportRows as exportIntentionRows } from '../intention/index.ts'
 import { exportRows as exportMeasurementRows } from '../measurement/repository.ts'
 import { createMfaRepository } from '../mfa/repository.ts'
 import { createSharingRepository } from '../sharing/repository.ts'
+import { exportRows as exportSleepRows } from '../sleep/repository.ts'
 import { exportRows as exportTelemetryRows } from '../telemetry/repository.ts'
 import { createUserRepository } from './repository.ts'
 
@@ -81,6 +82,7 @@ export const exportSections: ExportSection[] = [
   { name: 'sessions', rows: (db, userId) => createSessionRepository(db).exportRows(userId) },
   { name: 'auth_history', rows: (db, userId) => createHistoryRepository(db).exportRows(userId) },
   { name: 'measurements', rows: (db, userId) => exportMeasurementRows(db, userId) as AsyncIterable<ExportRow> },
+  { name: 'sleep', rows: (db, userId) => exportSleepRows(db, userId) as AsyncIterable<ExportRow> },
   { name: 'shares', rows: (db, userId) => createSharingRepository(db).exportRows(userId) },
   { name: 'groups', rows: (db, userId) => createGroupRepository(db).exportRows(userId) },
   { name: 'telemetry', rows: (db, userId) => exportTelemetryRows(db, userId) },

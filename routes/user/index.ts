@@ -13,6 +13,8 @@ import {
   encodeTimeCursor,
   errorResponses,
 } from '../common.ts'
+import { CONTENT_TYPES, EXPORT_FORMATS_DESCRIPTION, FILE_EXTENSIONS, formatStream } from '../export-formats/index.ts'
+import { ExportQuerySchema } from '../export-formats/schemas.ts'
 import { createAccountDeletionService } from './account-deletion.ts'
 import { createEmailChangeService } from './email-change.ts'
 import { exportSections } from './export-sections.ts'
@@ -252,12 +254,27 @@ const userRoutes: FastifyPluginAsyncTypebox = async function userRoutes(app) {
         tags: ['user'],
         summary: 'Download all my data as one JSON document',
         description:
-          'Streamed (chunked transfer encoding): the server writes rows as it reads them, so the size of the account does not matter. `sections` holds one array per data domain; a download that does not end with `}}` was cut short and should be retried. Rows are read in batches, not in one snapshot: data written during the download may or may not appear. At most 10 exports an hour from one IP.',
+          'Streamed (chunked transfer encoding): the server writes rows as it reads them, so the size of the account does not matter. `sections` holds one array per data domain; a download that does not end with `}}` was cut short and should be retried. Rows are read in batches, not in one snapshot: data written during the download may or may not appear. At most 10 exports an hour from one IP. The 200 schema is the default `format=json`; ' +
+          EXPORT_FORMATS_DESCRIPTION,
         security: SECURITY.bearer,
-        response: { 200: ExportDocumentSchema, ...errorResponses(401, 429) },
+        querystring: ExportQuerySchema,
+        response: { 200: ExportDocumentSchema, ...errorResponses(400, 401, 429) },
       },
     },
     async function exportAccount(request, reply) {
+      const { format } = request.query
+      if (format && format !== 'json') {
+        const out = formatStream(format, db, request.user.sub)
+        out.on('error', (err) => request.log.error({ err, format }, 'account export failed mid-stream'))
+        return reply
+          .type(CONTENT_TYPES[format])
+          .header(
+            'content-disposition',
+            `attachment; filename="nowatch-export-${new Date().toISOString().slice(0, 10)}.${FILE_EXTENSIONS[format]}"`,
+          )
+          .header('cache-control', 'no-store')
+          .send(out as never)
+      }
       const stream = exportStream(db, request.user.sub, exportSections)
       stream.on('error', (err) => request.log.error({ err }, 'account export failed mid-stream'))
       const day = new Date().toISOString().slice(0, 10)

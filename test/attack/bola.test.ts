@@ -93,7 +93,7 @@ t.test('object-level authorization matrix over every id-taking route', async (t)
     if (path.startsWith('/v1/user/{user_id}')) return [403]
     if (path.startsWith('/v1/shared/{owner_id}')) {
       if (actor !== 'viewer') return [404]
-      const scoped = /\/(checkins|measurements)/.test(path)
+      const scoped = /\/(checkins|measurements|sleep)/.test(path)
       return scoped ? [200] : [403]
     }
     // A calendar day is a key within the caller's own data: the call reaches the caller's entry, never
@@ -126,6 +126,8 @@ t.test('object-level authorization matrix over every id-taking route', async (t)
     'measurements/aggregate': `?type=heart_rate&bucket=1h&from=${from}&to=${to}`,
     'statistics/daily': `?from=${from.slice(0, 10)}&to=${to.slice(0, 10)}`,
     'statistics/summary': `?period=week&date=${to.slice(0, 10)}`,
+    sleep: `?from=${from.slice(0, 10)}&to=${to.slice(0, 10)}`,
+    'sleep/daily': `?from=${from.slice(0, 10)}&to=${to.slice(0, 10)}`,
   }
   const queryFor = (path: string) => query[Object.keys(query).find((k) => path.endsWith(`/${k}`)) ?? ''] ?? ''
   let cells = 0

@@ -18,6 +18,14 @@ async function seed(app: Awaited<ReturnType<typeof buildTestApp>>, who: JournalU
   await ingest(app, who.headers, [
     ...series('heart_rate', '2025-01-06T08:00:00Z', 30, (i) => 60 + offset + (i % 7), 15 * 60_000),
     ...series('steps', '2025-01-07T09:00:00Z', 20, (i) => 100 + offset + i, 10 * 60_000),
+    // A night of sleep stages (light, deep, REM), the last sample awake.
+    ...series(
+      'sleep_stage',
+      '2025-01-07T03:00:00Z',
+      60 + offset,
+      (i) => (i === 59 + offset ? 0 : 1 + (i % 3)),
+      5 * 60_000,
+    ),
   ])
   const checkins: string[] = []
   // Three consecutive days ending now: the journaling-streak rule has something to say.
@@ -73,6 +81,8 @@ t.test('shared reads: invite → accept → read every scope → change scopes �
       'measurement',
       '/measurements/aggregate?type=heart_rate&from=2025-01-05T00:00:00Z&to=2025-01-09T00:00:00Z&bucket=1d',
     ],
+    ['measurement', '/sleep?from=2025-01-05&to=2025-01-09'],
+    ['measurement', '/sleep/daily?from=2025-01-05&to=2025-01-09'],
     ['statistics', '/statistics/daily?from=2025-01-05&to=2025-01-09'],
     ['statistics', '/statistics/summary?period=week&date=2025-01-08'],
     ['checkin', '/checkins'],

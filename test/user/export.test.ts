@@ -13,6 +13,7 @@ const SECTION_NAMES = [
   'sessions',
   'auth_history',
   'measurements',
+  'sleep',
   'shares',
   'groups',
   'telemetry',
