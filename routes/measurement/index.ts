@@ -1,9 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { CATALOGUE, type MeasurementType, TYPE_NAMES, valueProblem } from '../../db/schema/measurement-catalogue.ts'
 import { type ErrorDetail, errors } from '../../plugins/errors.ts'
 import { SECURITY } from '../../plugins/swagger.ts'
 import { decodeCursor, encodeCursor, errorResponses } from '../common.ts'
 import { type ReadRoutesOptions, ownerReads } from '../shared/owner-reads.ts'
-import { CATALOGUE, type MeasurementType, TYPE_NAMES, valueProblem } from './catalogue.ts'
 import { BUCKET_MINUTES, type NewSample, createMeasurementRepository } from './repository.ts'
 import {
   AggregateQuerySchema,

@@ -1,7 +1,7 @@
 import { type SQL, sql } from 'drizzle-orm'
 import type { Db, DbOrTx } from '../../db/client.ts'
+import { CATALOGUE, type MeasurementTypeName, SLEEP_STAGES, TYPE_NAMES } from '../../db/schema/measurement-catalogue.ts'
 import { createUserRepository } from '../user/repository.ts'
-import { CATALOGUE, type MeasurementTypeName, SLEEP_STAGES, TYPE_NAMES } from './catalogue.ts'
 
 /** `device_id` stored for samples sent without one (a primary key column cannot be null). */
 export const NO_DEVICE = ''

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox'
+import { CATALOGUE, type MeasurementTypeName, TYPE_NAMES } from '../../db/schema/measurement-catalogue.ts'
 import { DateTimeSchema, PageSchema } from '../common.ts'
-import { CATALOGUE, type MeasurementTypeName, TYPE_NAMES } from './catalogue.ts'
 import { BUCKETS, type Bucket } from './repository.ts'
 
 const catalogueText = TYPE_NAMES.map((name) => {
