@@ -18,7 +18,9 @@ import activityRoutes from './routes/activity/index.ts'
 import adminFirmwareRoutes from './routes/admin-firmware/index.ts'
 import adminRoutes from './routes/admin/index.ts'
 import authRoutes from './routes/auth/index.ts'
+import sessionRepositoryPlugin from './routes/auth/session-repository.ts'
 import checkinRoutes from './routes/checkin/index.ts'
+import clientRepositoryPlugin from './routes/clients/repository.ts'
 import dayFeedbackRoutes from './routes/day-feedback/index.ts'
 import firmwareRoutes from './routes/firmware/index.ts'
 import groupRoutes from './routes/groups/index.ts'
@@ -32,6 +34,8 @@ import statisticsRoutes from './routes/statistics/index.ts'
 import systemRoutes from './routes/system/index.ts'
 import telemetryRoutes from './routes/telemetry/index.ts'
 import userRoutes from './routes/user/index.ts'
+import profileCachePlugin from './routes/user/profile-cache.ts'
+import userRepositoryPlugin from './routes/user/repository.ts'
 
 export interface BuildAppOptions {
   /** A validated config; when absent it is loaded from `env` (default process.env). */
@@ -99,6 +103,11 @@ export async function buildApp(options: BuildAppOptions = {}) {
   await app.register(securityPlugin)
   await app.register(dbPlugin, { database: options.database })
   await app.register(swaggerPlugin)
+  // The repositories that plugins need are named decorators: the plugins list them in `dependencies`.
+  await app.register(userRepositoryPlugin)
+  await app.register(sessionRepositoryPlugin)
+  await app.register(clientRepositoryPlugin)
+  await app.register(profileCachePlugin)
   await app.register(clientTokenPlugin)
   await app.register(authPlugin)
   await app.register(limitsPlugin)

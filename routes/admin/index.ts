@@ -141,10 +141,10 @@ const adminRoutes: FastifyPluginAsyncTypebox = async function adminRoutes(app) {
     },
     async function disableUser(request) {
       notSelf(request, request.params.id)
-      const result = await db.transaction(async (tx) => {
+      const result = await app.transactionEndingSessions(async (tx, end) => {
         const user = await users.setDisabled(request.params.id, true, tx)
         if (!user) return null
-        const ended = await sessions.revokeAll(user.id, 'account_disabled', undefined, tx)
+        const ended = await end(user.id, 'account_disabled')
         await audit.record(
           request,
           {
@@ -158,7 +158,6 @@ const adminRoutes: FastifyPluginAsyncTypebox = async function adminRoutes(app) {
         return { user, ended }
       })
       if (!result) throw userNotFound()
-      app.sessionCache.invalidate(...result.ended)
       return toAdminUser(result.user)
     },
   )
@@ -198,10 +197,10 @@ const adminRoutes: FastifyPluginAsyncTypebox = async function adminRoutes(app) {
     },
     async function signOutUser(request) {
       notSelf(request, request.params.id)
-      const ended = await db.transaction(async (tx) => {
+      const ended = await app.transactionEndingSessions(async (tx, end) => {
         const user = await users.findById(request.params.id, tx)
         if (!user) return null
-        const ids = await sessions.revokeAll(user.id, 'admin_sign_out', undefined, tx)
+        const ids = await end(user.id, 'admin_sign_out')
         await audit.record(
           request,
           { action: 'user.sign_out', targetType: 'user', targetId: user.id, details: { sessions_revoked: ids.length } },
@@ -210,7 +209,6 @@ const adminRoutes: FastifyPluginAsyncTypebox = async function adminRoutes(app) {
         return ids
       })
       if (!ended) throw userNotFound()
-      app.sessionCache.invalidate(...ended)
       return { status: 'success' as const, sessions_revoked: ended.length }
     },
   )

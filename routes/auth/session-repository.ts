@@ -1,12 +1,14 @@
 import { and, asc, desc, eq, gt, isNull, lt, ne, or, sql } from 'drizzle-orm'
+import fp from 'fastify-plugin'
 import type { Db, DbOrTx } from '../../db/client.ts'
 import { clientApps, sessions, users } from '../../db/schema/index.ts'
+import type { SessionState } from '../../plugins/auth.ts'
 
-export interface SessionState {
-  sessionId: string
-  userId: string
-  role: 'user' | 'admin'
-  active: boolean
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The sessions table, for the auth plugin's bearer check and the routes that list or end sessions. */
+    sessionRepository: SessionRepository
+  }
 }
 
 const active = () => and(isNull(sessions.revokedAt), gt(sessions.expiresAt, sql`now()`))
@@ -214,3 +216,11 @@ export function createSessionRepository(db: Db) {
 }
 
 export type SessionRepository = ReturnType<typeof createSessionRepository>
+
+/** The repository as a named decorator, so the auth plugin can depend on it (see app.printPlugins()). */
+export default fp(
+  async function sessionRepositoryPlugin(app) {
+    app.decorate('sessionRepository', createSessionRepository(app.db))
+  },
+  { name: 'session-repository', dependencies: ['db'] },
+)

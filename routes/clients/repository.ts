@@ -1,7 +1,15 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { and, desc, eq, isNull, lt, or, sql } from 'drizzle-orm'
+import fp from 'fastify-plugin'
 import type { Db, DbOrTx } from '../../db/client.ts'
 import { clientApps } from '../../db/schema/index.ts'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The client apps table, for the client-token plugin's `x-auth-token` check and the admin routes. */
+    clientRepository: ClientAppRepository
+  }
+}
 
 /** The x-auth-token header value: base64("<secret>+<clientId>"), as the NOWATCH reference defines it. */
 export function encodeClientToken(secret: string, clientId: string): string {
@@ -60,6 +68,12 @@ export function createClientAppRepository(db: Db) {
       return { id: row.id, name: row.name }
     },
 
+    /** The client of an `x-auth-token` header value, or null when it is malformed, unknown or revoked. */
+    async verifyToken(header: string) {
+      const decoded = decodeClientToken(header)
+      return decoded ? this.verify(decoded.clientId, decoded.secret) : null
+    },
+
     async rotate(clientId: string, tx?: DbOrTx): Promise<IssuedClient | null> {
       const secret = randomBytes(32).toString('base64url')
       const [row] = await (tx ?? db)
@@ -116,3 +130,11 @@ export function createClientAppRepository(db: Db) {
 }
 
 export type ClientAppRepository = ReturnType<typeof createClientAppRepository>
+
+/** The repository as a named decorator, so the client-token plugin can depend on it. */
+export default fp(
+  async function clientRepositoryPlugin(app) {
+    app.decorate('clientRepository', createClientAppRepository(app.db))
+  },
+  { name: 'client-repository', dependencies: ['db'] },
+)

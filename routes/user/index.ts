@@ -174,10 +174,8 @@ const userRoutes: FastifyPluginAsyncTypebox = async function userRoutes(app) {
       },
     },
     async function revokeSession(request) {
-      if (!(await sessions.revoke(request.user.sub, request.params.id, 'revoked_by_user'))) {
-        throw errors.notFound('No such active session.')
-      }
-      app.sessionCache.invalidate(request.params.id)
+      const ended = await app.endSessions(request.user.sub, 'revoked_by_user', { only: request.params.id })
+      if (ended.length === 0) throw errors.notFound('No such active session.')
       return SUCCESS
     },
   )

@@ -1,7 +1,16 @@
 import { and, asc, desc, eq, ilike, isNull, lt, or, sql } from 'drizzle-orm'
+import fp from 'fastify-plugin'
 import type { Db, DbOrTx } from '../../db/client.ts'
 import { userSettings, users } from '../../db/schema/index.ts'
+import { errors } from '../../plugins/errors.ts'
 import { type SettingKey, type SettingValue, encodeSetting } from './settings.ts'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The users table, for the plugins that need a user (the profile cache) and the domains. */
+    userRepository: UserRepository
+  }
+}
 
 export type UserRow = typeof users.$inferSelect
 export type NewUser = typeof users.$inferInsert
@@ -38,6 +47,16 @@ export function createUserRepository(db: Db) {
         .where(eq(users.email, normaliseEmail(email)))
         .limit(1)
       return row ?? null
+    },
+
+    /**
+     * The user's IANA time zone: calendar days (journal, statistics, insights) are counted in it. The one
+     * way to ask; a user who is gone answers `404 not_found`, as their data would.
+     */
+    async timeZone(id: string, tx?: DbOrTx): Promise<string> {
+      const [row] = await (tx ?? db).select({ timeZone: users.timeZone }).from(users).where(eq(users.id, id)).limit(1)
+      if (!row) throw errors.notFound()
+      return row.timeZone
     },
 
     async findById(id: string, tx?: DbOrTx): Promise<UserRow | null> {
@@ -190,3 +209,11 @@ export function createUserRepository(db: Db) {
 }
 
 export type UserRepository = ReturnType<typeof createUserRepository>
+
+/** The repository as a named decorator, so plugins that need users can depend on it. */
+export default fp(
+  async function userRepositoryPlugin(app) {
+    app.decorate('userRepository', createUserRepository(app.db))
+  },
+  { name: 'user-repository', dependencies: ['db'] },
+)
