@@ -14,22 +14,23 @@ import limitsPlugin from './plugins/limits.ts'
 import mailerPlugin from './plugins/mailer.ts'
 import securityPlugin from './plugins/security.ts'
 import swaggerPlugin from './plugins/swagger.ts'
-import activityRoutes from './routes/activity/index.ts'
+import activityRoutes, { activityReadRoutes } from './routes/activity/index.ts'
 import adminFirmwareRoutes from './routes/admin-firmware/index.ts'
 import adminRoutes from './routes/admin/index.ts'
 import authRoutes from './routes/auth/index.ts'
 import sessionRepositoryPlugin from './routes/auth/session-repository.ts'
-import checkinRoutes from './routes/checkin/index.ts'
+import checkinRoutes, { checkinReadRoutes } from './routes/checkin/index.ts'
 import clientRepositoryPlugin from './routes/clients/repository.ts'
-import dayFeedbackRoutes from './routes/day-feedback/index.ts'
+import dayFeedbackRoutes, { dayFeedbackReadRoutes } from './routes/day-feedback/index.ts'
 import firmwareRoutes from './routes/firmware/index.ts'
-import groupRoutes from './routes/groups/index.ts'
-import insightRoutes from './routes/insight/index.ts'
-import intentionRoutes from './routes/intention/index.ts'
-import measurementRoutes from './routes/measurement/index.ts'
-import sharedRoutes from './routes/shared/index.ts'
-import sharedReadRoutes from './routes/shared/reads.ts'
+import insightRoutes, { insightReadRoutes } from './routes/insight/index.ts'
+import intentionRoutes, { intentionReadRoutes } from './routes/intention/index.ts'
+import measurementRoutes, { measurementReadRoutes } from './routes/measurement/index.ts'
+import ownerReadsPlugin from './routes/owner-reads.ts'
+import shareAccessPlugin from './routes/sharing/access.ts'
+import groupRoutes from './routes/sharing/groups.ts'
 import sharingRoutes from './routes/sharing/index.ts'
+import sharedRoutes from './routes/sharing/viewer.ts'
 import statisticsRoutes from './routes/statistics/index.ts'
 import systemRoutes from './routes/system/index.ts'
 import telemetryRoutes from './routes/telemetry/index.ts'
@@ -113,6 +114,8 @@ export async function buildApp(options: BuildAppOptions = {}) {
   await app.register(limitsPlugin)
   await app.register(mailerPlugin)
   await app.register(auditPlugin)
+  await app.register(shareAccessPlugin)
+  await app.register(ownerReadsPlugin)
 
   await app.register(systemRoutes)
   await app.register(authRoutes)
@@ -131,7 +134,21 @@ export async function buildApp(options: BuildAppOptions = {}) {
   await app.register(activityRoutes, { prefix: '/v1' })
   await app.register(intentionRoutes, { prefix: '/v1' })
   await app.register(insightRoutes, { prefix: '/v1' })
-  await app.register(sharedReadRoutes, { prefix: '/v1' })
+  // Read-only access to the data others share with the caller: each domain's own read routes again
+  // under /v1/shared/:owner_id with `shared: true`, so the viewer gets the owner's answer from the same
+  // handler and query, after the share and scope check. Only GET routes are registered here: anything
+  // else under this prefix is 404, so nothing can be written.
+  for (const readRoutes of [
+    measurementReadRoutes,
+    statisticsRoutes,
+    checkinReadRoutes,
+    dayFeedbackReadRoutes,
+    activityReadRoutes,
+    intentionReadRoutes,
+    insightReadRoutes,
+  ]) {
+    await app.register(readRoutes, { prefix: '/v1/shared/:owner_id', shared: true })
+  }
 
   return app
 }

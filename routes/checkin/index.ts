@@ -13,7 +13,7 @@ import {
 } from '../common.ts'
 import { parseTimeRange } from '../journal/paging.ts'
 import { refuseFuture } from '../journal/zone.ts'
-import { type ReadRoutesOptions, ownerReads } from '../shared/owner-reads.ts'
+import type { ReadRoutesOptions } from '../owner-reads.ts'
 import { createCheckinRepository, toCheckinJson } from './repository.ts'
 import { CheckinCreateSchema, CheckinListQuerySchema, CheckinPatchSchema, CheckinSchema } from './schemas.ts'
 
@@ -25,7 +25,7 @@ export const checkinReadRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions> = a
   options,
 ) {
   const checkins = createCheckinRepository(app.db)
-  const reads = ownerReads(app, options, 'checkin')
+  const reads = app.ownerReads(options, 'checkin')
 
   app.get(
     '/checkins',

@@ -11,7 +11,7 @@ import {
   toPage,
 } from '../common.ts'
 import { todayIn, userTimeZone } from '../journal/zone.ts'
-import { type ReadRoutesOptions, ownerReads } from '../shared/owner-reads.ts'
+import type { ReadRoutesOptions } from '../owner-reads.ts'
 import { createDayFeedbackRepository, toDayFeedbackJson } from './repository.ts'
 import { DateParamsSchema, DayFeedbackBodySchema, DayFeedbackListQuerySchema, DayFeedbackSchema } from './schemas.ts'
 
@@ -23,7 +23,7 @@ export const dayFeedbackReadRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions>
   options,
 ) {
   const feedback = createDayFeedbackRepository(app.db)
-  const reads = ownerReads(app, options, 'day-feedback')
+  const reads = app.ownerReads(options, 'day-feedback')
 
   app.get(
     '/day-feedback',

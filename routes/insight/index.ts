@@ -11,7 +11,7 @@ import {
   errorResponses,
   toPage,
 } from '../common.ts'
-import { type ReadRoutesOptions, ownerReads } from '../shared/owner-reads.ts'
+import type { ReadRoutesOptions } from '../owner-reads.ts'
 import { createInsightEngine } from './engine.ts'
 import { createInsightRepository, toFeedbackJson, toInsightJson, toReflectionJson } from './repository.ts'
 import {
@@ -41,7 +41,7 @@ export const insightReadRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions> = a
 ) {
   const insights = createInsightRepository(app.db)
   const engine = createInsightEngine(app.db)
-  const reads = ownerReads(app, options, 'insight')
+  const reads = app.ownerReads(options, 'insight')
   const Insight = reads.shared ? SharedInsightSchema : InsightSchema
   const noSuch = () => errors.notFound('No such insight.')
 

@@ -3,7 +3,7 @@ import { CATALOGUE, type MeasurementType, TYPE_NAMES, valueProblem } from '../..
 import { type ErrorDetail, errors } from '../../plugins/errors.ts'
 import { SECURITY } from '../../plugins/swagger.ts'
 import { decodeCursor, encodeCursor, errorResponses } from '../common.ts'
-import { type ReadRoutesOptions, ownerReads } from '../shared/owner-reads.ts'
+import type { ReadRoutesOptions } from '../owner-reads.ts'
 import { BUCKET_MINUTES, type NewSample, createMeasurementRepository } from './repository.ts'
 import {
   AggregateQuerySchema,
@@ -52,7 +52,7 @@ export const measurementReadRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions>
   options,
 ) {
   const repo = createMeasurementRepository(app.db)
-  const reads = ownerReads(app, options, 'measurement')
+  const reads = app.ownerReads(options, 'measurement')
 
   app.get(
     '/measurements',

@@ -14,7 +14,7 @@ import {
 import { isUniqueViolation } from '../journal/db-errors.ts'
 import { parseTimeRange } from '../journal/paging.ts'
 import { refuseFuture } from '../journal/zone.ts'
-import { type ReadRoutesOptions, ownerReads } from '../shared/owner-reads.ts'
+import type { ReadRoutesOptions } from '../owner-reads.ts'
 import type { SessionFamily } from './family.ts'
 import {
   ONE_RUNNING_CONSTRAINT,
@@ -52,7 +52,7 @@ export function sessionReadRoutes(f: SessionFamily): FastifyPluginAsyncTypebox<R
 
   return async function sessionReadRoutes(app, options) {
     const sessions = createJournalSessionRepository(app.db, f.family)
-    const reads = ownerReads(app, options, f.family)
+    const reads = app.ownerReads(options, f.family)
     const json = (row: SessionRow) => toSessionJson(f, row)
 
     app.get(

@@ -13,8 +13,8 @@ import {
   errorResponses,
   toPage,
 } from '../common.ts'
-import { type ShareRow, createSharingRepository, hashInviteCode } from '../sharing/repository.ts'
-import { SharedSchema, toShared } from '../sharing/schemas.ts'
+import { type ShareRow, createSharingRepository, hashInviteCode } from './repository.ts'
+import { SharedSchema, toShared } from './schemas.ts'
 
 function page(rows: ShareRow[], limit: number) {
   return toPage(rows, limit, toShared, (r) => encodeTimeCursor(r.createdAt, r.id))

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { errors } from '../../plugins/errors.ts'
 import { errorResponses } from '../common.ts'
-import { type ReadRoutesOptions, ownerReads } from '../shared/owner-reads.ts'
+import type { ReadRoutesOptions } from '../owner-reads.ts'
 import { STATISTIC_KEYS, type StatisticKey, createStatisticsRepository } from './repository.ts'
 import { DailyQuerySchema, DailyResultSchema, SummaryQuerySchema, SummaryResultSchema } from './schemas.ts'
 
@@ -46,7 +46,7 @@ function isRealDate(date: string): boolean {
  */
 const statisticsRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions> = async function statisticsRoutes(app, options) {
   const repo = createStatisticsRepository(app.db)
-  const reads = ownerReads(app, options, 'statistics')
+  const reads = app.ownerReads(options, 'statistics')
 
   app.get(
     '/statistics/daily',

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { DbOrTx } from '../../db/client.ts'
 import { createHistoryRepository } from '../auth/history-repository.ts'
-import { createGroupRepository } from '../groups/repository.ts'
+import { createGroupRepository } from '../sharing/group-repository.ts'
 import { type UserRow, createUserRepository } from './repository.ts'
 
 /**
