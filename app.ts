@@ -14,11 +14,13 @@ import limitsPlugin from './plugins/limits.ts'
 import mailerPlugin from './plugins/mailer.ts'
 import securityPlugin from './plugins/security.ts'
 import swaggerPlugin from './plugins/swagger.ts'
+import accountRoutes from './routes/account/index.ts'
 import activityRoutes, { activityReadRoutes } from './routes/activity/index.ts'
 import adminFirmwareRoutes from './routes/admin-firmware/index.ts'
 import adminRoutes from './routes/admin/index.ts'
 import authRoutes from './routes/auth/index.ts'
 import sessionRepositoryPlugin from './routes/auth/session-repository.ts'
+import sessionRoutes from './routes/auth/sessions.ts'
 import checkinRoutes, { checkinReadRoutes } from './routes/checkin/index.ts'
 import clientRepositoryPlugin from './routes/clients/repository.ts'
 import dayFeedbackRoutes, { dayFeedbackReadRoutes } from './routes/day-feedback/index.ts'
@@ -126,6 +128,8 @@ export async function buildApp(options: BuildAppOptions = {}) {
   await app.register(statisticsRoutes, { prefix: '/v1' })
   await app.register(telemetryRoutes, { prefix: '/v1' })
   await app.register(userRoutes, { prefix: '/v1' })
+  await app.register(sessionRoutes, { prefix: '/v1' })
+  await app.register(accountRoutes, { prefix: '/v1' })
   await app.register(adminRoutes, { prefix: '/v1' })
   await app.register(firmwareRoutes, { prefix: '/v1' })
   await app.register(adminFirmwareRoutes, { prefix: '/v1' })

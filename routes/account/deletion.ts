@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import type { DbOrTx } from '../../db/client.ts'
 import { createHistoryRepository } from '../auth/history-repository.ts'
 import { createGroupRepository } from '../sharing/group-repository.ts'
-import { type UserRow, createUserRepository } from './repository.ts'
+import { type UserRow, createUserRepository } from '../user/repository.ts'
 
 /**
  * A step run inside the deletion transaction, before the user row goes. Rows keyed by `user_id`

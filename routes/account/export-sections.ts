@@ -11,7 +11,7 @@ import { exportRows as exportMeasurementRows } from '../measurement/repository.t
 import { createGroupRepository } from '../sharing/group-repository.ts'
 import { createSharingRepository } from '../sharing/repository.ts'
 import { exportRows as exportTelemetryRows } from '../telemetry/repository.ts'
-import { createUserRepository } from './repository.ts'
+import { createUserRepository } from '../user/repository.ts'
 
 export type ExportRow = Record<string, unknown>
 

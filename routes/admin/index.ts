@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
 import { errors } from '../../plugins/errors.ts'
 import { SECURITY } from '../../plugins/swagger.ts'
+import { createAccountDeletionService } from '../account/deletion.ts'
 import { createSessionRepository } from '../auth/session-repository.ts'
 import { createClientAppRepository } from '../clients/repository.ts'
 import {
@@ -14,7 +15,6 @@ import {
   encodeTimeCursor,
   errorResponses,
 } from '../common.ts'
-import { createAccountDeletionService } from '../user/account-deletion.ts'
 import { type UserRow, createUserRepository } from '../user/repository.ts'
 import { createAuditLogRepository } from './repository.ts'
 import {

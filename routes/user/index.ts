@@ -1,43 +1,18 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { errors } from '../../plugins/errors.ts'
 import { SECURITY } from '../../plugins/swagger.ts'
-import { verifyPassword } from '../auth/passwords.ts'
-import { createSessionRepository } from '../auth/session-repository.ts'
-import { parseUserAgent } from '../auth/user-agent.ts'
-import {
-  PageSchema,
-  PaginationQuerySchema,
-  SUCCESS,
-  StatusSuccessSchema,
-  decodeTimeCursor,
-  encodeTimeCursor,
-  errorResponses,
-} from '../common.ts'
-import { createAccountDeletionService } from './account-deletion.ts'
-import { exportSections } from './export-sections.ts'
-import { exportStream } from './export.ts'
+import { errorResponses } from '../common.ts'
 import { profileChanges, toProfile } from './profile.ts'
 import { createUserRepository } from './repository.ts'
-import {
-  DeleteAccountBodySchema,
-  ExportDocumentSchema,
-  ProfilePatchSchema,
-  ProfileSchema,
-  SessionParamsSchema,
-  SessionSchema,
-  SettingsPutSchema,
-  SettingsSchema,
-} from './schemas.ts'
+import { ProfilePatchSchema, ProfileSchema, SettingsPutSchema, SettingsSchema } from './schemas.ts'
 import { type SettingKey, type SettingValue, effectiveSettings } from './settings.ts'
 
 const BODY_ERRORS = [400, 413, 415] as const
 const gone = () => errors.unauthorized('session_revoked', 'This session has ended; log in again.')
 
 const userRoutes: FastifyPluginAsyncTypebox = async function userRoutes(app) {
-  const { db, limits } = app
+  const { db } = app
   const users = createUserRepository(db)
-  const sessions = createSessionRepository(db)
-  const deletion = createAccountDeletionService(app)
 
   // Every route here is the caller's own account; no id in a path ever names another user.
   app.addHook('onRequest', app.authenticate)
@@ -122,113 +97,6 @@ const userRoutes: FastifyPluginAsyncTypebox = async function userRoutes(app) {
         return users.settings(request.user.sub, tx)
       })
       return effectiveSettings(stored)
-    },
-  )
-
-  app.get(
-    '/users/me/sessions',
-    {
-      schema: {
-        tags: ['user'],
-        summary: 'My active sessions, newest login first',
-        description:
-          'One per login that has not ended: the client app, times, IP and the user agent parsed into browser, OS and device. `current` marks the session of this access token.',
-        security: SECURITY.bearer,
-        querystring: PaginationQuerySchema,
-        response: { 200: PageSchema(SessionSchema), ...errorResponses(400, 401) },
-      },
-    },
-    async function listSessions(request) {
-      const limit = request.query.limit ?? 50
-      const rows = await sessions.pageActive(request.user.sub, limit + 1, decodeTimeCursor(request.query.cursor))
-      const page = rows.slice(0, limit)
-      const last = page.at(-1)
-      return {
-        data: page.map((s) => ({
-          id: s.id,
-          current: s.id === request.user.sid,
-          client: s.clientId ? { id: s.clientId, name: s.clientName ?? '' } : null,
-          created: s.createdAt.toISOString(),
-          last_used: s.lastUsedAt.toISOString(),
-          expires: s.expiresAt.toISOString(),
-          ip: s.ip,
-          user_agent: s.userAgent,
-          ...parseUserAgent(s.userAgent),
-        })),
-        next_cursor: rows.length > limit && last ? encodeTimeCursor(last.createdAt, last.id) : null,
-      }
-    },
-  )
-
-  app.delete(
-    '/users/me/sessions/:id',
-    {
-      schema: {
-        tags: ['user'],
-        summary: 'End one of my sessions',
-        description:
-          "Its access and refresh tokens stop working at once. Ending the current session is a logout. Another account's session, an ended one or an unknown id: `404 not_found`.",
-        security: SECURITY.bearer,
-        params: SessionParamsSchema,
-        response: { 200: StatusSuccessSchema, ...errorResponses(400, 401, 404) },
-      },
-    },
-    async function revokeSession(request) {
-      const ended = await app.endSessions(request.user.sub, 'revoked_by_user', { only: request.params.id })
-      if (ended.length === 0) throw errors.notFound('No such active session.')
-      return SUCCESS
-    },
-  )
-
-  app.delete(
-    '/users/me',
-    {
-      config: { rateLimit: { max: 10, timeWindow: 900_000 } },
-      schema: {
-        tags: ['user'],
-        summary: 'Delete my account and all my data',
-        description:
-          'Needs the current password (a wrong one: `400 validation_failed` on `password`; after 4 wrong ones within 15 minutes, `429 rate_limited`). In one transaction the account and every row that belongs to it go: profile, settings, sessions, login history, measurements, journal, shares both ways, group memberships, files it owns, and mail queued to its address. Every token stops working and the next login fails. This cannot be undone; export the data first.',
-        security: SECURITY.bearer,
-        body: DeleteAccountBodySchema,
-        response: { 200: StatusSuccessSchema, ...errorResponses(...BODY_ERRORS, 401, 429) },
-      },
-    },
-    async function deleteAccount(request) {
-      const user = await users.findById(request.user.sub)
-      if (!user) throw gone()
-      if (!(await verifyPassword(request.body.password, user.passwordHash))) {
-        await limits.hit(`delete-account:user:${user.id}`, 4, 900)
-        throw errors.validation([{ field: 'password', problem: 'is not your current password' }])
-      }
-      if (!(await deletion.deleteAccount(user.id))) throw gone()
-      request.log.info({ userId: user.id }, 'account deleted by its owner')
-      return SUCCESS
-    },
-  )
-
-  app.get(
-    '/users/me/export',
-    {
-      config: { rateLimit: { max: 10, timeWindow: 3600_000 } },
-      schema: {
-        tags: ['user'],
-        summary: 'Download all my data as one JSON document',
-        description:
-          'Streamed (chunked transfer encoding): the server writes rows as it reads them, so the size of the account does not matter. `sections` holds one array per data domain; a download that does not end with `}}` was cut short and should be retried. Rows are read in batches, not in one snapshot: data written during the download may or may not appear. At most 10 exports an hour from one IP.',
-        security: SECURITY.bearer,
-        response: { 200: ExportDocumentSchema, ...errorResponses(401, 429) },
-      },
-    },
-    async function exportAccount(request, reply) {
-      const stream = exportStream(db, request.user.sub, exportSections)
-      stream.on('error', (err) => request.log.error({ err }, 'account export failed mid-stream'))
-      const day = new Date().toISOString().slice(0, 10)
-      return reply
-        .type('application/json; charset=utf-8')
-        .header('content-disposition', `attachment; filename="nowatch-export-${day}.json"`)
-        .header('cache-control', 'no-store')
-        .send(stream as never) // a stream is sent as is; the 200 schema documents the document it carries
     },
   )
 }
