@@ -10,7 +10,7 @@ import {
   errorResponses,
   toPage,
 } from '../common.ts'
-import { todayIn, userTimeZone } from '../journal/zone.ts'
+import { todayIn } from '../journal/zone.ts'
 import type { ReadRoutesOptions } from '../owner-reads.ts'
 import { createDayFeedbackRepository, toDayFeedbackJson } from './repository.ts'
 import { DateParamsSchema, DayFeedbackBodySchema, DayFeedbackListQuerySchema, DayFeedbackSchema } from './schemas.ts'
@@ -103,7 +103,7 @@ const dayFeedbackRoutes: FastifyPluginAsyncTypebox = async function dayFeedbackR
       if (body.mood == null && body.rating == null && body.note == null) {
         throw errors.validation([{ field: 'body', problem: 'must have at least one of mood, rating, note' }])
       }
-      const timeZone = await userTimeZone(app.db, request.user.sub)
+      const timeZone = await app.userRepository.timeZone(request.user.sub)
       if (request.params.date > todayIn(timeZone)) {
         throw errors.validation([{ field: 'params.date', problem: 'must not be in the future' }])
       }

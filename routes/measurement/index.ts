@@ -118,7 +118,7 @@ export const measurementReadRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions>
         throw errors.badRequest('range_too_large', `At most ${MAX_BUCKETS} buckets per request; narrow the range.`)
       }
       const ownerId = await reads.owner(request)
-      const timeZone = await repo.timeZoneOf(ownerId)
+      const timeZone = await app.userRepository.timeZone(ownerId)
       const data = await repo.aggregate(ownerId, { type: q.type, from, to, bucket, timeZone })
       return { type: q.type, bucket, time_zone: timeZone, unit: CATALOGUE[q.type].unit, data }
     },

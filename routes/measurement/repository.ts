@@ -207,13 +207,7 @@ const AVERAGED = ['hrv_rmssd', 'skin_temperature', 'spo2', 'respiratory_rate', '
 export function createMeasurementRepository(db: Db) {
   const users = createUserRepository(db)
 
-  async function timeZoneOf(userId: string, tx?: DbOrTx): Promise<string> {
-    return (await users.findById(userId, tx))?.timeZone ?? 'UTC'
-  }
-
   return {
-    timeZoneOf,
-
     /**
      * Stores a validated batch in one statement: new rows go in, rows already stored (same user, type,
      * timestamp, device) are skipped, and the new rows' count/sum/min/max are added to their minutes in
@@ -419,7 +413,7 @@ export function createMeasurementRepository(db: Db) {
 
     /** Statistics of each calendar day fromDate..toDate (YYYY-MM-DD, inclusive) in the user's time zone. */
     async daily(userId: string, fromDate: string, toDate: string, timeZone?: string): Promise<DailyStatistics[]> {
-      const tz = timeZone ?? (await timeZoneOf(userId))
+      const tz = timeZone ?? (await users.timeZone(userId))
       const res = await db.execute(sql`
         with ${dailyCore(userId, tz, fromDate, toDate)}
         select to_char(day, 'YYYY-MM-DD') as date, resting_heart_rate,

@@ -71,7 +71,7 @@ const statisticsRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions> = async fun
       if (days < 1) throw errors.validation([{ field: 'query.to', problem: 'must not be before from' }])
       if (days > MAX_DAYS) throw errors.badRequest('range_too_large', `At most ${MAX_DAYS} days per request.`)
       const ownerId = await reads.owner(request)
-      const timeZone = await repo.timeZoneOf(ownerId)
+      const timeZone = await app.userRepository.timeZone(ownerId)
       return { time_zone: timeZone, data: await repo.daily(ownerId, from, to, timeZone) }
     },
   )
@@ -95,7 +95,7 @@ const statisticsRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions> = async fun
     async function summary(request) {
       const { period } = request.query
       const ownerId = await reads.owner(request)
-      const timeZone = await repo.timeZoneOf(ownerId)
+      const timeZone = await app.userRepository.timeZone(ownerId)
       const date = request.query.date ?? todayIn(timeZone)
       if (!isRealDate(date)) throw errors.validation([{ field: 'query.date', problem: 'is not a calendar date' }])
       const periods = periodsOf(period, date)

@@ -1,10 +1,11 @@
 import type { Db } from '../../db/client.ts'
-import { type JournalDay, journalDays } from '../journal/day-mood.ts'
 import {
   STATISTIC_KEYS as MEASUREMENT_KEYS,
   type DailyStatistics as MeasurementDailyStatistics,
   createMeasurementRepository,
 } from '../measurement/repository.ts'
+import { createUserRepository } from '../user/repository.ts'
+import { type JournalDay, journalDays } from './day-mood.ts'
 
 /** A day's statistics: the measurements' and the journal's (mood, check-ins). */
 export type DailyStatistics = MeasurementDailyStatistics & JournalDay
@@ -37,11 +38,9 @@ function journalPeriod(days: Map<string, JournalDay>, from: string, to: string):
 export function createStatisticsRepository(db: Db) {
   const measurements = createMeasurementRepository(db)
   return {
-    timeZoneOf: measurements.timeZoneOf,
-
     /** Every day fromDate..toDate (inclusive) in the user's zone. */
     async daily(userId: string, fromDate: string, toDate: string, timeZone?: string): Promise<DailyStatistics[]> {
-      const tz = timeZone ?? (await measurements.timeZoneOf(userId))
+      const tz = timeZone ?? (await createUserRepository(db).timeZone(userId))
       const [rows, journal] = await Promise.all([
         measurements.daily(userId, fromDate, toDate, tz),
         journalDays(db, userId, fromDate, toDate, tz),
