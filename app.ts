@@ -16,8 +16,9 @@ import securityPlugin from './plugins/security.ts'
 import swaggerPlugin from './plugins/swagger.ts'
 import accountRoutes from './routes/account/index.ts'
 import activityRoutes, { activityReadRoutes } from './routes/activity/index.ts'
-import adminFirmwareRoutes from './routes/admin-firmware/index.ts'
+import adminFirmwareRoutes from './routes/admin/firmware.ts'
 import adminRoutes from './routes/admin/index.ts'
+import adminTelemetryRoutes from './routes/admin/telemetry.ts'
 import authRoutes from './routes/auth/index.ts'
 import sessionRepositoryPlugin from './routes/auth/session-repository.ts'
 import sessionRoutes from './routes/auth/sessions.ts'
@@ -127,6 +128,7 @@ export async function buildApp(options: BuildAppOptions = {}) {
   await app.register(measurementRoutes, { prefix: '/v1' })
   await app.register(statisticsRoutes, { prefix: '/v1' })
   await app.register(telemetryRoutes, { prefix: '/v1' })
+  await app.register(adminTelemetryRoutes, { prefix: '/v1' })
   await app.register(userRoutes, { prefix: '/v1' })
   await app.register(sessionRoutes, { prefix: '/v1' })
   await app.register(accountRoutes, { prefix: '/v1' })
