@@ -1,5 +1,6 @@
-import { and, asc, count, desc, eq, gt, lt, max, or, sql } from 'drizzle-orm'
+import { and, asc, count, desc, eq, gt, max, sql } from 'drizzle-orm'
 import type { Db, DbOrTx } from '../../db/client.ts'
+import { keysetAfter } from '../../db/keyset.ts'
 import { loginAttempts } from '../../db/schema/index.ts'
 
 export interface AttemptValues {
@@ -37,17 +38,7 @@ export function createHistoryRepository(db: Db) {
       return db
         .select()
         .from(loginAttempts)
-        .where(
-          and(
-            eq(loginAttempts.userId, userId),
-            after
-              ? or(
-                  lt(loginAttempts.createdAt, after.at),
-                  and(eq(loginAttempts.createdAt, after.at), lt(loginAttempts.id, after.id)),
-                )
-              : undefined,
-          ),
-        )
+        .where(and(eq(loginAttempts.userId, userId), keysetAfter(loginAttempts.createdAt, loginAttempts.id, after)))
         .orderBy(desc(loginAttempts.createdAt), desc(loginAttempts.id))
         .limit(limit)
     },
@@ -68,15 +59,7 @@ export function createHistoryRepository(db: Db) {
           .select()
           .from(loginAttempts)
           .where(
-            and(
-              eq(loginAttempts.userId, userId),
-              after
-                ? or(
-                    gt(loginAttempts.createdAt, after.at),
-                    and(eq(loginAttempts.createdAt, after.at), gt(loginAttempts.id, after.id)),
-                  )
-                : undefined,
-            ),
+            and(eq(loginAttempts.userId, userId), keysetAfter(loginAttempts.createdAt, loginAttempts.id, after, 'asc')),
           )
           .orderBy(asc(loginAttempts.createdAt), asc(loginAttempts.id))
           .limit(batch)

@@ -1,6 +1,7 @@
-import { and, asc, desc, eq, gt, isNull, lt, ne, or, sql } from 'drizzle-orm'
+import { and, asc, desc, eq, gt, isNull, ne, sql } from 'drizzle-orm'
 import fp from 'fastify-plugin'
 import type { Db, DbOrTx } from '../../db/client.ts'
+import { keysetAfter } from '../../db/keyset.ts'
 import { clientApps, sessions, users } from '../../db/schema/index.ts'
 import type { SessionState } from '../../plugins/auth.ts'
 
@@ -127,15 +128,7 @@ export function createSessionRepository(db: Db) {
         })
         .from(sessions)
         .leftJoin(clientApps, eq(clientApps.id, sessions.clientId))
-        .where(
-          and(
-            eq(sessions.userId, userId),
-            active(),
-            after
-              ? or(lt(sessions.createdAt, after.at), and(eq(sessions.createdAt, after.at), lt(sessions.id, after.id)))
-              : undefined,
-          ),
-        )
+        .where(and(eq(sessions.userId, userId), active(), keysetAfter(sessions.createdAt, sessions.id, after)))
         .orderBy(desc(sessions.createdAt), desc(sessions.id))
         .limit(limit)
     },
@@ -147,14 +140,7 @@ export function createSessionRepository(db: Db) {
         const rows = await db
           .select()
           .from(sessions)
-          .where(
-            and(
-              eq(sessions.userId, userId),
-              after
-                ? or(gt(sessions.createdAt, after.at), and(eq(sessions.createdAt, after.at), gt(sessions.id, after.id)))
-                : undefined,
-            ),
-          )
+          .where(and(eq(sessions.userId, userId), keysetAfter(sessions.createdAt, sessions.id, after, 'asc')))
           .orderBy(asc(sessions.createdAt), asc(sessions.id))
           .limit(batch)
         for (const r of rows) {

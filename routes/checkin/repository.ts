@@ -1,5 +1,6 @@
-import { and, desc, eq, gt, gte, lt, or, sql } from 'drizzle-orm'
+import { and, desc, eq, gte, lt, sql } from 'drizzle-orm'
 import { type Db, type DbOrTx, queryRows } from '../../db/client.ts'
+import { keysetAfter } from '../../db/keyset.ts'
 import { checkins } from '../../db/schema/index.ts'
 import type { CheckinCreate, CheckinPatch } from './schemas.ts'
 
@@ -96,9 +97,7 @@ export function createCheckinRepository(db: Db) {
             eq(checkins.userId, ownerId),
             from ? gte(checkins.at, from) : undefined,
             to ? lt(checkins.at, to) : undefined,
-            after
-              ? or(lt(checkins.at, after.at), and(eq(checkins.at, after.at), lt(checkins.id, after.id)))
-              : undefined,
+            keysetAfter(checkins.at, checkins.id, after),
           ),
         )
         .orderBy(desc(checkins.at), desc(checkins.id))
@@ -142,12 +141,7 @@ export async function* exportRows(db: DbOrTx, userId: string) {
     const rows = await db
       .select()
       .from(checkins)
-      .where(
-        and(
-          eq(checkins.userId, userId),
-          after ? or(gt(checkins.at, after.at), and(eq(checkins.at, after.at), gt(checkins.id, after.id))) : undefined,
-        ),
-      )
+      .where(and(eq(checkins.userId, userId), keysetAfter(checkins.at, checkins.id, after, 'asc')))
       .orderBy(checkins.at, checkins.id)
       .limit(500)
     for (const row of rows) yield toCheckinJson(row)

@@ -1,7 +1,8 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
-import { and, desc, eq, isNull, lt, or, sql } from 'drizzle-orm'
+import { and, desc, eq, isNull, sql } from 'drizzle-orm'
 import fp from 'fastify-plugin'
 import type { Db, DbOrTx } from '../../db/client.ts'
+import { keysetAfter } from '../../db/keyset.ts'
 import { clientApps } from '../../db/schema/index.ts'
 
 declare module 'fastify' {
@@ -111,12 +112,7 @@ export function createClientAppRepository(db: Db) {
         .select()
         .from(clientApps)
         .where(
-          after
-            ? or(
-                lt(clientApps.createdAt, after.createdAt),
-                and(eq(clientApps.createdAt, after.createdAt), lt(clientApps.id, after.id)),
-              )
-            : undefined,
+          keysetAfter(clientApps.createdAt, clientApps.id, after ? { at: after.createdAt, id: after.id } : undefined),
         )
         .orderBy(desc(clientApps.createdAt), desc(clientApps.id))
         .limit(limit)

@@ -1,5 +1,6 @@
-import { and, desc, eq, gt, gte, isNotNull, isNull, lt, or, sql } from 'drizzle-orm'
+import { and, desc, eq, gte, isNotNull, isNull, lt, sql } from 'drizzle-orm'
 import { type Db, type DbOrTx, queryRows } from '../../db/client.ts'
+import { keysetAfter } from '../../db/keyset.ts'
 import { journalSessions } from '../../db/schema/index.ts'
 import { createMeasurementRepository } from '../measurement/repository.ts'
 import type { SessionFamily } from './family.ts'
@@ -142,12 +143,7 @@ export function createJournalSessionRepository(db: Db, family: SessionFamily['fa
               : running
                 ? isNull(journalSessions.endedAt)
                 : isNotNull(journalSessions.endedAt),
-            after
-              ? or(
-                  lt(journalSessions.startedAt, after.at),
-                  and(eq(journalSessions.startedAt, after.at), lt(journalSessions.id, after.id)),
-                )
-              : undefined,
+            keysetAfter(journalSessions.startedAt, journalSessions.id, after),
           ),
         )
         .orderBy(desc(journalSessions.startedAt), desc(journalSessions.id))
@@ -191,12 +187,7 @@ export async function* exportSessionRows(db: DbOrTx, userId: string, f: SessionF
         and(
           eq(journalSessions.userId, userId),
           eq(journalSessions.family, f.family),
-          after
-            ? or(
-                gt(journalSessions.startedAt, after.at),
-                and(eq(journalSessions.startedAt, after.at), gt(journalSessions.id, after.id)),
-              )
-            : undefined,
+          keysetAfter(journalSessions.startedAt, journalSessions.id, after, 'asc'),
         ),
       )
       .orderBy(journalSessions.startedAt, journalSessions.id)

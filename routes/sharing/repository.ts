@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { and, desc, eq, gt, lt, or, sql } from 'drizzle-orm'
 import { alias } from 'drizzle-orm/pg-core'
 import type { Db, DbOrTx } from '../../db/client.ts'
+import { keysetAfter } from '../../db/keyset.ts'
 import { SCOPES, type Scope, peerGroupMembers, shares, users } from '../../db/schema/index.ts'
 
 export { SCOPES, type Scope }
@@ -48,9 +49,7 @@ function joined(db: DbOrTx) {
 }
 
 function after(cursor?: { at: Date; id: string }) {
-  return cursor
-    ? or(lt(shares.createdAt, cursor.at), and(eq(shares.createdAt, cursor.at), lt(shares.id, cursor.id)))
-    : undefined
+  return keysetAfter(shares.createdAt, shares.id, cursor)
 }
 
 export function createSharingRepository(db: Db) {

@@ -1,6 +1,7 @@
-import { type SQL, and, asc, desc, eq, gt, gte, ilike, lt, or, sql } from 'drizzle-orm'
+import { type SQL, and, asc, desc, eq, gt, gte, ilike, lt, sql } from 'drizzle-orm'
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core'
 import { type Db, type DbOrTx, queryRows } from '../../db/client.ts'
+import { keysetAfter } from '../../db/keyset.ts'
 import { telemetryLogs, telemetryMetricPoints, telemetrySpans } from '../../db/schema/index.ts'
 import { errors } from '../../plugins/errors.ts'
 import { decodeCursor, decodeTimeCursor, encodeCursor, encodeTimeCursor } from '../common.ts'
@@ -106,7 +107,7 @@ type IdColumn = typeof telemetrySpans.id | typeof telemetryLogs.id
 /** Newest first on (time, id): rows strictly after the cursor's row. */
 function beforeCursor(time: TimeColumn, id: IdColumn, cursor: string | undefined): SQL | undefined {
   const c = decodeTimeCursor(cursor)
-  return c ? or(lt(time, c.at), and(eq(time, c.at), lt(id, c.id))) : undefined
+  return keysetAfter(time, id, c)
 }
 
 function range(time: TimeColumn, from?: string, to?: string) {
@@ -135,12 +136,7 @@ export function createTelemetryRepository(db: Db) {
       const rows = await db
         .select()
         .from(t)
-        .where(
-          and(
-            eq(t.traceId, traceId.toLowerCase()),
-            c ? or(gt(t.startAt, c.at), and(eq(t.startAt, c.at), gt(t.id, c.id))) : undefined,
-          ),
-        )
+        .where(and(eq(t.traceId, traceId.toLowerCase()), keysetAfter(t.startAt, t.id, c, 'asc')))
         .orderBy(asc(t.startAt), asc(t.id))
         .limit(limit + 1)
       const p = page(rows, limit, (r) => encodeTimeCursor(r.startAt, r.id))
@@ -173,9 +169,7 @@ export function createTelemetryRepository(db: Db) {
       const t = telemetrySpans
       const v = decodeCursor(q.cursor, 2)
       if (v && (typeof v[0] !== 'number' || typeof v[1] !== 'string')) throw badCursor()
-      const after = v
-        ? or(lt(t.durationNs, Number(v[0])), and(eq(t.durationNs, Number(v[0])), lt(t.id, String(v[1]))))
-        : undefined
+      const after = keysetAfter(t.durationNs, t.id, v ? { at: Number(v[0]), id: String(v[1]) } : undefined)
       const rows = await db
         .select()
         .from(t)

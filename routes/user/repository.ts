@@ -1,6 +1,7 @@
-import { and, asc, desc, eq, ilike, isNull, lt, or, sql } from 'drizzle-orm'
+import { and, asc, desc, eq, ilike, isNull, sql } from 'drizzle-orm'
 import fp from 'fastify-plugin'
 import type { Db, DbOrTx } from '../../db/client.ts'
+import { keysetAfter } from '../../db/keyset.ts'
 import { userSettings, users } from '../../db/schema/index.ts'
 import { errors } from '../../plugins/errors.ts'
 import { type SettingKey, type SettingValue, encodeSetting } from './settings.ts'
@@ -161,9 +162,7 @@ export function createUserRepository(db: Db) {
               : query.disabled
                 ? sql`${users.disabledAt} is not null`
                 : isNull(users.disabledAt),
-            after
-              ? or(lt(users.createdAt, after.at), and(eq(users.createdAt, after.at), lt(users.id, after.id)))
-              : undefined,
+            keysetAfter(users.createdAt, users.id, after),
           ),
         )
         .orderBy(desc(users.createdAt), desc(users.id))
