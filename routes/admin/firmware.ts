@@ -11,6 +11,7 @@ import {
   decodeTimeCursor,
   encodeTimeCursor,
   errorResponses,
+  keysetPage,
 } from '../common.ts'
 import { firmwareDir } from '../firmware/index.ts'
 import {
@@ -124,15 +125,17 @@ const adminFirmwareRoutes: FastifyPluginAsyncTypebox = async function adminFirmw
       },
     },
     async function listReleases(request) {
-      const { limit = 50, cursor, hardware, status, channel } = request.query
-      const rows = await repo.adminPage({ hardware, status, channel }, limit + 1, decodeTimeCursor(cursor))
-      const page = rows.slice(0, limit)
-      const counts = await countsFor(page)
-      const last = page[page.length - 1]
-      return {
-        data: page.map((r) => toAdminRelease(r, repo.countsOf(counts, r.id))),
-        next_cursor: rows.length > limit ? encodeTimeCursor(last.createdAt, last.id) : null,
-      }
+      const { cursor, hardware, status, channel } = request.query
+      const after = decodeTimeCursor(cursor)
+      const page = await keysetPage(
+        request.query,
+        (take) => repo.adminPage({ hardware, status, channel }, take, after),
+        (r) => r,
+        (r) => encodeTimeCursor(r.createdAt, r.id),
+      )
+      // The install report counts of the whole page in one query.
+      const counts = await countsFor(page.data)
+      return { ...page, data: page.data.map((r) => toAdminRelease(r, repo.countsOf(counts, r.id))) }
     },
   )
 

@@ -14,6 +14,7 @@ import {
   decodeTimeCursor,
   encodeTimeCursor,
   errorResponses,
+  keysetPage,
 } from '../common.ts'
 import { type UserRow, createUserRepository } from '../user/repository.ts'
 import { createAuditLogRepository } from './repository.ts'
@@ -56,15 +57,8 @@ function toClient(c: { id: string; name: string; createdAt: Date; rotatedAt: Dat
   }
 }
 
-/** `{ data, next_cursor }` from limit+1 rows keyed on (time, id). */
-function pageOf<R, T>(rows: R[], limit: number, key: (r: R) => { at: Date; id: string }, map: (r: R) => T) {
-  const page = rows.slice(0, limit)
-  const last = page.at(-1)
-  return {
-    data: page.map(map),
-    next_cursor: rows.length > limit && last ? encodeTimeCursor(key(last).at, key(last).id) : null,
-  }
-}
+/** The cursor of a row listed newest first on (created_at, id). */
+const createdCursor = (r: { createdAt: Date; id: string }) => encodeTimeCursor(r.createdAt, r.id)
 
 function notSelf(request: FastifyRequest, id: string) {
   if (id === request.user.sub) {
@@ -101,10 +95,16 @@ const adminRoutes: FastifyPluginAsyncTypebox = async function adminRoutes(app) {
       },
     },
     async function listUsers(request) {
-      const { limit = 50, cursor, email, disabled } = request.query
-      const rows = await users.search({ emailContains: email, disabled }, limit + 1, decodeTimeCursor(cursor))
+      const { cursor, email, disabled } = request.query
+      const after = decodeTimeCursor(cursor)
+      const page = await keysetPage(
+        request.query,
+        (take) => users.search({ emailContains: email, disabled }, take, after),
+        toAdminUser,
+        createdCursor,
+      )
       await audit.record(request, { action: 'user.list', targetType: 'user', details: { email, disabled } })
-      return pageOf(rows, limit, (u) => ({ at: u.createdAt, id: u.id }), toAdminUser)
+      return page
     },
   )
 
@@ -271,11 +271,10 @@ const adminRoutes: FastifyPluginAsyncTypebox = async function adminRoutes(app) {
       },
     },
     async function listClients(request) {
-      const { limit = 50, cursor } = request.query
-      const after = decodeTimeCursor(cursor)
-      const rows = await clients.list(limit + 1, after && { createdAt: after.at, id: after.id })
+      const after = decodeTimeCursor(request.query.cursor)
+      const page = await keysetPage(request.query, (take) => clients.list(take, after), toClient, createdCursor)
       await audit.record(request, { action: 'client.list', targetType: 'client' })
-      return pageOf(rows, limit, (c) => ({ at: c.createdAt, id: c.id }), toClient)
+      return page
     },
   )
 
@@ -341,23 +340,23 @@ const adminRoutes: FastifyPluginAsyncTypebox = async function adminRoutes(app) {
     },
     async function listAuditLog(request) {
       const q = request.query
-      const rows = await auditLog.page(
-        {
-          actorId: q.actor_id,
-          action: q.action,
-          targetType: q.target_type,
-          targetId: q.target_id,
-          from: q.from ? new Date(q.from) : undefined,
-          to: q.to ? new Date(q.to) : undefined,
-        },
-        (q.limit ?? 50) + 1,
-        decodeTimeCursor(q.cursor),
-      )
-      await audit.record(request, { action: 'audit.list', targetType: 'audit_log' })
-      return pageOf(
-        rows,
-        q.limit ?? 50,
-        (e) => ({ at: e.createdAt, id: e.id }),
+      const after = decodeTimeCursor(q.cursor)
+      const fetch = (take: number) =>
+        auditLog.page(
+          {
+            actorId: q.actor_id,
+            action: q.action,
+            targetType: q.target_type,
+            targetId: q.target_id,
+            from: q.from ? new Date(q.from) : undefined,
+            to: q.to ? new Date(q.to) : undefined,
+          },
+          take,
+          after,
+        )
+      const page = await keysetPage(
+        q,
+        fetch,
         (e) => ({
           id: e.id,
           actor_id: e.actorId,
@@ -368,7 +367,10 @@ const adminRoutes: FastifyPluginAsyncTypebox = async function adminRoutes(app) {
           details: e.details ?? null,
           created: e.createdAt.toISOString(),
         }),
+        createdCursor,
       )
+      await audit.record(request, { action: 'audit.list', targetType: 'audit_log' })
+      return page
     },
   )
 }

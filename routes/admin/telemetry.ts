@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { errors } from '../../plugins/errors.ts'
 import { SECURITY } from '../../plugins/swagger.ts'
-import { PageSchema, errorResponses } from '../common.ts'
+import { PageSchema, errorResponses, pageLimit } from '../common.ts'
 import { createTelemetryRepository } from '../telemetry/repository.ts'
 import {
   LogOutSchema,
@@ -41,7 +41,7 @@ const adminTelemetryRoutes: FastifyPluginAsyncTypebox = async function adminTele
       },
     },
     async function traceSpans(request) {
-      return repo.trace(request.params.trace_id, request.query.limit ?? 50, request.query.cursor)
+      return repo.trace(request.params.trace_id, pageLimit(request.query), request.query.cursor)
     },
   )
 
@@ -58,7 +58,7 @@ const adminTelemetryRoutes: FastifyPluginAsyncTypebox = async function adminTele
       },
     },
     async function listSpans(request) {
-      return repo.spans({ ...request.query, limit: request.query.limit ?? 50 })
+      return repo.spans({ ...request.query, limit: pageLimit(request.query) })
     },
   )
 
@@ -75,7 +75,7 @@ const adminTelemetryRoutes: FastifyPluginAsyncTypebox = async function adminTele
       },
     },
     async function slowestSpans(request) {
-      return repo.slowestSpans({ ...request.query, limit: request.query.limit ?? 50 })
+      return repo.slowestSpans({ ...request.query, limit: pageLimit(request.query) })
     },
   )
 
@@ -94,7 +94,7 @@ const adminTelemetryRoutes: FastifyPluginAsyncTypebox = async function adminTele
       },
     },
     async function listLogs(request) {
-      return repo.logs({ ...request.query, limit: request.query.limit ?? 50 })
+      return repo.logs({ ...request.query, limit: pageLimit(request.query) })
     },
   )
 
@@ -119,7 +119,7 @@ const adminTelemetryRoutes: FastifyPluginAsyncTypebox = async function adminTele
       if (new Date(q.to) <= new Date(q.from)) {
         throw errors.validation([{ field: 'query.to', problem: 'must be after from' }])
       }
-      return repo.metricSeries({ ...q, limit: q.limit ?? 50, bucket: q.bucket as '1h' })
+      return repo.metricSeries({ ...q, limit: pageLimit(q), bucket: q.bucket as '1h' })
     },
   )
 }

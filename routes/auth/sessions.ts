@@ -9,6 +9,7 @@ import {
   decodeTimeCursor,
   encodeTimeCursor,
   errorResponses,
+  keysetPage,
 } from '../common.ts'
 import { SessionParamsSchema, SessionSchema } from './schemas.ts'
 import { parseUserAgent } from './user-agent.ts'
@@ -34,12 +35,11 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async function sessionRoutes(ap
       },
     },
     async function listSessions(request) {
-      const limit = request.query.limit ?? 50
-      const rows = await sessions.pageActive(request.user.sub, limit + 1, decodeTimeCursor(request.query.cursor))
-      const page = rows.slice(0, limit)
-      const last = page.at(-1)
-      return {
-        data: page.map((s) => ({
+      const after = decodeTimeCursor(request.query.cursor)
+      return keysetPage(
+        request.query,
+        (take) => sessions.pageActive(request.user.sub, take, after),
+        (s) => ({
           id: s.id,
           current: s.id === request.user.sid,
           client: s.clientId ? { id: s.clientId, name: s.clientName ?? '' } : null,
@@ -49,9 +49,9 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async function sessionRoutes(ap
           ip: s.ip,
           user_agent: s.userAgent,
           ...parseUserAgent(s.userAgent),
-        })),
-        next_cursor: rows.length > limit && last ? encodeTimeCursor(last.createdAt, last.id) : null,
-      }
+        }),
+        (s) => encodeTimeCursor(s.createdAt, s.id),
+      )
     },
   )
 

@@ -9,7 +9,7 @@ import {
   decodeTimeCursor,
   encodeTimeCursor,
   errorResponses,
-  toPage,
+  keysetPage,
 } from '../common.ts'
 import { parseTimeRange } from '../journal/paging.ts'
 import { refuseFuture } from '../journal/zone.ts'
@@ -41,13 +41,15 @@ export const checkinReadRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions> = a
       }),
     },
     async function listCheckins(request) {
-      const { limit = 50, cursor } = request.query
-      const rows = await checkins.page(await reads.owner(request), {
-        ...parseTimeRange(request.query.from, request.query.to),
-        limit: limit + 1,
-        after: decodeTimeCursor(cursor),
-      })
-      return toPage(rows, limit, toCheckinJson, (r) => encodeTimeCursor(r.at, r.id))
+      const range = parseTimeRange(request.query.from, request.query.to)
+      const after = decodeTimeCursor(request.query.cursor)
+      const ownerId = await reads.owner(request)
+      return keysetPage(
+        request.query,
+        (take) => checkins.page(ownerId, { ...range, limit: take, after }),
+        toCheckinJson,
+        (r) => encodeTimeCursor(r.at, r.id),
+      )
     },
   )
 

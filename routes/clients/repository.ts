@@ -2,7 +2,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { and, desc, eq, isNull, sql } from 'drizzle-orm'
 import fp from 'fastify-plugin'
 import type { Db, DbOrTx } from '../../db/client.ts'
-import { keysetAfter } from '../../db/keyset.ts'
+import { type KeysetAfter, keysetAfter } from '../../db/keyset.ts'
 import { clientApps } from '../../db/schema/index.ts'
 
 declare module 'fastify' {
@@ -107,13 +107,11 @@ export function createClientAppRepository(db: Db) {
     },
 
     /** Newest first, keyset-paginated on (created_at, id). */
-    async list(limit: number, after?: { createdAt: Date; id: string }) {
+    async list(limit: number, after?: KeysetAfter) {
       return db
         .select()
         .from(clientApps)
-        .where(
-          keysetAfter(clientApps.createdAt, clientApps.id, after ? { at: after.createdAt, id: after.id } : undefined),
-        )
+        .where(keysetAfter(clientApps.createdAt, clientApps.id, after))
         .orderBy(desc(clientApps.createdAt), desc(clientApps.id))
         .limit(limit)
     },

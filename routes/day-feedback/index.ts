@@ -8,7 +8,7 @@ import {
   decodeCursor,
   encodeCursor,
   errorResponses,
-  toPage,
+  keysetPage,
 } from '../common.ts'
 import { todayIn } from '../journal/zone.ts'
 import type { ReadRoutesOptions } from '../owner-reads.ts'
@@ -39,19 +39,20 @@ export const dayFeedbackReadRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions>
       }),
     },
     async function listDayFeedback(request) {
-      const { from, to, limit = 50, cursor } = request.query
+      const { from, to, cursor } = request.query
       if (from && to && from > to) throw errors.validation([{ field: 'query.to', problem: 'must not be before from' }])
       const before = decodeCursor(cursor, 1)?.[0]
       if (before !== undefined && !DAY.test(String(before))) {
         throw errors.validation([{ field: 'query.cursor', problem: 'is not a cursor this API gave out' }])
       }
-      const rows = await feedback.page(await reads.owner(request), {
-        from,
-        to,
-        limit: limit + 1,
-        before: before === undefined ? undefined : String(before),
-      })
-      return toPage(rows, limit, toDayFeedbackJson, (r) => encodeCursor([r.day]))
+      const ownerId = await reads.owner(request)
+      return keysetPage(
+        request.query,
+        (take) =>
+          feedback.page(ownerId, { from, to, limit: take, before: before === undefined ? undefined : String(before) }),
+        toDayFeedbackJson,
+        (r) => encodeCursor([r.day]),
+      )
     },
   )
 

@@ -9,7 +9,7 @@ import {
   decodeTimeCursor,
   encodeTimeCursor,
   errorResponses,
-  toPage,
+  keysetPage,
 } from '../common.ts'
 import type { ReadRoutesOptions } from '../owner-reads.ts'
 import { createInsightEngine } from './engine.ts'
@@ -61,12 +61,16 @@ export const insightReadRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions> = a
       }),
     },
     async function listInsights(request) {
-      const { kind, limit = 50, cursor } = request.query
+      const { kind, cursor } = request.query
       const after = decodeTimeCursor(cursor)
       const ownerId = await reads.owner(request)
       if (!after && !reads.shared) await engine.generate(ownerId)
-      const rows = await insights.page(ownerId, { kind, limit: limit + 1, after })
-      return toPage(rows, limit, toInsightJson, (r) => encodeTimeCursor(r.createdAt, r.id))
+      return keysetPage(
+        request.query,
+        (take) => insights.page(ownerId, { kind, limit: take, after }),
+        toInsightJson,
+        (r) => encodeTimeCursor(r.createdAt, r.id),
+      )
     },
   )
 
@@ -191,11 +195,14 @@ const insightRoutes: FastifyPluginAsyncTypebox = async function insightRoutes(ap
       },
     },
     async function listReflections(request) {
-      const { limit = 50, cursor } = request.query
-      const after = decodeTimeCursor(cursor)
+      const after = decodeTimeCursor(request.query.cursor)
       await mustOwn(request.user.sub, request.params.id)
-      const rows = await insights.reflections(request.user.sub, request.params.id, { limit: limit + 1, after })
-      return toPage(rows, limit, toReflectionJson, (r) => encodeTimeCursor(r.createdAt, r.id))
+      return keysetPage(
+        request.query,
+        (take) => insights.reflections(request.user.sub, request.params.id, { limit: take, after }),
+        toReflectionJson,
+        (r) => encodeTimeCursor(r.createdAt, r.id),
+      )
     },
   )
 

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { CATALOGUE, type MeasurementType, TYPE_NAMES, valueProblem } from '../../db/schema/measurement-catalogue.ts'
 import { type ErrorDetail, errors } from '../../plugins/errors.ts'
 import { SECURITY } from '../../plugins/swagger.ts'
-import { decodeCursor, encodeCursor, errorResponses } from '../common.ts'
+import { decodeCursor, encodeCursor, errorResponses, keysetPage } from '../common.ts'
 import type { ReadRoutesOptions } from '../owner-reads.ts'
 import { BUCKET_MINUTES, type NewSample, createMeasurementRepository } from './repository.ts'
 import {
@@ -75,20 +75,14 @@ export const measurementReadRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions>
         q.from && q.to
           ? range(q.from, q.to)
           : { from: q.from ? new Date(q.from) : undefined, to: q.to ? new Date(q.to) : undefined }
-      const limit = q.limit ?? 1000
-      const rows = await repo.list(await reads.owner(request), {
-        type: q.type,
-        from,
-        to,
-        limit: limit + 1,
-        after: decodeSampleCursor(q.cursor),
-      })
-      const data = rows.slice(0, limit)
-      const last = data[data.length - 1]
-      return {
-        data,
-        next_cursor: rows.length > limit && last ? encodeCursor([last.timestamp, last.device_id ?? '']) : null,
-      }
+      const after = decodeSampleCursor(q.cursor)
+      const ownerId = await reads.owner(request)
+      return keysetPage(
+        q,
+        (take) => repo.list(ownerId, { type: q.type, from, to, limit: take, after }),
+        (row) => row,
+        (last) => encodeCursor([last.timestamp, last.device_id ?? '']),
+      )
     },
   )
 

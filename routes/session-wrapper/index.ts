@@ -9,7 +9,7 @@ import {
   decodeTimeCursor,
   encodeTimeCursor,
   errorResponses,
-  toPage,
+  keysetPage,
 } from '../common.ts'
 import { isUniqueViolation } from '../journal/db-errors.ts'
 import { parseTimeRange } from '../journal/paging.ts'
@@ -69,23 +69,16 @@ export function sessionReadRoutes(f: SessionFamily): FastifyPluginAsyncTypebox<R
         }),
       },
       async function listSessions(request) {
-        const q = request.query as {
-          limit?: number
-          cursor?: string
-          from?: string
-          to?: string
-          kind?: string
-          running?: boolean
-        }
-        const limit = q.limit ?? 50
-        const rows = await sessions.page(await reads.owner(request), {
-          ...parseTimeRange(q.from, q.to),
-          kind: q.kind,
-          running: q.running,
-          limit: limit + 1,
-          after: decodeTimeCursor(q.cursor),
-        })
-        return toPage(rows, limit, json, (r) => encodeTimeCursor(r.startedAt, r.id))
+        const q = request.query
+        const range = parseTimeRange(q.from, q.to)
+        const after = decodeTimeCursor(q.cursor)
+        const ownerId = await reads.owner(request)
+        return keysetPage(
+          q,
+          (take) => sessions.page(ownerId, { ...range, kind: q.kind, running: q.running, limit: take, after }),
+          json,
+          (r) => encodeTimeCursor(r.startedAt, r.id),
+        )
       },
     )
 

@@ -4,7 +4,7 @@ import { type Db, type DbOrTx, queryRows } from '../../db/client.ts'
 import { keysetAfter } from '../../db/keyset.ts'
 import { telemetryLogs, telemetryMetricPoints, telemetrySpans } from '../../db/schema/index.ts'
 import { errors } from '../../plugins/errors.ts'
-import { decodeCursor, decodeTimeCursor, encodeCursor, encodeTimeCursor } from '../common.ts'
+import { decodeCursor, decodeTimeCursor, encodeCursor, encodeTimeCursor, toPage } from '../common.ts'
 import { type LogRow, type MetricPointRow, SPAN_KIND_NAMES, STATUS_CODE_NAMES, type SpanRow } from './flatten.ts'
 import { BUCKETS, type LogsQuery, type MetricSeriesQuery, type SpansQuery } from './schemas.ts'
 
@@ -95,12 +95,6 @@ function chunks<T>(rows: T[]): T[][] {
   return out
 }
 
-function page<R>(rows: R[], limit: number, cursorOf: (last: R) => string) {
-  const more = rows.length > limit
-  const data = more ? rows.slice(0, limit) : rows
-  return { rows: data, next_cursor: more ? cursorOf(data[data.length - 1]) : null }
-}
-
 type TimeColumn = typeof telemetrySpans.startAt | typeof telemetryLogs.time
 type IdColumn = typeof telemetrySpans.id | typeof telemetryLogs.id
 
@@ -139,8 +133,7 @@ export function createTelemetryRepository(db: Db) {
         .where(and(eq(t.traceId, traceId.toLowerCase()), keysetAfter(t.startAt, t.id, c, 'asc')))
         .orderBy(asc(t.startAt), asc(t.id))
         .limit(limit + 1)
-      const p = page(rows, limit, (r) => encodeTimeCursor(r.startAt, r.id))
-      return { data: p.rows.map(spanOut), next_cursor: p.next_cursor }
+      return toPage(rows, limit, spanOut, (r) => encodeTimeCursor(r.startAt, r.id))
     },
 
     /** Spans newest first, by service, name, user and start time range. */
@@ -160,8 +153,7 @@ export function createTelemetryRepository(db: Db) {
         )
         .orderBy(desc(t.startAt), desc(t.id))
         .limit(q.limit + 1)
-      const p = page(rows, q.limit, (r) => encodeTimeCursor(r.startAt, r.id))
-      return { data: p.rows.map(spanOut), next_cursor: p.next_cursor }
+      return toPage(rows, q.limit, spanOut, (r) => encodeTimeCursor(r.startAt, r.id))
     },
 
     /** Longest spans first, on (duration, id). */
@@ -184,8 +176,7 @@ export function createTelemetryRepository(db: Db) {
         )
         .orderBy(desc(t.durationNs), desc(t.id))
         .limit(q.limit + 1)
-      const p = page(rows, q.limit, (r) => encodeCursor([r.durationNs, r.id]))
-      return { data: p.rows.map(spanOut), next_cursor: p.next_cursor }
+      return toPage(rows, q.limit, spanOut, (r) => encodeCursor([r.durationNs, r.id]))
     },
 
     /** Log records newest first; `q` is a case-insensitive substring of the body. */
@@ -207,8 +198,7 @@ export function createTelemetryRepository(db: Db) {
         )
         .orderBy(desc(t.time), desc(t.id))
         .limit(q.limit + 1)
-      const p = page(rows, q.limit, (r) => encodeTimeCursor(r.time, r.id))
-      return { data: p.rows.map(logOut), next_cursor: p.next_cursor }
+      return toPage(rows, q.limit, logOut, (r) => encodeTimeCursor(r.time, r.id))
     },
 
     /** One metric over time in UTC-aligned buckets, oldest bucket first; empty buckets are left out. */
@@ -249,8 +239,12 @@ export function createTelemetryRepository(db: Db) {
         max: r.max === null ? null : Number(r.max),
         sum: r.sum === null ? null : Number(r.sum),
       }))
-      const p = page(data, q.limit, (r) => encodeCursor([r.bucket_start]))
-      return { data: p.rows, next_cursor: p.next_cursor }
+      return toPage(
+        data,
+        q.limit,
+        (r) => r,
+        (r) => encodeCursor([r.bucket_start]),
+      )
     },
 
     /**
