@@ -21,3 +21,23 @@ export function keysetAfter<K>(
   const beyond = direction === 'desc' ? lt : gt
   return or(beyond(key, after.at), and(eq(key, after.at), beyond(id, after.id)))
 }
+
+/**
+ * Batches of `batch` rows by a keyset: `fetch(after, batch)` answers the next rows after the key of
+ * the previous batch's last row (`keyOf`), in a stable order. The domains' `exportRows` (account export) read through their list queries with it.
+ */
+export async function* keysetRows<R, K, J>(
+  fetch: (after: K | undefined, batch: number) => Promise<R[]>,
+  keyOf: (row: R) => K,
+  toJson: (row: R) => J,
+  batch = 1000,
+): AsyncGenerator<J> {
+  let after: K | undefined
+  for (;;) {
+    const rows = await fetch(after, batch)
+    for (const r of rows) yield toJson(r)
+    const last = rows.at(-1)
+    if (last === undefined || rows.length < batch) return
+    after = keyOf(last)
+  }
+}

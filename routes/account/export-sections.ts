@@ -17,32 +17,12 @@ export type ExportRow = Record<string, unknown>
 
 /**
  * One section of the account export: a name (the key in `sections`) and the user's rows as plain
- * snake_case objects. `rows` must read in keyset-paginated batches (see `keysetRows`), never the
+ * snake_case objects. `rows` must read in keyset-paginated batches (see `keysetRows` in db/keyset.ts), never the
  * whole table at once: the export streams, and a user may have millions of rows.
  */
 export interface ExportSection {
   name: string
   rows(db: Db, userId: string): AsyncIterable<ExportRow>
-}
-
-/**
- * Batches of `batch` rows by a keyset: `fetch(after, batch)` answers the next rows after the key of
- * the previous batch's last row (`keyOf`), in a stable order. Helper for the domains' `exportRows`.
- */
-export async function* keysetRows<R, K>(
-  fetch: (after: K | undefined, batch: number) => Promise<R[]>,
-  keyOf: (row: R) => K,
-  toJson: (row: R) => ExportRow,
-  batch = 1000,
-): AsyncGenerator<ExportRow> {
-  let after: K | undefined
-  for (;;) {
-    const rows = await fetch(after, batch)
-    for (const r of rows) yield toJson(r)
-    const last = rows.at(-1)
-    if (last === undefined || rows.length < batch) return
-    after = keyOf(last)
-  }
 }
 
 async function* profileRows(db: Db, userId: string): AsyncGenerator<ExportRow> {

@@ -1,6 +1,6 @@
 import { and, asc, count, desc, eq, gt, max, sql } from 'drizzle-orm'
 import type { Db, DbOrTx } from '../../db/client.ts'
-import { keysetAfter } from '../../db/keyset.ts'
+import { type KeysetAfter, keysetAfter, keysetRows } from '../../db/keyset.ts'
 import { loginAttempts } from '../../db/schema/index.ts'
 
 export interface AttemptValues {
@@ -33,13 +33,16 @@ export function createHistoryRepository(db: Db) {
       return { failures: row.failures, last: row.last ? new Date(row.last) : null }
     },
 
-    /** The user's attempts, newest first, keyset-paginated on (created_at, id). */
-    async page(userId: string, limit: number, after?: { at: Date; id: string }) {
+    /** The user's attempts, newest first (or `asc`, the export), keyset-paginated on (created_at, id). */
+    async page(userId: string, limit: number, after?: { at: Date; id: string }, order: 'asc' | 'desc' = 'desc') {
+      const by = order === 'desc' ? desc : asc
       return db
         .select()
         .from(loginAttempts)
-        .where(and(eq(loginAttempts.userId, userId), keysetAfter(loginAttempts.createdAt, loginAttempts.id, after)))
-        .orderBy(desc(loginAttempts.createdAt), desc(loginAttempts.id))
+        .where(
+          and(eq(loginAttempts.userId, userId), keysetAfter(loginAttempts.createdAt, loginAttempts.id, after, order)),
+        )
+        .orderBy(by(loginAttempts.createdAt), by(loginAttempts.id))
         .limit(limit)
     },
 
@@ -52,32 +55,21 @@ export function createHistoryRepository(db: Db) {
     },
 
     /** Every attempt on the account, oldest first in batches (account export). */
-    async *exportRows(userId: string, batch = 1000) {
-      let after: { at: Date; id: string } | undefined
-      for (;;) {
-        const rows = await db
-          .select()
-          .from(loginAttempts)
-          .where(
-            and(eq(loginAttempts.userId, userId), keysetAfter(loginAttempts.createdAt, loginAttempts.id, after, 'asc')),
-          )
-          .orderBy(asc(loginAttempts.createdAt), asc(loginAttempts.id))
-          .limit(batch)
-        for (const r of rows) {
-          yield {
-            id: r.id,
-            date_time: r.createdAt.toISOString(),
-            email: r.email,
-            success: r.success,
-            reason: r.reason,
-            ip: r.ip,
-            user_agent: r.userAgent,
-          }
-        }
-        const last = rows.at(-1)
-        if (!last || rows.length < batch) return
-        after = { at: last.createdAt, id: last.id }
-      }
+    exportRows(userId: string, batch = 1000) {
+      return keysetRows(
+        (after: KeysetAfter | undefined, n: number) => this.page(userId, n, after, 'asc'),
+        (r) => ({ at: r.createdAt, id: r.id }),
+        (r) => ({
+          id: r.id,
+          date_time: r.createdAt.toISOString(),
+          email: r.email,
+          success: r.success,
+          reason: r.reason,
+          ip: r.ip,
+          user_agent: r.userAgent,
+        }),
+        batch,
+      )
     },
   }
 }

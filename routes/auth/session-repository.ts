@@ -91,25 +91,6 @@ export function createSessionRepository(db: Db) {
       return row.n
     },
 
-    /** Active sessions, least recently used first. */
-    async listActive(userId: string, tx?: DbOrTx) {
-      return (tx ?? db)
-        .select({
-          id: sessions.id,
-          clientId: sessions.clientId,
-          clientName: clientApps.name,
-          ip: sessions.ip,
-          userAgent: sessions.userAgent,
-          createdAt: sessions.createdAt,
-          lastUsedAt: sessions.lastUsedAt,
-          expiresAt: sessions.expiresAt,
-        })
-        .from(sessions)
-        .leftJoin(clientApps, eq(clientApps.id, sessions.clientId))
-        .where(and(eq(sessions.userId, userId), active()))
-        .orderBy(asc(sessions.lastUsedAt), asc(sessions.id))
-    },
-
     /**
      * A page of active sessions, newest login first, keyset on (created_at, id): unlike last_used_at
      * these never change, so paging has no gaps or repeats while the sessions are in use.

@@ -42,7 +42,7 @@ function isRealDate(date: string): boolean {
 
 /**
  * Every statistics route is read-only: registered under `/v1` for the caller's own data, and under
- * `/v1/shared/:owner_id` (routes/shared/reads.ts) for a shared owner's, in the owner's time zone.
+ * `/v1/shared/:owner_id` (app.ts) for a shared owner's, in the owner's time zone.
  */
 const statisticsRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions> = async function statisticsRoutes(app, options) {
   const repo = createStatisticsRepository(app.db)
