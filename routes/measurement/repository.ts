@@ -1,5 +1,5 @@
 import { type SQL, sql } from 'drizzle-orm'
-import type { Db, DbOrTx } from '../../db/client.ts'
+import { type Db, type DbOrTx, queryRows } from '../../db/client.ts'
 import { CATALOGUE, type MeasurementTypeName, SLEEP_STAGES, TYPE_NAMES } from '../../db/schema/measurement-catalogue.ts'
 import { createUserRepository } from '../user/repository.ts'
 
@@ -69,8 +69,8 @@ const ceilMinute = (ms: number) => Math.ceil(ms / MINUTE_MS) * MINUTE_MS
 /** RFC 3339 UTC with milliseconds, formatted by the database so both drivers answer the same text. */
 const iso = (column: SQL) => sql`to_char((${column}) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
 const ts = (ms: number) => sql`${new Date(ms).toISOString()}::timestamptz`
-/** A text[] parameter; the names come from the catalogue, so they need no quoting. */
-const typeArray = (types: readonly string[]) => sql`${`{${types.join(',')}}`}::text[]`
+/** A text[] parameter: the driver encodes the array (pg and PGlite alike), never a string joined here. */
+const typeArray = (types: readonly string[]) => sql`${sql.param([...types])}::text[]`
 // The UTC minute of a timestamp, whatever the session's TimeZone.
 const minuteOf = (column: SQL) => sql`date_trunc('minute', ${column}, 'UTC')`
 
@@ -219,13 +219,14 @@ export function createMeasurementRepository(db: Db) {
       samples: NewSample[],
       tx?: DbOrTx,
     ): Promise<{ accepted: number; duplicates: number }> {
-      const types = samples.map((s) => s.type).join(',')
-      const times = samples.map((s) => new Date(s.at).toISOString()).join(',')
-      const values = samples.map((s) => String(s.value)).join(',')
-      const [row] = await (tx ?? db)
-        .execute(sql`
+      const types = sql.param(samples.map((s) => s.type))
+      const times = sql.param(samples.map((s) => new Date(s.at).toISOString()))
+      const values = sql.param(samples.map((s) => s.value))
+      const [row] = await queryRows<{ accepted: number }>(
+        tx ?? db,
+        sql`
         with input as (
-          select * from unnest(${`{${types}}`}::text[], ${`{${times}}`}::timestamptz[], ${`{${values}}`}::float8[])
+          select * from unnest(${types}::text[], ${times}::timestamptz[], ${values}::float8[])
             as t(type, measured_at, value)
         ),
         ins as (
@@ -242,8 +243,8 @@ export function createMeasurementRepository(db: Db) {
             set count = m.count + excluded.count, sum = m.sum + excluded.sum,
                 min = least(m.min, excluded.min), max = greatest(m.max, excluded.max)
         )
-        select count(*)::int as accepted from ins`)
-        .then((r) => (r as unknown as { rows: { accepted: number }[] }).rows)
+        select count(*)::int as accepted from ins`,
+      )
       const accepted = row?.accepted ?? 0
       return { accepted, duplicates: samples.length - accepted }
     },
@@ -253,7 +254,9 @@ export function createMeasurementRepository(db: Db) {
       userId: string,
       q: { type: MeasurementTypeName; from?: Date; to?: Date; limit: number; after?: { at: Date; deviceId: string } },
     ): Promise<SampleRow[]> {
-      const res = await db.execute(sql`
+      const res = await queryRows<SampleRow>(
+        db,
+        sql`
         select type, ${iso(sql`measured_at`)} as timestamp, nullif(device_id, '') as device_id, value
           from measurements
          where user_id = ${userId} and type = ${q.type}
@@ -262,8 +265,9 @@ export function createMeasurementRepository(db: Db) {
            ${q.after ? sql`and (measured_at, device_id) > (${q.after.at.toISOString()}::timestamptz, ${q.after.deviceId})` : sql``}
          -- Qualified: the output column device_id (null for '') must not be the sort key; the keyset uses ''.
          order by measurements.measured_at, measurements.device_id
-         limit ${q.limit}`)
-      return (res as unknown as { rows: SampleRow[] }).rows
+         limit ${q.limit}`,
+      )
+      return res
     },
 
     /** avg/min/max/count/sum of one type per bucket over [from, to); empty buckets are left out. */
@@ -272,7 +276,9 @@ export function createMeasurementRepository(db: Db) {
       q: { type: MeasurementTypeName; from: Date; to: Date; bucket: Bucket; timeZone: string },
     ): Promise<AggregateRow[]> {
       const { bucket, timeZone: tz } = q
-      const res = await db.execute(sql`
+      const res = await queryRows<AggregateRow & { date: string | null }>(
+        db,
+        sql`
         with m as (${minuteSource(userId, [q.type], q.from.getTime(), q.to.getTime())}),
         b as (
           select ${bucketStart(bucket, tz)} as start, sum(count)::int as count, sum(sum) as sum,
@@ -282,8 +288,9 @@ export function createMeasurementRepository(db: Db) {
         select ${iso(sql`b.start`)} as start, ${iso(bucketEnd(bucket, tz))} as "end",
                ${bucket === '1d' ? sql`to_char(b.start at time zone ${tz}, 'YYYY-MM-DD')` : sql`null`} as date,
                count, sum / count as avg, min, max, sum
-          from b order by b.start`)
-      const rows = (res as unknown as { rows: Array<AggregateRow & { date: string | null }> }).rows
+          from b order by b.start`,
+      )
+      const rows = res
       return rows.map(({ date, ...r }) => (date === null ? r : { ...r, date }))
     },
 
@@ -300,15 +307,18 @@ export function createMeasurementRepository(db: Db) {
       const types = q.type ? [q.type] : TYPE_NAMES
       const fromMs = q.from.getTime()
       const toMs = q.to.getTime()
-      const res = await tx.execute(sql`
+      const res = await queryRows<{ deleted: number }>(
+        tx,
+        sql`
         with d as (
           delete from measurements
            where user_id = ${userId} and type = any(${typeArray(types)})
              and measured_at >= ${ts(fromMs)} and measured_at < ${ts(toMs)}
           returning 1
         )
-        select count(*)::int as deleted from d`)
-      const deleted = (res as unknown as { rows: { deleted: number }[] }).rows[0]?.deleted ?? 0
+        select count(*)::int as deleted from d`,
+      )
+      const deleted = res[0]?.deleted ?? 0
       if (deleted === 0) return 0
       await tx.execute(sql`
         delete from measurement_minutes
@@ -340,14 +350,16 @@ export function createMeasurementRepository(db: Db) {
       to: Date,
     ): Promise<Partial<Record<MeasurementTypeName, WindowStat>>> {
       if (to.getTime() <= from.getTime()) return {}
-      const res = await db.execute(sql`
+      const res = await queryRows<WindowStat & { type: MeasurementTypeName }>(
+        db,
+        sql`
         with m as (${minuteSource(userId, TYPE_NAMES, from.getTime(), to.getTime())})
         select type, sum(count)::int as count, sum(sum) / sum(count) as avg, min(min) as min, max(max) as max,
                sum(sum) as sum
-          from m group by type order by type`)
+          from m group by type order by type`,
+      )
       const out: Partial<Record<MeasurementTypeName, WindowStat>> = {}
-      for (const { type, ...stat } of (res as unknown as { rows: Array<WindowStat & { type: MeasurementTypeName }> })
-        .rows) {
+      for (const { type, ...stat } of res) {
         out[type] = stat
       }
       return out
@@ -367,7 +379,9 @@ export function createMeasurementRepository(db: Db) {
       timeZone: string,
     ): Promise<Array<{ date: string; asleep_minutes: number }>> {
       const tz = timeZone
-      const res = await db.execute(sql`
+      const res = await queryRows<{ date: string; asleep_minutes: number }>(
+        db,
+        sql`
         with s as (
           select device_id, measured_at, value,
                  lead(measured_at) over (partition by device_id order by measured_at) as next_at
@@ -382,7 +396,7 @@ export function createMeasurementRepository(db: Db) {
           select device_id, measured_at as start_at,
                  least(next_at, measured_at + make_interval(mins => ${SLEEP_STAGE_MAX_MINUTES})) as end_at
             from s
-           where value = any(${`{${ASLEEP_STAGES.join(',')}}`}::float8[]) and next_at is not null
+           where value = any(${sql.param([...ASLEEP_STAGES])}::float8[]) and next_at is not null
         ),
         marked as (
           select device_id, start_at, end_at,
@@ -407,14 +421,17 @@ export function createMeasurementRepository(db: Db) {
         select to_char(day, 'YYYY-MM-DD') as date, floor(max(seconds) / 60)::int as asleep_minutes
           from nights
          where day between ${fromDate}::date and ${toDate}::date
-         group by day order by day`)
-      return (res as unknown as { rows: Array<{ date: string; asleep_minutes: number }> }).rows
+         group by day order by day`,
+      )
+      return res
     },
 
     /** Statistics of each calendar day fromDate..toDate (YYYY-MM-DD, inclusive) in the user's time zone. */
     async daily(userId: string, fromDate: string, toDate: string, timeZone?: string): Promise<DailyStatistics[]> {
       const tz = timeZone ?? (await users.timeZone(userId))
-      const res = await db.execute(sql`
+      const res = await queryRows<DailyStatistics>(
+        db,
+        sql`
         with ${dailyCore(userId, tz, fromDate, toDate)}
         select to_char(day, 'YYYY-MM-DD') as date, resting_heart_rate,
                hr_s / hr_n as heart_rate_avg, heart_rate_min, heart_rate_max,
@@ -423,8 +440,9 @@ export function createMeasurementRepository(db: Db) {
                  sql`, `,
                )},
                steps, distance, active_energy
-          from daily order by day`)
-      return (res as unknown as { rows: DailyStatistics[] }).rows
+          from daily order by day`,
+      )
+      return res
     },
 
     /**
@@ -437,7 +455,9 @@ export function createMeasurementRepository(db: Db) {
       current: { from: string; to: string },
       previous: { from: string; to: string },
     ): Promise<Record<'current' | 'previous', Omit<DailyStatistics, 'date'> & { days_with_data: number }>> {
-      const res = await db.execute(sql`
+      const res = await queryRows<{ period: 'current' | 'previous' }>(
+        db,
+        sql`
         with ${dailyCore(userId, tz, previous.from, current.to)}
         select case when day >= ${current.from}::date then 'current' else 'previous' end as period,
                avg(resting_heart_rate) as resting_heart_rate,
@@ -456,8 +476,9 @@ export function createMeasurementRepository(db: Db) {
           from daily
          where day between ${previous.from}::date and ${previous.to}::date
             or day between ${current.from}::date and ${current.to}::date
-         group by 1`)
-      const rows = (res as unknown as { rows: Array<{ period: 'current' | 'previous' }> }).rows
+         group by 1`,
+      )
+      const rows = res
       const empty = () =>
         ({
           ...(Object.fromEntries(STATISTIC_KEYS.map((k) => [k, null])) as Record<StatisticKey, null>),
@@ -494,14 +515,17 @@ export type MeasurementRepository = ReturnType<typeof createMeasurementRepositor
 export async function* exportRows(db: Db, userId: string, batchSize = 5000): AsyncGenerator<SampleRow> {
   let after: { type: string; at: string; deviceId: string } | undefined
   for (;;) {
-    const res = await db.execute(sql`
+    const res = await queryRows<Omit<SampleRow, 'device_id'> & { device_id: string }>(
+      db,
+      sql`
       select type, ${iso(sql`measured_at`)} as timestamp, device_id, value
         from measurements
        where user_id = ${userId}
          ${after ? sql`and (type, measured_at, device_id) > (${after.type}, ${after.at}::timestamptz, ${after.deviceId})` : sql``}
        order by type, measured_at, device_id
-       limit ${batchSize}`)
-    const rows = (res as unknown as { rows: Array<Omit<SampleRow, 'device_id'> & { device_id: string }> }).rows
+       limit ${batchSize}`,
+    )
+    const rows = res
     for (const r of rows) yield { ...r, device_id: r.device_id === NO_DEVICE ? null : r.device_id }
     if (rows.length < batchSize) return
     const last = rows[rows.length - 1]

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { DbOrTx } from '../../db/client.ts'
 import { errors } from '../../plugins/errors.ts'
 import { SECURITY } from '../../plugins/swagger.ts'
 import { errorResponses } from '../common.ts'
@@ -126,34 +127,45 @@ const telemetryRoutes: FastifyPluginAsyncTypebox = async function telemetryRoute
     },
   })
 
-  app.post(
-    '/telemetry/traces',
-    ingest('traces', 'spans', TracesRequestSchema, TracesResponseSchema),
-    async function exportTraces(request, reply) {
-      const result = flattenTraces(request.body as TracesRequest)
-      await db.transaction((tx) => repo.insertSpans(result.rows, sender(request), tx))
-      return answer(request, reply, 'traces', result)
-    },
-  )
+  /** One export route per OTLP signal: decode, flatten into rows, store in one transaction, answer. */
+  function exportRoute<Req, Row>(
+    signal: Signal,
+    what: string,
+    schemas: { body: object; response: object },
+    flatten: (body: Req) => Flattened<Row>,
+    insert: (rows: Row[], from: Sender, tx: DbOrTx) => Promise<unknown>,
+  ) {
+    app.post(
+      `/telemetry/${signal}`,
+      ingest(signal, what, schemas.body, schemas.response),
+      async function exportTelemetry(request, reply) {
+        const result = flatten(request.body as Req)
+        await db.transaction((tx) => insert(result.rows, sender(request), tx))
+        return answer(request, reply, signal, result)
+      },
+    )
+  }
 
-  app.post(
-    '/telemetry/metrics',
-    ingest('metrics', 'metric data points', MetricsRequestSchema, MetricsResponseSchema),
-    async function exportMetrics(request, reply) {
-      const result = flattenMetrics(request.body as MetricsRequest)
-      await db.transaction((tx) => repo.insertMetricPoints(result.rows, sender(request), tx))
-      return answer(request, reply, 'metrics', result)
-    },
+  exportRoute<TracesRequest, Parameters<typeof repo.insertSpans>[0][number]>(
+    'traces',
+    'spans',
+    { body: TracesRequestSchema, response: TracesResponseSchema },
+    flattenTraces,
+    (rows, from, tx) => repo.insertSpans(rows, from, tx),
   )
-
-  app.post(
-    '/telemetry/logs',
-    ingest('logs', 'log records', LogsRequestSchema, LogsResponseSchema),
-    async function exportLogs(request, reply) {
-      const result = flattenLogs(request.body as LogsRequest)
-      await db.transaction((tx) => repo.insertLogs(result.rows, sender(request), tx))
-      return answer(request, reply, 'logs', result)
-    },
+  exportRoute<MetricsRequest, Parameters<typeof repo.insertMetricPoints>[0][number]>(
+    'metrics',
+    'metric data points',
+    { body: MetricsRequestSchema, response: MetricsResponseSchema },
+    flattenMetrics,
+    (rows, from, tx) => repo.insertMetricPoints(rows, from, tx),
+  )
+  exportRoute<LogsRequest, Parameters<typeof repo.insertLogs>[0][number]>(
+    'logs',
+    'log records',
+    { body: LogsRequestSchema, response: LogsResponseSchema },
+    flattenLogs,
+    (rows, from, tx) => repo.insertLogs(rows, from, tx),
   )
 
   if (config.JOBS_ENABLED) {
