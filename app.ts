@@ -19,27 +19,36 @@ import securityPlugin from './plugins/security.ts'
 import swaggerPlugin from './plugins/swagger.ts'
 import { currentTracing } from './plugins/tracing.ts'
 import trustProxyPlugin, { fastifyTrustProxy } from './plugins/trust-proxy.ts'
-import activityRoutes from './routes/activity/index.ts'
-import adminFirmwareRoutes from './routes/admin-firmware/index.ts'
+import accountRoutes from './routes/account/index.ts'
+import activityRoutes, { activityReadRoutes } from './routes/activity/index.ts'
+import adminFirmwareRoutes from './routes/admin/firmware.ts'
 import adminRoutes from './routes/admin/index.ts'
+import adminTelemetryRoutes from './routes/admin/telemetry.ts'
+import emailChangePlugin from './routes/auth/email-change.ts'
 import authRoutes from './routes/auth/index.ts'
-import checkinRoutes from './routes/checkin/index.ts'
-import dayFeedbackRoutes from './routes/day-feedback/index.ts'
+import sessionRepositoryPlugin from './routes/auth/session-repository.ts'
+import sessionRoutes from './routes/auth/sessions.ts'
+import checkinRoutes, { checkinReadRoutes } from './routes/checkin/index.ts'
+import clientRepositoryPlugin from './routes/clients/repository.ts'
+import dayFeedbackRoutes, { dayFeedbackReadRoutes } from './routes/day-feedback/index.ts'
 import firmwareRoutes from './routes/firmware/index.ts'
-import groupRoutes from './routes/groups/index.ts'
-import insightRoutes from './routes/insight/index.ts'
-import intentionRoutes from './routes/intention/index.ts'
-import measurementRoutes from './routes/measurement/index.ts'
+import insightRoutes, { insightReadRoutes } from './routes/insight/index.ts'
+import intentionRoutes, { intentionReadRoutes } from './routes/intention/index.ts'
+import measurementRoutes, { measurementReadRoutes } from './routes/measurement/index.ts'
 import mfaGate from './routes/mfa/gate.ts'
 import mfaRoutes from './routes/mfa/index.ts'
-import sharedRoutes from './routes/shared/index.ts'
-import sharedReadRoutes from './routes/shared/reads.ts'
+import ownerReadsPlugin from './routes/owner-reads.ts'
+import shareAccessPlugin from './routes/sharing/access.ts'
+import groupRoutes from './routes/sharing/groups.ts'
 import sharingRoutes from './routes/sharing/index.ts'
+import sharedRoutes from './routes/sharing/viewer.ts'
 import sleepRoutes from './routes/sleep/index.ts'
 import statisticsRoutes from './routes/statistics/index.ts'
 import systemRoutes from './routes/system/index.ts'
 import telemetryRoutes from './routes/telemetry/index.ts'
 import userRoutes from './routes/user/index.ts'
+import profileCachePlugin from './routes/user/profile-cache.ts'
+import userRepositoryPlugin from './routes/user/repository.ts'
 
 export interface BuildAppOptions {
   /** A validated config; when absent it is loaded from `env` (default process.env). */
@@ -115,6 +124,11 @@ export async function buildApp(options: BuildAppOptions = {}) {
   await app.register(dbPlugin, { database: options.database })
   await app.register(metricsPlugin)
   await app.register(swaggerPlugin)
+  // The repositories that plugins need are named decorators: the plugins list them in `dependencies`.
+  await app.register(userRepositoryPlugin)
+  await app.register(sessionRepositoryPlugin)
+  await app.register(clientRepositoryPlugin)
+  await app.register(profileCachePlugin)
   await app.register(clientTokenPlugin)
   await app.register(authPlugin)
   await app.register(limitsPlugin)
@@ -124,6 +138,8 @@ export async function buildApp(options: BuildAppOptions = {}) {
   // What auth, user and sharing ask of MFA (login gate, step-up), as decorators.
   await app.register(mfaGate, { now: options.clock })
   await app.register(dataChangesPlugin)
+  await app.register(shareAccessPlugin)
+  await app.register(ownerReadsPlugin)
 
   await app.register(systemRoutes)
   await app.register(authRoutes)
@@ -134,8 +150,12 @@ export async function buildApp(options: BuildAppOptions = {}) {
   await app.register(statisticsRoutes, { prefix: '/v1' })
   await app.register(sleepRoutes, { prefix: '/v1' })
   await app.register(telemetryRoutes, { prefix: '/v1' })
+  await app.register(adminTelemetryRoutes, { prefix: '/v1' })
+  await app.register(emailChangePlugin)
   await app.register(userRoutes, { prefix: '/v1' })
   await app.register(mfaRoutes, { prefix: '/v1' })
+  await app.register(sessionRoutes, { prefix: '/v1' })
+  await app.register(accountRoutes, { prefix: '/v1' })
   await app.register(adminRoutes, { prefix: '/v1' })
   await app.register(firmwareRoutes, { prefix: '/v1' })
   await app.register(adminFirmwareRoutes, { prefix: '/v1' })
@@ -144,7 +164,22 @@ export async function buildApp(options: BuildAppOptions = {}) {
   await app.register(activityRoutes, { prefix: '/v1' })
   await app.register(intentionRoutes, { prefix: '/v1' })
   await app.register(insightRoutes, { prefix: '/v1' })
-  await app.register(sharedReadRoutes, { prefix: '/v1' })
+  // Read-only access to the data others share with the caller: each domain's own read routes again
+  // under /v1/shared/:owner_id with `shared: true`, so the viewer gets the owner's answer from the same
+  // handler and query, after the share and scope check. Only GET routes are registered here: anything
+  // else under this prefix is 404, so nothing can be written.
+  for (const readRoutes of [
+    measurementReadRoutes,
+    statisticsRoutes,
+    sleepRoutes,
+    checkinReadRoutes,
+    dayFeedbackReadRoutes,
+    activityReadRoutes,
+    intentionReadRoutes,
+    insightReadRoutes,
+  ]) {
+    await app.register(readRoutes, { prefix: '/v1/shared/:owner_id', shared: true })
+  }
 
   return app
 }

@@ -95,7 +95,7 @@ try {
     case 'client list': {
       const clients = createClientAppRepository(database.db)
       const all = []
-      let after: { createdAt: Date; id: string } | undefined
+      let after: { at: Date; id: string } | undefined
       for (;;) {
         const page = await clients.list(100, after)
         all.push(
@@ -109,7 +109,7 @@ try {
         )
         if (page.length < 100) break
         const last = page[page.length - 1]
-        after = { createdAt: last.createdAt, id: last.id }
+        after = { at: last.createdAt, id: last.id }
       }
       print(all)
       break

@@ -15,17 +15,16 @@
  *  - revocation across processes: a logout on a second server process, the first one refusing the token.
  * Bounded by BENCH_TIMEOUT_S.
  */
-import { type ChildProcess, spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { availableParallelism, cpus, totalmem } from 'node:os'
-import { join } from 'node:path'
 import autocannon from 'autocannon'
 import pg from 'pg'
 import { openDatabase } from '../db/client.ts'
 import { hashPassword } from '../routes/auth/passwords.ts'
 import { createClientAppRepository } from '../routes/clients/repository.ts'
 import { createUserRepository } from '../routes/user/repository.ts'
-import { freePort } from '../test/helpers/processes.ts'
+import { startServer } from '../test/helpers/processes.ts'
 
 const BASE_URL = process.env.DATABASE_URL
 if (!BASE_URL) {
@@ -112,29 +111,13 @@ async function seed(databaseUrl: string) {
 
 /** A child process started like `npm start` (node --import tsx), on a free loopback port. */
 async function start(script: string, env: Record<string, string>): Promise<string> {
-  const port = await freePort()
-  const child = spawn(process.execPath, ['--import', 'tsx', script], {
-    cwd: join(import.meta.dirname, '..'),
-    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  })
-  children.add(child)
+  const server = await startServer({ LOG_LEVEL: 'warn', ...env }, { script, testDefaults: false })
+  children.add(server.child)
   cleanups.push(async () => {
-    if (child.exitCode !== null) return
-    const exited = new Promise((r) => child.once('exit', r))
-    child.kill('SIGTERM')
-    await exited
-    children.delete(child)
+    await server.stop()
+    children.delete(server.child)
   })
-  const url = `http://127.0.0.1:${port}`
-  for (let i = 0; i < 600; i++) {
-    if (child.exitCode !== null) throw new Error(`${script} exited with ${child.exitCode}`)
-    try {
-      if ((await fetch(`${url}/healthz`)).ok) return url
-    } catch {}
-    await new Promise((r) => setTimeout(r, 100))
-  }
-  throw new Error(`${script} did not become ready`)
+  return server.url
 }
 
 interface Tokens {
@@ -434,6 +417,7 @@ try {
   const clientToken = await seed(databaseUrl)
   const serverEnv = {
     NODE_ENV: 'production',
+    MAIL_TRANSPORT: 'log',
     DATABASE_URL: databaseUrl,
     JWT_SECRET: randomBytes(32).toString('hex'),
     BCRYPT_COST: String(COST),

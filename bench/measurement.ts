@@ -11,7 +11,7 @@
  *     plain scan of the raw rows for comparison.
  * Then 2 and 3 again on PGlite (PGLITE_DAYS days). Everything is bounded by BENCH_TIMEOUT_S.
  */
-import { type ChildProcess, spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { cpus, tmpdir, totalmem } from 'node:os'
@@ -24,6 +24,7 @@ import { type Database, openDatabase, queryRows } from '../db/client.ts'
 import { hashPassword } from '../routes/auth/passwords.ts'
 import { createClientAppRepository } from '../routes/clients/repository.ts'
 import { createUserRepository } from '../routes/user/repository.ts'
+import { startServer as startProcess } from '../test/helpers/processes.ts'
 
 const BASE_URL = process.env.DATABASE_URL
 if (!BASE_URL) {
@@ -107,14 +108,9 @@ async function prepare(database: Database, users: string[]) {
 }
 
 async function startServer(env: Record<string, string>): Promise<string> {
-  const port = 20000 + Math.floor(Math.random() * 20000)
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server.ts'], {
-    cwd: join(import.meta.dirname, '..'),
-    env: {
-      PATH: process.env.PATH ?? '',
+  const server = await startProcess(
+    {
       NODE_ENV: 'development',
-      HOST: '127.0.0.1',
-      PORT: String(port),
       LOG_LEVEL: 'warn',
       JWT_SECRET: randomBytes(32).toString('hex'),
       BCRYPT_COST: '4',
@@ -122,25 +118,14 @@ async function startServer(env: Record<string, string>): Promise<string> {
       JOBS_ENABLED: 'false',
       ...env,
     },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  })
-  children.add(child)
+    { ready: '/readyz', testDefaults: false },
+  )
+  children.add(server.child)
   cleanups.push(async () => {
-    if (child.exitCode !== null) return
-    const exited = new Promise((r) => child.once('exit', r))
-    child.kill('SIGTERM')
-    await exited
-    children.delete(child)
+    await server.stop()
+    children.delete(server.child)
   })
-  const url = `http://127.0.0.1:${port}`
-  for (let i = 0; i < 300; i++) {
-    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`)
-    try {
-      if ((await fetch(`${url}/readyz`)).ok) return url
-    } catch {}
-    await new Promise((r) => setTimeout(r, 200))
-  }
-  throw new Error('server did not become ready')
+  return server.url
 }
 
 async function login(url: string, token: string, name: string): Promise<string> {

@@ -1,10 +1,29 @@
 import fastifyJwt from '@fastify/jwt'
 import type { FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
-import { type SessionState, createSessionRepository } from '../routes/auth/session-repository.ts'
-import { toProfile } from '../routes/user/profile.ts'
-import { createUserRepository } from '../routes/user/repository.ts'
+import type { DbOrTx } from '../db/client.ts'
 import { errors } from './errors.ts'
+
+/** What the bearer check needs of a session: is it alive, and whose is it (the session repository answers). */
+export interface SessionState {
+  sessionId: string
+  userId: string
+  /** Admin only when the session was opened by the admin login and the account is (still) an admin. */
+  role: 'user' | 'admin'
+  active: boolean
+  /** When the account was created, while its e-mail is unverified (the verification deadline counts from it). */
+  unverifiedSince: Date | null
+}
+
+/**
+ * Ends sessions of `userId` inside the surrounding transaction and answers their ids: one session
+ * (`only`), or every live one (optionally all but `except`).
+ */
+export type EndSessions = (
+  userId: string,
+  reason: string,
+  which?: { only?: string; except?: string },
+) => Promise<string[]>
 
 export interface AccessClaims {
   sub: string
@@ -39,11 +58,13 @@ declare module 'fastify' {
     requireAdmin: onRequestAsyncHookHandler
     sessionCache: SessionCache
     /**
-     * GET /v1/users/me's profile, cached like the session state (SESSION_CACHE_TTL_MS). A change made by
-     * this process invalidates it at once (call `invalidate(userId)` after writing the user row); one made
-     * by another process shows within that time.
+     * The one way to end sessions: runs `work` in a transaction, and once it has committed, forgets the
+     * sessions it ended through `end` (and their owners' cached profiles) in this process, so they stop
+     * working here at once. Answers what `work` answers.
      */
-    profileCache: TtlCache<ReturnType<typeof toProfile> | null>
+    transactionEndingSessions<T>(work: (tx: DbOrTx, end: EndSessions) => Promise<T>): Promise<T>
+    /** `transactionEndingSessions` for a single `end`: ends the sessions and answers their ids. */
+    endSessions: (...args: Parameters<EndSessions>) => Promise<string[]>
   }
 }
 
@@ -144,21 +165,38 @@ export default fp(
       // Verified tokens are cached (LRU, never past their exp): the HMAC and claim checks run once per token.
       verify: { algorithms: ['HS256'], cache: true },
     })
-    const sessionsRepo = createSessionRepository(app.db)
+    const sessionsRepo = app.sessionRepository
     const cache = new SessionCache(
       app.config.SESSION_CACHE_TTL_MS,
       (sid) => sessionsRepo.state(sid),
       (sid) => sessionsRepo.touch(sid),
     )
     app.decorate('sessionCache', cache)
-    const usersRepo = createUserRepository(app.db)
-    app.decorate(
-      'profileCache',
-      new TtlCache(app.config.SESSION_CACHE_TTL_MS, async (userId) => {
-        const user = await usersRepo.findById(userId)
-        return user ? toProfile(user) : null
-      }),
-    )
+
+    async function transactionEndingSessions<T>(work: (tx: DbOrTx, end: EndSessions) => Promise<T>): Promise<T> {
+      const ended: string[] = []
+      const owners = new Set<string>()
+      const result = await app.db.transaction(async (tx) =>
+        work(tx, async function end(userId, reason, which = {}) {
+          const ids = which.only
+            ? (await sessionsRepo.revoke(userId, which.only, reason, tx))
+              ? [which.only]
+              : []
+            : await sessionsRepo.revokeAll(userId, reason, which.except, tx)
+          ended.push(...ids)
+          owners.add(userId)
+          return ids
+        }),
+      )
+      // After the commit: invalidating earlier would let a concurrent request cache the not-yet-ended state.
+      cache.invalidate(...ended)
+      app.profileCache.invalidate(...owners)
+      return result
+    }
+    app.decorate('transactionEndingSessions', transactionEndingSessions)
+    app.decorate('endSessions', function endSessions(...args: Parameters<EndSessions>) {
+      return transactionEndingSessions((_tx, end) => end(...args))
+    })
 
     async function authenticate(request: FastifyRequest) {
       const token = bearerToken(request)
@@ -212,5 +250,5 @@ export default fp(
       }
     })
   },
-  { name: 'auth', dependencies: ['config', 'db', 'errors'] },
+  { name: 'auth', dependencies: ['config', 'db', 'errors', 'session-repository', 'profile-cache'] },
 )

@@ -1,6 +1,5 @@
 import type { onRequestAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
-import { createClientAppRepository, decodeClientToken } from '../routes/clients/repository.ts'
 import { errors } from './errors.ts'
 
 declare module 'fastify' {
@@ -15,16 +14,15 @@ declare module 'fastify' {
 
 export default fp(
   async function clientTokenPlugin(app) {
-    const clients = createClientAppRepository(app.db)
+    const clients = app.clientRepository
     app.decorateRequest('clientApp', null)
 
     app.decorate('requireClient', async function requireClient(request) {
       const header = request.headers['x-auth-token']
-      const decoded = typeof header === 'string' ? decodeClientToken(header) : null
-      const client = decoded ? await clients.verify(decoded.clientId, decoded.secret) : null
+      const client = typeof header === 'string' ? await clients.verifyToken(header) : null
       if (!client) throw errors.unauthorized('invalid_client', 'A valid x-auth-token client token is required.')
       request.clientApp = client
     } satisfies onRequestAsyncHookHandler)
   },
-  { name: 'client-token', dependencies: ['db', 'errors'] },
+  { name: 'client-token', dependencies: ['db', 'errors', 'client-repository'] },
 )

@@ -153,6 +153,29 @@ export function decodeTimeCursor(cursor: string | undefined): { at: Date; id: st
   return { at: cursorInstant(v[0]), id: cursorUuid(v[1]) }
 }
 
+/**
+ * The page size of a list request. The querystring schema's default (PaginationQuerySchema: 50) fills
+ * it in before any handler runs (ajv `useDefaults`), so that default is the only one.
+ */
+export function pageLimit(query: { limit?: number }): number {
+  if (query.limit === undefined) throw new Error('limit is unset: the querystring schema must give it a default')
+  return query.limit
+}
+
+/**
+ * One keyset page of a list request: fetches `limit + 1` rows (the extra row only tells that there is a
+ * next page) and answers `{ data, next_cursor }`. `fetch` reads after the request's decoded cursor.
+ */
+export async function keysetPage<R, J>(
+  query: { limit?: number },
+  fetch: (take: number) => Promise<R[]>,
+  toJson: (row: R) => J,
+  cursorOf: (row: R) => string,
+) {
+  const limit = pageLimit(query)
+  return toPage(await fetch(limit + 1), limit, toJson, cursorOf)
+}
+
 /** A page of `limit` rows out of `limit + 1` fetched: the extra row only tells that there is a next page. */
 export function toPage<R, J>(rows: R[], limit: number, toJson: (row: R) => J, cursorOf: (row: R) => string) {
   const page = rows.slice(0, limit)

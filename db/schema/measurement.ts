@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm'
 import { check, doublePrecision, integer, pgTable, primaryKey, text, timestamp, uuid } from 'drizzle-orm/pg-core'
-import { TYPE_NAMES } from '../../routes/measurement/catalogue.ts'
+import { TYPE_NAMES } from './measurement-catalogue.ts'
 import { users } from './user.ts'
 
 const typeList = sql.raw(TYPE_NAMES.map((t) => `'${t}'`).join(', '))

@@ -2,6 +2,18 @@ import { sql } from 'drizzle-orm'
 import { check, index, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
 import { users } from './user.ts'
 
+/** The data domains a share can open to its viewer (the values of `shares.scopes`). */
+export const SCOPES = [
+  'measurement',
+  'statistics',
+  'checkin',
+  'day-feedback',
+  'activity',
+  'intention',
+  'insight',
+] as const
+export type Scope = (typeof SCOPES)[number]
+
 /**
  * A share: the owner lets the viewer read some of their data (scopes). It is `pending` until the
  * viewer accepts the e-mailed invite (before `expires_at`), then `active`. Declined, cancelled,

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox'
-import type { DbOrTx } from '../../db/client.ts'
+import type { Db } from '../../db/client.ts'
 import { type SessionFamily, sessionReadRoutes, sessionWrapperRoutes } from '../session-wrapper/index.ts'
 import { exportSessionRows } from '../session-wrapper/repository.ts'
 
@@ -48,10 +48,10 @@ export const activityFamily: SessionFamily = {
 /** Activities: the sessions wrapper registered for the activity family. */
 export default sessionWrapperRoutes(activityFamily)
 
-/** The read-only activity routes, also registered for shared owners (routes/shared/reads.ts). */
+/** The read-only activity routes, also registered for shared owners (app.ts). */
 export const activityReadRoutes = sessionReadRoutes(activityFamily)
 
 /** Every activity of the user, oldest first, for the account export. */
-export function exportRows(db: DbOrTx, userId: string) {
+export function exportRows(db: Db, userId: string) {
   return exportSessionRows(db, userId, activityFamily)
 }

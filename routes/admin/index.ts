@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
 import { errors } from '../../plugins/errors.ts'
 import { SECURITY } from '../../plugins/swagger.ts'
+import { createAccountDeletionService } from '../account/deletion.ts'
 import { createSessionRepository } from '../auth/session-repository.ts'
 import { createClientAppRepository } from '../clients/repository.ts'
 import { revokeClientApp } from '../clients/revoke.ts'
@@ -14,8 +15,8 @@ import {
   decodeTimeCursor,
   encodeTimeCursor,
   errorResponses,
+  keysetPage,
 } from '../common.ts'
-import { createAccountDeletionService } from '../user/account-deletion.ts'
 import { type UserRow, createUserRepository } from '../user/repository.ts'
 import { createAuditLogRepository } from './repository.ts'
 import {
@@ -58,15 +59,8 @@ function toClient(c: { id: string; name: string; createdAt: Date; rotatedAt: Dat
   }
 }
 
-/** `{ data, next_cursor }` from limit+1 rows keyed on (time, id). */
-function pageOf<R, T>(rows: R[], limit: number, key: (r: R) => { at: Date; id: string }, map: (r: R) => T) {
-  const page = rows.slice(0, limit)
-  const last = page.at(-1)
-  return {
-    data: page.map(map),
-    next_cursor: rows.length > limit && last ? encodeTimeCursor(key(last).at, key(last).id) : null,
-  }
-}
+/** The cursor of a row listed newest first on (created_at, id). */
+const createdCursor = (r: { createdAt: Date; id: string }) => encodeTimeCursor(r.createdAt, r.id)
 
 function notSelf(request: FastifyRequest, id: string) {
   if (id === request.user.sub) {
@@ -103,10 +97,16 @@ const adminRoutes: FastifyPluginAsyncTypebox = async function adminRoutes(app) {
       },
     },
     async function listUsers(request) {
-      const { limit = 50, cursor, email, disabled } = request.query
-      const rows = await users.search({ emailContains: email, disabled }, limit + 1, decodeTimeCursor(cursor))
+      const { cursor, email, disabled } = request.query
+      const after = decodeTimeCursor(cursor)
+      const page = await keysetPage(
+        request.query,
+        (take) => users.search({ emailContains: email, disabled }, take, after),
+        toAdminUser,
+        createdCursor,
+      )
       await audit.record(request, { action: 'user.list', targetType: 'user', details: { email, disabled } })
-      return pageOf(rows, limit, (u) => ({ at: u.createdAt, id: u.id }), toAdminUser)
+      return page
     },
   )
 
@@ -143,10 +143,10 @@ const adminRoutes: FastifyPluginAsyncTypebox = async function adminRoutes(app) {
     },
     async function disableUser(request) {
       notSelf(request, request.params.id)
-      const result = await db.transaction(async (tx) => {
+      const result = await app.transactionEndingSessions(async (tx, end) => {
         const user = await users.setDisabled(request.params.id, true, tx)
         if (!user) return null
-        const ended = await sessions.revokeAll(user.id, 'account_disabled', undefined, tx)
+        const ended = await end(user.id, 'account_disabled')
         await audit.record(
           request,
           {
@@ -160,7 +160,6 @@ const adminRoutes: FastifyPluginAsyncTypebox = async function adminRoutes(app) {
         return { user, ended }
       })
       if (!result) throw userNotFound()
-      app.sessionCache.invalidate(...result.ended)
       return toAdminUser(result.user)
     },
   )
@@ -200,10 +199,10 @@ const adminRoutes: FastifyPluginAsyncTypebox = async function adminRoutes(app) {
     },
     async function signOutUser(request) {
       notSelf(request, request.params.id)
-      const ended = await db.transaction(async (tx) => {
+      const ended = await app.transactionEndingSessions(async (tx, end) => {
         const user = await users.findById(request.params.id, tx)
         if (!user) return null
-        const ids = await sessions.revokeAll(user.id, 'admin_sign_out', undefined, tx)
+        const ids = await end(user.id, 'admin_sign_out')
         await audit.record(
           request,
           { action: 'user.sign_out', targetType: 'user', targetId: user.id, details: { sessions_revoked: ids.length } },
@@ -212,7 +211,6 @@ const adminRoutes: FastifyPluginAsyncTypebox = async function adminRoutes(app) {
         return ids
       })
       if (!ended) throw userNotFound()
-      app.sessionCache.invalidate(...ended)
       return { status: 'success' as const, sessions_revoked: ended.length }
     },
   )
@@ -275,11 +273,10 @@ const adminRoutes: FastifyPluginAsyncTypebox = async function adminRoutes(app) {
       },
     },
     async function listClients(request) {
-      const { limit = 50, cursor } = request.query
-      const after = decodeTimeCursor(cursor)
-      const rows = await clients.list(limit + 1, after && { createdAt: after.at, id: after.id })
+      const after = decodeTimeCursor(request.query.cursor)
+      const page = await keysetPage(request.query, (take) => clients.list(take, after), toClient, createdCursor)
       await audit.record(request, { action: 'client.list', targetType: 'client' })
-      return pageOf(rows, limit, (c) => ({ at: c.createdAt, id: c.id }), toClient)
+      return page
     },
   )
 
@@ -365,23 +362,23 @@ const adminRoutes: FastifyPluginAsyncTypebox = async function adminRoutes(app) {
     },
     async function listAuditLog(request) {
       const q = request.query
-      const rows = await auditLog.page(
-        {
-          actorId: q.actor_id,
-          action: q.action,
-          targetType: q.target_type,
-          targetId: q.target_id,
-          from: q.from ? new Date(q.from) : undefined,
-          to: q.to ? new Date(q.to) : undefined,
-        },
-        (q.limit ?? 50) + 1,
-        decodeTimeCursor(q.cursor),
-      )
-      await audit.record(request, { action: 'audit.list', targetType: 'audit_log' })
-      return pageOf(
-        rows,
-        q.limit ?? 50,
-        (e) => ({ at: e.createdAt, id: e.id }),
+      const after = decodeTimeCursor(q.cursor)
+      const fetch = (take: number) =>
+        auditLog.page(
+          {
+            actorId: q.actor_id,
+            action: q.action,
+            targetType: q.target_type,
+            targetId: q.target_id,
+            from: q.from ? new Date(q.from) : undefined,
+            to: q.to ? new Date(q.to) : undefined,
+          },
+          take,
+          after,
+        )
+      const page = await keysetPage(
+        q,
+        fetch,
         (e) => ({
           id: e.id,
           actor_id: e.actorId,
@@ -392,7 +389,10 @@ const adminRoutes: FastifyPluginAsyncTypebox = async function adminRoutes(app) {
           details: e.details ?? null,
           created: e.createdAt.toISOString(),
         }),
+        createdCursor,
       )
+      await audit.record(request, { action: 'audit.list', targetType: 'audit_log' })
+      return page
     },
   )
 }

@@ -1,5 +1,6 @@
-import { and, desc, eq, gte, lt, or } from 'drizzle-orm'
+import { and, desc, eq, gte, lt } from 'drizzle-orm'
 import type { Db } from '../../db/client.ts'
+import { keysetAfter } from '../../db/keyset.ts'
 import { auditLog } from '../../db/schema/index.ts'
 
 export interface AuditFilter {
@@ -27,9 +28,7 @@ export function createAuditLogRepository(db: Db) {
             filter.targetId ? eq(auditLog.targetId, filter.targetId) : undefined,
             filter.from ? gte(auditLog.createdAt, filter.from) : undefined,
             filter.to ? lt(auditLog.createdAt, filter.to) : undefined,
-            after
-              ? or(lt(auditLog.createdAt, after.at), and(eq(auditLog.createdAt, after.at), lt(auditLog.id, after.id)))
-              : undefined,
+            keysetAfter(auditLog.createdAt, auditLog.id, after),
           ),
         )
         .orderBy(desc(auditLog.createdAt), desc(auditLog.id))

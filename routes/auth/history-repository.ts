@@ -1,5 +1,6 @@
-import { and, asc, count, desc, eq, gt, lt, max, or, sql } from 'drizzle-orm'
+import { and, asc, count, desc, eq, gt, max, sql } from 'drizzle-orm'
 import type { Db, DbOrTx } from '../../db/client.ts'
+import { type KeysetAfter, keysetAfter, keysetRows } from '../../db/keyset.ts'
 import { loginAttempts } from '../../db/schema/index.ts'
 import { locate } from './geoip.ts'
 
@@ -47,23 +48,16 @@ export function createHistoryRepository(db: Db, onGeoError: (err: unknown) => vo
       return { failures: row.failures, last: row.last ? new Date(row.last) : null }
     },
 
-    /** The user's attempts, newest first, keyset-paginated on (created_at, id). */
-    async page(userId: string, limit: number, after?: { at: Date; id: string }) {
+    /** The user's attempts, newest first (or `asc`, the export), keyset-paginated on (created_at, id). */
+    async page(userId: string, limit: number, after?: { at: Date; id: string }, order: 'asc' | 'desc' = 'desc') {
+      const by = order === 'desc' ? desc : asc
       return db
         .select()
         .from(loginAttempts)
         .where(
-          and(
-            eq(loginAttempts.userId, userId),
-            after
-              ? or(
-                  lt(loginAttempts.createdAt, after.at),
-                  and(eq(loginAttempts.createdAt, after.at), lt(loginAttempts.id, after.id)),
-                )
-              : undefined,
-          ),
+          and(eq(loginAttempts.userId, userId), keysetAfter(loginAttempts.createdAt, loginAttempts.id, after, order)),
         )
-        .orderBy(desc(loginAttempts.createdAt), desc(loginAttempts.id))
+        .orderBy(by(loginAttempts.createdAt), by(loginAttempts.id))
         .limit(limit)
     },
 
@@ -76,40 +70,21 @@ export function createHistoryRepository(db: Db, onGeoError: (err: unknown) => vo
     },
 
     /** Every attempt on the account, oldest first in batches (account export). */
-    async *exportRows(userId: string, batch = 1000) {
-      let after: { at: Date; id: string } | undefined
-      for (;;) {
-        const rows = await db
-          .select()
-          .from(loginAttempts)
-          .where(
-            and(
-              eq(loginAttempts.userId, userId),
-              after
-                ? or(
-                    gt(loginAttempts.createdAt, after.at),
-                    and(eq(loginAttempts.createdAt, after.at), gt(loginAttempts.id, after.id)),
-                  )
-                : undefined,
-            ),
-          )
-          .orderBy(asc(loginAttempts.createdAt), asc(loginAttempts.id))
-          .limit(batch)
-        for (const r of rows) {
-          yield {
-            id: r.id,
-            date_time: r.createdAt.toISOString(),
-            email: r.email,
-            success: r.success,
-            reason: r.reason,
-            ip: r.ip,
-            user_agent: r.userAgent,
-          }
-        }
-        const last = rows.at(-1)
-        if (!last || rows.length < batch) return
-        after = { at: last.createdAt, id: last.id }
-      }
+    exportRows(userId: string, batch = 1000) {
+      return keysetRows(
+        (after: KeysetAfter | undefined, n: number) => this.page(userId, n, after, 'asc'),
+        (r) => ({ at: r.createdAt, id: r.id }),
+        (r) => ({
+          id: r.id,
+          date_time: r.createdAt.toISOString(),
+          email: r.email,
+          success: r.success,
+          reason: r.reason,
+          ip: r.ip,
+          user_agent: r.userAgent,
+        }),
+        batch,
+      )
     },
   }
 }

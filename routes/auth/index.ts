@@ -10,6 +10,7 @@ import {
   decodeTimeCursor,
   encodeTimeCursor,
   errorResponses,
+  keysetPage,
 } from '../common.ts'
 import { deadLink } from '../confirm-page.ts'
 import { normaliseEmail } from '../user/repository.ts'
@@ -457,12 +458,11 @@ const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
       },
     },
     async function authHistory(request) {
-      const limit = request.query.limit ?? 50
-      const rows = await auth.history.page(request.user.sub, limit + 1, decodeTimeCursor(request.query.cursor))
-      const page = rows.slice(0, limit)
-      const last = page.at(-1)
-      return {
-        data: page.map((r) => ({
+      const after = decodeTimeCursor(request.query.cursor)
+      return keysetPage(
+        request.query,
+        (take) => auth.history.page(request.user.sub, take, after),
+        (r) => ({
           id: r.id,
           date_time: r.createdAt.toISOString(),
           success: r.success,
@@ -472,9 +472,9 @@ const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
           user_agent: r.userAgent,
           ...parseUserAgent(r.userAgent),
           ...placeOf(r),
-        })),
-        next_cursor: rows.length > limit && last ? encodeTimeCursor(last.createdAt, last.id) : null,
-      }
+        }),
+        (r) => encodeTimeCursor(r.createdAt, r.id),
+      )
     },
   )
 }

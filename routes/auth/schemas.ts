@@ -1,5 +1,5 @@
-import { Type } from '@sinclair/typebox'
-import { DateTimeSchema, ErrorSchema } from '../common.ts'
+import { type TSchema, Type } from '@sinclair/typebox'
+import { DateTimeSchema, ErrorSchema, UuidSchema } from '../common.ts'
 import { PASSWORD_MAX, PASSWORD_MIN, PASSWORD_SPECIALS } from './passwords.ts'
 
 const POLICY = `Requirements: ${PASSWORD_MIN}..${PASSWORD_MAX} characters; at least one lowercase letter, one uppercase letter, one digit (0-9) and one special character from the set (${PASSWORD_SPECIALS}). The ~49,000 most common passwords are refused (\`password_too_common\`).`
@@ -182,3 +182,35 @@ export const LoginErrorSchema = Type.Object(
   },
   { additionalProperties: false, description: 'Error (with `mfa_required`: the token of the second step)' },
 )
+
+const Nullable = <T extends TSchema>(schema: T, description?: string) =>
+  Type.Union([schema, Type.Null()], description ? { description } : {})
+const NullableString = Nullable(Type.String())
+
+export const SessionSchema = Type.Object(
+  {
+    id: UuidSchema,
+    current: Type.Boolean({ description: 'True for the session of the access token making this request.' }),
+    client: Nullable(
+      Type.Object({ id: UuidSchema, name: Type.String() }, { additionalProperties: false }),
+      'The client app that logged in, null if it has been deleted.',
+    ),
+    created: DateTimeSchema,
+    last_used: DateTimeSchema,
+    expires: DateTimeSchema,
+    ip: NullableString,
+    user_agent: NullableString,
+    browser: Type.Object({ family: NullableString, version: NullableString }, { additionalProperties: false }),
+    operating_system: Type.Object({ family: NullableString, version: NullableString }, { additionalProperties: false }),
+    device: Type.Object(
+      { brand: NullableString, family: NullableString, model: NullableString },
+      { additionalProperties: false },
+    ),
+    method: Type.Union([Type.Literal('password'), Type.Literal('passkey'), Type.Literal('mfa')], {
+      description: 'How the session was opened: the password alone, a passkey, or the password and a second factor.',
+    }),
+  },
+  { additionalProperties: false },
+)
+
+export const SessionParamsSchema = Type.Object({ id: UuidSchema }, { additionalProperties: false })

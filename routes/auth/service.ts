@@ -141,16 +141,14 @@ export function createAuthService(app: FastifyInstance) {
 
     const refreshJti = randomUUID()
     const issuedAt = new Date()
-    const result = await db.transaction(async (tx) => {
+    const result = await app.transactionEndingSessions(async (tx, end) => {
       // An account deleted while this login waited for the lock: no session for a user who is gone.
       if (!(await users.lock(user.id, tx))) return { gone: true as const }
       const active = await sessions.countActive(user.id, tx)
-      const evicted: string[] = []
       if (active >= config.MAX_SESSIONS) {
         if (config.SESSION_LIMIT_POLICY === 'reject') return { tooMany: true as const }
         for (const s of await sessions.leastRecentlyUsed(user.id, active - config.MAX_SESSIONS + 1, tx)) {
-          await sessions.revoke(user.id, s.id, 'evicted', tx)
-          evicted.push(s.id)
+          await end(user.id, 'evicted', { only: s.id })
         }
       }
       const session = await sessions.create(
@@ -173,7 +171,7 @@ export function createAuthService(app: FastifyInstance) {
         await mailer.enqueue(tx, newLoginMail(user.email, user.firstName, { ...meta, at: issuedAt }, novelty))
       }
       await history.record({ userId: user.id, email, success: true, reason: null, ...meta }, tx)
-      return { sessionId: session.id, authTime: session.authTime, evicted }
+      return { sessionId: session.id, authTime: session.authTime }
     })
     if ('gone' in result) {
       const error = errors.unauthorized('invalid_credentials', 'Email or password is incorrect.')
@@ -188,7 +186,6 @@ export function createAuthService(app: FastifyInstance) {
         ),
       )
     }
-    app.sessionCache.invalidate(...result.evicted)
     return issueTokens(user, result.sessionId, refreshJti, role, { ...auth, authTime: result.authTime }, issuedAt)
   }
 
@@ -253,7 +250,7 @@ export function createAuthService(app: FastifyInstance) {
       if (claims.typ !== 'refresh' || typeof claims.sid !== 'string' || typeof claims.jti !== 'string') {
         throw errors.unauthorized('invalid_token', 'The refresh token is not valid.')
       }
-      const outcome = await db.transaction(async (tx) => {
+      const outcome = await app.transactionEndingSessions(async (tx, end) => {
         const session = await sessions.getForUpdate(claims.sid, tx)
         if (!session || session.userId !== claims.sub) return { error: 'invalid' as const }
         if (session.revokedAt || session.expiresAt.getTime() <= Date.now()) return { error: 'revoked' as const }
@@ -274,8 +271,8 @@ export function createAuthService(app: FastifyInstance) {
           }
         }
         if (claims.jti !== session.refreshJti) {
-          await sessions.revoke(session.userId, session.id, 'token_reused', tx)
-          return { error: 'reused' as const, sessionId: session.id }
+          await end(session.userId, 'token_reused', { only: session.id })
+          return { error: 'reused' as const }
         }
         const next = randomUUID()
         const rotatedAt = new Date()
@@ -292,7 +289,6 @@ export function createAuthService(app: FastifyInstance) {
       if ('tokens' in outcome && outcome.tokens) return outcome.tokens
       switch (outcome.error) {
         case 'reused':
-          app.sessionCache.invalidate(outcome.sessionId)
           throw errors.unauthorized(
             'token_reused',
             'This refresh token was already used; the session is revoked for safety.',
@@ -312,15 +308,12 @@ export function createAuthService(app: FastifyInstance) {
     },
 
     async logout(userId: string, sessionId: string) {
-      await sessions.revoke(userId, sessionId, 'logout')
-      app.sessionCache.invalidate(sessionId)
+      await app.endSessions(userId, 'logout', { only: sessionId })
     },
 
     /** Ends every session of a user (sign-out everywhere, password reset, disable). */
     async revokeAllSessions(userId: string, reason: string, exceptSessionId?: string) {
-      const ended = await sessions.revokeAll(userId, reason, exceptSessionId)
-      app.sessionCache.invalidate(...ended)
-      return ended.length
+      return (await app.endSessions(userId, reason, { except: exceptSessionId })).length
     },
 
     codes,

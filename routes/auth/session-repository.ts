@@ -1,15 +1,15 @@
-import { and, asc, desc, eq, gt, isNull, lt, ne, or, sql } from 'drizzle-orm'
+import { and, asc, desc, eq, gt, isNull, ne, sql } from 'drizzle-orm'
+import fp from 'fastify-plugin'
 import type { Db, DbOrTx } from '../../db/client.ts'
+import { keysetAfter } from '../../db/keyset.ts'
 import { clientApps, sessions, users } from '../../db/schema/index.ts'
+import type { SessionState } from '../../plugins/auth.ts'
 
-export interface SessionState {
-  sessionId: string
-  userId: string
-  /** Admin only when the session was opened by the admin login and the account is (still) an admin. */
-  role: 'user' | 'admin'
-  active: boolean
-  /** When the account was created, while its e-mail is unverified (the verification deadline counts from it). */
-  unverifiedSince: Date | null
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The sessions table, for the auth plugin's bearer check and the routes that list or end sessions. */
+    sessionRepository: SessionRepository
+  }
 }
 
 const active = () => and(isNull(sessions.revokedAt), gt(sessions.expiresAt, sql`now()`))
@@ -107,25 +107,6 @@ export function createSessionRepository(db: Db) {
       return row.n
     },
 
-    /** Active sessions, least recently used first. */
-    async listActive(userId: string, tx?: DbOrTx) {
-      return (tx ?? db)
-        .select({
-          id: sessions.id,
-          clientId: sessions.clientId,
-          clientName: clientApps.name,
-          ip: sessions.ip,
-          userAgent: sessions.userAgent,
-          createdAt: sessions.createdAt,
-          lastUsedAt: sessions.lastUsedAt,
-          expiresAt: sessions.expiresAt,
-        })
-        .from(sessions)
-        .leftJoin(clientApps, eq(clientApps.id, sessions.clientId))
-        .where(and(eq(sessions.userId, userId), active()))
-        .orderBy(asc(sessions.lastUsedAt), asc(sessions.id))
-    },
-
     /**
      * A page of active sessions, newest login first, keyset on (created_at, id): unlike last_used_at
      * these never change, so paging has no gaps or repeats while the sessions are in use.
@@ -145,15 +126,7 @@ export function createSessionRepository(db: Db) {
         })
         .from(sessions)
         .leftJoin(clientApps, eq(clientApps.id, sessions.clientId))
-        .where(
-          and(
-            eq(sessions.userId, userId),
-            active(),
-            after
-              ? or(lt(sessions.createdAt, after.at), and(eq(sessions.createdAt, after.at), lt(sessions.id, after.id)))
-              : undefined,
-          ),
-        )
+        .where(and(eq(sessions.userId, userId), active(), keysetAfter(sessions.createdAt, sessions.id, after)))
         .orderBy(desc(sessions.createdAt), desc(sessions.id))
         .limit(limit)
     },
@@ -165,14 +138,7 @@ export function createSessionRepository(db: Db) {
         const rows = await db
           .select()
           .from(sessions)
-          .where(
-            and(
-              eq(sessions.userId, userId),
-              after
-                ? or(gt(sessions.createdAt, after.at), and(eq(sessions.createdAt, after.at), gt(sessions.id, after.id)))
-                : undefined,
-            ),
-          )
+          .where(and(eq(sessions.userId, userId), keysetAfter(sessions.createdAt, sessions.id, after, 'asc')))
           .orderBy(asc(sessions.createdAt), asc(sessions.id))
           .limit(batch)
         for (const r of rows) {
@@ -268,3 +234,11 @@ export function createSessionRepository(db: Db) {
 }
 
 export type SessionRepository = ReturnType<typeof createSessionRepository>
+
+/** The repository as a named decorator, so the auth plugin can depend on it (see app.printPlugins()). */
+export default fp(
+  async function sessionRepositoryPlugin(app) {
+    app.decorate('sessionRepository', createSessionRepository(app.db))
+  },
+  { name: 'session-repository', dependencies: ['db'] },
+)

@@ -10,11 +10,11 @@ import {
   decodeTimeCursor,
   encodeTimeCursor,
   errorResponses,
-  toPage,
+  keysetPage,
 } from '../common.ts'
 import { parseTimeRange } from '../journal/paging.ts'
 import { refuseFuture } from '../journal/zone.ts'
-import { type ReadRoutesOptions, ownerReads } from '../shared/owner-reads.ts'
+import type { ReadRoutesOptions } from '../owner-reads.ts'
 import { createCheckinRepository, toCheckinJson } from './repository.ts'
 import { CheckinCreateSchema, CheckinListQuerySchema, CheckinPatchSchema, CheckinSchema } from './schemas.ts'
 
@@ -26,7 +26,7 @@ export const checkinReadRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions> = a
   options,
 ) {
   const checkins = createCheckinRepository(app.db)
-  const reads = ownerReads(app, options, 'checkin')
+  const reads = app.ownerReads(options, 'checkin')
 
   app.get(
     '/checkins',
@@ -42,13 +42,15 @@ export const checkinReadRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions> = a
       }),
     },
     async function listCheckins(request) {
-      const { limit = 50, cursor } = request.query
-      const rows = await checkins.page(await reads.owner(request), {
-        ...parseTimeRange(request.query.from, request.query.to),
-        limit: limit + 1,
-        after: decodeTimeCursor(cursor),
-      })
-      return toPage(rows, limit, toCheckinJson, (r) => encodeTimeCursor(r.at, r.id))
+      const range = parseTimeRange(request.query.from, request.query.to)
+      const after = decodeTimeCursor(request.query.cursor)
+      const ownerId = await reads.owner(request)
+      return keysetPage(
+        request.query,
+        (take) => checkins.page(ownerId, { ...range, limit: take, after }),
+        toCheckinJson,
+        (r) => encodeTimeCursor(r.at, r.id),
+      )
     },
   )
 

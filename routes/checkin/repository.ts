@@ -1,5 +1,6 @@
-import { and, desc, eq, gt, gte, lt, or, sql } from 'drizzle-orm'
+import { and, asc, desc, eq, gte, lt, sql } from 'drizzle-orm'
 import { type Db, type DbOrTx, queryRows } from '../../db/client.ts'
+import { type KeysetAfter, keysetAfter, keysetRows } from '../../db/keyset.ts'
 import { checkins } from '../../db/schema/index.ts'
 import type { CheckinCreate, CheckinPatch } from './schemas.ts'
 
@@ -30,6 +31,8 @@ export interface CheckinRange {
   to?: Date
   limit: number
   after?: { at: Date; id: string }
+  /** `desc` (newest first) for lists, `asc` for the export. */
+  order?: 'asc' | 'desc'
 }
 
 /** Check-ins; every function takes the owner's user id, so sharing can reuse them as they are. */
@@ -85,9 +88,10 @@ export function createCheckinRepository(db: Db) {
       return rows.length > 0
     },
 
-    /** Newest first, keyset on (at, id); `from` inclusive, `to` exclusive. */
+    /** Newest first (or `order: 'asc'`, the export), keyset on (at, id); `from` inclusive, `to` exclusive. */
     async page(ownerId: string, range: CheckinRange, tx?: DbOrTx): Promise<CheckinRow[]> {
-      const { from, to, after, limit } = range
+      const { from, to, after, limit, order = 'desc' } = range
+      const by = order === 'desc' ? desc : asc
       return (tx ?? db)
         .select()
         .from(checkins)
@@ -96,12 +100,10 @@ export function createCheckinRepository(db: Db) {
             eq(checkins.userId, ownerId),
             from ? gte(checkins.at, from) : undefined,
             to ? lt(checkins.at, to) : undefined,
-            after
-              ? or(lt(checkins.at, after.at), and(eq(checkins.at, after.at), lt(checkins.id, after.id)))
-              : undefined,
+            keysetAfter(checkins.at, checkins.id, after, order),
           ),
         )
-        .orderBy(desc(checkins.at), desc(checkins.id))
+        .orderBy(by(checkins.at), by(checkins.id))
         .limit(limit)
     },
 
@@ -136,23 +138,12 @@ export function createCheckinRepository(db: Db) {
 export type CheckinRepository = ReturnType<typeof createCheckinRepository>
 
 /** Every check-in of the user, oldest first, for the account export. */
-export async function* exportRows(db: DbOrTx, userId: string) {
-  let after: { at: Date; id: string } | undefined
-  for (;;) {
-    const rows = await db
-      .select()
-      .from(checkins)
-      .where(
-        and(
-          eq(checkins.userId, userId),
-          after ? or(gt(checkins.at, after.at), and(eq(checkins.at, after.at), gt(checkins.id, after.id))) : undefined,
-        ),
-      )
-      .orderBy(checkins.at, checkins.id)
-      .limit(500)
-    for (const row of rows) yield toCheckinJson(row)
-    if (rows.length < 500) return
-    const last = rows[rows.length - 1]
-    after = { at: last.at, id: last.id }
-  }
+export function exportRows(db: Db, userId: string) {
+  const repo = createCheckinRepository(db)
+  return keysetRows(
+    (after: KeysetAfter | undefined, batch: number) => repo.page(userId, { after, limit: batch, order: 'asc' }),
+    (r) => ({ at: r.at, id: r.id }),
+    toCheckinJson,
+    500,
+  )
 }

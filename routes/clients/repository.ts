@@ -1,7 +1,16 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
-import { and, desc, eq, isNull, lt, or, sql } from 'drizzle-orm'
+import { and, desc, eq, isNull, sql } from 'drizzle-orm'
+import fp from 'fastify-plugin'
 import type { Db, DbOrTx } from '../../db/client.ts'
+import { type KeysetAfter, keysetAfter } from '../../db/keyset.ts'
 import { clientApps } from '../../db/schema/index.ts'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The client apps table, for the client-token plugin's `x-auth-token` check and the admin routes. */
+    clientRepository: ClientAppRepository
+  }
+}
 
 /** The x-auth-token header value: base64("<secret>+<clientId>"), as the NOWATCH reference defines it. */
 export function encodeClientToken(secret: string, clientId: string): string {
@@ -65,6 +74,12 @@ export function createClientAppRepository(db: Db) {
       return { id: row.id, name: row.name }
     },
 
+    /** The client of an `x-auth-token` header value, or null when it is malformed, unknown or revoked. */
+    async verifyToken(header: string) {
+      const decoded = decodeClientToken(header)
+      return decoded ? this.verify(decoded.clientId, decoded.secret) : null
+    },
+
     /**
      * A new secret; the current one keeps working for `overlapS` seconds (0: stops at once). A secret older
      * than the current one stops at once: two rotations in a row leave only the last two secrets.
@@ -106,18 +121,11 @@ export function createClientAppRepository(db: Db) {
     },
 
     /** Newest first, keyset-paginated on (created_at, id). */
-    async list(limit: number, after?: { createdAt: Date; id: string }) {
+    async list(limit: number, after?: KeysetAfter) {
       return db
         .select()
         .from(clientApps)
-        .where(
-          after
-            ? or(
-                lt(clientApps.createdAt, after.createdAt),
-                and(eq(clientApps.createdAt, after.createdAt), lt(clientApps.id, after.id)),
-              )
-            : undefined,
-        )
+        .where(keysetAfter(clientApps.createdAt, clientApps.id, after))
         .orderBy(desc(clientApps.createdAt), desc(clientApps.id))
         .limit(limit)
     },
@@ -130,3 +138,11 @@ export function createClientAppRepository(db: Db) {
 }
 
 export type ClientAppRepository = ReturnType<typeof createClientAppRepository>
+
+/** The repository as a named decorator, so the client-token plugin can depend on it. */
+export default fp(
+  async function clientRepositoryPlugin(app) {
+    app.decorate('clientRepository', createClientAppRepository(app.db))
+  },
+  { name: 'client-repository', dependencies: ['db'] },
+)

@@ -10,14 +10,12 @@ import {
   decodeCursor,
   encodeCursor,
   errorResponses,
-  toPage,
+  keysetPage,
 } from '../common.ts'
-import { todayIn, userTimeZone } from '../journal/zone.ts'
-import { type ReadRoutesOptions, ownerReads } from '../shared/owner-reads.ts'
+import { todayIn } from '../journal/zone.ts'
+import type { ReadRoutesOptions } from '../owner-reads.ts'
 import { createDayFeedbackRepository, toDayFeedbackJson } from './repository.ts'
 import { DateParamsSchema, DayFeedbackBodySchema, DayFeedbackListQuerySchema, DayFeedbackSchema } from './schemas.ts'
-
-const DAY = /^\d{4}-\d{2}-\d{2}$/
 
 /** The read-only routes: the caller's own day feedback, or (`shared`) a shared owner's. */
 export const dayFeedbackReadRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions> = async function dayFeedbackReadRoutes(
@@ -25,7 +23,7 @@ export const dayFeedbackReadRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions>
   options,
 ) {
   const feedback = createDayFeedbackRepository(app.db)
-  const reads = ownerReads(app, options, 'day-feedback')
+  const reads = app.ownerReads(options, 'day-feedback')
 
   app.get(
     '/day-feedback',
@@ -41,17 +39,17 @@ export const dayFeedbackReadRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions>
       }),
     },
     async function listDayFeedback(request) {
-      const { from, to, limit = 50, cursor } = request.query
+      const { from, to, cursor } = request.query
       if (from && to && from > to) throw errors.validation([{ field: 'query.to', problem: 'must not be before from' }])
       const decoded = decodeCursor(cursor, 1)?.[0]
       const before = decoded === undefined ? undefined : cursorDay(decoded)
-      const rows = await feedback.page(await reads.owner(request), {
-        from,
-        to,
-        limit: limit + 1,
-        before: before === undefined ? undefined : String(before),
-      })
-      return toPage(rows, limit, toDayFeedbackJson, (r) => encodeCursor([r.day]))
+      const ownerId = await reads.owner(request)
+      return keysetPage(
+        request.query,
+        (take) => feedback.page(ownerId, { from, to, limit: take, before }),
+        toDayFeedbackJson,
+        (r) => encodeCursor([r.day]),
+      )
     },
   )
 
@@ -105,7 +103,7 @@ const dayFeedbackRoutes: FastifyPluginAsyncTypebox = async function dayFeedbackR
       if (body.mood == null && body.rating == null && body.note == null) {
         throw errors.validation([{ field: 'body', problem: 'must have at least one of mood, rating, note' }])
       }
-      const timeZone = await userTimeZone(app.db, request.user.sub)
+      const timeZone = await app.userRepository.timeZone(request.user.sub)
       if (request.params.date > todayIn(timeZone)) {
         throw errors.validation([{ field: 'params.date', problem: 'must not be in the future' }])
       }

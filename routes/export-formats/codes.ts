@@ -1,4 +1,4 @@
-import type { MeasurementTypeName } from '../measurement/catalogue.ts'
+import type { MeasurementTypeName } from '../../db/schema/measurement-catalogue.ts'
 
 /**
  * How each measurement type is written in the standard formats.

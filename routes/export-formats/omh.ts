@@ -1,5 +1,5 @@
 import type { Db } from '../../db/client.ts'
-import { CATALOGUE, type MeasurementType } from '../measurement/catalogue.ts'
+import { CATALOGUE, type MeasurementType } from '../../db/schema/measurement-catalogue.ts'
 import { exportRows as measurementRows } from '../measurement/repository.ts'
 import { exportRows as sleepRows } from '../sleep/repository.ts'
 import type { SleepSessionJson } from '../sleep/schemas.ts'

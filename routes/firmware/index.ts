@@ -5,7 +5,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../../plugins/config.ts'
 import { AppError, errors } from '../../plugins/errors.ts'
 import { SECURITY } from '../../plugins/swagger.ts'
-import { IdParamsSchema, PageSchema, decodeCursor, encodeCursor, errorResponses } from '../common.ts'
+import { IdParamsSchema, PageSchema, decodeCursor, encodeCursor, errorResponses, keysetPage } from '../common.ts'
 import { parseRange } from './range.ts'
 import { type ReleaseRow, createFirmwareRepository } from './repository.ts'
 import {
@@ -90,15 +90,15 @@ const firmwareRoutes: FastifyPluginAsyncTypebox = async function firmwareRoutes(
       },
     },
     async function listFirmware(request) {
-      const { hardware, channel, limit = 50, cursor } = request.query
+      const { hardware, channel, cursor } = request.query
       const after = decodeCursor(cursor, 1)
       const channels = channel ? [...channelsFor(channel)] : (['stable', 'beta'] as const)
-      const rows = await repo.publishedPage(hardware, [...channels], limit + 1, after ? String(after[0]) : undefined)
-      const page = rows.slice(0, limit)
-      return {
-        data: page.map(toRelease),
-        next_cursor: rows.length > limit ? encodeCursor([page[page.length - 1].versionKey]) : null,
-      }
+      return keysetPage(
+        request.query,
+        (take) => repo.publishedPage(hardware, [...channels], take, after ? String(after[0]) : undefined),
+        toRelease,
+        (r) => encodeCursor([r.versionKey]),
+      )
     },
   )
 

@@ -1,5 +1,6 @@
-import { and, asc, desc, eq, gt, inArray, lt, or, sql } from 'drizzle-orm'
+import { and, asc, desc, eq, gt, inArray, lt, sql } from 'drizzle-orm'
 import { type Db, type DbOrTx, queryRows } from '../../db/client.ts'
+import { keysetAfter } from '../../db/keyset.ts'
 import { firmwareInstallReports, firmwareReleases } from '../../db/schema/index.ts'
 
 export type ReleaseRow = typeof firmwareReleases.$inferSelect
@@ -91,7 +92,7 @@ export function createFirmwareRepository(db: Db) {
             filter.hardware ? eq(t.hardwareModel, filter.hardware) : undefined,
             filter.status ? eq(t.status, filter.status) : undefined,
             filter.channel ? eq(t.channel, filter.channel) : undefined,
-            after ? or(lt(t.createdAt, after.at), and(eq(t.createdAt, after.at), lt(t.id, after.id))) : undefined,
+            keysetAfter(t.createdAt, t.id, after),
           ),
         )
         .orderBy(desc(t.createdAt), desc(t.id))
@@ -279,12 +280,7 @@ export async function* exportRows(db: Db, userId: string): AsyncGenerator<Record
       })
       .from(r)
       .innerJoin(firmwareReleases, eq(firmwareReleases.id, r.releaseId))
-      .where(
-        and(
-          eq(r.userId, userId),
-          after ? or(gt(r.createdAt, after.at), and(eq(r.createdAt, after.at), gt(r.id, after.id))) : undefined,
-        ),
-      )
+      .where(and(eq(r.userId, userId), keysetAfter(r.createdAt, r.id, after, 'asc')))
       .orderBy(asc(r.createdAt), asc(r.id))
       .limit(500)
     for (const row of rows) {

@@ -1,5 +1,6 @@
 import type { Db } from '../../db/client.ts'
-import { todayIn, userTimeZone } from '../journal/zone.ts'
+import { todayIn } from '../journal/zone.ts'
+import { createUserRepository } from '../user/repository.ts'
 import { createInsightRepository } from './repository.ts'
 import { DEFAULT_RULES, type InsightRule } from './rules.ts'
 
@@ -9,11 +10,12 @@ import { DEFAULT_RULES, type InsightRule } from './rules.ts'
  */
 export function createInsightEngine(db: Db, rules: InsightRule[] = DEFAULT_RULES) {
   const repo = createInsightRepository(db)
+  const users = createUserRepository(db)
   return {
     rules,
     /** Answers how many insights were added. */
     async generate(userId: string, now = new Date()): Promise<number> {
-      const timeZone = await userTimeZone(db, userId)
+      const timeZone = await users.timeZone(userId)
       const ctx = { db, userId, timeZone, today: todayIn(timeZone, now) }
       const drafts = (await Promise.all(rules.map((r) => r.evaluate(ctx)))).flat()
       return repo.insertDrafts(userId, drafts)

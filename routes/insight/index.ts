@@ -1,5 +1,4 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { Db } from '../../db/client.ts'
 import { errors } from '../../plugins/errors.ts'
 import { SECURITY } from '../../plugins/swagger.ts'
 import {
@@ -10,10 +9,10 @@ import {
   decodeTimeCursor,
   encodeTimeCursor,
   errorResponses,
-  toPage,
+  keysetPage,
 } from '../common.ts'
-import { todayIn, userTimeZone } from '../journal/zone.ts'
-import { type ReadRoutesOptions, ownerReads } from '../shared/owner-reads.ts'
+import { todayIn } from '../journal/zone.ts'
+import type { ReadRoutesOptions } from '../owner-reads.ts'
 import { createInsightEngine } from './engine.ts'
 import { createInsightRepository, toFeedbackJson, toInsightJson, toReflectionJson } from './repository.ts'
 import {
@@ -43,7 +42,7 @@ export const insightReadRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions> = a
 ) {
   const insights = createInsightRepository(app.db)
   const engine = createInsightEngine(app.db)
-  const reads = ownerReads(app, options, 'insight')
+  const reads = app.ownerReads(options, 'insight')
   const Insight = reads.shared ? SharedInsightSchema : InsightSchema
   const noSuch = () => errors.notFound('No such insight.')
 
@@ -52,7 +51,7 @@ export const insightReadRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions> = a
   // to once, by the owner's plugin (the shared-read registration of these routes does not listen again).
   if (!reads.shared) {
     app.dataChanges.listen(async function withdrawInsights(tx, change) {
-      const zone = await userTimeZone(tx as Db, change.userId)
+      const zone = await app.userRepository.timeZone(change.userId, tx)
       const day = (v: Date | string) => (typeof v === 'string' ? v : todayIn(zone, v))
       await insights.withdrawDerivedFrom(change.userId, change.source, day(change.from), day(change.to), tx)
     })
@@ -74,12 +73,16 @@ export const insightReadRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions> = a
       }),
     },
     async function listInsights(request) {
-      const { kind, limit = 50, cursor } = request.query
+      const { kind, cursor } = request.query
       const after = decodeTimeCursor(cursor)
       const ownerId = await reads.owner(request)
       if (!after && !reads.shared) await engine.generate(ownerId)
-      const rows = await insights.page(ownerId, { kind, limit: limit + 1, after })
-      return toPage(rows, limit, toInsightJson, (r) => encodeTimeCursor(r.createdAt, r.id))
+      return keysetPage(
+        request.query,
+        (take) => insights.page(ownerId, { kind, limit: take, after }),
+        toInsightJson,
+        (r) => encodeTimeCursor(r.createdAt, r.id),
+      )
     },
   )
 
@@ -204,11 +207,14 @@ const insightRoutes: FastifyPluginAsyncTypebox = async function insightRoutes(ap
       },
     },
     async function listReflections(request) {
-      const { limit = 50, cursor } = request.query
-      const after = decodeTimeCursor(cursor)
+      const after = decodeTimeCursor(request.query.cursor)
       await mustOwn(request.user.sub, request.params.id)
-      const rows = await insights.reflections(request.user.sub, request.params.id, { limit: limit + 1, after })
-      return toPage(rows, limit, toReflectionJson, (r) => encodeTimeCursor(r.createdAt, r.id))
+      return keysetPage(
+        request.query,
+        (take) => insights.reflections(request.user.sub, request.params.id, { limit: take, after }),
+        toReflectionJson,
+        (r) => encodeTimeCursor(r.createdAt, r.id),
+      )
     },
   )
 

@@ -1,5 +1,6 @@
-import { and, asc, count, desc, eq, gt, gte, isNull, lt, lte, or, sql } from 'drizzle-orm'
+import { and, asc, count, desc, eq, gte, isNull, lte, sql } from 'drizzle-orm'
 import type { Db, DbOrTx } from '../../db/client.ts'
+import { keysetAfter } from '../../db/keyset.ts'
 import { insightFeedback, insightReflections, insights } from '../../db/schema/index.ts'
 import type { InsightDraft } from './rules.ts'
 
@@ -132,9 +133,7 @@ export function createInsightRepository(db: Db) {
             eq(insights.userId, ownerId),
             isNull(insights.withdrawnAt),
             kind ? eq(insights.kind, kind) : undefined,
-            after
-              ? or(lt(insights.createdAt, after.at), and(eq(insights.createdAt, after.at), lt(insights.id, after.id)))
-              : undefined,
+            keysetAfter(insights.createdAt, insights.id, after),
           ),
         )
         .orderBy(desc(insights.createdAt), desc(insights.id))
@@ -187,12 +186,7 @@ export function createInsightRepository(db: Db) {
           and(
             eq(insightReflections.insightId, insightId),
             eq(insightReflections.userId, ownerId),
-            after
-              ? or(
-                  gt(insightReflections.createdAt, after.at),
-                  and(eq(insightReflections.createdAt, after.at), gt(insightReflections.id, after.id)),
-                )
-              : undefined,
+            keysetAfter(insightReflections.createdAt, insightReflections.id, after, 'asc'),
           ),
         )
         .orderBy(asc(insightReflections.createdAt), asc(insightReflections.id))
@@ -246,14 +240,7 @@ export async function* exportRows(db: DbOrTx, userId: string) {
       .select({ insight: insights, feedback: insightFeedback })
       .from(insights)
       .leftJoin(insightFeedback, eq(insightFeedback.insightId, insights.id))
-      .where(
-        and(
-          eq(insights.userId, userId),
-          after
-            ? or(gt(insights.createdAt, after.at), and(eq(insights.createdAt, after.at), gt(insights.id, after.id)))
-            : undefined,
-        ),
-      )
+      .where(and(eq(insights.userId, userId), keysetAfter(insights.createdAt, insights.id, after, 'asc')))
       .orderBy(insights.createdAt, insights.id)
       .limit(200)
     for (const r of rows) {

@@ -1,11 +1,11 @@
 import type { Db } from '../../db/client.ts'
 import { createCheckinRepository } from '../checkin/repository.ts'
 import { createDayFeedbackRepository } from '../day-feedback/repository.ts'
-import { journalDays } from '../journal/day-mood.ts'
 import { addDays } from '../journal/zone.ts'
 import { createMeasurementRepository } from '../measurement/repository.ts'
 import { createJournalSessionRepository } from '../session-wrapper/repository.ts'
 import { createSleepRepository } from '../sleep/repository.ts'
+import { journalDays } from '../statistics/day-mood.ts'
 import { createUserRepository } from '../user/repository.ts'
 
 /** What a rule sees: the user, their time zone and today's calendar day in it. */

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox'
-import type { DbOrTx } from '../../db/client.ts'
+import type { Db } from '../../db/client.ts'
 import { NoteSchema } from '../journal/schemas.ts'
 import { type SessionFamily, sessionReadRoutes, sessionWrapperRoutes } from '../session-wrapper/index.ts'
 import { exportSessionRows } from '../session-wrapper/repository.ts'
@@ -47,10 +47,10 @@ export const intentionFamily: SessionFamily = {
 /** Intentions: the sessions wrapper registered for the intention family. */
 export default sessionWrapperRoutes(intentionFamily)
 
-/** The read-only intention routes, also registered for shared owners (routes/shared/reads.ts). */
+/** The read-only intention routes, also registered for shared owners (app.ts). */
 export const intentionReadRoutes = sessionReadRoutes(intentionFamily)
 
 /** Every intention of the user, oldest first, for the account export. */
-export function exportRows(db: DbOrTx, userId: string) {
+export function exportRows(db: Db, userId: string) {
   return exportSessionRows(db, userId, intentionFamily)
 }

@@ -1,6 +1,4 @@
-import type { Db } from '../../db/client.ts'
 import { errors } from '../../plugins/errors.ts'
-import { createUserRepository } from '../user/repository.ts'
 
 /** Today's calendar day (`YYYY-MM-DD`) in an IANA time zone. */
 export function todayIn(timeZone: string, now = new Date()): string {
@@ -13,13 +11,6 @@ export function addDays(day: string, n: number): string {
   const d = new Date(`${day}T00:00:00Z`)
   d.setUTCDate(d.getUTCDate() + n)
   return d.toISOString().slice(0, 10)
-}
-
-/** The caller's time zone; calendar days of the journal are counted in it. */
-export async function userTimeZone(db: Db, userId: string): Promise<string> {
-  const user = await createUserRepository(db).findById(userId)
-  if (!user) throw errors.notFound()
-  return user.timeZone
 }
 
 // Clocks of phones drift: a few minutes ahead is tolerated, anything later is "in the future".

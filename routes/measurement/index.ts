@@ -1,10 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { CATALOGUE, type MeasurementType, TYPE_NAMES } from '../../db/schema/measurement-catalogue.ts'
 import { errors } from '../../plugins/errors.ts'
 import { acceptCompressedJson } from '../../plugins/request-body.ts'
 import { SECURITY } from '../../plugins/swagger.ts'
-import { cursorInstant, decodeCursor, encodeCursor, errorResponses } from '../common.ts'
-import { type ReadRoutesOptions, ownerReads } from '../shared/owner-reads.ts'
-import { CATALOGUE, type MeasurementType, TYPE_NAMES } from './catalogue.ts'
+import { cursorInstant, decodeCursor, encodeCursor, errorResponses, keysetPage } from '../common.ts'
+import type { ReadRoutesOptions } from '../owner-reads.ts'
 import { BUCKET_MINUTES, type NewSample, createMeasurementRepository } from './repository.ts'
 import {
   AggregateQuerySchema,
@@ -48,7 +48,7 @@ export const measurementReadRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions>
   options,
 ) {
   const repo = createMeasurementRepository(app.db)
-  const reads = ownerReads(app, options, 'measurement')
+  const reads = app.ownerReads(options, 'measurement')
 
   app.get(
     '/measurements',
@@ -71,20 +71,14 @@ export const measurementReadRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions>
         q.from && q.to
           ? range(q.from, q.to)
           : { from: q.from ? new Date(q.from) : undefined, to: q.to ? new Date(q.to) : undefined }
-      const limit = q.limit ?? 1000
-      const rows = await repo.list(await reads.owner(request), {
-        type: q.type,
-        from,
-        to,
-        limit: limit + 1,
-        after: decodeSampleCursor(q.cursor),
-      })
-      const data = rows.slice(0, limit)
-      const last = data[data.length - 1]
-      return {
-        data,
-        next_cursor: rows.length > limit && last ? encodeCursor([last.timestamp, last.device_id ?? '']) : null,
-      }
+      const after = decodeSampleCursor(q.cursor)
+      const ownerId = await reads.owner(request)
+      return keysetPage(
+        q,
+        (take) => repo.list(ownerId, { type: q.type, from, to, limit: take, after }),
+        (row) => row,
+        (last) => encodeCursor([last.timestamp, last.device_id ?? '']),
+      )
     },
   )
 
@@ -114,7 +108,7 @@ export const measurementReadRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions>
         throw errors.badRequest('range_too_large', `At most ${MAX_BUCKETS} buckets per request; narrow the range.`)
       }
       const ownerId = await reads.owner(request)
-      const timeZone = await repo.timeZoneOf(ownerId)
+      const timeZone = await app.userRepository.timeZone(ownerId)
       const data = await repo.aggregate(ownerId, { type: q.type, from, to, bucket, timeZone })
       return { type: q.type, bucket, time_zone: timeZone, unit: CATALOGUE[q.type].unit, data }
     },

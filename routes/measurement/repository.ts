@@ -1,7 +1,7 @@
 import { type SQL, sql } from 'drizzle-orm'
-import type { Db, DbOrTx } from '../../db/client.ts'
+import { type Db, type DbOrTx, queryRows } from '../../db/client.ts'
+import { CATALOGUE, type MeasurementTypeName, TYPE_NAMES } from '../../db/schema/measurement-catalogue.ts'
 import { createUserRepository } from '../user/repository.ts'
-import { CATALOGUE, type MeasurementTypeName, TYPE_NAMES } from './catalogue.ts'
 
 /** `device_id` stored for samples sent without one (a primary key column cannot be null). */
 export const NO_DEVICE = ''
@@ -69,8 +69,8 @@ const ceilMinute = (ms: number) => Math.ceil(ms / MINUTE_MS) * MINUTE_MS
 /** RFC 3339 UTC with milliseconds, formatted by the database so both drivers answer the same text. */
 const iso = (column: SQL) => sql`to_char((${column}) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
 const ts = (ms: number) => sql`${new Date(ms).toISOString()}::timestamptz`
-/** A text[] parameter; the names come from the catalogue, so they need no quoting. */
-const typeArray = (types: readonly string[]) => sql`${`{${types.join(',')}}`}::text[]`
+/** A text[] parameter: the driver encodes the array (pg and PGlite alike), never a string joined here. */
+const typeArray = (types: readonly string[]) => sql`${sql.param([...types])}::text[]`
 // The UTC minute of a timestamp, whatever the session's TimeZone.
 const minuteOf = (column: SQL) => sql`date_trunc('minute', ${column}, 'UTC')`
 
@@ -194,13 +194,7 @@ const AVERAGED = ['hrv_rmssd', 'skin_temperature', 'spo2', 'respiratory_rate', '
 export function createMeasurementRepository(db: Db) {
   const users = createUserRepository(db)
 
-  async function timeZoneOf(userId: string, tx?: DbOrTx): Promise<string> {
-    return (await users.findById(userId, tx))?.timeZone ?? 'UTC'
-  }
-
   return {
-    timeZoneOf,
-
     /**
      * Stores a validated batch in one statement: new rows go in, rows already stored (same user, type,
      * timestamp, device) are skipped, and the new rows' count/sum/min/max are added to their minutes in
@@ -212,13 +206,14 @@ export function createMeasurementRepository(db: Db) {
       samples: NewSample[],
       tx?: DbOrTx,
     ): Promise<{ accepted: number; duplicates: number }> {
-      const types = samples.map((s) => s.type).join(',')
-      const times = samples.map((s) => new Date(s.at).toISOString()).join(',')
-      const values = samples.map((s) => String(s.value)).join(',')
-      const [row] = await (tx ?? db)
-        .execute(sql`
+      const types = sql.param(samples.map((s) => s.type))
+      const times = sql.param(samples.map((s) => new Date(s.at).toISOString()))
+      const values = sql.param(samples.map((s) => s.value))
+      const [row] = await queryRows<{ accepted: number }>(
+        tx ?? db,
+        sql`
         with input as (
-          select * from unnest(${`{${types}}`}::text[], ${`{${times}}`}::timestamptz[], ${`{${values}}`}::float8[])
+          select * from unnest(${types}::text[], ${times}::timestamptz[], ${values}::float8[])
             as t(type, measured_at, value)
         ),
         ins as (
@@ -235,8 +230,8 @@ export function createMeasurementRepository(db: Db) {
             set count = m.count + excluded.count, sum = m.sum + excluded.sum,
                 min = least(m.min, excluded.min), max = greatest(m.max, excluded.max)
         )
-        select count(*)::int as accepted from ins`)
-        .then((r) => (r as unknown as { rows: { accepted: number }[] }).rows)
+        select count(*)::int as accepted from ins`,
+      )
       const accepted = row?.accepted ?? 0
       return { accepted, duplicates: samples.length - accepted }
     },
@@ -246,7 +241,9 @@ export function createMeasurementRepository(db: Db) {
       userId: string,
       q: { type: MeasurementTypeName; from?: Date; to?: Date; limit: number; after?: { at: Date; deviceId: string } },
     ): Promise<SampleRow[]> {
-      const res = await db.execute(sql`
+      const res = await queryRows<SampleRow>(
+        db,
+        sql`
         select type, ${iso(sql`measured_at`)} as timestamp, nullif(device_id, '') as device_id, value
           from measurements
          where user_id = ${userId} and type = ${q.type}
@@ -255,8 +252,9 @@ export function createMeasurementRepository(db: Db) {
            ${q.after ? sql`and (measured_at, device_id) > (${q.after.at.toISOString()}::timestamptz, ${q.after.deviceId})` : sql``}
          -- Qualified: the output column device_id (null for '') must not be the sort key; the keyset uses ''.
          order by measurements.measured_at, measurements.device_id
-         limit ${q.limit}`)
-      return (res as unknown as { rows: SampleRow[] }).rows
+         limit ${q.limit}`,
+      )
+      return res
     },
 
     /** avg/min/max/count/sum of one type per bucket over [from, to); empty buckets are left out. */
@@ -265,7 +263,9 @@ export function createMeasurementRepository(db: Db) {
       q: { type: MeasurementTypeName; from: Date; to: Date; bucket: Bucket; timeZone: string },
     ): Promise<AggregateRow[]> {
       const { bucket, timeZone: tz } = q
-      const res = await db.execute(sql`
+      const res = await queryRows<AggregateRow & { date: string | null }>(
+        db,
+        sql`
         with m as (${minuteSource(userId, [q.type], q.from.getTime(), q.to.getTime())}),
         b as (
           select ${bucketStart(bucket, tz)} as start, sum(count)::int as count, sum(sum) as sum,
@@ -275,8 +275,9 @@ export function createMeasurementRepository(db: Db) {
         select ${iso(sql`b.start`)} as start, ${iso(bucketEnd(bucket, tz))} as "end",
                ${bucket === '1d' ? sql`to_char(b.start at time zone ${tz}, 'YYYY-MM-DD')` : sql`null`} as date,
                count, sum / count as avg, min, max, sum
-          from b order by b.start`)
-      const rows = (res as unknown as { rows: Array<AggregateRow & { date: string | null }> }).rows
+          from b order by b.start`,
+      )
+      const rows = res
       return rows.map(({ date, ...r }) => (date === null ? r : { ...r, date }))
     },
 
@@ -293,15 +294,18 @@ export function createMeasurementRepository(db: Db) {
       const types = q.type ? [q.type] : TYPE_NAMES
       const fromMs = q.from.getTime()
       const toMs = q.to.getTime()
-      const res = await tx.execute(sql`
+      const res = await queryRows<{ deleted: number }>(
+        tx,
+        sql`
         with d as (
           delete from measurements
            where user_id = ${userId} and type = any(${typeArray(types)})
              and measured_at >= ${ts(fromMs)} and measured_at < ${ts(toMs)}
           returning 1
         )
-        select count(*)::int as deleted from d`)
-      const deleted = (res as unknown as { rows: { deleted: number }[] }).rows[0]?.deleted ?? 0
+        select count(*)::int as deleted from d`,
+      )
+      const deleted = res[0]?.deleted ?? 0
       if (deleted === 0) return 0
       await tx.execute(sql`
         delete from measurement_minutes
@@ -333,14 +337,16 @@ export function createMeasurementRepository(db: Db) {
       to: Date,
     ): Promise<Partial<Record<MeasurementTypeName, WindowStat>>> {
       if (to.getTime() <= from.getTime()) return {}
-      const res = await db.execute(sql`
+      const res = await queryRows<WindowStat & { type: MeasurementTypeName }>(
+        db,
+        sql`
         with m as (${minuteSource(userId, TYPE_NAMES, from.getTime(), to.getTime())})
         select type, sum(count)::int as count, sum(sum) / sum(count) as avg, min(min) as min, max(max) as max,
                sum(sum) as sum
-          from m group by type order by type`)
+          from m group by type order by type`,
+      )
       const out: Partial<Record<MeasurementTypeName, WindowStat>> = {}
-      for (const { type, ...stat } of (res as unknown as { rows: Array<WindowStat & { type: MeasurementTypeName }> })
-        .rows) {
+      for (const { type, ...stat } of res) {
         out[type] = stat
       }
       return out
@@ -348,20 +354,24 @@ export function createMeasurementRepository(db: Db) {
 
     /** The time (ms) of the user's first sample of a type at or after `from`, or null when there is none. */
     async nextSampleAt(userId: string, type: MeasurementTypeName, from: Date): Promise<number | null> {
-      const res = await db.execute(sql`
+      const [row] = await queryRows<{ at: string }>(
+        db,
+        sql`
         select ${iso(sql`measured_at`)} as at from measurements
          where user_id = ${userId} and type = ${type} and measured_at >= ${ts(from.getTime())}
-         order by measured_at limit 1`)
-      const row = (res as unknown as { rows: Array<{ at: string }> }).rows[0]
+         order by measured_at limit 1`,
+      )
       return row ? Date.parse(row.at) : null
     },
 
     /** The first and last sample time of a type (ms), or null when the user has none. */
     async extent(userId: string, type: MeasurementTypeName): Promise<{ first: number; last: number } | null> {
-      const res = await db.execute(sql`
+      const [row] = await queryRows<{ first: string | null; last: string | null }>(
+        db,
+        sql`
         select ${iso(sql`min(measured_at)`)} as first, ${iso(sql`max(measured_at)`)} as last
-          from measurements where user_id = ${userId} and type = ${type}`)
-      const row = (res as unknown as { rows: Array<{ first: string | null; last: string | null }> }).rows[0]
+          from measurements where user_id = ${userId} and type = ${type}`,
+      )
       return row?.first && row.last ? { first: Date.parse(row.first), last: Date.parse(row.last) } : null
     },
 
@@ -376,7 +386,15 @@ export function createMeasurementRepository(db: Db) {
       userId: string,
       q: { type: MeasurementTypeName; from: Date; to: Date; maxHoldMinutes: number },
     ): Promise<Array<{ deviceId: string; value: number; start: number; end: number; lastSample: number }>> {
-      const res = await db.execute(sql`
+      const rows = await queryRows<{
+        device_id: string
+        value: number
+        start: string
+        end: string
+        last_sample: string
+      }>(
+        db,
+        sql`
         with s as (
           select device_id, measured_at, value,
                  lead(measured_at) over (partition by device_id order by measured_at) as next_at
@@ -399,12 +417,9 @@ export function createMeasurementRepository(db: Db) {
         select device_id, value, ${iso(sql`min(start_at)`)} as start, ${iso(sql`max(end_at)`)} as "end",
                ${iso(sql`max(start_at)`)} as last_sample
           from grouped group by device_id, value, grp
-         order by device_id, min(start_at)`)
-      return (
-        res as unknown as {
-          rows: Array<{ device_id: string; value: number; start: string; end: string; last_sample: string }>
-        }
-      ).rows.map((r) => ({
+         order by device_id, min(start_at)`,
+      )
+      return rows.map((r) => ({
         deviceId: r.device_id,
         value: r.value,
         start: Date.parse(r.start),
@@ -426,11 +441,13 @@ export function createMeasurementRepository(db: Db) {
         () => ({}) as Partial<Record<MeasurementTypeName, { avg: number; lowest_minute: number }>>,
       )
       if (windows.length === 0) return out
-      const starts = windows.map((w) => new Date(w.start).toISOString()).join(',')
-      const ends = windows.map((w) => new Date(w.end).toISOString()).join(',')
-      const res = await db.execute(sql`
+      const starts = sql.param(windows.map((w) => new Date(w.start).toISOString()))
+      const ends = sql.param(windows.map((w) => new Date(w.end).toISOString()))
+      const rows = await queryRows<{ i: number; type: MeasurementTypeName; avg: number; lowest_minute: number }>(
+        db,
+        sql`
         with w as (
-          select * from unnest(${`{${starts}}`}::timestamptz[], ${`{${ends}}`}::timestamptz[]) with ordinality as w(s, e, i)
+          select * from unnest(${starts}::timestamptz[], ${ends}::timestamptz[]) with ordinality as w(s, e, i)
         )
         -- Lateral: one index range scan of the rollup per window, not one pass over all windows per minute.
         select (w.i - 1)::int as i, m.type, m.avg, m.lowest_minute
@@ -439,10 +456,9 @@ export function createMeasurementRepository(db: Db) {
               from measurement_minutes
              where user_id = ${userId} and type = any(${typeArray(types)}) and minute >= w.s and minute < w.e
              group by type
-          ) m`)
-      for (const r of (
-        res as unknown as { rows: Array<{ i: number; type: MeasurementTypeName; avg: number; lowest_minute: number }> }
-      ).rows) {
+          ) m`,
+      )
+      for (const r of rows) {
         out[r.i][r.type] = { avg: r.avg, lowest_minute: r.lowest_minute }
       }
       return out
@@ -450,8 +466,10 @@ export function createMeasurementRepository(db: Db) {
 
     /** Statistics of each calendar day fromDate..toDate (YYYY-MM-DD, inclusive) in the user's time zone. */
     async daily(userId: string, fromDate: string, toDate: string, timeZone?: string): Promise<DailyStatistics[]> {
-      const tz = timeZone ?? (await timeZoneOf(userId))
-      const res = await db.execute(sql`
+      const tz = timeZone ?? (await users.timeZone(userId))
+      const res = await queryRows<DailyStatistics>(
+        db,
+        sql`
         with ${dailyCore(userId, tz, fromDate, toDate)}
         select to_char(day, 'YYYY-MM-DD') as date, resting_heart_rate,
                hr_s / hr_n as heart_rate_avg, heart_rate_min, heart_rate_max,
@@ -460,8 +478,9 @@ export function createMeasurementRepository(db: Db) {
                  sql`, `,
                )},
                steps, distance, active_energy
-          from daily order by day`)
-      return (res as unknown as { rows: DailyStatistics[] }).rows
+          from daily order by day`,
+      )
+      return res
     },
 
     /**
@@ -474,7 +493,9 @@ export function createMeasurementRepository(db: Db) {
       current: { from: string; to: string },
       previous: { from: string; to: string },
     ): Promise<Record<'current' | 'previous', Omit<DailyStatistics, 'date'> & { days_with_data: number }>> {
-      const res = await db.execute(sql`
+      const res = await queryRows<{ period: 'current' | 'previous' }>(
+        db,
+        sql`
         with ${dailyCore(userId, tz, previous.from, current.to)}
         select case when day >= ${current.from}::date then 'current' else 'previous' end as period,
                avg(resting_heart_rate) as resting_heart_rate,
@@ -493,8 +514,9 @@ export function createMeasurementRepository(db: Db) {
           from daily
          where day between ${previous.from}::date and ${previous.to}::date
             or day between ${current.from}::date and ${current.to}::date
-         group by 1`)
-      const rows = (res as unknown as { rows: Array<{ period: 'current' | 'previous' }> }).rows
+         group by 1`,
+      )
+      const rows = res
       const empty = () =>
         ({
           ...(Object.fromEntries(STATISTIC_KEYS.map((k) => [k, null])) as Record<StatisticKey, null>),
@@ -531,14 +553,17 @@ export type MeasurementRepository = ReturnType<typeof createMeasurementRepositor
 export async function* exportRows(db: Db, userId: string, batchSize = 5000): AsyncGenerator<SampleRow> {
   let after: { type: string; at: string; deviceId: string } | undefined
   for (;;) {
-    const res = await db.execute(sql`
+    const res = await queryRows<Omit<SampleRow, 'device_id'> & { device_id: string }>(
+      db,
+      sql`
       select type, ${iso(sql`measured_at`)} as timestamp, device_id, value
         from measurements
        where user_id = ${userId}
          ${after ? sql`and (type, measured_at, device_id) > (${after.type}, ${after.at}::timestamptz, ${after.deviceId})` : sql``}
        order by type, measured_at, device_id
-       limit ${batchSize}`)
-    const rows = (res as unknown as { rows: Array<Omit<SampleRow, 'device_id'> & { device_id: string }> }).rows
+       limit ${batchSize}`,
+    )
+    const rows = res
     for (const r of rows) yield { ...r, device_id: r.device_id === NO_DEVICE ? null : r.device_id }
     if (rows.length < batchSize) return
     const last = rows[rows.length - 1]

@@ -1,7 +1,25 @@
 import { Type } from '@sinclair/typebox'
+import {
+  CATALOGUE,
+  type MeasurementType,
+  type MeasurementTypeName,
+  TYPE_NAMES,
+} from '../../db/schema/measurement-catalogue.ts'
+import type { RangesByKind } from '../../plugins/input-validation.ts'
 import { DateTimeSchema, DateTimeWindowSchema, PageSchema, WINDOWS } from '../common.ts'
-import { CATALOGUE, type MeasurementTypeName, SAMPLE_RANGES, TYPE_NAMES } from './catalogue.ts'
 import { BUCKETS, type Bucket } from './repository.ts'
+
+/** The catalogue as the sample schema's `x-ranges` keyword (plugins/input-validation.ts) checks it. */
+const SAMPLE_RANGES: RangesByKind = {
+  by: 'type',
+  of: 'value',
+  ranges: Object.fromEntries(
+    TYPE_NAMES.map((name) => {
+      const t: MeasurementType = CATALOGUE[name]
+      return [name, { min: t.min, max: t.max, unit: t.unit, integer: t.integer ?? false }]
+    }),
+  ),
+}
 
 const catalogueText = TYPE_NAMES.map((name) => {
   const t = CATALOGUE[name]

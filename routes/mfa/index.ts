@@ -12,7 +12,7 @@ import {
   decodeTimeCursor,
   encodeTimeCursor,
   errorResponses,
-  toPage,
+  keysetPage,
 } from '../common.ts'
 import { createUserRepository } from '../user/repository.ts'
 import {
@@ -198,9 +198,13 @@ const mfaRoutes: FastifyPluginAsyncTypebox = async function mfaRoutes(app) {
       },
     },
     async function listPasskeys(request) {
-      const limit = request.query.limit ?? 50
-      const rows = await mfa.repo.pagePasskeys(request.user.sub, limit + 1, decodeTimeCursor(request.query.cursor))
-      return toPage(rows, limit, toPasskey, (p) => encodeTimeCursor(p.createdAt, p.id))
+      const after = decodeTimeCursor(request.query.cursor)
+      return keysetPage(
+        request.query,
+        (take) => mfa.repo.pagePasskeys(request.user.sub, take, after),
+        toPasskey,
+        (p) => encodeTimeCursor(p.createdAt, p.id),
+      )
     },
   )
 

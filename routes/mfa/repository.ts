@@ -1,5 +1,6 @@
 import { and, asc, count, desc, eq, gt, isNotNull, isNull, lt, or, sql } from 'drizzle-orm'
 import { type Db, type DbOrTx, queryRows } from '../../db/client.ts'
+import { type KeysetAfter, keysetAfter } from '../../db/keyset.ts'
 import {
   mfaLoginTokens,
   mfaRecoveryCodes,
@@ -134,18 +135,11 @@ export function createMfaRepository(db: Db) {
     },
 
     /** Newest first, keyset on (created_at, id). */
-    async pagePasskeys(userId: string, limit: number, after?: { at: Date; id: string }) {
+    async pagePasskeys(userId: string, limit: number, after?: KeysetAfter) {
       return db
         .select()
         .from(passkeys)
-        .where(
-          and(
-            eq(passkeys.userId, userId),
-            after
-              ? or(lt(passkeys.createdAt, after.at), and(eq(passkeys.createdAt, after.at), lt(passkeys.id, after.id)))
-              : undefined,
-          ),
-        )
+        .where(and(eq(passkeys.userId, userId), keysetAfter(passkeys.createdAt, passkeys.id, after)))
         .orderBy(desc(passkeys.createdAt), desc(passkeys.id))
         .limit(limit)
     },

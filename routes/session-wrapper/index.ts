@@ -9,12 +9,12 @@ import {
   decodeTimeCursor,
   encodeTimeCursor,
   errorResponses,
-  toPage,
+  keysetPage,
 } from '../common.ts'
 import { isUniqueViolation } from '../journal/db-errors.ts'
 import { parseTimeRange } from '../journal/paging.ts'
 import { refuseFuture } from '../journal/zone.ts'
-import { type ReadRoutesOptions, ownerReads } from '../shared/owner-reads.ts'
+import type { ReadRoutesOptions } from '../owner-reads.ts'
 import type { SessionFamily } from './family.ts'
 import {
   ONE_RUNNING_CONSTRAINT,
@@ -52,7 +52,7 @@ export function sessionReadRoutes(f: SessionFamily): FastifyPluginAsyncTypebox<R
 
   return async function sessionReadRoutes(app, options) {
     const sessions = createJournalSessionRepository(app.db, f.family)
-    const reads = ownerReads(app, options, f.family)
+    const reads = app.ownerReads(options, f.family)
     const json = (row: SessionRow) => toSessionJson(f, row)
 
     app.get(
@@ -69,23 +69,16 @@ export function sessionReadRoutes(f: SessionFamily): FastifyPluginAsyncTypebox<R
         }),
       },
       async function listSessions(request) {
-        const q = request.query as {
-          limit?: number
-          cursor?: string
-          from?: string
-          to?: string
-          kind?: string
-          running?: boolean
-        }
-        const limit = q.limit ?? 50
-        const rows = await sessions.page(await reads.owner(request), {
-          ...parseTimeRange(q.from, q.to),
-          kind: q.kind,
-          running: q.running,
-          limit: limit + 1,
-          after: decodeTimeCursor(q.cursor),
-        })
-        return toPage(rows, limit, json, (r) => encodeTimeCursor(r.startedAt, r.id))
+        const q = request.query
+        const range = parseTimeRange(q.from, q.to)
+        const after = decodeTimeCursor(q.cursor)
+        const ownerId = await reads.owner(request)
+        return keysetPage(
+          q,
+          (take) => sessions.page(ownerId, { ...range, kind: q.kind, running: q.running, limit: take, after }),
+          json,
+          (r) => encodeTimeCursor(r.startedAt, r.id),
+        )
       },
     )
 

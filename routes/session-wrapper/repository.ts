@@ -1,5 +1,6 @@
-import { and, desc, eq, gt, gte, isNotNull, isNull, lt, or, sql } from 'drizzle-orm'
+import { and, asc, desc, eq, gte, isNotNull, isNull, lt, sql } from 'drizzle-orm'
 import { type Db, type DbOrTx, queryRows } from '../../db/client.ts'
+import { type KeysetAfter, keysetAfter, keysetRows } from '../../db/keyset.ts'
 import { journalSessions } from '../../db/schema/index.ts'
 import { createMeasurementRepository } from '../measurement/repository.ts'
 import type { SessionFamily } from './family.ts'
@@ -47,6 +48,8 @@ export interface SessionRange {
   running?: boolean
   limit: number
   after?: { at: Date; id: string }
+  /** `desc` (newest start first) for lists, `asc` for the export. */
+  order?: 'asc' | 'desc'
 }
 
 /** One family's sessions; every function takes the owner's user id, so sharing can reuse them as they are. */
@@ -124,9 +127,10 @@ export function createJournalSessionRepository(db: Db, family: SessionFamily['fa
       return rows.length > 0
     },
 
-    /** Newest start first, keyset on (started_at, id); `from` inclusive, `to` exclusive. */
+    /** Newest start first (or `order: 'asc'`, the export), keyset on (started_at, id); `from` inclusive, `to` exclusive. */
     async page(ownerId: string, range: SessionRange, tx?: DbOrTx): Promise<SessionRow[]> {
-      const { from, to, kind, running, after, limit } = range
+      const { from, to, kind, running, after, limit, order = 'desc' } = range
+      const by = order === 'desc' ? desc : asc
       return (tx ?? db)
         .select()
         .from(journalSessions)
@@ -142,15 +146,10 @@ export function createJournalSessionRepository(db: Db, family: SessionFamily['fa
               : running
                 ? isNull(journalSessions.endedAt)
                 : isNotNull(journalSessions.endedAt),
-            after
-              ? or(
-                  lt(journalSessions.startedAt, after.at),
-                  and(eq(journalSessions.startedAt, after.at), lt(journalSessions.id, after.id)),
-                )
-              : undefined,
+            keysetAfter(journalSessions.startedAt, journalSessions.id, after, order),
           ),
         )
-        .orderBy(desc(journalSessions.startedAt), desc(journalSessions.id))
+        .orderBy(by(journalSessions.startedAt), by(journalSessions.id))
         .limit(limit)
     },
 
@@ -181,29 +180,12 @@ export function createJournalSessionRepository(db: Db, family: SessionFamily['fa
 export type JournalSessionRepository = ReturnType<typeof createJournalSessionRepository>
 
 /** Every session of one family of the user, oldest first, for the account export. */
-export async function* exportSessionRows(db: DbOrTx, userId: string, f: SessionFamily) {
-  let after: { at: Date; id: string } | undefined
-  for (;;) {
-    const rows = await db
-      .select()
-      .from(journalSessions)
-      .where(
-        and(
-          eq(journalSessions.userId, userId),
-          eq(journalSessions.family, f.family),
-          after
-            ? or(
-                gt(journalSessions.startedAt, after.at),
-                and(eq(journalSessions.startedAt, after.at), gt(journalSessions.id, after.id)),
-              )
-            : undefined,
-        ),
-      )
-      .orderBy(journalSessions.startedAt, journalSessions.id)
-      .limit(500)
-    for (const row of rows) yield toSessionJson(f, row)
-    if (rows.length < 500) return
-    const last = rows[rows.length - 1]
-    after = { at: last.startedAt, id: last.id }
-  }
+export function exportSessionRows(db: Db, userId: string, f: SessionFamily) {
+  const repo = createJournalSessionRepository(db, f.family)
+  return keysetRows(
+    (after: KeysetAfter | undefined, batch: number) => repo.page(userId, { after, limit: batch, order: 'asc' }),
+    (r) => ({ at: r.startedAt, id: r.id }),
+    (r) => toSessionJson(f, r),
+    500,
+  )
 }

@@ -104,20 +104,14 @@ export function sessionSchemas(f: SessionFamily) {
     { additionalProperties: false, description: 'Only the fields given change; null clears a field.' },
   )
 
-  const ListQuery = Type.Composite(
-    [
-      PaginationQuerySchema,
-      Type.Object({
-        from: Type.Optional(
-          Type.String({ format: 'date-time', description: 'Sessions started at or after this time.' }),
-        ),
-        to: Type.Optional(Type.String({ format: 'date-time', description: 'Sessions started before this time.' })),
-        kind: Type.Optional(Kind),
-        running: Type.Optional(
-          Type.Boolean({ description: 'true: only the running session; false: only ended ones.' }),
-        ),
-      }),
-    ],
+  const ListQuery = Type.Object(
+    {
+      ...PaginationQuerySchema.properties,
+      from: Type.Optional(Type.String({ format: 'date-time', description: 'Sessions started at or after this time.' })),
+      to: Type.Optional(Type.String({ format: 'date-time', description: 'Sessions started before this time.' })),
+      kind: Type.Optional(Kind),
+      running: Type.Optional(Type.Boolean({ description: 'true: only the running session; false: only ended ones.' })),
+    },
     { additionalProperties: false },
   )
 

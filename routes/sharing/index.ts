@@ -10,7 +10,7 @@ import {
   decodeTimeCursor,
   encodeTimeCursor,
   errorResponses,
-  toPage,
+  keysetPage,
 } from '../common.ts'
 import { createUserRepository } from '../user/repository.ts'
 import { sharingMails } from './mails.ts'
@@ -82,9 +82,12 @@ const sharingRoutes: FastifyPluginAsyncTypebox = async function sharingRoutes(ap
       },
     },
     async function listShares(request) {
-      const limit = request.query.limit ?? 50
-      const rows = await repo.listOwned(request.user.sub, limit + 1, decodeTimeCursor(request.query.cursor))
-      return toPage(rows, limit, toShare, (r) => encodeTimeCursor(r.createdAt, r.id))
+      return keysetPage(
+        request.query,
+        (take) => repo.listOwned(request.user.sub, take, decodeTimeCursor(request.query.cursor)),
+        toShare,
+        (r) => encodeTimeCursor(r.createdAt, r.id),
+      )
     },
   )
 

@@ -2,19 +2,10 @@ import { createHash, randomBytes } from 'node:crypto'
 import { and, desc, eq, gt, lt, or, sql } from 'drizzle-orm'
 import { alias } from 'drizzle-orm/pg-core'
 import type { Db, DbOrTx } from '../../db/client.ts'
-import { peerGroupMembers, shares, users } from '../../db/schema/index.ts'
+import { keysetAfter } from '../../db/keyset.ts'
+import { SCOPES, type Scope, peerGroupMembers, shares, users } from '../../db/schema/index.ts'
 
-/** The data domains a share can open to its viewer. */
-export const SCOPES = [
-  'measurement',
-  'statistics',
-  'checkin',
-  'day-feedback',
-  'activity',
-  'intention',
-  'insight',
-] as const
-export type Scope = (typeof SCOPES)[number]
+export { SCOPES, type Scope }
 
 /** Invite codes are 256 random bits, so SHA-256 is enough to keep them out of the table. */
 export function newInviteCode() {
@@ -58,9 +49,7 @@ function joined(db: DbOrTx) {
 }
 
 function after(cursor?: { at: Date; id: string }) {
-  return cursor
-    ? or(lt(shares.createdAt, cursor.at), and(eq(shares.createdAt, cursor.at), lt(shares.id, cursor.id)))
-    : undefined
+  return keysetAfter(shares.createdAt, shares.id, cursor)
 }
 
 export function createSharingRepository(db: Db) {

@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { errors } from '../../plugins/errors.ts'
-import { decodeTimeCursor, encodeTimeCursor, errorResponses, toPage } from '../common.ts'
+import { decodeTimeCursor, encodeTimeCursor, errorResponses, pageLimit, toPage } from '../common.ts'
 import { addDays } from '../journal/zone.ts'
-import { type ReadRoutesOptions, ownerReads } from '../shared/owner-reads.ts'
+import type { ReadRoutesOptions } from '../owner-reads.ts'
 import { createSleepRepository } from './repository.ts'
 import {
   SleepDailyResultSchema,
@@ -39,7 +39,7 @@ export const sleepReadRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions> = asy
   options,
 ) {
   const repo = createSleepRepository(app.db)
-  const reads = ownerReads(app, options, 'measurement')
+  const reads = app.ownerReads(options, 'measurement')
 
   app.get(
     '/sleep',
@@ -56,10 +56,10 @@ export const sleepReadRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions> = asy
     },
     async function listSleep(request) {
       const { from, to } = dayRange(request.query)
-      const limit = request.query.limit ?? 50
+      const limit = pageLimit(request.query)
       const after = decodeTimeCursor(request.query.cursor)
       const ownerId = await reads.owner(request)
-      const timeZone = await repo.timeZoneOf(ownerId)
+      const timeZone = await app.userRepository.timeZone(ownerId)
       const rows = await repo.sessionsAfter(ownerId, { from, to, timeZone, after, count: limit + 1 })
       const vitals = await repo.vitals(ownerId, rows.slice(0, limit))
       const page = toPage(
@@ -88,7 +88,7 @@ export const sleepReadRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions> = asy
     async function dailySleep(request) {
       const { from, to } = dayRange(request.query)
       const ownerId = await reads.owner(request)
-      const [timeZone, goal] = await Promise.all([repo.timeZoneOf(ownerId), repo.goalOf(ownerId)])
+      const [timeZone, goal] = await Promise.all([app.userRepository.timeZone(ownerId), repo.goalOf(ownerId)])
       const days = await repo.daily(ownerId, from, to, timeZone)
       return {
         time_zone: timeZone,

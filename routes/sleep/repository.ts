@@ -77,8 +77,6 @@ export function createSleepRepository(db: Db) {
   }
 
   return {
-    timeZoneOf: measurements.timeZoneOf,
-
     /** The sessions dated fromDate..toDate (local days, inclusive), in (start, id) order. */
     sessions,
 
@@ -159,7 +157,7 @@ export async function* exportRows(db: Db, userId: string): AsyncGenerator<SleepS
   const repo = createSleepRepository(db)
   const extent = await createMeasurementRepository(db).extent(userId, 'sleep_stage')
   if (!extent) return
-  const timeZone = await repo.timeZoneOf(userId)
+  const timeZone = await createUserRepository(db).timeZone(userId)
   // A session is dated by its end, which is after its first sample and at most a day after the last one.
   const first = todayIn(timeZone, new Date(extent.first))
   const last = todayIn(timeZone, new Date(extent.last + 86_400_000))

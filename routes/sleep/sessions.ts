@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
+import { SLEEP_STAGES } from '../../db/schema/measurement-catalogue.ts'
 import { todayIn } from '../journal/zone.ts'
-import { SLEEP_STAGES } from '../measurement/catalogue.ts'
 
 /**
  * Sleep sessions derived from sleep_stage samples. Pure: it takes the stage intervals of each device (what

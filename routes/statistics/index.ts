@@ -1,8 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { errors } from '../../plugins/errors.ts'
 import { errorResponses } from '../common.ts'
-import { type ReadRoutesOptions, ownerReads } from '../shared/owner-reads.ts'
-import { createUserRepository } from '../user/repository.ts'
+import type { ReadRoutesOptions } from '../owner-reads.ts'
 import { STATISTIC_KEYS, type StatisticKey, createStatisticsRepository } from './repository.ts'
 import { DailyQuerySchema, DailyResultSchema, SummaryQuerySchema, SummaryResultSchema } from './schemas.ts'
 
@@ -47,12 +46,11 @@ function isRealDate(date: string): boolean {
 
 /**
  * Every statistics route is read-only: registered under `/v1` for the caller's own data, and under
- * `/v1/shared/:owner_id` (routes/shared/reads.ts) for a shared owner's, in the owner's time zone.
+ * `/v1/shared/:owner_id` (app.ts) for a shared owner's, in the owner's time zone.
  */
 const statisticsRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions> = async function statisticsRoutes(app, options) {
   const repo = createStatisticsRepository(app.db)
-  const users = createUserRepository(app.db)
-  const reads = ownerReads(app, options, 'statistics')
+  const reads = app.ownerReads(options, 'statistics')
 
   app.get(
     '/statistics/daily',
@@ -77,7 +75,7 @@ const statisticsRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions> = async fun
       if (days < 1) throw errors.validation([{ field: 'query.to', problem: 'must not be before from' }])
       if (days > MAX_DAYS) throw errors.badRequest('range_too_large', `At most ${MAX_DAYS} days per request.`)
       const ownerId = await reads.owner(request)
-      const timeZone = await repo.timeZoneOf(ownerId)
+      const timeZone = await app.userRepository.timeZone(ownerId)
       return { time_zone: timeZone, data: await repo.daily(ownerId, from, to, timeZone) }
     },
   )
@@ -102,10 +100,10 @@ const statisticsRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions> = async fun
     async function summary(request) {
       const { period } = request.query
       const ownerId = await reads.owner(request)
-      const timeZone = await repo.timeZoneOf(ownerId)
+      const timeZone = await app.userRepository.timeZone(ownerId)
       const date = request.query.date ?? todayIn(timeZone)
       if (!isRealDate(date)) throw errors.validation([{ field: 'query.date', problem: 'is not a calendar date' }])
-      const weekStart = period === 'week' ? await users.setting(request.user.sub, 'week_start') : 'monday'
+      const weekStart = period === 'week' ? await app.userRepository.setting(request.user.sub, 'week_start') : 'monday'
       const periods = periodsOf(period, date, weekStart as 'monday' | 'sunday')
       const values = await repo.periods(ownerId, timeZone, periods.current, periods.previous)
       const metrics = Object.fromEntries(

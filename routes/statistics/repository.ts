@@ -1,5 +1,4 @@
 import type { Db } from '../../db/client.ts'
-import { type JournalDay, journalDays } from '../journal/day-mood.ts'
 import {
   STATISTIC_KEYS as MEASUREMENT_KEYS,
   type DailyStatistics as MeasurementDailyStatistics,
@@ -7,6 +6,8 @@ import {
 } from '../measurement/repository.ts'
 import { createSleepRepository } from '../sleep/repository.ts'
 import type { SleepDay } from '../sleep/sessions.ts'
+import { createUserRepository } from '../user/repository.ts'
+import { type JournalDay, journalDays } from './day-mood.ts'
 
 /** Seconds asleep of a day, as GET /v1/sleep/daily's total_sleep (null without sleep). */
 export interface SleepStatistic {
@@ -50,12 +51,11 @@ function sleepPeriod(days: SleepDay[], from: string, to: string): SleepStatistic
 export function createStatisticsRepository(db: Db) {
   const measurements = createMeasurementRepository(db)
   const sleep = createSleepRepository(db)
+  const users = createUserRepository(db)
   return {
-    timeZoneOf: measurements.timeZoneOf,
-
     /** Every day fromDate..toDate (inclusive) in the user's zone. */
     async daily(userId: string, fromDate: string, toDate: string, timeZone?: string): Promise<DailyStatistics[]> {
-      const tz = timeZone ?? (await measurements.timeZoneOf(userId))
+      const tz = timeZone ?? (await users.timeZone(userId))
       const [rows, journal, nights] = await Promise.all([
         measurements.daily(userId, fromDate, toDate, tz),
         journalDays(db, userId, fromDate, toDate, tz),

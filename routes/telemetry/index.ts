@@ -1,29 +1,22 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { DbOrTx } from '../../db/client.ts'
 import { errors } from '../../plugins/errors.ts'
 import { SANITIZED_TEXT } from '../../plugins/input-validation.ts'
 import { SECURITY } from '../../plugins/swagger.ts'
-import { PageSchema, errorResponses } from '../common.ts'
+import { errorResponses } from '../common.ts'
 import { registerOtlpParsers, wantsProtobuf } from './content.ts'
 import { type Flattened, flattenLogs, flattenMetrics, flattenTraces } from './flatten.ts'
 import { type Signal, encodeExportResponse, encodeRpcStatus } from './otlp-proto.ts'
 import { type Sender, createTelemetryRepository } from './repository.ts'
 import {
-  LogOutSchema,
-  LogsQuerySchema,
   type LogsRequest,
   LogsRequestSchema,
   LogsResponseSchema,
-  MetricBucketSchema,
-  MetricSeriesQuerySchema,
   type MetricsRequest,
   MetricsRequestSchema,
   MetricsResponseSchema,
-  SlowestSpansQuerySchema,
-  SpanOutSchema,
-  SpansQuerySchema,
-  TraceParamsSchema,
   type TracesRequest,
   TracesRequestSchema,
   TracesResponseSchema,
@@ -44,9 +37,6 @@ const INGEST_DESCRIPTION = (what: string) =>
   'the user and the client app. Text the database cannot store (U+0000, unpaired surrogates) is stored with NUL removed and surrogates replaced by U+FFFD, not refused. Re-sending an export is harmless (exporters retry): a span already stored under its trace id and span id, and a log record or data point already stored with the same content (every field, times to the millisecond) from the same sender, is not stored again. Records that break the OTLP data model (bad ids, missing times, enums out of range) are rejected one by one: ' +
   "the answer is 200 with `partialSuccess` (count and reasons) and the rest is stored. The answer is in the request's content type: " +
   'a failed protobuf export is answered with a protobuf `google.rpc.Status` whose message is `<error>: <message>`, a JSON one with `{ error, message }`. 429 (`rate_limited`, 600 exports a minute per sender) and 503 (`overloaded`) carry Retry-After.'
-
-const adminDescription = (what: string) =>
-  `${what} Admin role only; every read is in the audit log (who, when, with which filters), since telemetry can carry personal data. Telemetry is kept TELEMETRY_RETENTION_DAYS (default 30) after it was received.`
 
 const telemetryRoutes: FastifyPluginAsyncTypebox = async function telemetryRoutes(app) {
   const { config, db, limits } = app
@@ -138,163 +128,45 @@ const telemetryRoutes: FastifyPluginAsyncTypebox = async function telemetryRoute
     },
   })
 
-  app.post(
-    '/telemetry/traces',
-    ingest('traces', 'spans', TracesRequestSchema, TracesResponseSchema),
-    async function exportTraces(request, reply) {
-      const result = flattenTraces(request.body as TracesRequest)
-      await db.transaction((tx) => repo.insertSpans(result.rows, sender(request), tx))
-      return answer(request, reply, 'traces', result)
-    },
-  )
-
-  app.post(
-    '/telemetry/metrics',
-    ingest('metrics', 'metric data points', MetricsRequestSchema, MetricsResponseSchema),
-    async function exportMetrics(request, reply) {
-      const result = flattenMetrics(request.body as MetricsRequest)
-      await db.transaction((tx) => repo.insertMetricPoints(result.rows, sender(request), tx))
-      return answer(request, reply, 'metrics', result)
-    },
-  )
-
-  app.post(
-    '/telemetry/logs',
-    ingest('logs', 'log records', LogsRequestSchema, LogsResponseSchema),
-    async function exportLogs(request, reply) {
-      const result = flattenLogs(request.body as LogsRequest)
-      await db.transaction((tx) => repo.insertLogs(result.rows, sender(request), tx))
-      return answer(request, reply, 'logs', result)
-    },
-  )
-
-  const admin = {
-    onRequest: app.requireAdmin,
-    tags: ['telemetry'],
-    security: SECURITY.bearer,
+  /** One export route per OTLP signal: decode, flatten into rows, store in one transaction, answer. */
+  function exportRoute<Req, Row>(
+    signal: Signal,
+    what: string,
+    schemas: { body: object; response: object },
+    flatten: (body: Req) => Flattened<Row>,
+    insert: (rows: Row[], from: Sender, tx: DbOrTx) => Promise<unknown>,
+  ) {
+    app.post(
+      `/telemetry/${signal}`,
+      ingest(signal, what, schemas.body, schemas.response),
+      async function exportTelemetry(request, reply) {
+        const result = flatten(request.body as Req)
+        await db.transaction((tx) => insert(result.rows, sender(request), tx))
+        return answer(request, reply, signal, result)
+      },
+    )
   }
 
-  app.get(
-    '/admin/telemetry/traces/:trace_id',
-    {
-      onRequest: admin.onRequest,
-      schema: {
-        tags: admin.tags,
-        security: admin.security,
-        summary: 'The spans of one trace, in start order',
-        description: adminDescription('Every stored span with this trace id, whoever sent it.'),
-        params: TraceParamsSchema,
-        querystring: Type.Pick(SpansQuerySchema, ['limit', 'cursor'], { additionalProperties: false }),
-        response: { 200: PageSchema(SpanOutSchema), ...errorResponses(400, 401, 403) },
-      },
-    },
-    async function traceSpans(request) {
-      await app.audit.record(request, {
-        action: 'telemetry.trace.read',
-        targetType: 'telemetry_trace',
-        targetId: request.params.trace_id,
-        details: { ...request.query },
-      })
-      return repo.trace(request.params.trace_id, request.query.limit ?? 50, request.query.cursor)
-    },
+  exportRoute<TracesRequest, Parameters<typeof repo.insertSpans>[0][number]>(
+    'traces',
+    'spans',
+    { body: TracesRequestSchema, response: TracesResponseSchema },
+    flattenTraces,
+    (rows, from, tx) => repo.insertSpans(rows, from, tx),
   )
-
-  app.get(
-    '/admin/telemetry/spans',
-    {
-      onRequest: admin.onRequest,
-      schema: {
-        tags: admin.tags,
-        security: admin.security,
-        summary: 'Spans by service, name, user and start time, newest first',
-        description: adminDescription('`from` is inclusive, `to` exclusive, on the span start time.'),
-        querystring: SpansQuerySchema,
-        response: { 200: PageSchema(SpanOutSchema), ...errorResponses(400, 401, 403) },
-      },
-    },
-    async function listSpans(request) {
-      await app.audit.record(request, {
-        action: 'telemetry.spans.read',
-        targetType: 'telemetry',
-        details: { ...request.query },
-      })
-      return repo.spans({ ...request.query, limit: request.query.limit ?? 50 })
-    },
+  exportRoute<MetricsRequest, Parameters<typeof repo.insertMetricPoints>[0][number]>(
+    'metrics',
+    'metric data points',
+    { body: MetricsRequestSchema, response: MetricsResponseSchema },
+    flattenMetrics,
+    (rows, from, tx) => repo.insertMetricPoints(rows, from, tx),
   )
-
-  app.get(
-    '/admin/telemetry/spans/slowest',
-    {
-      onRequest: admin.onRequest,
-      schema: {
-        tags: admin.tags,
-        security: admin.security,
-        summary: 'The longest spans first, by service, name, user and start time',
-        description: adminDescription('Ordered by duration (nanosecond precision), longest first.'),
-        querystring: SlowestSpansQuerySchema,
-        response: { 200: PageSchema(SpanOutSchema), ...errorResponses(400, 401, 403) },
-      },
-    },
-    async function slowestSpans(request) {
-      await app.audit.record(request, {
-        action: 'telemetry.slowest_spans.read',
-        targetType: 'telemetry',
-        details: { ...request.query },
-      })
-      return repo.slowestSpans({ ...request.query, limit: request.query.limit ?? 50 })
-    },
-  )
-
-  app.get(
-    '/admin/telemetry/logs',
-    {
-      onRequest: admin.onRequest,
-      schema: {
-        tags: admin.tags,
-        security: admin.security,
-        summary: 'Log records by severity, service, time, trace and text, newest first',
-        description: adminDescription(
-          '`min_severity` is an OTLP severity number (records at or above it); `q` matches a substring of the body, ignoring case; `from` inclusive, `to` exclusive.',
-        ),
-        querystring: LogsQuerySchema,
-        response: { 200: PageSchema(LogOutSchema), ...errorResponses(400, 401, 403) },
-      },
-    },
-    async function listLogs(request) {
-      await app.audit.record(request, {
-        action: 'telemetry.logs.read',
-        targetType: 'telemetry',
-        details: { ...request.query },
-      })
-      return repo.logs({ ...request.query, limit: request.query.limit ?? 50 })
-    },
-  )
-
-  app.get(
-    '/admin/telemetry/metrics/series',
-    {
-      onRequest: admin.onRequest,
-      schema: {
-        tags: admin.tags,
-        security: admin.security,
-        summary: 'One metric over time, in buckets',
-        description: adminDescription(
-          'Buckets are aligned on UTC (`bucket`: 1m, 5m, 15m, 1h, 6h, 1d), oldest first; buckets without points are left out. ' +
-            'Each point counts with its value: the number for gauges and sums, the mean (sum / count) for histograms and summaries. ' +
-            '`from` inclusive, `to` exclusive.',
-        ),
-        querystring: MetricSeriesQuerySchema,
-        response: { 200: PageSchema(MetricBucketSchema), ...errorResponses(400, 401, 403) },
-      },
-    },
-    async function metricSeries(request) {
-      const q = request.query
-      await app.audit.record(request, { action: 'telemetry.metrics.read', targetType: 'telemetry', details: { ...q } })
-      if (new Date(q.to) <= new Date(q.from)) {
-        throw errors.validation([{ field: 'query.to', problem: 'must be after from' }])
-      }
-      return repo.metricSeries({ ...q, limit: q.limit ?? 50, bucket: q.bucket as '1h' })
-    },
+  exportRoute<LogsRequest, Parameters<typeof repo.insertLogs>[0][number]>(
+    'logs',
+    'log records',
+    { body: LogsRequestSchema, response: LogsResponseSchema },
+    flattenLogs,
+    (rows, from, tx) => repo.insertLogs(rows, from, tx),
   )
 
   if (config.JOBS_ENABLED) {

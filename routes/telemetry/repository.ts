@@ -1,10 +1,19 @@
 import { createHash } from 'node:crypto'
-import { type SQL, and, asc, desc, eq, gt, gte, ilike, lt, or, sql } from 'drizzle-orm'
+import { type SQL, and, asc, desc, eq, gt, gte, ilike, lt, sql } from 'drizzle-orm'
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core'
 import { type Db, type DbOrTx, queryRows } from '../../db/client.ts'
+import { keysetAfter } from '../../db/keyset.ts'
 import { telemetryLogs, telemetryMetricPoints, telemetrySpans } from '../../db/schema/index.ts'
 import { errors } from '../../plugins/errors.ts'
-import { cursorInstant, cursorUuid, decodeCursor, decodeTimeCursor, encodeCursor, encodeTimeCursor } from '../common.ts'
+import {
+  cursorInstant,
+  cursorUuid,
+  decodeCursor,
+  decodeTimeCursor,
+  encodeCursor,
+  encodeTimeCursor,
+  toPage,
+} from '../common.ts'
 import { type LogRow, type MetricPointRow, SPAN_KIND_NAMES, STATUS_CODE_NAMES, type SpanRow } from './flatten.ts'
 import { BUCKETS, type LogsQuery, type MetricSeriesQuery, type SpansQuery } from './schemas.ts'
 
@@ -119,19 +128,13 @@ function chunks<T>(rows: T[]): T[][] {
   return out
 }
 
-function page<R>(rows: R[], limit: number, cursorOf: (last: R) => string) {
-  const more = rows.length > limit
-  const data = more ? rows.slice(0, limit) : rows
-  return { rows: data, next_cursor: more ? cursorOf(data[data.length - 1]) : null }
-}
-
 type TimeColumn = typeof telemetrySpans.startAt | typeof telemetryLogs.time
 type IdColumn = typeof telemetrySpans.id | typeof telemetryLogs.id
 
 /** Newest first on (time, id): rows strictly after the cursor's row. */
 function beforeCursor(time: TimeColumn, id: IdColumn, cursor: string | undefined): SQL | undefined {
   const c = decodeTimeCursor(cursor)
-  return c ? or(lt(time, c.at), and(eq(time, c.at), lt(id, c.id))) : undefined
+  return keysetAfter(time, id, c)
 }
 
 function range(time: TimeColumn, from?: string, to?: string) {
@@ -175,16 +178,10 @@ export function createTelemetryRepository(db: Db) {
       const rows = await db
         .select()
         .from(t)
-        .where(
-          and(
-            eq(t.traceId, traceId.toLowerCase()),
-            c ? or(gt(t.startAt, c.at), and(eq(t.startAt, c.at), gt(t.id, c.id))) : undefined,
-          ),
-        )
+        .where(and(eq(t.traceId, traceId.toLowerCase()), keysetAfter(t.startAt, t.id, c, 'asc')))
         .orderBy(asc(t.startAt), asc(t.id))
         .limit(limit + 1)
-      const p = page(rows, limit, (r) => encodeTimeCursor(r.startAt, r.id))
-      return { data: p.rows.map(spanOut), next_cursor: p.next_cursor }
+      return toPage(rows, limit, spanOut, (r) => encodeTimeCursor(r.startAt, r.id))
     },
 
     /** Spans newest first, by service, name, user and start time range. */
@@ -204,8 +201,7 @@ export function createTelemetryRepository(db: Db) {
         )
         .orderBy(desc(t.startAt), desc(t.id))
         .limit(q.limit + 1)
-      const p = page(rows, q.limit, (r) => encodeTimeCursor(r.startAt, r.id))
-      return { data: p.rows.map(spanOut), next_cursor: p.next_cursor }
+      return toPage(rows, q.limit, spanOut, (r) => encodeTimeCursor(r.startAt, r.id))
     },
 
     /** Longest spans first, on (duration, id). */
@@ -213,9 +209,7 @@ export function createTelemetryRepository(db: Db) {
       const t = telemetrySpans
       const v = decodeCursor(q.cursor, 2)
       if (v && !Number.isSafeInteger(v[0])) throw badCursor()
-      const after = v
-        ? or(lt(t.durationNs, Number(v[0])), and(eq(t.durationNs, Number(v[0])), lt(t.id, cursorUuid(v[1]))))
-        : undefined
+      const after = keysetAfter(t.durationNs, t.id, v ? { at: Number(v[0]), id: cursorUuid(v[1]) } : undefined)
       const rows = await db
         .select()
         .from(t)
@@ -230,8 +224,7 @@ export function createTelemetryRepository(db: Db) {
         )
         .orderBy(desc(t.durationNs), desc(t.id))
         .limit(q.limit + 1)
-      const p = page(rows, q.limit, (r) => encodeCursor([r.durationNs, r.id]))
-      return { data: p.rows.map(spanOut), next_cursor: p.next_cursor }
+      return toPage(rows, q.limit, spanOut, (r) => encodeCursor([r.durationNs, r.id]))
     },
 
     /** Log records newest first; `q` is a case-insensitive substring of the body. */
@@ -253,8 +246,7 @@ export function createTelemetryRepository(db: Db) {
         )
         .orderBy(desc(t.time), desc(t.id))
         .limit(q.limit + 1)
-      const p = page(rows, q.limit, (r) => encodeTimeCursor(r.time, r.id))
-      return { data: p.rows.map(logOut), next_cursor: p.next_cursor }
+      return toPage(rows, q.limit, logOut, (r) => encodeTimeCursor(r.time, r.id))
     },
 
     /** One metric over time in UTC-aligned buckets, oldest bucket first; empty buckets are left out. */
@@ -294,8 +286,12 @@ export function createTelemetryRepository(db: Db) {
         max: r.max === null ? null : Number(r.max),
         sum: r.sum === null ? null : Number(r.sum),
       }))
-      const p = page(data, q.limit, (r) => encodeCursor([r.bucket_start]))
-      return { data: p.rows, next_cursor: p.next_cursor }
+      return toPage(
+        data,
+        q.limit,
+        (r) => r,
+        (r) => encodeCursor([r.bucket_start]),
+      )
     },
 
     /**

@@ -1,34 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { errors } from '../../plugins/errors.ts'
 import { SECURITY } from '../../plugins/swagger.ts'
-import { createPasswordCheck } from '../auth/password-check.ts'
-import { createSessionRepository } from '../auth/session-repository.ts'
-import { parseUserAgent } from '../auth/user-agent.ts'
-import {
-  PageSchema,
-  PaginationQuerySchema,
-  SUCCESS,
-  StatusSuccessSchema,
-  decodeTimeCursor,
-  encodeTimeCursor,
-  errorResponses,
-} from '../common.ts'
-import { CONTENT_TYPES, EXPORT_FORMATS_DESCRIPTION, FILE_EXTENSIONS, formatStream } from '../export-formats/index.ts'
-import { ExportQuerySchema } from '../export-formats/schemas.ts'
-import { createAccountDeletionService } from './account-deletion.ts'
-import { createEmailChangeService } from './email-change.ts'
-import { exportSections } from './export-sections.ts'
-import { exportStream } from './export.ts'
+import { errorResponses } from '../common.ts'
 import { profileChanges, toProfile } from './profile.ts'
 import { createUserRepository, normaliseEmail } from './repository.ts'
 import {
-  DeleteAccountBodySchema,
   EmailConfirmBodySchema,
-  ExportDocumentSchema,
   ProfilePatchSchema,
   ProfileSchema,
-  SessionParamsSchema,
-  SessionSchema,
   SettingsPutSchema,
   SettingsSchema,
 } from './schemas.ts'
@@ -40,10 +19,7 @@ const gone = () => errors.unauthorized('session_revoked', 'This session has ende
 const userRoutes: FastifyPluginAsyncTypebox = async function userRoutes(app) {
   const { db } = app
   const users = createUserRepository(db)
-  const sessions = createSessionRepository(db)
-  const deletion = createAccountDeletionService(app)
-  const checkAccountPassword = createPasswordCheck(db)
-  const emailChange = createEmailChangeService(app)
+  const { emailChange } = app
 
   // Every route here is the caller's own account; no id in a path ever names another user.
   app.addHook('onRequest', app.authenticate)
@@ -158,131 +134,6 @@ const userRoutes: FastifyPluginAsyncTypebox = async function userRoutes(app) {
         return users.settings(request.user.sub, tx)
       })
       return effectiveSettings(stored)
-    },
-  )
-
-  app.get(
-    '/users/me/sessions',
-    {
-      schema: {
-        tags: ['user'],
-        summary: 'My active sessions, newest login first',
-        description:
-          'One per login that has not ended: the client app, times, IP and the user agent parsed into browser, OS and device. `current` marks the session of this access token.',
-        security: SECURITY.bearer,
-        querystring: PaginationQuerySchema,
-        response: { 200: PageSchema(SessionSchema), ...errorResponses(400, 401) },
-      },
-    },
-    async function listSessions(request) {
-      const limit = request.query.limit ?? 50
-      const rows = await sessions.pageActive(request.user.sub, limit + 1, decodeTimeCursor(request.query.cursor))
-      const page = rows.slice(0, limit)
-      const last = page.at(-1)
-      return {
-        data: page.map((s) => ({
-          id: s.id,
-          current: s.id === request.user.sid,
-          client: s.clientId ? { id: s.clientId, name: s.clientName ?? '' } : null,
-          created: s.createdAt.toISOString(),
-          last_used: s.lastUsedAt.toISOString(),
-          expires: s.expiresAt.toISOString(),
-          ip: s.ip,
-          user_agent: s.userAgent,
-          ...parseUserAgent(s.userAgent),
-          method: s.authMethod,
-        })),
-        next_cursor: rows.length > limit && last ? encodeTimeCursor(last.createdAt, last.id) : null,
-      }
-    },
-  )
-
-  app.delete(
-    '/users/me/sessions/:id',
-    {
-      schema: {
-        tags: ['user'],
-        summary: 'End one of my sessions',
-        description:
-          "Its access and refresh tokens stop working at once. Ending the current session is a logout. Another account's session, an ended one or an unknown id: `404 not_found`.",
-        security: SECURITY.bearer,
-        params: SessionParamsSchema,
-        response: { 200: StatusSuccessSchema, ...errorResponses(400, 401, 404) },
-      },
-    },
-    async function revokeSession(request) {
-      if (!(await sessions.revoke(request.user.sub, request.params.id, 'revoked_by_user'))) {
-        throw errors.notFound('No such active session.')
-      }
-      app.sessionCache.invalidate(request.params.id)
-      return SUCCESS
-    },
-  )
-
-  app.delete(
-    '/users/me',
-    {
-      preHandler: app.requireRecentAuth,
-      config: { rateLimit: { max: 10, timeWindow: 900_000 } },
-      schema: {
-        tags: ['user'],
-        summary: 'Delete my account and all my data',
-        description:
-          'Needs the current password (a wrong one: `400 validation_failed` on `password`). Wrong passwords are counted per account, together with change password and the other routes that re-check the password: from the 5th within an hour each further try must wait twice as long (1 s, 2 s, 4 s … 15 min), past 100 in an hour none is checked, answering `429 rate_limited` with Retry-After; a right password clears the count. At most 10 tries in 15 minutes from one IP. In one transaction the account and every row that belongs to it go: profile, settings, sessions, login history, measurements, journal, shares both ways, group memberships, files it owns, and mail queued to its address. Every token stops working and the next login fails. This cannot be undone; export the data first. Needs a recent authentication (step-up): `401 reauthentication_required` unless the access token comes from a login or `POST /v1/auth/reauthenticate` within REAUTH_WINDOW_S (600 s), made with the second factor when the account has one.',
-        security: SECURITY.bearer,
-        body: DeleteAccountBodySchema,
-        response: { 200: StatusSuccessSchema, ...errorResponses(...BODY_ERRORS, 401, 429) },
-      },
-    },
-    async function deleteAccount(request) {
-      const user = await users.findById(request.user.sub)
-      if (!user) throw gone()
-      if (!(await checkAccountPassword(user, request.body.password, 'delete_account'))) {
-        throw errors.validation([{ field: 'password', problem: 'is not your current password' }])
-      }
-      if (!(await deletion.deleteAccount(user.id))) throw gone()
-      request.log.info({ userId: user.id }, 'account deleted by its owner')
-      return SUCCESS
-    },
-  )
-
-  app.get(
-    '/users/me/export',
-    {
-      config: { rateLimit: { max: 10, timeWindow: 3600_000 } },
-      schema: {
-        tags: ['user'],
-        summary: 'Download all my data as one JSON document',
-        description:
-          'Streamed (chunked transfer encoding): the server writes rows as it reads them, so the size of the account does not matter. `sections` holds one array per data domain; a download that does not end with `}}` was cut short and should be retried. Rows are read in batches, not in one snapshot: data written during the download may or may not appear. At most 10 exports an hour from one IP. The 200 schema is the default `format=json`; ' +
-          EXPORT_FORMATS_DESCRIPTION,
-        security: SECURITY.bearer,
-        querystring: ExportQuerySchema,
-        response: { 200: ExportDocumentSchema, ...errorResponses(400, 401, 429) },
-      },
-    },
-    async function exportAccount(request, reply) {
-      const { format } = request.query
-      if (format && format !== 'json') {
-        const out = formatStream(format, db, request.user.sub)
-        out.on('error', (err) => request.log.error({ err, format }, 'account export failed mid-stream'))
-        return reply
-          .type(CONTENT_TYPES[format])
-          .header(
-            'content-disposition',
-            `attachment; filename="nowatch-export-${new Date().toISOString().slice(0, 10)}.${FILE_EXTENSIONS[format]}"`,
-          )
-          .header('cache-control', 'no-store')
-          .send(out as never)
-      }
-      const stream = exportStream(db, request.user.sub, exportSections)
-      stream.on('error', (err) => request.log.error({ err }, 'account export failed mid-stream'))
-      const day = new Date().toISOString().slice(0, 10)
-      return reply
-        .type('application/json; charset=utf-8')
-        .header('content-disposition', `attachment; filename="nowatch-export-${day}.json"`)
-        .header('cache-control', 'no-store')
-        .send(stream as never) // a stream is sent as is; the 200 schema documents the document it carries
     },
   )
 }

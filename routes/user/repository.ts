@@ -1,7 +1,17 @@
-import { and, asc, desc, eq, ilike, isNull, lt, or, sql } from 'drizzle-orm'
+import { and, asc, desc, eq, ilike, isNull, sql } from 'drizzle-orm'
+import fp from 'fastify-plugin'
 import type { Db, DbOrTx } from '../../db/client.ts'
+import { keysetAfter } from '../../db/keyset.ts'
 import { userSettings, users } from '../../db/schema/index.ts'
+import { errors } from '../../plugins/errors.ts'
 import { SETTINGS, type SettingKey, type SettingValue, decodeSetting, encodeSetting } from './settings.ts'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The users table, for the plugins that need a user (the profile cache) and the domains. */
+    userRepository: UserRepository
+  }
+}
 
 export type UserRow = typeof users.$inferSelect
 export type NewUser = typeof users.$inferInsert
@@ -38,6 +48,16 @@ export function createUserRepository(db: Db) {
         .where(eq(users.email, normaliseEmail(email)))
         .limit(1)
       return row ?? null
+    },
+
+    /**
+     * The user's IANA time zone: calendar days (journal, statistics, insights) are counted in it. The one
+     * way to ask; a user who is gone answers `404 not_found`, as their data would.
+     */
+    async timeZone(id: string, tx?: DbOrTx): Promise<string> {
+      const [row] = await (tx ?? db).select({ timeZone: users.timeZone }).from(users).where(eq(users.id, id)).limit(1)
+      if (!row) throw errors.notFound()
+      return row.timeZone
     },
 
     async findById(id: string, tx?: DbOrTx): Promise<UserRow | null> {
@@ -168,9 +188,7 @@ export function createUserRepository(db: Db) {
               : query.disabled
                 ? sql`${users.disabledAt} is not null`
                 : isNull(users.disabledAt),
-            after
-              ? or(lt(users.createdAt, after.at), and(eq(users.createdAt, after.at), lt(users.id, after.id)))
-              : undefined,
+            keysetAfter(users.createdAt, users.id, after),
           ),
         )
         .orderBy(desc(users.createdAt), desc(users.id))
@@ -242,3 +260,11 @@ export function createUserRepository(db: Db) {
 }
 
 export type UserRepository = ReturnType<typeof createUserRepository>
+
+/** The repository as a named decorator, so plugins that need users can depend on it. */
+export default fp(
+  async function userRepositoryPlugin(app) {
+    app.decorate('userRepository', createUserRepository(app.db))
+  },
+  { name: 'user-repository', dependencies: ['db'] },
+)

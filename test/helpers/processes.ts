@@ -71,24 +71,36 @@ export interface ServerProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>
 }
 
-/** The real server (`server.ts`) as a child process on a free loopback port. */
-export async function startServer(env: Record<string, string>): Promise<ServerProcess> {
+export interface StartOptions {
+  /** The script, from the repository root (default `server.ts`, as `npm start`). */
+  script?: string
+  /** The path polled until it answers 2xx (default `/healthz`). */
+  ready?: string
+  /** false: the child gets only PATH, HOST, PORT and `env`, none of the test defaults (benchmarks set their own). */
+  testDefaults?: boolean
+}
+
+/**
+ * The real server (`server.ts`) as a child process on a free loopback port, once it answers `ready`.
+ * The one way tests and benchmarks start a server process.
+ */
+export async function startServer(env: Record<string, string>, options: StartOptions = {}): Promise<ServerProcess> {
+  const { script = 'server.ts', ready = '/healthz', testDefaults = true } = options
   const port = await freePort()
   let out = ''
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server.ts'], {
+  const defaults = testDefaults
+    ? {
+        NODE_ENV: 'production',
+        JWT_SECRET: 'process-test-secret-process-test-secret-0123',
+        LOG_LEVEL: 'warn',
+        BCRYPT_COST: '4',
+        // Production wants its mail transport chosen: the dev outbox, unless a test brings its SMTP server.
+        ...(env.SMTP_URL ? {} : { MAIL_TRANSPORT: 'log' }),
+      }
+    : {}
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
     cwd: ROOT,
-    env: {
-      PATH: process.env.PATH,
-      NODE_ENV: 'production',
-      JWT_SECRET: 'process-test-secret-process-test-secret-0123',
-      LOG_LEVEL: 'warn',
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      BCRYPT_COST: '4',
-      // Production wants its mail transport chosen: the dev outbox, unless a test brings its SMTP server.
-      ...(env.SMTP_URL ? {} : { MAIL_TRANSPORT: 'log' }),
-      ...env,
-    },
+    env: { PATH: process.env.PATH, ...defaults, HOST: '127.0.0.1', PORT: String(port), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   child.stdout?.on('data', (c) => {
@@ -100,12 +112,12 @@ export async function startServer(env: Record<string, string>): Promise<ServerPr
   const url = `http://127.0.0.1:${port}`
   const deadline = Date.now() + 60_000
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`server exited (${child.exitCode}): ${out}`)
+    if (child.exitCode !== null) throw new Error(`${script} exited (${child.exitCode}): ${out}`)
     try {
-      const res = await fetch(`${url}/healthz`)
+      const res = await fetch(`${url}${ready}`)
       if (res.ok) break
     } catch {}
-    if (Date.now() > deadline) throw new Error(`server did not start: ${out}`)
+    if (Date.now() > deadline) throw new Error(`${script} did not start: ${out}`)
     await new Promise((r) => setTimeout(r, 100))
   }
   return {

@@ -1,6 +1,6 @@
 import { deflateSync, gzipSync } from 'node:zlib'
 import t from 'tap'
-import { CATALOGUE, TYPE_NAMES } from '../../routes/measurement/catalogue.ts'
+import { CATALOGUE, TYPE_NAMES } from '../../db/schema/measurement-catalogue.ts'
 import { buildTestApp } from '../helpers/app.ts'
 import { userWithToken } from '../helpers/fixtures.ts'
 import { getJson, ingest, series, upload } from '../helpers/measurement.ts'

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { createShareAccess } from '../../routes/shared/access.ts'
+import { createShareAccess } from '../../routes/sharing/access.ts'
 import { buildTestApp } from '../helpers/app.ts'
 import { lastMail, userWithToken } from '../helpers/fixtures.ts'
 

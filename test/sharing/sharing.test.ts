@@ -1,7 +1,7 @@
 import { eq } from 'drizzle-orm'
 import t from 'tap'
 import { shares } from '../../db/schema/index.ts'
-import { createShareAccess } from '../../routes/shared/access.ts'
+import { createShareAccess } from '../../routes/sharing/access.ts'
 import { buildTestApp } from '../helpers/app.ts'
 import { lastMail, userWithToken } from '../helpers/fixtures.ts'
 

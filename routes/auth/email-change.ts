@@ -1,11 +1,11 @@
 import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
 import { errors } from '../../plugins/errors.ts'
-import { createCodeRepository } from '../auth/code-repository.ts'
-import { createPasswordCheck } from '../auth/password-check.ts'
-import { createSessionRepository } from '../auth/session-repository.ts'
 import { isUniqueViolation } from '../journal/db-errors.ts'
-import { userMails } from './mails.ts'
-import { type UserRow, createUserRepository, normaliseEmail } from './repository.ts'
+import { type UserRow, createUserRepository, normaliseEmail } from '../user/repository.ts'
+import { createCodeRepository } from './code-repository.ts'
+import { userMails } from './email-change-mails.ts'
+import { createPasswordCheck } from './password-check.ts'
 
 /** How long the code sent to the new address works (and the change stays pending). */
 export const EMAIL_CHANGE_TTL_S = 24 * 3600
@@ -17,10 +17,9 @@ export const EMAIL_CHANGE_TTL_S = 24 * 3600
  * never revealed: the requester gets the same pending answer, the other account's owner is told, and
  * no code that could confirm it exists anywhere.
  */
-export function createEmailChangeService(app: FastifyInstance) {
+function createEmailChangeService(app: FastifyInstance) {
   const { db, config, mailer, limits } = app
   const users = createUserRepository(db)
-  const sessions = createSessionRepository(db)
   const codes = createCodeRepository(config.JWT_SECRET)
   const checkAccountPassword = createPasswordCheck(db)
 
@@ -84,9 +83,26 @@ export function createEmailChangeService(app: FastifyInstance) {
       }
       app.profileCache.invalidate(userId)
       if (!outcome) throw invalid()
-      const ended = await sessions.revokeAll(userId, 'email_changed', sessionId)
-      app.sessionCache.invalidate(...ended)
+      await app.endSessions(userId, 'email_changed', { except: sessionId })
       return outcome.user
     },
   }
 }
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /**
+     * The e-mail change of the signed-in account: started by `PATCH /v1/users/me` (user domain), confirmed
+     * by `POST /v1/users/me/email/confirm`. A credential change, so it lives with auth (codes, password
+     * check, sessions) and reaches the user domain as this decorator, not as an import.
+     */
+    emailChange: ReturnType<typeof createEmailChangeService>
+  }
+}
+
+export default fp(
+  async function emailChangePlugin(app: FastifyInstance) {
+    app.decorate('emailChange', createEmailChangeService(app))
+  },
+  { name: 'email-change', dependencies: ['config', 'db', 'mailer', 'limits', 'auth'] },
+)

@@ -5,46 +5,26 @@ import { createSessionRepository } from '../auth/session-repository.ts'
 import { exportRows as exportCheckinRows } from '../checkin/repository.ts'
 import { exportRows as exportDayFeedbackRows } from '../day-feedback/repository.ts'
 import { exportRows as exportFirmwareReportRows } from '../firmware/repository.ts'
-import { createGroupRepository } from '../groups/repository.ts'
 import { exportRows as exportInsightRows } from '../insight/repository.ts'
 import { exportRows as exportIntentionRows } from '../intention/index.ts'
 import { exportRows as exportMeasurementRows } from '../measurement/repository.ts'
 import { createMfaRepository } from '../mfa/repository.ts'
+import { createGroupRepository } from '../sharing/group-repository.ts'
 import { createSharingRepository } from '../sharing/repository.ts'
 import { exportRows as exportSleepRows } from '../sleep/repository.ts'
 import { exportRows as exportTelemetryRows } from '../telemetry/repository.ts'
-import { createUserRepository } from './repository.ts'
+import { createUserRepository } from '../user/repository.ts'
 
 export type ExportRow = Record<string, unknown>
 
 /**
  * One section of the account export: a name (the key in `sections`) and the user's rows as plain
- * snake_case objects. `rows` must read in keyset-paginated batches (see `keysetRows`), never the
+ * snake_case objects. `rows` must read in keyset-paginated batches (see `keysetRows` in db/keyset.ts), never the
  * whole table at once: the export streams, and a user may have millions of rows.
  */
 export interface ExportSection {
   name: string
   rows(db: Db, userId: string): AsyncIterable<ExportRow>
-}
-
-/**
- * Batches of `batch` rows by a keyset: `fetch(after, batch)` answers the next rows after the key of
- * the previous batch's last row (`keyOf`), in a stable order. Helper for the domains' `exportRows`.
- */
-export async function* keysetRows<R, K>(
-  fetch: (after: K | undefined, batch: number) => Promise<R[]>,
-  keyOf: (row: R) => K,
-  toJson: (row: R) => ExportRow,
-  batch = 1000,
-): AsyncGenerator<ExportRow> {
-  let after: K | undefined
-  for (;;) {
-    const rows = await fetch(after, batch)
-    for (const r of rows) yield toJson(r)
-    const last = rows.at(-1)
-    if (last === undefined || rows.length < batch) return
-    after = keyOf(last)
-  }
 }
 
 async function* profileRows(db: Db, userId: string): AsyncGenerator<ExportRow> {

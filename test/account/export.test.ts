@@ -1,8 +1,9 @@
 import t from 'tap'
+import { keysetRows } from '../../db/keyset.ts'
 import { loginAttempts } from '../../db/schema/index.ts'
+import { type ExportSection, exportSections } from '../../routes/account/export-sections.ts'
+import { exportDocument } from '../../routes/account/export.ts'
 import { addDays, todayIn } from '../../routes/journal/zone.ts'
-import { type ExportSection, exportSections, keysetRows } from '../../routes/user/export-sections.ts'
-import { exportDocument } from '../../routes/user/export.ts'
 import { buildTestApp } from '../helpers/app.ts'
 import { login, userWithToken } from '../helpers/fixtures.ts'
 

@@ -5,11 +5,11 @@ import { errors } from '../../plugins/errors.ts'
 import { SECURITY } from '../../plugins/swagger.ts'
 import { DateTimeSchema, UuidSchema, errorResponses } from '../common.ts'
 import { PageResponseSchema, acceptHtmlForms, deadLink, escapeHtml, sendPage } from '../confirm-page.ts'
-import { sharingMails } from '../sharing/mails.ts'
-import { hashInviteCode, newInviteCode } from '../sharing/repository.ts'
-import { PersonSchema } from '../sharing/schemas.ts'
 import { createUserRepository } from '../user/repository.ts'
-import { createGroupRepository } from './repository.ts'
+import { createGroupRepository } from './group-repository.ts'
+import { sharingMails } from './mails.ts'
+import { hashInviteCode, newInviteCode } from './repository.ts'
+import { PersonSchema } from './schemas.ts'
 
 const GroupListSchema = Type.Array(
   Type.Object(

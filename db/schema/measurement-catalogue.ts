@@ -1,5 +1,3 @@
-import { type RangesByKind, rangeProblem } from '../../plugins/input-validation.ts'
-
 /**
  * The measurement types the API accepts: unit and physical range of each. A sample outside its range is
  * a sensor or transfer error, never a reading, so the whole batch it came in is refused.
@@ -73,20 +71,3 @@ export const CATALOGUE = {
 
 export type MeasurementTypeName = keyof typeof CATALOGUE
 export const TYPE_NAMES = Object.keys(CATALOGUE) as MeasurementTypeName[]
-
-/** Why a value is not a valid reading of its type, or null when it is. */
-export function valueProblem(type: MeasurementTypeName, value: number): string | null {
-  return rangeProblem(CATALOGUE[type], value)
-}
-
-/** The catalogue as the sample schema's `x-ranges` keyword (plugins/input-validation.ts) checks it. */
-export const SAMPLE_RANGES: RangesByKind = {
-  by: 'type',
-  of: 'value',
-  ranges: Object.fromEntries(
-    TYPE_NAMES.map((name) => {
-      const t: MeasurementType = CATALOGUE[name]
-      return [name, { min: t.min, max: t.max, unit: t.unit, integer: t.integer ?? false }]
-    }),
-  ),
-}

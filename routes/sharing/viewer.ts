@@ -11,15 +11,13 @@ import {
   decodeTimeCursor,
   encodeTimeCursor,
   errorResponses,
-  toPage,
+  keysetPage,
 } from '../common.ts'
 import { PageResponseSchema, acceptHtmlForms, deadLink, escapeHtml, sendPage } from '../confirm-page.ts'
-import { type ShareRow, createSharingRepository, hashInviteCode } from '../sharing/repository.ts'
-import { SharedSchema, toShared } from '../sharing/schemas.ts'
+import { type ShareRow, createSharingRepository, hashInviteCode } from './repository.ts'
+import { SharedSchema, toShared } from './schemas.ts'
 
-function page(rows: ShareRow[], limit: number) {
-  return toPage(rows, limit, toShared, (r) => encodeTimeCursor(r.createdAt, r.id))
-}
+const sharedCursor = (r: ShareRow) => encodeTimeCursor(r.createdAt, r.id)
 
 /** Viewer side: invites to me, what others share with me. */
 const sharedRoutes: FastifyPluginAsyncTypebox = async function sharedRoutes(app) {
@@ -95,8 +93,13 @@ const sharedRoutes: FastifyPluginAsyncTypebox = async function sharedRoutes(app)
       },
     },
     async function listInvites(request) {
-      const limit = request.query.limit ?? 50
-      return page(await repo.listInvitesFor(request.user.sub, limit + 1, decodeTimeCursor(request.query.cursor)), limit)
+      const after = decodeTimeCursor(request.query.cursor)
+      return keysetPage(
+        request.query,
+        (take) => repo.listInvitesFor(request.user.sub, take, after),
+        toShared,
+        sharedCursor,
+      )
     },
   )
 
@@ -151,8 +154,8 @@ const sharedRoutes: FastifyPluginAsyncTypebox = async function sharedRoutes(app)
       },
     },
     async function listShared(request) {
-      const limit = request.query.limit ?? 50
-      return page(await repo.listShared(request.user.sub, limit + 1, decodeTimeCursor(request.query.cursor)), limit)
+      const after = decodeTimeCursor(request.query.cursor)
+      return keysetPage(request.query, (take) => repo.listShared(request.user.sub, take, after), toShared, sharedCursor)
     },
   )
 

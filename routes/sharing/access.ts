@@ -1,7 +1,15 @@
 import type { FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
 import type { Db } from '../../db/client.ts'
 import { errors } from '../../plugins/errors.ts'
-import { type Scope, createSharingRepository } from '../sharing/repository.ts'
+import { type Scope, createSharingRepository } from './repository.ts'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The share and scope check of a viewer's read (see `createShareAccess`); used by the owner-reads plugin. */
+    shareAccess: ShareAccess
+  }
+}
 
 /**
  * The one check before a viewer reads another user's data: an active share with that scope, or a
@@ -19,3 +27,13 @@ export function createShareAccess(db: Db) {
     return ownerId
   }
 }
+
+export type ShareAccess = ReturnType<typeof createShareAccess>
+
+/** The sharing domain's check as a named decorator, so the owner-reads plugin depends on it by name. */
+export default fp(
+  async function shareAccessPlugin(app) {
+    app.decorate('shareAccess', createShareAccess(app.db))
+  },
+  { name: 'share-access', dependencies: ['db', 'errors'] },
+)

@@ -11,6 +11,7 @@ import {
   decodeTimeCursor,
   encodeTimeCursor,
   errorResponses,
+  keysetPage,
 } from '../common.ts'
 import { firmwareDir } from '../firmware/index.ts'
 import {
@@ -26,19 +27,10 @@ import {
   RolloutBodySchema,
   UploadQuerySchema,
 } from '../firmware/schemas.ts'
-import { toAdminRelease } from '../firmware/service.ts'
-import { createFirmwareStorage, tooLarge } from '../firmware/storage.ts'
-import { parseVersion, semver, versionKey } from '../firmware/versions.ts'
+import { checkMinVersion, toAdminRelease, uploadRelease } from '../firmware/service.ts'
+import { createFirmwareStorage } from '../firmware/storage.ts'
 
 const TARGET = 'firmware_release'
-
-/** The minimum version must be a real version below the release's own. */
-function checkMinVersion(minVersion: string | null | undefined, version: string, field: string) {
-  if (minVersion === null || minVersion === undefined) return
-  const min = parseVersion(minVersion)
-  if (!min) throw errors.validation([{ field, problem: 'is not a semantic version' }])
-  if (!semver.lt(min, version)) throw errors.validation([{ field, problem: 'must be lower than the version' }])
-}
 
 function isAborted(request: FastifyRequest, err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException).code
@@ -50,6 +42,9 @@ const adminFirmwareRoutes: FastifyPluginAsyncTypebox = async function adminFirmw
   const storage = createFirmwareStorage(firmwareDir(app.config))
   await storage.init()
   const maxBytes = app.config.FIRMWARE_MAX_BYTES
+
+  // Every route here is for administrators (the routes/admin convention: one hook per plugin).
+  app.addHook('onRequest', app.requireAdmin)
 
   // The image is the raw request body. The parser leaves the stream unread, so the handler streams it to
   // disk (BODY_LIMIT does not apply; FIRMWARE_MAX_BYTES does). Only this plugin sees this parser.
@@ -72,7 +67,6 @@ const adminFirmwareRoutes: FastifyPluginAsyncTypebox = async function adminFirmw
   app.post(
     '/admin/firmware',
     {
-      onRequest: app.requireAdmin,
       schema: {
         tags: ['admin-firmware'],
         summary: 'Upload a firmware image as a new draft',
@@ -92,89 +86,29 @@ const adminFirmwareRoutes: FastifyPluginAsyncTypebox = async function adminFirmw
       },
     },
     async function uploadFirmware(request, reply) {
-      const q = request.query
       const mediaType = request.headers['content-type']?.split(';')[0].trim().toLowerCase()
       if (mediaType !== 'application/octet-stream') {
         throw new AppError(415, 'unsupported_media_type', 'Send the image as application/octet-stream.')
       }
-      const version = parseVersion(q.version)
-      if (!version) throw errors.validation([{ field: 'query.version', problem: 'is not a semantic version' }])
-      checkMinVersion(q.min_version, q.version, 'query.min_version')
-      const key = versionKey(version)
-      // Refuse early what would fail anyway, before the client sends hundreds of megabytes.
-      if (await repo.existsVersion(q.hardware_model, key)) throw versionExists(q.hardware_model, q.version)
-      const announced = Number(request.headers['content-length'] ?? Number.NaN)
-      if (announced > maxBytes) {
-        reply.header('connection', 'close')
-        throw tooLarge(maxBytes)
-      }
-
-      let received: Awaited<ReturnType<typeof storage.receive>>
       try {
-        received = await storage.receive(request.raw, maxBytes)
-      } catch (err) {
-        if (err instanceof AppError) {
-          // The rest of the body is not read: close the connection once the 413 is sent.
-          reply.header('connection', 'close')
-          throw err
-        }
-        if (isAborted(request, err)) throw errors.badRequest('upload_aborted', 'The upload was interrupted.')
-        throw err
-      }
-      try {
-        if (received.size === 0) throw errors.badRequest('empty_firmware', 'The request body (the image) is empty.')
-        const row = await app.db.transaction(async (tx) => {
-          const inserted = await repo.insert(
-            {
-              hardwareModel: q.hardware_model,
-              version: q.version,
-              versionKey: key,
-              channel: q.channel ?? 'stable',
-              releaseNotes: q.release_notes ?? '',
-              minVersion: q.min_version ?? null,
-              mandatory: q.mandatory ?? false,
-              rolloutPercentage: q.rollout_percentage ?? 100,
-              sizeBytes: received.size,
-              sha256: received.sha256,
-              uploadedBy: request.user.sub,
-            },
-            tx,
-          )
-          if (!inserted) throw versionExists(q.hardware_model, q.version)
-          await app.audit.record(
-            request,
-            {
-              action: 'firmware.upload',
-              targetType: TARGET,
-              targetId: inserted.id,
-              details: {
-                hardware_model: inserted.hardwareModel,
-                version: inserted.version,
-                size: inserted.sizeBytes,
-                sha256: inserted.sha256,
-              },
-            },
-            tx,
-          )
-          return inserted
-        })
-        try {
-          await storage.commit(received.tempPath, row.id)
-        } catch (err) {
-          // The row must not outlive a file that never arrived.
-          await app.db.transaction(async (tx) => {
-            await repo.deleteDraft(row.id, tx)
-            await app.audit.record(
-              request,
-              { action: 'firmware.upload_failed', targetType: TARGET, targetId: row.id },
-              tx,
-            )
-          })
-          throw err
-        }
+        const row = await uploadRelease(
+          { db: app.db, repo, storage, maxBytes },
+          request.query,
+          {
+            body: request.raw,
+            announcedBytes: Number(request.headers['content-length'] ?? Number.NaN),
+            aborted: (err) => isAborted(request, err),
+          },
+          {
+            uploadedBy: request.user.sub,
+            audit: (entry, tx) => app.audit.record(request, { ...entry, targetType: TARGET }, tx),
+          },
+        )
         return reply.status(201).send(await present(row))
-      } finally {
-        await storage.discard(received.tempPath)
+      } catch (err) {
+        // The rest of the body is not read: close the connection once the 413 is sent.
+        if (err instanceof AppError && err.code === 'firmware_too_large') reply.header('connection', 'close')
+        throw err
       }
     },
   )
@@ -182,7 +116,6 @@ const adminFirmwareRoutes: FastifyPluginAsyncTypebox = async function adminFirmw
   app.get(
     '/admin/firmware',
     {
-      onRequest: app.requireAdmin,
       schema: {
         tags: ['admin-firmware'],
         summary: 'List firmware releases, newest upload first',
@@ -192,22 +125,23 @@ const adminFirmwareRoutes: FastifyPluginAsyncTypebox = async function adminFirmw
       },
     },
     async function listReleases(request) {
-      const { limit = 50, cursor, hardware, status, channel } = request.query
-      const rows = await repo.adminPage({ hardware, status, channel }, limit + 1, decodeTimeCursor(cursor))
-      const page = rows.slice(0, limit)
-      const counts = await countsFor(page)
-      const last = page[page.length - 1]
-      return {
-        data: page.map((r) => toAdminRelease(r, repo.countsOf(counts, r.id))),
-        next_cursor: rows.length > limit ? encodeTimeCursor(last.createdAt, last.id) : null,
-      }
+      const { cursor, hardware, status, channel } = request.query
+      const after = decodeTimeCursor(cursor)
+      const page = await keysetPage(
+        request.query,
+        (take) => repo.adminPage({ hardware, status, channel }, take, after),
+        (r) => r,
+        (r) => encodeTimeCursor(r.createdAt, r.id),
+      )
+      // The install report counts of the whole page in one query.
+      const counts = await countsFor(page.data)
+      return { ...page, data: page.data.map((r) => toAdminRelease(r, repo.countsOf(counts, r.id))) }
     },
   )
 
   app.get(
     '/admin/firmware/:id',
     {
-      onRequest: app.requireAdmin,
       schema: {
         tags: ['admin-firmware'],
         summary: 'A firmware release with its install report counts',
@@ -224,7 +158,6 @@ const adminFirmwareRoutes: FastifyPluginAsyncTypebox = async function adminFirmw
   app.patch(
     '/admin/firmware/:id',
     {
-      onRequest: app.requireAdmin,
       schema: {
         tags: ['admin-firmware'],
         summary: 'Edit a release’s metadata',
@@ -263,7 +196,6 @@ const adminFirmwareRoutes: FastifyPluginAsyncTypebox = async function adminFirmw
   app.put(
     '/admin/firmware/:id/rollout',
     {
-      onRequest: app.requireAdmin,
       schema: {
         tags: ['admin-firmware'],
         summary: 'Set the rollout percentage (0–100)',
@@ -366,7 +298,6 @@ const adminFirmwareRoutes: FastifyPluginAsyncTypebox = async function adminFirmw
     app.post(
       `/admin/firmware/:id/${step.path}`,
       {
-        onRequest: app.requireAdmin,
         schema: {
           tags: ['admin-firmware'],
           summary: step.summary,
@@ -410,7 +341,6 @@ const adminFirmwareRoutes: FastifyPluginAsyncTypebox = async function adminFirmw
   app.delete(
     '/admin/firmware/:id',
     {
-      onRequest: app.requireAdmin,
       schema: {
         tags: ['admin-firmware'],
         summary: 'Delete a draft and its file',
@@ -443,10 +373,6 @@ const adminFirmwareRoutes: FastifyPluginAsyncTypebox = async function adminFirmw
       return SUCCESS
     },
   )
-}
-
-function versionExists(model: string, version: string) {
-  return errors.conflict('firmware_version_exists', `${model} already has a release ${version}.`)
 }
 
 export default adminFirmwareRoutes

@@ -1,9 +1,8 @@
 import type { FastifyInstance } from 'fastify'
 import type { DbOrTx } from '../../db/client.ts'
 import { createHistoryRepository } from '../auth/history-repository.ts'
-import { createSessionRepository } from '../auth/session-repository.ts'
-import { createGroupRepository } from '../groups/repository.ts'
-import { type UserRow, createUserRepository } from './repository.ts'
+import { createGroupRepository } from '../sharing/group-repository.ts'
+import { type UserRow, createUserRepository } from '../user/repository.ts'
 
 /**
  * A step run inside the deletion transaction, before the user row goes. Rows keyed by `user_id`
@@ -33,25 +32,21 @@ export function accountDeletionSteps(app: FastifyInstance): DeletionStep[] {
  */
 export function createAccountDeletionService(app: FastifyInstance) {
   const users = createUserRepository(app.db)
-  const sessions = createSessionRepository(app.db)
   const steps = accountDeletionSteps(app)
 
   return {
     /** False when there was no such user. */
     async deleteAccount(userId: string, inTx?: (tx: DbOrTx) => Promise<void>): Promise<boolean> {
-      const ended = await app.db.transaction(async (tx) => {
+      return app.transactionEndingSessions(async (tx, end) => {
         // The lock makes a concurrent login wait, then find no user.
         const user = await users.findForUpdate(userId, tx)
-        if (!user) return null
-        const live = await sessions.revokeAll(user.id, 'account_deleted', undefined, tx)
+        if (!user) return false
+        await end(user.id, 'account_deleted')
         for (const step of steps) await step.run(tx, user)
         await users.delete(user.id, tx)
         if (inTx) await inTx(tx)
-        return live
+        return true
       })
-      if (!ended) return false
-      app.sessionCache.invalidate(...ended)
-      return true
     },
   }
 }
