@@ -35,7 +35,7 @@ t.test(
       ],
     })
     t.teardown(() => browser.close())
-    const page = await browser.newPage({ viewport: { width: 1280, height: 1200 } })
+    const page = await browser.newPage({ viewport: { width: 1280, height: 16000 } })
     const problems: string[] = []
     page.on('pageerror', (e) => problems.push(e.message))
     page.on('console', (m) => {

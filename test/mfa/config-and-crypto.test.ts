@@ -12,7 +12,12 @@ import {
 const SECRET = 'j'.repeat(40)
 
 t.test('MFA settings: defaults from NODE_ENV and PUBLIC_URL, bad origins named', async (t) => {
-  const prod = loadConfig({ NODE_ENV: 'production', JWT_SECRET: SECRET, DATABASE_URL: 'postgres://x@h/db' })
+  const prod = loadConfig({
+    NODE_ENV: 'production',
+    JWT_SECRET: SECRET,
+    DATABASE_URL: 'postgres://x@h/db',
+    MAIL_TRANSPORT: 'log',
+  })
   t.equal(prod.ADMIN_MFA_REQUIRED, true, 'admins need a second factor in production by default')
   t.equal(prod.REAUTH_WINDOW_S, 600)
   const dev = loadConfig({ NODE_ENV: 'test', JWT_SECRET: SECRET, PUBLIC_URL: 'https://api.nowatch.example:8443' })
@@ -25,6 +30,7 @@ t.test('MFA settings: defaults from NODE_ENV and PUBLIC_URL, bad origins named',
     JWT_SECRET: SECRET,
     DATABASE_URL: 'postgres://x@h/db',
     ADMIN_MFA_REQUIRED: 'false',
+    MAIL_TRANSPORT: 'log',
     WEBAUTHN_RP_ID: 'nowatch.example',
     WEBAUTHN_ORIGINS: 'https://app.nowatch.example, https://nowatch.example',
   })
