@@ -124,11 +124,12 @@ export default fp(
     await app.register(underPressure, {
       maxEventLoopDelay: config.MAX_EVENT_LOOP_DELAY_MS,
       retryAfter: 5,
+      // The body is returned, not sent: under-pressure then sends it and the route never runs ("any other
+      // return value than a promise or nullish will be sent to the client", its README; its typings say
+      // void). A handler that sends and returns nothing lets the route run too, on a reply already sent.
       pressureHandler(_request, reply) {
-        reply
-          .status(503)
-          .header('retry-after', '5')
-          .send(errorBody('overloaded', 'The server is overloaded; try again shortly.'))
+        reply.status(503).header('retry-after', '5')
+        return errorBody('overloaded', 'The server is overloaded; try again shortly.') as unknown as undefined
       },
     })
 
