@@ -1,16 +1,11 @@
-import { existsSync } from 'node:fs'
 import { eq } from 'drizzle-orm'
-import { chromium } from 'playwright-core'
 import t from 'tap'
 import { passkeys } from '../../db/schema/index.ts'
 import { buildTestApp } from '../helpers/app.ts'
+import { launchChromium, skipWithoutChromium } from '../helpers/browser.ts'
 import { bearer, createClient, lastMail, login, userWithToken } from '../helpers/fixtures.ts'
 import { clientPost, decodeJwt } from '../helpers/http.ts'
 import { freePort } from '../helpers/processes.ts'
-
-// Real attestation and assertion objects: Debian's chromium with the DevTools virtual authenticator
-// (CTAP2, internal, resident keys, user verification), on a page of the server's own origin.
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 
 // In the page, globalThis is window. The page the test loads at http://localhost:<port>/passkey-test: it asks the server for options,
 // runs the WebAuthn ceremony and posts the result, as an app's web view would.
@@ -64,7 +59,7 @@ interface ApiResult {
 
 t.test(
   'passkeys in a real browser: register, second factor, passwordless login, step-up, counters',
-  { skip: existsSync(CHROMIUM) ? false : `no browser at ${CHROMIUM}` },
+  { skip: skipWithoutChromium },
   async (t) => {
     const port = await freePort()
     const origin = `http://localhost:${port}`
@@ -75,19 +70,7 @@ t.test(
     const client = await createClient(app)
     const post = clientPost(app, client.x_auth_token)
 
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    })
+    const browser = await launchChromium()
     t.teardown(() => browser.close())
     const page = await browser.newPage()
     const problems: string[] = []
