@@ -121,7 +121,9 @@ export async function lastMail(app: FastifyInstance, to: string, kind?: string) 
 /** The first 6-digit code in the newest e-mail of that kind. */
 export async function codeFromMail(app: FastifyInstance, to: string, kind: string): Promise<string> {
   const mail = await lastMail(app, to, kind)
-  const code = mail?.text.match(/\b(\d{6})\b/)?.[1]
+  // The address itself may hold six digits in a row (uniqueEmail's random hex part): not the code.
+  const text = mail?.text.replaceAll(encodeURIComponent(to), '').replaceAll(to, '')
+  const code = text?.match(/\b(\d{6})\b/)?.[1]
   if (!code) throw new Error(`no ${kind} code mailed to ${to}`)
   return code
 }
