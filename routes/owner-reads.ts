@@ -1,7 +1,9 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { type Static, type TObject, type TSchema, Type } from '@sinclair/typebox'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Scope } from '../db/schema/index.ts'
+import { errors } from '../plugins/errors.ts'
 import { SECURITY } from '../plugins/swagger.ts'
 import { errorResponses } from './common.ts'
 
@@ -31,6 +33,19 @@ export interface ReadRouteSchema {
 }
 
 export type OwnerReads = ReturnType<typeof ownerReads>
+
+/** A get-one read route: one row of the owner's, found by the route's params, or `404 not_found`. */
+export interface GetOneRoute<P extends TObject, I extends TSchema, R>
+  extends Omit<ReadRouteSchema, 'params' | 'querystring' | 'response'> {
+  params: P
+  /** The schema of the row's JSON (the 200 answer). */
+  item: I
+  /** The message of the 404 when `find` finds nothing. */
+  notFound: string
+  /** Finds the row among the owner's (a named function: it names the handler in stack traces). */
+  find: (ownerId: string, params: Static<P>) => Promise<R | null | undefined>
+  toJson: (row: R) => Static<I>
+}
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -62,6 +77,26 @@ function ownerReads(app: FastifyInstance, options: ReadRoutesOptions, scope: Sco
     })
   }
 
+  /**
+   * The route schema. Its static type stays the owner-side one (handlers never read `owner_id`
+   * themselves, only the hook does), so one handler serves both registrations.
+   */
+  function schema<S extends ReadRouteSchema>(s: S) {
+    const { tag, sharedSummary, ...own } = s
+    const base = { ...own, tags: [tag], security: SECURITY.bearer }
+    if (!shared) return base as Omit<S, 'tag' | 'sharedSummary'> & typeof base
+    return {
+      ...base,
+      tags: ['shared'],
+      summary: sharedSummary,
+      description: s.description ? `${sharedNote} ${s.description}` : sharedNote,
+      params: s.params
+        ? Type.Composite([OwnerParamsSchema, s.params], { additionalProperties: false })
+        : OwnerParamsSchema,
+      response: { ...s.response, ...errorResponses(403, 404) },
+    } as unknown as Omit<S, 'tag' | 'sharedSummary'> & typeof base
+  }
+
   return {
     shared,
 
@@ -83,26 +118,46 @@ function ownerReads(app: FastifyInstance, options: ReadRoutesOptions, scope: Sco
       )
     },
 
-    /**
-     * The route schema. Its static type stays the owner-side one (handlers never read `owner_id`
-     * themselves, only the hook does), so one handler serves both registrations.
-     */
-    schema<S extends ReadRouteSchema>(s: S) {
-      const { tag, sharedSummary, ...own } = s
-      const base = { ...own, tags: [tag], security: SECURITY.bearer }
-      if (!shared) return base as Omit<S, 'tag' | 'sharedSummary'> & typeof base
-      return {
-        ...base,
-        tags: ['shared'],
-        summary: sharedSummary,
-        description: s.description ? `${sharedNote} ${s.description}` : sharedNote,
-        params: s.params
-          ? Type.Composite([OwnerParamsSchema, s.params], { additionalProperties: false })
-          : OwnerParamsSchema,
-        response: { ...s.response, ...errorResponses(403, 404) },
-      } as unknown as Omit<S, 'tag' | 'sharedSummary'> & typeof base
+    schema,
+
+    /** The options of a read route: authenticated, then (on the shared copy) share-checked, with `schema(s)`. */
+    route<S extends ReadRouteSchema>(s: S) {
+      return { onRequest: app.authenticate, schema: schema(s) }
+    },
+
+    /** Registers the usual get-one route: the owner's row found by the params, as JSON, or `404 not_found`. */
+    getOne<P extends TObject, I extends TSchema, R>(path: string, r: GetOneRoute<P, I, R>) {
+      const { params, item, notFound, find, toJson, ...rest } = r
+      app.get(
+        path,
+        {
+          onRequest: app.authenticate,
+          schema: schema({ ...rest, params, response: { 200: item, ...errorResponses(400, 401, 404) } }),
+        },
+        async function getOne(request) {
+          // Validated against `params` (TypeScript cannot resolve the generic schema's static type here).
+          const row = await find(owners.get(request) ?? request.user.sub, request.params as Static<P>)
+          if (!row) throw errors.notFound(notFound)
+          return toJson(row)
+        },
+      )
     },
   }
+}
+
+/**
+ * A domain's read-only route plugin, written once: `routes(app, reads)` declares the routes with the
+ * owner-or-viewer access of `scope` (see ReadRoutesOptions for the two registrations). The plugin keeps
+ * the name of `routes`, so the plugin graph still shows which domain it is.
+ */
+export function ownerReadRoutes(
+  scope: Scope,
+  routes: (app: Parameters<FastifyPluginAsyncTypebox>[0], reads: OwnerReads) => Promise<void>,
+): FastifyPluginAsyncTypebox<ReadRoutesOptions> {
+  const plugin: FastifyPluginAsyncTypebox<ReadRoutesOptions> = async (app, options) => {
+    await routes(app, app.ownerReads(options, scope))
+  }
+  return Object.defineProperty(plugin, 'name', { value: routes.name })
 }
 
 /** The mechanism as a named decorator that the data domains use; it depends on the sharing domain's check. */

@@ -14,33 +14,26 @@ import {
 } from '../common.ts'
 import { parseTimeRange } from '../journal/paging.ts'
 import { refuseFuture } from '../journal/zone.ts'
-import type { ReadRoutesOptions } from '../owner-reads.ts'
+import { ownerReadRoutes } from '../owner-reads.ts'
 import { createCheckinRepository, toCheckinJson } from './repository.ts'
 import { CheckinCreateSchema, CheckinListQuerySchema, CheckinPatchSchema, CheckinSchema } from './schemas.ts'
 
 const BODY_ERRORS = [400, 401, 413, 415] as const
 
 /** The read-only routes: the caller's own check-ins, or (`shared`) a shared owner's. */
-export const checkinReadRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions> = async function checkinReadRoutes(
-  app,
-  options,
-) {
+export const checkinReadRoutes = ownerReadRoutes('checkin', async function checkinReadRoutes(app, reads) {
   const checkins = createCheckinRepository(app.db)
-  const reads = app.ownerReads(options, 'checkin')
 
   app.get(
     '/checkins',
-    {
-      onRequest: app.authenticate,
-      schema: reads.schema({
-        tag: 'checkin',
-        summary: 'List my check-ins, newest first',
-        sharedSummary: "List a shared owner's check-ins, newest first",
-        description: 'Optionally within `[from, to)`. Cursor-paginated.',
-        querystring: CheckinListQuerySchema,
-        response: { 200: PageSchema(CheckinSchema), ...errorResponses(400, 401) },
-      }),
-    },
+    reads.route({
+      tag: 'checkin',
+      summary: 'List my check-ins, newest first',
+      sharedSummary: "List a shared owner's check-ins, newest first",
+      description: 'Optionally within `[from, to)`. Cursor-paginated.',
+      querystring: CheckinListQuerySchema,
+      response: { 200: PageSchema(CheckinSchema), ...errorResponses(400, 401) },
+    }),
     async function listCheckins(request) {
       const range = parseTimeRange(request.query.from, request.query.to)
       const after = decodeTimeCursor(request.query.cursor)
@@ -54,25 +47,19 @@ export const checkinReadRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions> = a
     },
   )
 
-  app.get(
-    '/checkins/:id',
-    {
-      onRequest: app.authenticate,
-      schema: reads.schema({
-        tag: 'checkin',
-        summary: 'Get one of my check-ins',
-        sharedSummary: "Get one of a shared owner's check-ins",
-        params: IdParamsSchema,
-        response: { 200: CheckinSchema, ...errorResponses(400, 401, 404) },
-      }),
+  reads.getOne('/checkins/:id', {
+    tag: 'checkin',
+    summary: 'Get one of my check-ins',
+    sharedSummary: "Get one of a shared owner's check-ins",
+    params: IdParamsSchema,
+    item: CheckinSchema,
+    notFound: 'No such check-in.',
+    find: function getCheckin(ownerId, { id }) {
+      return checkins.get(ownerId, id)
     },
-    async function getCheckin(request) {
-      const row = await checkins.get(await reads.owner(request), request.params.id)
-      if (!row) throw errors.notFound('No such check-in.')
-      return toCheckinJson(row)
-    },
-  )
-}
+    toJson: toCheckinJson,
+  })
+})
 
 const checkinRoutes: FastifyPluginAsyncTypebox = async function checkinRoutes(app) {
   const checkins = createCheckinRepository(app.db)

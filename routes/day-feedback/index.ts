@@ -13,31 +13,24 @@ import {
   keysetPage,
 } from '../common.ts'
 import { todayIn } from '../journal/zone.ts'
-import type { ReadRoutesOptions } from '../owner-reads.ts'
+import { ownerReadRoutes } from '../owner-reads.ts'
 import { createDayFeedbackRepository, toDayFeedbackJson } from './repository.ts'
 import { DateParamsSchema, DayFeedbackBodySchema, DayFeedbackListQuerySchema, DayFeedbackSchema } from './schemas.ts'
 
 /** The read-only routes: the caller's own day feedback, or (`shared`) a shared owner's. */
-export const dayFeedbackReadRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions> = async function dayFeedbackReadRoutes(
-  app,
-  options,
-) {
+export const dayFeedbackReadRoutes = ownerReadRoutes('day-feedback', async function dayFeedbackReadRoutes(app, reads) {
   const feedback = createDayFeedbackRepository(app.db)
-  const reads = app.ownerReads(options, 'day-feedback')
 
   app.get(
     '/day-feedback',
-    {
-      onRequest: app.authenticate,
-      schema: reads.schema({
-        tag: 'day-feedback',
-        summary: 'List my day feedback, newest day first',
-        sharedSummary: "List a shared owner's day feedback, newest day first",
-        description: 'Optionally from `from` to `to`, both days inclusive. Cursor-paginated.',
-        querystring: DayFeedbackListQuerySchema,
-        response: { 200: PageSchema(DayFeedbackSchema), ...errorResponses(400, 401) },
-      }),
-    },
+    reads.route({
+      tag: 'day-feedback',
+      summary: 'List my day feedback, newest day first',
+      sharedSummary: "List a shared owner's day feedback, newest day first",
+      description: 'Optionally from `from` to `to`, both days inclusive. Cursor-paginated.',
+      querystring: DayFeedbackListQuerySchema,
+      response: { 200: PageSchema(DayFeedbackSchema), ...errorResponses(400, 401) },
+    }),
     async function listDayFeedback(request) {
       const { from, to, cursor } = request.query
       if (from && to && from > to) throw errors.validation([{ field: 'query.to', problem: 'must not be before from' }])
@@ -53,25 +46,19 @@ export const dayFeedbackReadRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions>
     },
   )
 
-  app.get(
-    '/day-feedback/:date',
-    {
-      onRequest: app.authenticate,
-      schema: reads.schema({
-        tag: 'day-feedback',
-        summary: 'Get the feedback of one day',
-        sharedSummary: "Get a shared owner's feedback of one day",
-        params: DateParamsSchema,
-        response: { 200: DayFeedbackSchema, ...errorResponses(400, 401, 404) },
-      }),
+  reads.getOne('/day-feedback/:date', {
+    tag: 'day-feedback',
+    summary: 'Get the feedback of one day',
+    sharedSummary: "Get a shared owner's feedback of one day",
+    params: DateParamsSchema,
+    item: DayFeedbackSchema,
+    notFound: 'No feedback for this day.',
+    find: function getDayFeedback(ownerId, { date }) {
+      return feedback.get(ownerId, date)
     },
-    async function getDayFeedback(request) {
-      const row = await feedback.get(await reads.owner(request), request.params.date)
-      if (!row) throw errors.notFound('No feedback for this day.')
-      return toDayFeedbackJson(row)
-    },
-  )
-}
+    toJson: toDayFeedbackJson,
+  })
+})
 
 const dayFeedbackRoutes: FastifyPluginAsyncTypebox = async function dayFeedbackRoutes(app) {
   const feedback = createDayFeedbackRepository(app.db)

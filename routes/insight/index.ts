@@ -12,7 +12,7 @@ import {
   keysetPage,
 } from '../common.ts'
 import { todayIn } from '../journal/zone.ts'
-import type { ReadRoutesOptions } from '../owner-reads.ts'
+import { ownerReadRoutes } from '../owner-reads.ts'
 import { createInsightEngine } from './engine.ts'
 import { createInsightRepository, toFeedbackJson, toInsightJson, toReflectionJson } from './repository.ts'
 import {
@@ -36,15 +36,10 @@ const BODY_ERRORS = [400, 401, 413, 415] as const
  * data), and the owner's feedback on an insight is left out, like the reflections: those are the
  * owner's notes about the insight, not part of it.
  */
-export const insightReadRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions> = async function insightReadRoutes(
-  app,
-  options,
-) {
+export const insightReadRoutes = ownerReadRoutes('insight', async function insightReadRoutes(app, reads) {
   const insights = createInsightRepository(app.db)
   const engine = createInsightEngine(app.db)
-  const reads = app.ownerReads(options, 'insight')
   const Insight = reads.shared ? SharedInsightSchema : InsightSchema
-  const noSuch = () => errors.notFound('No such insight.')
 
   // Insights outlive nothing they were computed from: an edit or deletion of that data (samples, check-ins,
   // day feedback, activities …) on the days an insight read withdraws it in the same transaction. Listened
@@ -59,19 +54,16 @@ export const insightReadRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions> = a
 
   app.get(
     '/insights',
-    {
-      onRequest: app.authenticate,
-      schema: reads.schema({
-        tag: 'insight',
-        summary: 'List my insights, newest first',
-        sharedSummary: "List a shared owner's insights, newest first",
-        description: reads.shared
-          ? 'The insights the rules have produced so far (a viewer reading does not run them), without the owner’s feedback; an insight whose data was edited or deleted is withdrawn for viewers at once. Cursor-paginated; `kind` filters by rule.'
-          : 'Reading the first page (no cursor) first runs the rules on my data; a rule says one thing once per period, so reading again adds nothing new unless the data changed. When data an insight was computed from is edited or deleted (samples in its window, check-ins, day feedback, activities), the insight is withdrawn at once — hidden here, in `GET /v1/insights/{id}` (404) and from viewers — and the next run recomputes it in place (same id, feedback and reflections kept) with the numbers of the remaining data if its rule still supports it for that period; otherwise it stays withdrawn. Cursor-paginated; `kind` filters by rule.',
-        querystring: InsightListQuerySchema,
-        response: { 200: PageSchema(Insight), ...errorResponses(400, 401) },
-      }),
-    },
+    reads.route({
+      tag: 'insight',
+      summary: 'List my insights, newest first',
+      sharedSummary: "List a shared owner's insights, newest first",
+      description: reads.shared
+        ? 'The insights the rules have produced so far (a viewer reading does not run them), without the owner’s feedback; an insight whose data was edited or deleted is withdrawn for viewers at once. Cursor-paginated; `kind` filters by rule.'
+        : 'Reading the first page (no cursor) first runs the rules on my data; a rule says one thing once per period, so reading again adds nothing new unless the data changed. When data an insight was computed from is edited or deleted (samples in its window, check-ins, day feedback, activities), the insight is withdrawn at once — hidden here, in `GET /v1/insights/{id}` (404) and from viewers — and the next run recomputes it in place (same id, feedback and reflections kept) with the numbers of the remaining data if its rule still supports it for that period; otherwise it stays withdrawn. Cursor-paginated; `kind` filters by rule.',
+      querystring: InsightListQuerySchema,
+      response: { 200: PageSchema(Insight), ...errorResponses(400, 401) },
+    }),
     async function listInsights(request) {
       const { kind, cursor } = request.query
       const after = decodeTimeCursor(cursor)
@@ -86,26 +78,20 @@ export const insightReadRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions> = a
     },
   )
 
-  app.get(
-    '/insights/:id',
-    {
-      onRequest: app.authenticate,
-      schema: reads.schema({
-        tag: 'insight',
-        summary: 'Get one of my insights',
-        sharedSummary: "Get one of a shared owner's insights",
-        ...(reads.shared ? { description: 'Without the owner’s feedback.' } : {}),
-        params: IdParamsSchema,
-        response: { 200: Insight, ...errorResponses(400, 401, 404) },
-      }),
+  reads.getOne('/insights/:id', {
+    tag: 'insight',
+    summary: 'Get one of my insights',
+    sharedSummary: "Get one of a shared owner's insights",
+    ...(reads.shared ? { description: 'Without the owner’s feedback.' } : {}),
+    params: IdParamsSchema,
+    item: Insight,
+    notFound: 'No such insight.',
+    find: function getInsight(ownerId, { id }) {
+      return insights.get(ownerId, id)
     },
-    async function getInsight(request) {
-      const row = await insights.get(await reads.owner(request), request.params.id)
-      if (!row) throw noSuch()
-      return toInsightJson(row)
-    },
-  )
-}
+    toJson: toInsightJson,
+  })
+})
 
 const insightRoutes: FastifyPluginAsyncTypebox = async function insightRoutes(app) {
   const insights = createInsightRepository(app.db)

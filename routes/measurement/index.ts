@@ -4,7 +4,7 @@ import { errors } from '../../plugins/errors.ts'
 import { acceptCompressedJson } from '../../plugins/request-body.ts'
 import { SECURITY } from '../../plugins/swagger.ts'
 import { cursorInstant, decodeCursor, encodeCursor, errorResponses, keysetPage } from '../common.ts'
-import type { ReadRoutesOptions } from '../owner-reads.ts'
+import { ownerReadRoutes } from '../owner-reads.ts'
 import { BUCKET_MINUTES, type NewSample, createMeasurementRepository } from './repository.ts'
 import {
   AggregateQuerySchema,
@@ -43,28 +43,21 @@ function decodeSampleCursor(cursor: string | undefined): { at: Date; deviceId: s
  * The read-only sample routes: the caller's own samples, or (`shared`) a shared owner's; buckets of a
  * day or an hour follow the owner's time zone.
  */
-export const measurementReadRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions> = async function measurementReadRoutes(
-  app,
-  options,
-) {
+export const measurementReadRoutes = ownerReadRoutes('measurement', async function measurementReadRoutes(app, reads) {
   const repo = createMeasurementRepository(app.db)
-  const reads = app.ownerReads(options, 'measurement')
 
   app.get(
     '/measurements',
-    {
-      onRequest: app.authenticate,
-      schema: reads.schema({
-        tag: 'measurement',
-        summary: 'Raw samples of one type in time order',
-        sharedSummary: "A shared owner's raw samples of one type in time order",
-        description:
-          'Samples with `from` <= timestamp < `to` (both optional), ordered by timestamp then device, ' +
-          '`limit` per page (default 1,000, at most 10,000).',
-        querystring: ListQuerySchema,
-        response: { 200: SamplePageSchema, ...errorResponses(400, 401) },
-      }),
-    },
+    reads.route({
+      tag: 'measurement',
+      summary: 'Raw samples of one type in time order',
+      sharedSummary: "A shared owner's raw samples of one type in time order",
+      description:
+        'Samples with `from` <= timestamp < `to` (both optional), ordered by timestamp then device, ' +
+        '`limit` per page (default 1,000, at most 10,000).',
+      querystring: ListQuerySchema,
+      response: { 200: SamplePageSchema, ...errorResponses(400, 401) },
+    }),
     async function listSamples(request) {
       const q = request.query
       const { from, to } =
@@ -84,21 +77,18 @@ export const measurementReadRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions>
 
   app.get(
     '/measurements/aggregate',
-    {
-      onRequest: app.authenticate,
-      schema: reads.schema({
-        tag: 'measurement',
-        summary: 'avg/min/max/count of one type in time buckets',
-        sharedSummary: "avg/min/max/count of one type of a shared owner's samples in time buckets",
-        description:
-          'Buckets over `from` <= timestamp < `to`: `1m`, `5m`, `15m` (aligned with UTC, hence with every zone), ' +
-          "`1h` and `1d` in the user's time zone (a DST day is one bucket of 23 or 25 hours; the repeated hour of " +
-          `a fall-back is two buckets). Buckets without samples are left out. At most ${MAX_BUCKETS} buckets per ` +
-          'request (`400 range_too_large`). `sum` is meaningful for additive types (steps, distance, active_energy).',
-        querystring: AggregateQuerySchema,
-        response: { 200: AggregateResultSchema, ...errorResponses(400, 401) },
-      }),
-    },
+    reads.route({
+      tag: 'measurement',
+      summary: 'avg/min/max/count of one type in time buckets',
+      sharedSummary: "avg/min/max/count of one type of a shared owner's samples in time buckets",
+      description:
+        'Buckets over `from` <= timestamp < `to`: `1m`, `5m`, `15m` (aligned with UTC, hence with every zone), ' +
+        "`1h` and `1d` in the user's time zone (a DST day is one bucket of 23 or 25 hours; the repeated hour of " +
+        `a fall-back is two buckets). Buckets without samples are left out. At most ${MAX_BUCKETS} buckets per ` +
+        'request (`400 range_too_large`). `sum` is meaningful for additive types (steps, distance, active_energy).',
+      querystring: AggregateQuerySchema,
+      response: { 200: AggregateResultSchema, ...errorResponses(400, 401) },
+    }),
     async function aggregate(request) {
       const q = request.query
       const { from, to } = range(q.from, q.to)
@@ -113,7 +103,7 @@ export const measurementReadRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions>
       return { type: q.type, bucket, time_zone: timeZone, unit: CATALOGUE[q.type].unit, data }
     },
   )
-}
+})
 
 const measurementRoutes: FastifyPluginAsyncTypebox = async function measurementRoutes(app) {
   const repo = createMeasurementRepository(app.db)

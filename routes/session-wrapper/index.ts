@@ -14,7 +14,7 @@ import {
 import { isUniqueViolation } from '../journal/db-errors.ts'
 import { parseTimeRange } from '../journal/paging.ts'
 import { refuseFuture } from '../journal/zone.ts'
-import type { ReadRoutesOptions } from '../owner-reads.ts'
+import { type ReadRoutesOptions, ownerReadRoutes } from '../owner-reads.ts'
 import type { SessionFamily } from './family.ts'
 import {
   ONE_RUNNING_CONSTRAINT,
@@ -50,24 +50,20 @@ export function sessionReadRoutes(f: SessionFamily): FastifyPluginAsyncTypebox<R
   const S = sessionSchemas(f)
   const noSuch = () => errors.notFound(`No such ${f.noun}.`)
 
-  return async function sessionReadRoutes(app, options) {
+  return ownerReadRoutes(f.family, async function sessionReadRoutes(app, reads) {
     const sessions = createJournalSessionRepository(app.db, f.family)
-    const reads = app.ownerReads(options, f.family)
     const json = (row: SessionRow) => toSessionJson(f, row)
 
     app.get(
       f.path,
-      {
-        onRequest: app.authenticate,
-        schema: reads.schema({
-          tag: f.tag,
-          summary: `List my ${f.plural}, newest start first`,
-          sharedSummary: `List a shared owner's ${f.plural}, newest start first`,
-          description: 'Optionally those started within `[from, to)`, of one kind, running or not. Cursor-paginated.',
-          querystring: S.ListQuery,
-          response: { 200: PageSchema(S.Session), ...errorResponses(400, 401) },
-        }),
-      },
+      reads.route({
+        tag: f.tag,
+        summary: `List my ${f.plural}, newest start first`,
+        sharedSummary: `List a shared owner's ${f.plural}, newest start first`,
+        description: 'Optionally those started within `[from, to)`, of one kind, running or not. Cursor-paginated.',
+        querystring: S.ListQuery,
+        response: { 200: PageSchema(S.Session), ...errorResponses(400, 401) },
+      }),
       async function listSessions(request) {
         const q = request.query
         const range = parseTimeRange(q.from, q.to)
@@ -84,18 +80,15 @@ export function sessionReadRoutes(f: SessionFamily): FastifyPluginAsyncTypebox<R
 
     app.get(
       `${f.path}/:id`,
-      {
-        onRequest: app.authenticate,
-        schema: reads.schema({
-          tag: f.tag,
-          summary: `Get one of my ${f.plural}, with a summary of its measurements`,
-          sharedSummary: `Get one of a shared owner's ${f.plural}, with a summary of its measurements`,
-          description:
-            'The summary covers the owner’s measurements in [started_at, ended_at), or up to now while running. On a shared read it is null unless the share also includes the `measurement` scope.',
-          params: IdParamsSchema,
-          response: { 200: S.SessionDetail, ...errorResponses(400, 401, 404) },
-        }),
-      },
+      reads.route({
+        tag: f.tag,
+        summary: `Get one of my ${f.plural}, with a summary of its measurements`,
+        sharedSummary: `Get one of a shared owner's ${f.plural}, with a summary of its measurements`,
+        description:
+          'The summary covers the owner’s measurements in [started_at, ended_at), or up to now while running. On a shared read it is null unless the share also includes the `measurement` scope.',
+        params: IdParamsSchema,
+        response: { 200: S.SessionDetail, ...errorResponses(400, 401, 404) },
+      }),
       async function getSession(request) {
         const ownerId = await reads.owner(request)
         // The summary is measurement data: a viewer sees it only with that scope too.
@@ -109,7 +102,7 @@ export function sessionReadRoutes(f: SessionFamily): FastifyPluginAsyncTypebox<R
         return { ...json(row), summary: null }
       },
     )
-  }
+  })
 }
 
 /**

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { errors } from '../../plugins/errors.ts'
 import { decodeTimeCursor, encodeTimeCursor, errorResponses, pageLimit, toPage } from '../common.ts'
 import { addDays } from '../journal/zone.ts'
-import type { ReadRoutesOptions } from '../owner-reads.ts'
+import { ownerReadRoutes } from '../owner-reads.ts'
 import { createSleepRepository } from './repository.ts'
 import {
   SleepDailyResultSchema,
@@ -34,26 +34,19 @@ function dayRange(q: { from: string; to: string }) {
  * The sleep read routes: the caller's own sleep under `/v1`, and (`shared`) a shared owner's under
  * `/v1/shared/:owner_id` for viewers with the measurement scope (sleep is derived from measurements).
  */
-export const sleepReadRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions> = async function sleepReadRoutes(
-  app,
-  options,
-) {
+export const sleepReadRoutes = ownerReadRoutes('measurement', async function sleepReadRoutes(app, reads) {
   const repo = createSleepRepository(app.db)
-  const reads = app.ownerReads(options, 'measurement')
 
   app.get(
     '/sleep',
-    {
-      onRequest: app.authenticate,
-      schema: reads.schema({
-        tag: 'sleep',
-        summary: 'Sleep sessions, dated by the day they end on',
-        sharedSummary: "A shared owner's sleep sessions",
-        description: `The sessions whose date (the local day they end on) is from \`from\` to \`to\` (inclusive, at most ${MAX_DAYS} days), in order of start; cursor-paginated. ${SLEEP_DEFINITIONS}`,
-        querystring: SleepListQuerySchema,
-        response: { 200: SleepPageSchema, ...errorResponses(400, 401) },
-      }),
-    },
+    reads.route({
+      tag: 'sleep',
+      summary: 'Sleep sessions, dated by the day they end on',
+      sharedSummary: "A shared owner's sleep sessions",
+      description: `The sessions whose date (the local day they end on) is from \`from\` to \`to\` (inclusive, at most ${MAX_DAYS} days), in order of start; cursor-paginated. ${SLEEP_DEFINITIONS}`,
+      querystring: SleepListQuerySchema,
+      response: { 200: SleepPageSchema, ...errorResponses(400, 401) },
+    }),
     async function listSleep(request) {
       const { from, to } = dayRange(request.query)
       const limit = pageLimit(request.query)
@@ -74,17 +67,14 @@ export const sleepReadRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions> = asy
 
   app.get(
     '/sleep/daily',
-    {
-      onRequest: app.authenticate,
-      schema: reads.schema({
-        tag: 'sleep',
-        summary: 'Sleep per calendar day, against the sleep goal',
-        sharedSummary: "A shared owner's sleep per calendar day",
-        description: `Every day from \`from\` to \`to\` (inclusive, at most ${MAX_DAYS} days), in order: time asleep in the sessions dated on it (main and naps) against the profile's sleep_time_goal, and the main session. The sleep-goal insight and the statistics read this same summary. ${SLEEP_DEFINITIONS}`,
-        querystring: SleepRangeQuerySchema,
-        response: { 200: SleepDailyResultSchema, ...errorResponses(400, 401) },
-      }),
-    },
+    reads.route({
+      tag: 'sleep',
+      summary: 'Sleep per calendar day, against the sleep goal',
+      sharedSummary: "A shared owner's sleep per calendar day",
+      description: `Every day from \`from\` to \`to\` (inclusive, at most ${MAX_DAYS} days), in order: time asleep in the sessions dated on it (main and naps) against the profile's sleep_time_goal, and the main session. The sleep-goal insight and the statistics read this same summary. ${SLEEP_DEFINITIONS}`,
+      querystring: SleepRangeQuerySchema,
+      response: { 200: SleepDailyResultSchema, ...errorResponses(400, 401) },
+    }),
     async function dailySleep(request) {
       const { from, to } = dayRange(request.query)
       const ownerId = await reads.owner(request)
@@ -105,6 +95,6 @@ export const sleepReadRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions> = asy
       }
     },
   )
-}
+})
 
 export default sleepReadRoutes

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { errors } from '../../plugins/errors.ts'
 import { errorResponses } from '../common.ts'
-import type { ReadRoutesOptions } from '../owner-reads.ts'
+import { ownerReadRoutes } from '../owner-reads.ts'
 import { STATISTIC_KEYS, type StatisticKey, createStatisticsRepository } from './repository.ts'
 import { DailyQuerySchema, DailyResultSchema, SummaryQuerySchema, SummaryResultSchema } from './schemas.ts'
 
@@ -48,25 +48,21 @@ function isRealDate(date: string): boolean {
  * Every statistics route is read-only: registered under `/v1` for the caller's own data, and under
  * `/v1/shared/:owner_id` (app.ts) for a shared owner's, in the owner's time zone.
  */
-const statisticsRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions> = async function statisticsRoutes(app, options) {
+const statisticsRoutes = ownerReadRoutes('statistics', async function statisticsRoutes(app, reads) {
   const repo = createStatisticsRepository(app.db)
-  const reads = app.ownerReads(options, 'statistics')
 
   app.get(
     '/statistics/daily',
-    {
-      onRequest: app.authenticate,
-      schema: reads.schema({
-        tag: 'statistics',
-        summary: "Statistics per calendar day in the user's time zone",
-        sharedSummary: "A shared owner's statistics per calendar day in the owner's time zone",
-        description:
-          `Every day from \`from\` to \`to\` (inclusive, at most ${MAX_DAYS} days), in order, with null for what ` +
-          "the day has no samples of. Days follow the user's time zone, so a DST day covers 23 or 25 hours.",
-        querystring: DailyQuerySchema,
-        response: { 200: DailyResultSchema, ...errorResponses(400, 401) },
-      }),
-    },
+    reads.route({
+      tag: 'statistics',
+      summary: "Statistics per calendar day in the user's time zone",
+      sharedSummary: "A shared owner's statistics per calendar day in the owner's time zone",
+      description:
+        `Every day from \`from\` to \`to\` (inclusive, at most ${MAX_DAYS} days), in order, with null for what ` +
+        "the day has no samples of. Days follow the user's time zone, so a DST day covers 23 or 25 hours.",
+      querystring: DailyQuerySchema,
+      response: { 200: DailyResultSchema, ...errorResponses(400, 401) },
+    }),
     async function daily(request) {
       const { from, to } = request.query
       if (!isRealDate(from)) throw errors.validation([{ field: 'query.from', problem: 'is not a calendar date' }])
@@ -82,21 +78,18 @@ const statisticsRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions> = async fun
 
   app.get(
     '/statistics/summary',
-    {
-      onRequest: app.authenticate,
-      schema: reads.schema({
-        tag: 'statistics',
-        summary: 'Statistics over a week or a month, with the change against the previous one',
-        sharedSummary: "A shared owner's statistics over a week or a month, with the change against the previous one",
-        description:
-          "Weeks start on the caller's `week_start` setting (Monday by default, or Sunday; for a shared owner's data too, " +
-          "since it is the reader's calendar), months are calendar months, both in the owner's time zone. Averages weigh " +
-          "every sample equally; resting_heart_rate is the mean of the days' values; min/max are over the period; " +
-          'steps, distance and active_energy are totals (months differ in length: compare `days_with_data`).',
-        querystring: SummaryQuerySchema,
-        response: { 200: SummaryResultSchema, ...errorResponses(400, 401) },
-      }),
-    },
+    reads.route({
+      tag: 'statistics',
+      summary: 'Statistics over a week or a month, with the change against the previous one',
+      sharedSummary: "A shared owner's statistics over a week or a month, with the change against the previous one",
+      description:
+        "Weeks start on the caller's `week_start` setting (Monday by default, or Sunday; for a shared owner's data too, " +
+        "since it is the reader's calendar), months are calendar months, both in the owner's time zone. Averages weigh " +
+        "every sample equally; resting_heart_rate is the mean of the days' values; min/max are over the period; " +
+        'steps, distance and active_energy are totals (months differ in length: compare `days_with_data`).',
+      querystring: SummaryQuerySchema,
+      response: { 200: SummaryResultSchema, ...errorResponses(400, 401) },
+    }),
     async function summary(request) {
       const { period } = request.query
       const ownerId = await reads.owner(request)
@@ -128,6 +121,6 @@ const statisticsRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions> = async fun
       }
     },
   )
-}
+})
 
 export default statisticsRoutes
