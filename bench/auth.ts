@@ -15,16 +15,14 @@
  *  - revocation across processes: a logout on a second server process, the first one refusing the token.
  * Bounded by BENCH_TIMEOUT_S.
  */
-import type { ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { availableParallelism, cpus, totalmem } from 'node:os'
 import autocannon from 'autocannon'
-import pg from 'pg'
 import { openDatabase } from '../db/client.ts'
 import { hashPassword } from '../routes/auth/passwords.ts'
 import { createClientAppRepository } from '../routes/clients/repository.ts'
 import { createUserRepository } from '../routes/user/repository.ts'
-import { startServer } from '../test/helpers/processes.ts'
+import { benchHarness } from './harness.ts'
 
 const BASE_URL = process.env.DATABASE_URL
 if (!BASE_URL) {
@@ -50,36 +48,12 @@ const SERVER_ENV = Object.fromEntries(
 const PASSWORD = 'Bench-Mark-42!'
 const SESSION_CACHE_TTL_MS = 2000
 
-const children = new Set<ChildProcess>()
-const cleanups: Array<() => Promise<void>> = []
-const deadline = setTimeout(() => {
-  console.error(`benchmark exceeded ${TIMEOUT_S} s, stopping`)
-  for (const c of children) c.kill('SIGKILL')
-  process.exit(1)
-}, TIMEOUT_S * 1000)
-deadline.unref()
+const bench = benchHarness(TIMEOUT_S)
 
 const email = (i: number) => `user${i}@bench.local`
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 function percentile(sorted: number[], p: number) {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]
-}
-
-async function scratchDatabase(): Promise<string> {
-  const name = `nowatch_bench_auth_${Date.now().toString(36)}`
-  const admin = new pg.Client({ connectionString: BASE_URL })
-  await admin.connect()
-  await admin.query(`create database ${name}`)
-  await admin.end()
-  cleanups.push(async () => {
-    const c = new pg.Client({ connectionString: BASE_URL })
-    await c.connect()
-    await c.query(`drop database if exists ${name} with (force)`)
-    await c.end()
-  })
-  const url = new URL(BASE_URL as string)
-  url.pathname = `/${name}`
-  return url.toString()
 }
 
 async function seed(databaseUrl: string) {
@@ -111,13 +85,7 @@ async function seed(databaseUrl: string) {
 
 /** A child process started like `npm start` (node --import tsx), on a free loopback port. */
 async function start(script: string, env: Record<string, string>): Promise<string> {
-  const server = await startServer({ LOG_LEVEL: 'warn', ...env }, { script, testDefaults: false })
-  children.add(server.child)
-  cleanups.push(async () => {
-    await server.stop()
-    children.delete(server.child)
-  })
-  return server.url
+  return (await bench.server({ LOG_LEVEL: 'warn', ...env }, { script, testDefaults: false })).url
 }
 
 interface Tokens {
@@ -413,7 +381,7 @@ try {
   console.log(
     `${DURATION_S} s per scenario, ${CONNECTIONS} connections (login ${LOGIN_CONNECTIONS}), ${USERS} users, server env ${JSON.stringify(SERVER_ENV)}\n`,
   )
-  const databaseUrl = await scratchDatabase()
+  const databaseUrl = await bench.scratchDatabase(BASE_URL, 'nowatch_bench_auth')
   const clientToken = await seed(databaseUrl)
   const serverEnv = {
     NODE_ENV: 'production',
@@ -481,5 +449,5 @@ try {
     )
   }
 } finally {
-  for (const c of cleanups.reverse()) await c().catch((err) => console.error('cleanup:', err))
+  await bench.cleanUp()
 }

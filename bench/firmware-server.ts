@@ -1,7 +1,7 @@
 /**
  * The API server as bench/firmware.ts runs it: the same buildApp as server.ts, plus one plain static-file
  * route (@fastify/static over FIRMWARE_DIR) to compare the firmware download route against. Seeds an admin
- * and a client app, prints them as one JSON line on stdout, then listens. Not for production.
+ * and a client app, prints them as one JSON line on stdout, then listens (on the HOST and PORT it is given). Not for production.
  */
 import fastifyStatic from '@fastify/static'
 import { buildApp } from '../app.ts'
@@ -31,5 +31,6 @@ const client = await createClientAppRepository(app.db).create('bench')
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.on(signal, () => app.close().then(() => process.exit(0)))
 }
-await app.listen({ port: app.config.PORT, host: '127.0.0.1' })
+// Before listening: once the server answers, its seed is on stdout (a synchronous write to a pipe on Linux).
 process.stdout.write(`${JSON.stringify({ email, password, clientToken: client.x_auth_token })}\n`)
+await app.listen({ port: app.config.PORT, host: app.config.HOST })

@@ -14,14 +14,13 @@
  * The sha256 of one full download and of one download resumed by Range are checked against the release.
  * Everything is bounded by BENCH_TIMEOUT_S (default 300). Linux only (reads /proc).
  */
-import { type ChildProcess, spawn } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { request } from 'node:http'
 import { cpus, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
 import { Readable } from 'node:stream'
+import { benchHarness } from './harness.ts'
 
 const SIZE_MB = Number(process.env.SIZE_MB ?? 50)
 const RUNS = Number(process.env.RUNS ?? 5)
@@ -30,28 +29,22 @@ const SLOW_S = Number(process.env.SLOW_S ?? 5)
 const TIMEOUT_S = Number(process.env.BENCH_TIMEOUT_S ?? 300)
 const MB = 1024 * 1024
 
-let child: ChildProcess | undefined
+const bench = benchHarness(TIMEOUT_S)
 const dataDir = mkdtempSync(join(tmpdir(), 'nowatch-bench-firmware-'))
-function cleanup() {
-  if (child && child.exitCode === null) child.kill('SIGTERM')
-  rmSync(dataDir, { recursive: true, force: true })
-}
-const deadline = setTimeout(() => {
-  console.error(`benchmark exceeded ${TIMEOUT_S} s, stopping`)
-  if (child && child.exitCode === null) child.kill('SIGKILL')
-  rmSync(dataDir, { recursive: true, force: true })
-  process.exit(1)
-}, TIMEOUT_S * 1000)
-deadline.unref()
+// Also when the time limit ends the run.
+process.once('exit', () => rmSync(dataDir, { recursive: true, force: true }))
 
-async function startServer() {
-  const port = 20000 + Math.floor(Math.random() * 20000)
-  child = spawn(process.execPath, ['--import', 'tsx', 'bench/firmware-server.ts'], {
-    cwd: join(import.meta.dirname, '..'),
-    env: {
-      PATH: process.env.PATH ?? '',
+interface Seed {
+  email: string
+  password: string
+  clientToken: string
+}
+
+/** bench/firmware-server.ts, started like every server process; it prints its seed as one JSON line before listening. */
+async function startFirmwareServer() {
+  const server = await bench.server(
+    {
       NODE_ENV: 'development',
-      PORT: String(port),
       DATA_DIR: dataDir,
       LOG_LEVEL: 'warn',
       JWT_SECRET: randomBytes(32).toString('hex'),
@@ -60,20 +53,18 @@ async function startServer() {
       JOBS_ENABLED: 'false',
       REQUEST_TIMEOUT_MS: '0',
     },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
-  const exited = new Promise<never>((_, reject) =>
-    child?.once('exit', (code) => reject(new Error(`server exited with ${code}`))),
+    { script: 'bench/firmware-server.ts', testDefaults: false },
   )
-  exited.catch(() => {})
-  const lines = createInterface({ input: child.stdout! })
-  const first = new Promise<string>((resolve) => lines.once('line', resolve))
-  const seed = JSON.parse(await Promise.race([first, exited])) as {
-    email: string
-    password: string
-    clientToken: string
-  }
-  return { url: `http://127.0.0.1:${port}`, pid: child.pid!, seed }
+  const seedLine = () =>
+    server
+      .output()
+      .split('\n')
+      .find((l) => l.startsWith('{"email"') && l.endsWith('}'))
+  // Printed before it listens; the pipe may still be on its way to this process.
+  for (let i = 0; i < 50 && !seedLine(); i++) await new Promise((r) => setTimeout(r, 100))
+  const line = seedLine()
+  if (!line) throw new Error(`bench/firmware-server.ts printed no seed: ${server.output()}`)
+  return { url: server.url, pid: server.child.pid as number, seed: JSON.parse(line) as Seed }
 }
 
 function rssMb(pid: number): number {
@@ -153,7 +144,7 @@ async function json(url: string, init: RequestInit): Promise<any> {
 }
 
 async function main() {
-  const { url, pid, seed } = await startServer()
+  const { url, pid, seed } = await startFirmwareServer()
   // Admin power comes from the admin login alone.
   const tokens = await json(`${url}/v2/auth/login/admin`, {
     method: 'POST',
@@ -282,12 +273,12 @@ async function main() {
 const round = (n: number) => Math.round(n * 10) / 10
 
 main()
-  .then(() => {
-    cleanup()
+  .then(async () => {
+    await bench.cleanUp()
     process.exit(0)
   })
-  .catch((err) => {
+  .catch(async (err) => {
     console.error(err)
-    cleanup()
+    await bench.cleanUp()
     process.exit(1)
   })

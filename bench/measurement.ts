@@ -11,7 +11,6 @@
  *     plain scan of the raw rows for comparison.
  * Then 2 and 3 again on PGlite (PGLITE_DAYS days). Everything is bounded by BENCH_TIMEOUT_S.
  */
-import type { ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { cpus, tmpdir, totalmem } from 'node:os'
@@ -24,7 +23,7 @@ import { type Database, openDatabase, queryRows } from '../db/client.ts'
 import { hashPassword } from '../routes/auth/passwords.ts'
 import { createClientAppRepository } from '../routes/clients/repository.ts'
 import { createUserRepository } from '../routes/user/repository.ts'
-import { startServer as startProcess } from '../test/helpers/processes.ts'
+import { benchHarness } from './harness.ts'
 
 const BASE_URL = process.env.DATABASE_URL
 if (!BASE_URL) {
@@ -40,14 +39,8 @@ const BATCH = 10_000
 const T0 = Date.parse('2024-01-01T00:00:00Z')
 const PASSWORD = 'Bench-Mark-42!'
 
-const children = new Set<ChildProcess>()
-const cleanups: Array<() => Promise<void>> = []
-const deadline = setTimeout(() => {
-  console.error(`benchmark exceeded ${TIMEOUT_S} s, stopping`)
-  for (const c of children) c.kill('SIGKILL')
-  process.exit(1)
-}, TIMEOUT_S * 1000)
-deadline.unref()
+const bench = benchHarness(TIMEOUT_S)
+const { cleanups } = bench
 
 const hr = (i: number) => 52 + ((i * 7919) % 61) + (i % 4) * 0.25
 
@@ -108,7 +101,7 @@ async function prepare(database: Database, users: string[]) {
 }
 
 async function startServer(env: Record<string, string>): Promise<string> {
-  const server = await startProcess(
+  const server = await bench.server(
     {
       NODE_ENV: 'development',
       LOG_LEVEL: 'warn',
@@ -120,11 +113,6 @@ async function startServer(env: Record<string, string>): Promise<string> {
     },
     { ready: '/readyz', testDefaults: false },
   )
-  children.add(server.child)
-  cleanups.push(async () => {
-    await server.stop()
-    children.delete(server.child)
-  })
   return server.url
 }
 
@@ -183,19 +171,7 @@ async function timedQueries(url: string, auth: string, days: number) {
 }
 
 async function benchPostgres() {
-  const name = `nowatch_bench_${Date.now().toString(36)}`
-  const admin = new pg.Client({ connectionString: BASE_URL })
-  await admin.connect()
-  await admin.query(`create database ${name}`)
-  await admin.end()
-  const url = new URL(BASE_URL as string)
-  url.pathname = `/${name}`
-  cleanups.push(async () => {
-    const c = new pg.Client({ connectionString: BASE_URL })
-    await c.connect()
-    await c.query(`drop database if exists ${name} with (force)`)
-    await c.end()
-  })
+  const url = new URL(await bench.scratchDatabase(BASE_URL as string, 'nowatch_bench'))
   const database = await openDatabase({ databaseUrl: url.toString(), poolMax: CONCURRENCY + 2 })
   cleanups.push(() => database.close())
   const { token, ids } = await prepare(database, ['copy', 'http'])
@@ -293,7 +269,7 @@ try {
   }
   console.log(`  plain scan of the user's raw rows (1d, for comparison): ${ms(p.scanMs)}`)
   console.log(`  table rows: measurements ${fmt(p.sizes.raw)}, measurement_minutes ${fmt(p.sizes.rollup)}`)
-  for (const c of cleanups.splice(0).reverse()) await c()
+  await bench.cleanUp()
   const l = await benchPglite()
   console.log(`PGlite (${PGLITE_DAYS} days)`)
   console.log(
@@ -303,5 +279,5 @@ try {
     console.log(`  ${name.padEnd(17)} p50 ${ms(q.p50)}, p99 ${ms(q.p99)} (${q.runs} runs, ${q.buckets} rows)`)
   }
 } finally {
-  for (const c of cleanups.reverse()) await c().catch((err) => console.error('cleanup:', err))
+  await bench.cleanUp()
 }

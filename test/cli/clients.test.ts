@@ -1,14 +1,11 @@
-import { execFile } from 'node:child_process'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { promisify } from 'node:util'
 import t from 'tap'
 import { openDatabase } from '../../db/client.ts'
 import { sessions, users } from '../../db/schema/index.ts'
 import { createClientAppRepository } from '../../routes/clients/repository.ts'
-
-const run = promisify(execFile)
+import { runCli } from '../helpers/cli.ts'
 
 // The operator CLI on an embedded database of its own (a PGlite folder is for one process at a time).
 // Each command boots the CLI and migrates the folder: slow on a shared machine, so a generous limit.
@@ -16,9 +13,10 @@ t.setTimeout(600_000)
 
 t.test('npm run cli -- client rotate / revoke', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'cli-'))
-  const env = { ...process.env, DATA_DIR: dir, DATABASE_URL: '', LOG_LEVEL: 'silent', NODE_ENV: 'development' }
+  const env = { DATA_DIR: dir, LOG_LEVEL: 'silent', NODE_ENV: 'development' }
   const cli = async (...args: string[]) => {
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'cli.ts', ...args], { env })
+    const { code, stdout, stderr } = await runCli(args, env)
+    if (code !== 0) throw new Error(`cli ${args.join(' ')} exited ${code}: ${stderr}`)
     return JSON.parse(stdout)
   }
   const withDb = async <T>(f: (db: Awaited<ReturnType<typeof openDatabase>>['db']) => Promise<T>) => {

@@ -1,0 +1,65 @@
+/**
+ * What every benchmark starts and must stop, written once: server processes (through the one `startServer`
+ * of test/helpers/processes.ts), killed at once when the run overruns its time limit, and clean-ups run
+ * newest first at the end.
+ */
+import pg from 'pg'
+import { type ServerProcess, type StartOptions, startServer } from '../test/helpers/processes.ts'
+
+async function onServer(baseUrl: string, statement: string) {
+  const c = new pg.Client({ connectionString: baseUrl })
+  await c.connect()
+  try {
+    await c.query(statement)
+  } finally {
+    await c.end()
+  }
+}
+
+export function benchHarness(timeoutS: number) {
+  const servers = new Set<ServerProcess>()
+  const cleanups: Array<() => Promise<void> | void> = []
+  const deadline = setTimeout(() => {
+    console.error(`benchmark exceeded ${timeoutS} s, stopping`)
+    for (const s of servers) s.child.kill('SIGKILL')
+    process.exit(1)
+  }, timeoutS * 1000)
+  deadline.unref()
+
+  return {
+    /** Runs at the end (or at `cleanUp`), newest first. */
+    cleanups,
+
+    /** A server process on a free loopback port, stopped by `cleanUp`. */
+    async server(env: Record<string, string>, options?: StartOptions): Promise<ServerProcess> {
+      const server = await startServer(env, options)
+      servers.add(server)
+      cleanups.push(async () => {
+        await server.stop()
+        servers.delete(server)
+      })
+      return server
+    },
+
+    /** A scratch database `<prefix>_<time>` on the PostgreSQL server at `baseUrl`, dropped by `cleanUp`; its URL. */
+    async scratchDatabase(baseUrl: string, prefix: string): Promise<string> {
+      const name = `${prefix}_${Date.now().toString(36)}`
+      await onServer(baseUrl, `create database ${name}`)
+      cleanups.push(() => onServer(baseUrl, `drop database if exists ${name} with (force)`))
+      const url = new URL(baseUrl)
+      url.pathname = `/${name}`
+      return url.toString()
+    },
+
+    /** Runs the clean-ups registered so far, newest first; a failing one is logged, the others still run. */
+    async cleanUp() {
+      for (const c of cleanups.splice(0).reverse()) {
+        try {
+          await c()
+        } catch (err) {
+          console.error('cleanup:', err)
+        }
+      }
+    },
+  }
+}
