@@ -1,7 +1,7 @@
 import fastifyJwt from '@fastify/jwt'
 import type { FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
-import type { DbOrTx } from '../db/client.ts'
+import { type EndSessions, type TransactionEndingSessions, transactionEndingSessionsOn } from './end-sessions.ts'
 import { errors } from './errors.ts'
 
 /** What the bearer check needs of a session: is it alive, and whose is it (the session repository answers). */
@@ -14,16 +14,6 @@ export interface SessionState {
   /** When the account was created, while its e-mail is unverified (the verification deadline counts from it). */
   unverifiedSince: Date | null
 }
-
-/**
- * Ends sessions of `userId` inside the surrounding transaction and answers their ids: one session
- * (`only`), or every live one (optionally all but `except`).
- */
-export type EndSessions = (
-  userId: string,
-  reason: string,
-  which?: { only?: string; except?: string },
-) => Promise<string[]>
 
 export interface AccessClaims {
   sub: string
@@ -60,9 +50,10 @@ declare module 'fastify' {
     /**
      * The one way to end sessions: runs `work` in a transaction, and once it has committed, forgets the
      * sessions it ended through `end` (and their owners' cached profiles) in this process, so they stop
-     * working here at once. Answers what `work` answers.
+     * working here at once. Answers what `work` answers. `end` takes a user (one, all, all but one of
+     * their sessions) or `{ client }` (every session opened through a revoked client app).
      */
-    transactionEndingSessions<T>(work: (tx: DbOrTx, end: EndSessions) => Promise<T>): Promise<T>
+    transactionEndingSessions: TransactionEndingSessions
     /** `transactionEndingSessions` for a single `end`: ends the sessions and answers their ids. */
     endSessions: (...args: Parameters<EndSessions>) => Promise<string[]>
   }
@@ -173,26 +164,10 @@ export default fp(
     )
     app.decorate('sessionCache', cache)
 
-    async function transactionEndingSessions<T>(work: (tx: DbOrTx, end: EndSessions) => Promise<T>): Promise<T> {
-      const ended: string[] = []
-      const owners = new Set<string>()
-      const result = await app.db.transaction(async (tx) =>
-        work(tx, async function end(userId, reason, which = {}) {
-          const ids = which.only
-            ? (await sessionsRepo.revoke(userId, which.only, reason, tx))
-              ? [which.only]
-              : []
-            : await sessionsRepo.revokeAll(userId, reason, which.except, tx)
-          ended.push(...ids)
-          owners.add(userId)
-          return ids
-        }),
-      )
-      // After the commit: invalidating earlier would let a concurrent request cache the not-yet-ended state.
+    const transactionEndingSessions = transactionEndingSessionsOn(app.db, sessionsRepo, (ended, owners) => {
       cache.invalidate(...ended)
       app.profileCache.invalidate(...owners)
-      return result
-    }
+    })
     app.decorate('transactionEndingSessions', transactionEndingSessions)
     app.decorate('endSessions', function endSessions(...args: Parameters<EndSessions>) {
       return transactionEndingSessions((_tx, end) => end(...args))

@@ -330,20 +330,21 @@ const adminRoutes: FastifyPluginAsyncTypebox = async function adminRoutes(app) {
       },
     },
     async function revokeClient(request) {
-      const { client, ended } = await revokeClientApp(db, request.params.id, (tx, sessionsEnded) =>
-        audit.record(
-          request,
-          {
-            action: 'client.revoke',
-            targetType: 'client',
-            targetId: request.params.id,
-            details: { sessions_revoked: sessionsEnded },
-          },
-          tx,
-        ),
-      )
+      const { client } = await revokeClientApp(db, request.params.id, {
+        transactionEndingSessions: app.transactionEndingSessions,
+        onRevoked: (tx, sessionsEnded) =>
+          audit.record(
+            request,
+            {
+              action: 'client.revoke',
+              targetType: 'client',
+              targetId: request.params.id,
+              details: { sessions_revoked: sessionsEnded },
+            },
+            tx,
+          ),
+      })
       if (!client) throw errors.notFound('No such client app.')
-      app.sessionCache.invalidate(...ended)
       return toClient(client)
     },
   )

@@ -195,14 +195,17 @@ export function createSessionRepository(db: Db) {
       return rows.length > 0
     },
 
-    /** Ends every live session opened through a client app (the app was revoked); returns the ids ended. */
-    async revokeByClient(clientId: string, reason: string, tx?: DbOrTx): Promise<string[]> {
-      const rows = await (tx ?? db)
+    /** Ends every live session opened through a client app (the app was revoked); returns the sessions ended. */
+    async revokeByClient(
+      clientId: string,
+      reason: string,
+      tx?: DbOrTx,
+    ): Promise<Array<{ id: string; userId: string }>> {
+      return (tx ?? db)
         .update(sessions)
         .set({ revokedAt: new Date(), revokedReason: reason })
         .where(and(eq(sessions.clientId, clientId), isNull(sessions.revokedAt)))
-        .returning({ id: sessions.id })
-      return rows.map((r) => r.id)
+        .returning({ id: sessions.id, userId: sessions.userId })
     },
 
     /** Revokes every session of a user (optionally all but one); returns the ids ended. */

@@ -102,12 +102,14 @@ t.test('admin: client apps', async (t) => {
     const session = (await loginWith(issued.x_auth_token)).json()
     const otherClient = await createClient(app, 'other app')
     const elsewhere = (await loginWith(otherClient.x_auth_token)).json()
+    const me = (tokens: { access: string }) =>
+      app.inject({ method: 'GET', url: '/v1/users/me', headers: { authorization: `Bearer ${tokens.access}` } })
+    // Read once, so this process has the session cached as live: the revocation must forget it.
+    t.equal((await me(session)).statusCode, 200)
     const res = await app.inject({ method: 'POST', url: `/v1/admin/clients/${issued.client_id}/revoke`, headers: h })
     t.equal(res.statusCode, 200)
     t.match(res.json(), { id: issued.client_id, revoked: /Z$/ })
     t.equal((await loginWith(issued.x_auth_token)).statusCode, 401)
-    const me = (tokens: { access: string }) =>
-      app.inject({ method: 'GET', url: '/v1/users/me', headers: { authorization: `Bearer ${tokens.access}` } })
     const ended = await me(session)
     t.equal(ended.statusCode, 401, 'its access token stops at once in this process')
     t.equal(ended.json().error, 'session_revoked')
