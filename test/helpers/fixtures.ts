@@ -94,12 +94,30 @@ export function sharedClient(app: FastifyInstance): Promise<string> {
   return c
 }
 
-/** A user and a bearer header for it, in one call. */
+type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
+
+/**
+ * The one user-and-request helper of the domain tests: a user, its tokens and bearer header, and `call`,
+ * a request as that user answering `{ status, body }` (`await alice.call('POST', '/v1/checkins', { mood: 3 })`).
+ * A test that needs the raw response (headers, a non-JSON body) passes `headers` to `app.inject` itself.
+ */
 export async function userWithToken(app: FastifyInstance, opts: Parameters<typeof createUser>[1] = {}) {
   const user = await createUser(app, opts)
   const tokens = await login(app, user)
-  return { user, tokens, headers: { authorization: `Bearer ${tokens.access}` } }
+  const headers = { authorization: `Bearer ${tokens.access}` }
+  async function call(method: Method, url: string, payload?: unknown) {
+    const res = await app.inject({
+      method,
+      url,
+      headers,
+      ...(payload === undefined ? {} : { payload: payload as object }),
+    })
+    return { status: res.statusCode, body: res.body ? res.json() : undefined }
+  }
+  return { user, tokens, headers, call }
 }
+
+export type UserWithToken = Awaited<ReturnType<typeof userWithToken>>
 
 export function bearer(tokens: { access: string }) {
   return { authorization: `Bearer ${tokens.access}` }
