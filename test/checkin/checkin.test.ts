@@ -1,12 +1,12 @@
 import t from 'tap'
 import { createCheckinRepository, exportRows } from '../../routes/checkin/repository.ts'
 import { buildTestApp } from '../helpers/app.ts'
-import { journalUser } from '../helpers/journal.ts'
+import { userWithToken } from '../helpers/fixtures.ts'
 
 t.test('check-ins', async (t) => {
   const app = await buildTestApp(t)
-  const alice = await journalUser(app)
-  const bob = await journalUser(app)
+  const alice = await userWithToken(app)
+  const bob = await userWithToken(app)
 
   t.test('create, get, edit, delete', async (t) => {
     const created = await alice.call('POST', '/v1/checkins', {
@@ -89,7 +89,7 @@ t.test('check-ins', async (t) => {
   })
 
   t.test('list by range, paginated without gaps or repeats', async (t) => {
-    const carol = await journalUser(app)
+    const carol = await userWithToken(app)
     const times = Array.from({ length: 7 }, (_, i) => new Date(Date.UTC(2024, 4, 1 + i, 12)).toISOString())
     // Two check-ins at the same instant: the keyset must still separate them.
     times.push(times[3])
@@ -153,7 +153,7 @@ t.test('check-ins', async (t) => {
   })
 
   t.test('dailyMood groups by calendar day of the given zone', async (t) => {
-    const dave = await journalUser(app, { timeZone: 'America/New_York' })
+    const dave = await userWithToken(app, { timeZone: 'America/New_York' })
     // 2024-06-02T02:00Z is still June 1st in New York (UTC-4).
     await dave.call('POST', '/v1/checkins', { timestamp: '2024-06-01T15:00:00Z', mood: 2 })
     await dave.call('POST', '/v1/checkins', { timestamp: '2024-06-02T02:00:00Z', mood: 5 })
