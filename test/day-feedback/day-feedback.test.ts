@@ -2,12 +2,12 @@ import t from 'tap'
 import { exportRows } from '../../routes/day-feedback/repository.ts'
 import { addDays, todayIn } from '../../routes/journal/zone.ts'
 import { buildTestApp } from '../helpers/app.ts'
-import { journalUser } from '../helpers/journal.ts'
+import { userWithToken } from '../helpers/fixtures.ts'
 
 t.test('day feedback', async (t) => {
   const app = await buildTestApp(t)
-  const alice = await journalUser(app)
-  const bob = await journalUser(app)
+  const alice = await userWithToken(app)
+  const bob = await userWithToken(app)
 
   t.test('put creates then replaces; get and delete', async (t) => {
     const created = await alice.call('PUT', '/v1/day-feedback/2024-02-29', {
@@ -70,8 +70,8 @@ t.test('day feedback', async (t) => {
 
   t.test("a future day is judged in the user's own time zone", async (t) => {
     // Kiritimati (UTC+14) is always at least one calendar day ahead of Pago Pago (UTC-11).
-    const ahead = await journalUser(app, { timeZone: 'Pacific/Kiritimati' })
-    const behind = await journalUser(app, { timeZone: 'Pacific/Pago_Pago' })
+    const ahead = await userWithToken(app, { timeZone: 'Pacific/Kiritimati' })
+    const behind = await userWithToken(app, { timeZone: 'Pacific/Pago_Pago' })
     const aheadToday = todayIn('Pacific/Kiritimati')
     t.equal((await ahead.call('PUT', `/v1/day-feedback/${aheadToday}`, { mood: 5 })).status, 201)
     t.match(await ahead.call('PUT', `/v1/day-feedback/${addDays(aheadToday, 1)}`, { mood: 5 }), {
@@ -86,7 +86,7 @@ t.test('day feedback', async (t) => {
   })
 
   t.test('list by range, paginated, newest day first', async (t) => {
-    const carol = await journalUser(app)
+    const carol = await userWithToken(app)
     const days = Array.from({ length: 9 }, (_, i) => addDays('2024-05-01', i))
     for (const [i, d] of days.entries()) await carol.call('PUT', `/v1/day-feedback/${d}`, { mood: (i % 5) + 1 })
     const seen: string[] = []
