@@ -1,6 +1,6 @@
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.ts'
-import { type JournalUser, journalUser } from '../helpers/journal.ts'
+import { type UserWithToken, userWithToken } from '../helpers/fixtures.ts'
 import { type Sample, ingest, series } from '../helpers/measurement.ts'
 
 // Sleep through the API on hand-built nights: the watch sends its sleep stage every 5 minutes and an awake
@@ -37,14 +37,14 @@ const NIGHT_A: Array<[number, number]> = [
 ]
 const A_START = '2026-10-20T02:30:00Z'
 
-async function sleepOf(u: JournalUser, query: string, prefix = '/v1') {
+async function sleepOf(u: UserWithToken, query: string, prefix = '/v1') {
   const res = await u.call('GET', `${prefix}/sleep${query}`)
   return res
 }
 
 t.test('sleep sessions and daily sleep', async (t) => {
   const app = await buildTestApp(t)
-  const owner = await journalUser(app, { timeZone: ZONE })
+  const owner = await userWithToken(app, { timeZone: ZONE })
   await ingest(app, owner.headers, stages(A_START, NIGHT_A), 'watch-1')
   // Heart rate each minute in bed: 60 bpm, one minute at 48; HRV every 5 minutes; respiratory rate.
   await ingest(app, owner.headers, [
@@ -198,7 +198,7 @@ t.test('sleep sessions and daily sleep', async (t) => {
   })
 
   t.test('another user sees none of it, and the owner none of theirs', async (t) => {
-    const other = await journalUser(app, { timeZone: ZONE })
+    const other = await userWithToken(app, { timeZone: ZONE })
     await ingest(app, other.headers, stages('2026-10-20T03:00:00Z', [[2, 200]]))
     const theirs = await sleepOf(other, '?from=2026-10-19&to=2026-11-01')
     t.same(
@@ -214,9 +214,9 @@ t.test('sleep sessions and daily sleep', async (t) => {
   })
 
   t.test('shared viewers: the measurement scope opens sleep, nothing else does', async (t) => {
-    const viewer = await journalUser(app, { timeZone: 'Asia/Tokyo' })
-    const partial = await journalUser(app)
-    const stranger = await journalUser(app)
+    const viewer = await userWithToken(app, { timeZone: 'Asia/Tokyo' })
+    const partial = await userWithToken(app)
+    const stranger = await userWithToken(app)
     for (const [who, scopes] of [
       [viewer, ['measurement']],
       [partial, ['checkin', 'statistics']],
@@ -250,7 +250,7 @@ t.test('sleep sessions and daily sleep', async (t) => {
 
 t.test('late and deleted samples show on the next read', async (t) => {
   const app = await buildTestApp(t)
-  const u = await journalUser(app, { timeZone: ZONE })
+  const u = await userWithToken(app, { timeZone: ZONE })
   const night = stages(A_START, NIGHT_A)
   const total = async () => (await sleepOf(u, '/daily?from=2026-10-20&to=2026-10-20')).body.data[0].total_sleep
   // The watch syncs the first three hours: up to the REM sample of 05:25Z, which has no end yet.
@@ -280,7 +280,7 @@ t.test('late and deleted samples show on the next read', async (t) => {
 
 t.test('pages across months: every session once, in order', async (t) => {
   const app = await buildTestApp(t)
-  const u = await journalUser(app, { timeZone: 'Asia/Tokyo' })
+  const u = await userWithToken(app, { timeZone: 'Asia/Tokyo' })
   // Nights ending on these Tokyo days (23:00 to 06:00 local, 14:00Z to 21:00Z the day before).
   const days = ['2026-07-02', '2026-08-15', '2026-08-16', '2026-10-30']
   for (const day of days) {
