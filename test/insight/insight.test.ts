@@ -4,11 +4,11 @@ import { exportRows } from '../../routes/insight/repository.ts'
 import { currentStreak, weekStart } from '../../routes/insight/rules.ts'
 import { addDays, todayIn } from '../../routes/journal/zone.ts'
 import { buildTestApp } from '../helpers/app.ts'
-import { type JournalUser, journalUser } from '../helpers/journal.ts'
+import { type UserWithToken, userWithToken } from '../helpers/fixtures.ts'
 
 type Insight = { id: string; kind: string; period_start: string; period_end: string; data: Record<string, number> }
 
-async function insightsOf(u: JournalUser): Promise<Insight[]> {
+async function insightsOf(u: UserWithToken): Promise<Insight[]> {
   const res = await u.call('GET', '/v1/insights')
   if (res.status !== 200) throw new Error(`insights: ${res.status}`)
   return res.body.data
@@ -28,7 +28,7 @@ t.test('insights', async (t) => {
 
   t.test('mood trend: last week against the week before, from check-ins and day feedback', async (t) => {
     const zone = 'Asia/Tokyo'
-    const u = await journalUser(app, { timeZone: zone })
+    const u = await userWithToken(app, { timeZone: zone })
     const lastWeek = addDays(weekStart(todayIn(zone)), -7)
     const weekBefore = addDays(lastWeek, -7)
     // The week before: check-ins, two on one day (averaged: 2), three days in all.
@@ -65,8 +65,8 @@ t.test('insights', async (t) => {
 
   t.test('mood trend stays silent on a small change or too few days', async (t) => {
     const zone = 'UTC'
-    const small = await journalUser(app, { timeZone: zone })
-    const sparse = await journalUser(app, { timeZone: zone })
+    const small = await userWithToken(app, { timeZone: zone })
+    const sparse = await userWithToken(app, { timeZone: zone })
     const lastWeek = addDays(weekStart(todayIn(zone)), -7)
     const weekBefore = addDays(lastWeek, -7)
     for (const i of [0, 1, 2]) {
@@ -82,7 +82,7 @@ t.test('insights', async (t) => {
 
   t.test('journaling streak: milestones of consecutive days, alive through yesterday', async (t) => {
     const zone = 'America/Los_Angeles'
-    const u = await journalUser(app, { timeZone: zone })
+    const u = await userWithToken(app, { timeZone: zone })
     const today = todayIn(zone)
     // Yesterday and the 5 days before it: 6 days, no entry today yet.
     for (let i = 1; i <= 6; i++) await u.call('PUT', `/v1/day-feedback/${addDays(today, -i)}`, { rating: 6 })
@@ -108,9 +108,9 @@ t.test('insights', async (t) => {
   })
 
   t.test('activity streak, and silence when a streak is too short or broken', async (t) => {
-    const active = await journalUser(app)
-    const short = await journalUser(app)
-    const broken = await journalUser(app)
+    const active = await userWithToken(app)
+    const short = await userWithToken(app)
+    const broken = await userWithToken(app)
     const today = todayIn('UTC')
     const at = (d: string) => `${d}T06:00:00Z`
     for (let i = 0; i < 4; i++) {
@@ -141,7 +141,7 @@ t.test('insights', async (t) => {
   })
 
   t.test('concurrent generation stores each insight once', async (t) => {
-    const u = await journalUser(app)
+    const u = await userWithToken(app)
     const today = todayIn('UTC')
     for (let i = 0; i < 3; i++) await u.call('PUT', `/v1/day-feedback/${addDays(today, -i)}`, { mood: 3 })
     const added = await Promise.all([
@@ -157,7 +157,7 @@ t.test('insights', async (t) => {
   })
 
   t.test('feedback and reflections', async (t) => {
-    const u = await journalUser(app)
+    const u = await userWithToken(app)
     const today = todayIn('UTC')
     for (let i = 0; i < 3; i++) await u.call('PUT', `/v1/day-feedback/${addDays(today, -i)}`, { mood: 3 })
     const [insight] = await insightsOf(u)
@@ -219,7 +219,7 @@ t.test('insights', async (t) => {
   })
 
   t.test('reflections per insight are bounded', async (t) => {
-    const u = await journalUser(app)
+    const u = await userWithToken(app)
     const today = todayIn('UTC')
     for (let i = 0; i < 3; i++) await u.call('PUT', `/v1/day-feedback/${addDays(today, -i)}`, { mood: 3 })
     const [insight] = await insightsOf(u)
@@ -237,8 +237,8 @@ t.test('insights', async (t) => {
   })
 
   t.test("another user's insights and reflections answer 404 like missing ones", async (t) => {
-    const alice = await journalUser(app)
-    const bob = await journalUser(app)
+    const alice = await userWithToken(app)
+    const bob = await userWithToken(app)
     const today = todayIn('UTC')
     for (let i = 0; i < 3; i++) await alice.call('PUT', `/v1/day-feedback/${addDays(today, -i)}`, { mood: 3 })
     const [insight] = await insightsOf(alice)
@@ -274,7 +274,7 @@ t.test('insights', async (t) => {
   })
 
   t.test('list pagination and kind filter', async (t) => {
-    const u = await journalUser(app)
+    const u = await userWithToken(app)
     const today = todayIn('UTC')
     for (let i = 0; i < 3; i++) {
       const d = addDays(today, -i)
