@@ -3,7 +3,7 @@ import { createInsightEngine } from '../../routes/insight/engine.ts'
 import { addDays, todayIn } from '../../routes/journal/zone.ts'
 import { createSleepRepository } from '../../routes/sleep/repository.ts'
 import { buildTestApp } from '../helpers/app.ts'
-import { type JournalUser, journalUser } from '../helpers/journal.ts'
+import { type UserWithToken, userWithToken } from '../helpers/fixtures.ts'
 import { type Sample, ingest } from '../helpers/measurement.ts'
 
 // Tokyo has no daylight saving time: local clock times map to one fixed UTC offset.
@@ -13,7 +13,7 @@ const MINUTE = 60_000
 
 type Insight = { kind: string; period_start: string; period_end: string; title: string; data: Record<string, number> }
 
-async function insightsOf(u: JournalUser, kind: string): Promise<Insight[]> {
+async function insightsOf(u: UserWithToken, kind: string): Promise<Insight[]> {
   const res = await u.call('GET', `/v1/insights?kind=${kind}`)
   if (res.status !== 200) throw new Error(`insights: ${res.status} ${JSON.stringify(res.body)}`)
   return res.body.data
@@ -50,7 +50,7 @@ t.test('insights from measurements', async (t) => {
 
   t.test('resting heart rate above its 14-day baseline', async (t) => {
     async function userWith(baseline: number[], last: number | null) {
-      const u = await journalUser(app, { timeZone: ZONE })
+      const u = await userWithToken(app, { timeZone: ZONE })
       const samples = baseline.flatMap((bpm, i) => restingDay(addDays(yesterday, -1 - i), bpm))
       if (last !== null) samples.push(...restingDay(yesterday, last))
       if (samples.length > 0) await ingest(app, u.headers, samples)
@@ -89,7 +89,7 @@ t.test('insights from measurements', async (t) => {
   })
 
   t.test('asleep minutes per night', async (t) => {
-    const u = await journalUser(app, { timeZone: ZONE })
+    const u = await userWithToken(app, { timeZone: ZONE })
     const repo = createSleepRepository(app.db)
     const asleepMinutes = async (from: string, to: string) =>
       (await repo.daily(u.user.id, from, to, ZONE))
@@ -120,7 +120,7 @@ t.test('insights from measurements', async (t) => {
 
   t.test("sleep-goal streak: consecutive nights reaching the user's goal", async (t) => {
     async function sleeper(goalS: number, nights: number[][]) {
-      const u = await journalUser(app, { timeZone: ZONE })
+      const u = await userWithToken(app, { timeZone: ZONE })
       t.equal((await u.call('PATCH', '/v1/users/me', { sleep_time_goal: goalS })).status, 200)
       // nights[0] ends yesterday, nights[1] the day before, …
       await ingest(
