@@ -1,7 +1,7 @@
 import t from 'tap'
 import { addDays, todayIn } from '../../routes/journal/zone.ts'
 import { buildTestApp } from '../helpers/app.ts'
-import { journalUser } from '../helpers/journal.ts'
+import { userWithToken } from '../helpers/fixtures.ts'
 import { type Sample, ingest } from '../helpers/measurement.ts'
 
 // Insights outlive nothing they were computed from (issue 15): editing or deleting that data withdraws
@@ -22,8 +22,8 @@ t.test('an insight is withdrawn when its data changes, and recomputed when still
   const app = await buildTestApp(t)
   const today = todayIn(ZONE)
   const yesterday = addDays(today, -1)
-  const owner = await journalUser(app, { timeZone: ZONE })
-  const viewer = await journalUser(app)
+  const owner = await userWithToken(app, { timeZone: ZONE })
+  const viewer = await userWithToken(app)
   const invite = await owner.call('POST', '/v1/sharing/invites', { email: viewer.user.email, scopes: ['insight'] })
   await viewer.call('POST', `/v1/shared/invites/${invite.body.id}/accept`)
   const viewed = async () =>
@@ -90,8 +90,8 @@ t.test('an insight is withdrawn when its data changes, and recomputed when still
 
 t.test('journal edits and deletions withdraw the insights computed from them', async (t) => {
   const app = await buildTestApp(t)
-  const owner = await journalUser(app)
-  const other = await journalUser(app)
+  const owner = await userWithToken(app)
+  const other = await userWithToken(app)
   const ids: string[] = []
   for (let i = 0; i < 3; i++) {
     const res = await owner.call('POST', '/v1/checkins', {
