@@ -7,7 +7,7 @@ import t from 'tap'
 import yauzl from 'yauzl'
 import { csvField } from '../../routes/export-formats/csv.ts'
 import { buildTestApp } from '../helpers/app.ts'
-import { type JournalUser, journalUser } from '../helpers/journal.ts'
+import { type UserWithToken, userWithToken } from '../helpers/fixtures.ts'
 import { ingest, series } from '../helpers/measurement.ts'
 
 // The account export in FHIR R4, Open mHealth and CSV, each checked against the real thing: the FHIR R4
@@ -68,13 +68,13 @@ function unzip(buf: Buffer): Promise<Map<string, string>> {
   })
 }
 
-async function download(app: Awaited<ReturnType<typeof buildTestApp>>, u: JournalUser, format: string) {
+async function download(app: Awaited<ReturnType<typeof buildTestApp>>, u: UserWithToken, format: string) {
   return app.inject({ method: 'GET', url: `/v1/users/me/export?format=${format}`, headers: u.headers })
 }
 
 t.test('export formats', async (t) => {
   const app = await buildTestApp(t)
-  const u = await journalUser(app, { timeZone: 'Europe/Berlin' })
+  const u = await userWithToken(app, { timeZone: 'Europe/Berlin' })
   t.equal((await u.call('PATCH', '/v1/users/me', { first_name: 'Ada', last_name: 'Byron', sex: 'female' })).status, 200)
   // Three minutes of 1 Hz heart rate from two watches, and a minute of everything else.
   await ingest(
@@ -102,7 +102,7 @@ t.test('export formats', async (t) => {
   ])
   const sleep = (await u.call('GET', '/v1/sleep?from=2026-10-20&to=2026-10-20')).body.data
   t.equal(sleep.length, 1)
-  const other = await journalUser(app)
+  const other = await userWithToken(app)
   await ingest(
     app,
     other.headers,
