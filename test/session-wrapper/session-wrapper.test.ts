@@ -2,7 +2,8 @@ import t from 'tap'
 import { exportRows as exportActivities } from '../../routes/activity/index.ts'
 import { exportRows as exportIntentions } from '../../routes/intention/index.ts'
 import { buildTestApp } from '../helpers/app.ts'
-import { daysAgo, journalUser } from '../helpers/journal.ts'
+import { userWithToken } from '../helpers/fixtures.ts'
+import { daysAgo } from '../helpers/journal.ts'
 import { ingest } from '../helpers/measurement.ts'
 
 const FAMILIES = [
@@ -33,7 +34,7 @@ t.test('sessions wrapper: activities and intentions', async (t) => {
 
   for (const f of FAMILIES) {
     t.test(`${f.noun}: start, end, edit, get, list, delete`, async (t) => {
-      const me = await journalUser(app)
+      const me = await userWithToken(app)
       const started = await me.call('POST', f.path, { kind: f.kind, notes: 'morning' })
       t.equal(started.status, 201)
       const extrasNull = Object.fromEntries(Object.keys(f.extra).map((k) => [k, null]))
@@ -143,7 +144,7 @@ t.test('sessions wrapper: activities and intentions', async (t) => {
     })
 
     t.test(`${f.noun}: bad input answers 400 validation_failed with the field`, async (t) => {
-      const me = await journalUser(app)
+      const me = await userWithToken(app)
       const hourAgo = daysAgo(1 / 24).toISOString()
       const cases: Array<[unknown, string]> = [
         [{ kind: f.badKind }, 'kind'],
@@ -197,8 +198,8 @@ t.test('sessions wrapper: activities and intentions', async (t) => {
     })
 
     t.test(`${f.noun}: another user's ids answer 404 like missing ones`, async (t) => {
-      const alice = await journalUser(app)
-      const bob = await journalUser(app)
+      const alice = await userWithToken(app)
+      const bob = await userWithToken(app)
       const { body } = await alice.call('POST', f.path, { kind: f.kind, notes: 'private' })
       const missing = '00000000-0000-4000-8000-000000000000'
       const message = `No such ${f.noun}.`
@@ -221,7 +222,7 @@ t.test('sessions wrapper: activities and intentions', async (t) => {
   }
 
   t.test('the two families are apart: ids and running rules do not cross', async (t) => {
-    const me = await journalUser(app)
+    const me = await userWithToken(app)
     const activity = await me.call('POST', '/v1/activities', { kind: 'walk' })
     const intention = await me.call('POST', '/v1/intentions', { kind: 'relax' })
     t.equal(activity.status, 201)
@@ -232,8 +233,8 @@ t.test('sessions wrapper: activities and intentions', async (t) => {
 
   for (const f of FAMILIES) {
     t.test(`${f.noun}: the single GET summarises my measurements inside the window`, async (t) => {
-      const alice = await journalUser(app)
-      const bob = await journalUser(app)
+      const alice = await userWithToken(app)
+      const bob = await userWithToken(app)
       // Not on a minute boundary, so the window's edge minutes are partial.
       const t0 = Math.floor((Date.now() - 3 * 3_600_000) / 60_000) * 60_000 + 20_500
       const end = t0 + 30 * 60_000
@@ -313,7 +314,7 @@ t.test('sessions wrapper: activities and intentions', async (t) => {
   }
 
   t.test('two starts at once: one runs, the other is refused', async (t) => {
-    const me = await journalUser(app)
+    const me = await userWithToken(app)
     const results = await Promise.all([
       me.call('POST', '/v1/activities', { kind: 'walk' }),
       me.call('POST', '/v1/activities', { kind: 'run' }),
@@ -323,7 +324,7 @@ t.test('sessions wrapper: activities and intentions', async (t) => {
   })
 
   t.test('pagination has no gaps or repeats on equal start times', async (t) => {
-    const me = await journalUser(app)
+    const me = await userWithToken(app)
     const at = daysAgo(3).toISOString()
     const ids = new Set<string>()
     for (let i = 0; i < 5; i++) {
