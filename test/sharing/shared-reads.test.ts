@@ -2,7 +2,7 @@ import { count, eq } from 'drizzle-orm'
 import t from 'tap'
 import { insights } from '../../db/schema/index.ts'
 import { buildTestApp } from '../helpers/app.ts'
-import { type JournalUser, journalUser } from '../helpers/journal.ts'
+import { type UserWithToken, userWithToken } from '../helpers/fixtures.ts'
 import { ingest, series } from '../helpers/measurement.ts'
 
 // Read-only access to a shared owner's data (issue 7): every read route of every scope answers the
@@ -14,7 +14,7 @@ type Scope = (typeof SCOPES)[number]
 const HOUR = 3_600_000
 
 /** Data in every scope; `offset` makes a second user's values differ, so a leak of the caller's own data shows. */
-async function seed(app: Awaited<ReturnType<typeof buildTestApp>>, who: JournalUser, offset: number) {
+async function seed(app: Awaited<ReturnType<typeof buildTestApp>>, who: UserWithToken, offset: number) {
   await ingest(app, who.headers, [
     ...series('heart_rate', '2025-01-06T08:00:00Z', 30, (i) => 60 + offset + (i % 7), 15 * 60_000),
     ...series('steps', '2025-01-07T09:00:00Z', 20, (i) => 100 + offset + i, 10 * 60_000),
@@ -64,10 +64,10 @@ async function seed(app: Awaited<ReturnType<typeof buildTestApp>>, who: JournalU
 
 t.test('shared reads: invite → accept → read every scope → change scopes → revoke', async (t) => {
   const app = await buildTestApp(t)
-  const owner = await journalUser(app, { timeZone: 'America/New_York' })
-  const viewer = await journalUser(app, { timeZone: 'Asia/Tokyo' })
-  const stranger = await journalUser(app)
-  const other = await journalUser(app)
+  const owner = await userWithToken(app, { timeZone: 'America/New_York' })
+  const viewer = await userWithToken(app, { timeZone: 'Asia/Tokyo' })
+  const stranger = await userWithToken(app)
+  const other = await userWithToken(app)
   const ids = await seed(app, owner, 0)
   await seed(app, viewer, 1)
   const otherIds = await seed(app, other, 2)
@@ -100,7 +100,7 @@ t.test('shared reads: invite → accept → read every scope → change scopes �
   let insightId = '00000000-0000-4000-8000-000000000000'
 
   /** The status and error of each route for `who` reading `ownerId`'s data. */
-  async function statuses(who: JournalUser, ownerId: string) {
+  async function statuses(who: UserWithToken, ownerId: string) {
     const out: Record<string, string> = {}
     for (const [, path] of routes()) {
       const res = await who.call('GET', shared(ownerId, path))
@@ -311,7 +311,7 @@ t.test('shared reads: invite → accept → read every scope → change scopes �
   })
 
   t.test('a peer-group member reads every scope', async (t) => {
-    const peer = await journalUser(app)
+    const peer = await userWithToken(app)
     const invite = await owner.call('POST', `/v1/user/${owner.user.id}/group/invite`, { email: peer.user.email })
     const [group] = invite.body
     const ok = await peer.call('POST', `/v1/user/${peer.user.id}/group/${group.id}/accept`)
