@@ -4,8 +4,7 @@ import { periodsOf } from '../../routes/statistics/index.ts'
 import { createStatisticsRepository } from '../../routes/statistics/repository.ts'
 import { buildTestApp } from '../helpers/app.ts'
 import { userWithToken } from '../helpers/fixtures.ts'
-import { journalUser } from '../helpers/journal.ts'
-import { type Sample, getJson, ingest, series } from '../helpers/measurement.ts'
+import { type Sample, ingest, series } from '../helpers/measurement.ts'
 
 const MINUTE = 60_000
 const QUARTER = 15 * MINUTE
@@ -62,7 +61,7 @@ t.test('statistics', async (t) => {
   )
 
   t.test('daily statistics per local day, across a DST change', async (t) => {
-    const { status, body } = await getJson(app, alice.headers, '/v1/statistics/daily?from=2024-03-29&to=2024-04-01')
+    const { status, body } = await alice.call('GET', '/v1/statistics/daily?from=2024-03-29&to=2024-04-01')
     t.equal(status, 200)
     t.equal(body.time_zone, 'Europe/Berlin')
     const nothing = {
@@ -125,15 +124,15 @@ t.test('statistics', async (t) => {
       body.data.map(({ mood, checkin_count, sleep_time, ...measured }: Record<string, unknown>) => measured),
     )
 
-    t.match(await getJson(app, alice.headers, '/v1/statistics/daily?from=2024-02-30&to=2024-03-01'), {
+    t.match(await alice.call('GET', '/v1/statistics/daily?from=2024-02-30&to=2024-03-01'), {
       status: 400,
       body: { error: 'validation_failed', details: [{ field: 'query.from' }] },
     })
-    t.match(await getJson(app, alice.headers, '/v1/statistics/daily?from=2024-03-02&to=2024-03-01'), {
+    t.match(await alice.call('GET', '/v1/statistics/daily?from=2024-03-02&to=2024-03-01'), {
       status: 400,
       body: { error: 'validation_failed' },
     })
-    t.match(await getJson(app, alice.headers, '/v1/statistics/daily?from=2023-01-01&to=2024-03-01'), {
+    t.match(await alice.call('GET', '/v1/statistics/daily?from=2023-01-01&to=2024-03-01'), {
       status: 400,
       body: { error: 'range_too_large' },
     })
@@ -146,7 +145,7 @@ t.test('statistics', async (t) => {
       headers: alice.headers,
     })
     t.same(res.json(), { deleted: 40 })
-    const { body } = await getJson(app, alice.headers, '/v1/statistics/daily?from=2024-04-01&to=2024-04-01')
+    const { body } = await alice.call('GET', '/v1/statistics/daily?from=2024-04-01&to=2024-04-01')
     t.equal(body.data[0].steps, 560)
   })
 
@@ -161,7 +160,7 @@ t.test('statistics', async (t) => {
     })
     t.same(periodsOf('month', '2024-01-15').previous, { from: '2023-12-01', to: '2023-12-31' })
 
-    const week = await getJson(app, alice.headers, '/v1/statistics/summary?period=week&date=2024-04-03')
+    const week = await alice.call('GET', '/v1/statistics/summary?period=week&date=2024-04-03')
     t.equal(week.status, 200)
     t.match(week.body, {
       period: 'week',
@@ -179,7 +178,7 @@ t.test('statistics', async (t) => {
     t.ok(Math.abs(m.heart_rate_avg.previous - sum / 2820) < 1e-9, 'weighted by samples over both days')
     t.same(m.stress_avg, { value: 90, previous: 10, change: 80, change_percent: 800 })
 
-    const month = await getJson(app, alice.headers, '/v1/statistics/summary?period=month&date=2024-03-10')
+    const month = await alice.call('GET', '/v1/statistics/summary?period=month&date=2024-03-10')
     t.match(month.body, {
       current: { from: '2024-03-01', to: '2024-03-31' },
       previous: { from: '2024-02-01', to: '2024-02-29' },
@@ -201,31 +200,31 @@ t.test('statistics', async (t) => {
         payload: { week_start: value },
       })
     t.equal((await setWeekStart('sunday')).statusCode, 200)
-    const sundayWeek = await getJson(app, alice.headers, '/v1/statistics/summary?period=week&date=2024-04-03')
+    const sundayWeek = await alice.call('GET', '/v1/statistics/summary?period=week&date=2024-04-03')
     t.match(sundayWeek.body, {
       current: { from: '2024-03-31', to: '2024-04-06' },
       previous: { from: '2024-03-24', to: '2024-03-30' },
     })
     t.not(sundayWeek.body.days_with_data, undefined)
-    const sundayMonth = await getJson(app, alice.headers, '/v1/statistics/summary?period=month&date=2024-03-10')
+    const sundayMonth = await alice.call('GET', '/v1/statistics/summary?period=month&date=2024-03-10')
     t.same(sundayMonth.body.current, month.body.current, 'months do not depend on it')
     await setWeekStart(null)
-    const today = await getJson(app, alice.headers, '/v1/statistics/summary?period=week')
+    const today = await alice.call('GET', '/v1/statistics/summary?period=week')
     t.equal(today.status, 200, 'date defaults to today')
-    t.match(await getJson(app, alice.headers, '/v1/statistics/summary?period=year'), {
+    t.match(await alice.call('GET', '/v1/statistics/summary?period=year'), {
       status: 400,
       body: { error: 'validation_failed', details: [{ field: 'query.period' }] },
     })
   })
 
   t.test("another user's statistics are never mixed in", async (t) => {
-    const { body } = await getJson(app, bob.headers, '/v1/statistics/daily?from=2024-03-30&to=2024-03-31')
+    const { body } = await bob.call('GET', '/v1/statistics/daily?from=2024-03-30&to=2024-03-31')
     t.same(
       body.data.map((d: Record<string, unknown>) => Object.values(d).filter((v) => v !== null).length),
       [2, 2],
       'only the dates and a check-in count of 0',
     )
-    const week = await getJson(app, bob.headers, '/v1/statistics/summary?period=week&date=2024-04-03')
+    const week = await bob.call('GET', '/v1/statistics/summary?period=week&date=2024-04-03')
     t.equal(week.body.days_with_data, 0)
     t.equal(week.body.metrics.steps.previous, null)
     const res = await app.inject({ url: '/v1/statistics/daily?from=2024-03-30&to=2024-03-31' })
@@ -235,8 +234,8 @@ t.test('statistics', async (t) => {
 
 t.test('mood and check-ins per local day and per period', async (t) => {
   const app = await buildTestApp(t)
-  const alice = await journalUser(app, { timeZone: 'America/New_York' })
-  const bob = await journalUser(app, { timeZone: 'America/New_York' })
+  const alice = await userWithToken(app, { timeZone: 'America/New_York' })
+  const bob = await userWithToken(app, { timeZone: 'America/New_York' })
   const ok = async (res: Promise<{ status: number }>) => t.ok([200, 201].includes((await res).status))
 
   // Monday 1 April 2024, New York (UTC-4): 08:00 and 23:30 local, the second already 2 April in UTC.
