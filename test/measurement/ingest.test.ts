@@ -3,15 +3,15 @@ import t from 'tap'
 import { CATALOGUE, TYPE_NAMES } from '../../db/schema/measurement-catalogue.ts'
 import { buildTestApp } from '../helpers/app.ts'
 import { userWithToken } from '../helpers/fixtures.ts'
-import { getJson, ingest, series, upload } from '../helpers/measurement.ts'
+import { ingest, series, upload } from '../helpers/measurement.ts'
 
 t.test('ingest', async (t) => {
   const app = await buildTestApp(t, { env: { MEASUREMENT_BATCH_LIMIT: '500' } })
-  const { headers } = await userWithToken(app)
+  const { headers, call } = await userWithToken(app)
   const at = (s: number) => new Date(Date.parse('2024-03-01T08:00:00Z') + s * 1000).toISOString()
   const count = async (type: string, day: string) =>
-    (await getJson(app, headers, `/v1/measurements?type=${type}&from=${day}T00:00:00Z&to=${day}T23:59:59Z&limit=10000`))
-      .body.data.length
+    (await call('GET', `/v1/measurements?type=${type}&from=${day}T00:00:00Z&to=${day}T23:59:59Z&limit=10000`)).body.data
+      .length
 
   t.test('every type accepts its range ends and refuses values outside', async (t) => {
     let second = 0
@@ -40,7 +40,7 @@ t.test('ingest', async (t) => {
         t.same(frac.json().details, [{ field: 'samples[0].value', problem: 'must be a whole number' }])
       }
     }
-    const types = await getJson(app, headers, '/v1/measurements/types')
+    const types = await call('GET', '/v1/measurements/types')
     t.equal(types.body.data.length, TYPE_NAMES.length)
     t.match(
       types.body.data.find((x: { type: string }) => x.type === 'sleep_stage'),
@@ -173,9 +173,8 @@ t.test('ingest', async (t) => {
       duplicates: 1,
     })
     t.equal(await count('heart_rate', '2024-03-04'), 160)
-    const agg = await getJson(
-      app,
-      headers,
+    const agg = await call(
+      'GET',
       '/v1/measurements/aggregate?type=heart_rate&from=2024-03-04T00:00:00Z&to=2024-03-05T00:00:00Z&bucket=1d',
     )
     t.equal(agg.body.data[0].count, 160, 'rollup counts each sample once')
@@ -190,7 +189,7 @@ t.test('ingest', async (t) => {
 
 t.test('the default limit takes a 10,000-sample body', async (t) => {
   const app = await buildTestApp(t)
-  const { headers } = await userWithToken(app)
+  const { headers, call } = await userWithToken(app)
   const batch = series('heart_rate', '2024-03-01T00:00:00.123Z', 10_000, (i) => 50 + (i % 100) + 0.25)
   t.same(await ingest(app, headers, batch, 'a-rather-long-device-identifier-0123456789'), {
     accepted: 10_000,
