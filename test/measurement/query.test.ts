@@ -3,7 +3,7 @@ import t from 'tap'
 import { createMeasurementRepository, exportRows } from '../../routes/measurement/repository.ts'
 import { buildTestApp } from '../helpers/app.ts'
 import { userWithToken } from '../helpers/fixtures.ts'
-import { type Sample, getJson, ingest, series, stats } from '../helpers/measurement.ts'
+import { type Sample, ingest, series, stats } from '../helpers/measurement.ts'
 
 const T0 = Date.parse('2024-05-10T10:00:00Z')
 // 3 hours of 1 Hz heart rate with a value pattern that is not uniform within a minute, minus a gap.
@@ -64,7 +64,7 @@ t.test('queries', async (t) => {
     let pages = 0
     do {
       const url: string = `/v1/measurements?type=steps&limit=7${cursor ? `&cursor=${cursor}` : ''}`
-      const { status, body } = await getJson(app, alice.headers, url)
+      const { status, body } = await alice.call('GET', url)
       t.equal(status, 200)
       t.ok(body.data.length <= 7)
       for (const s of body.data) seen.push(`${s.timestamp}|${s.device_id}|${s.value}`)
@@ -80,15 +80,14 @@ t.test('queries', async (t) => {
       ),
     )
     t.same(seen, sorted, 'time order, then device')
-    const first = (await getJson(app, alice.headers, '/v1/measurements?type=steps&limit=3')).body.data
+    const first = (await alice.call('GET', '/v1/measurements?type=steps&limit=3')).body.data
     t.same(first, [
       { type: 'steps', timestamp: '2024-05-10T10:00:00.000Z', value: 0, device_id: null },
       { type: 'steps', timestamp: '2024-05-10T10:00:00.000Z', value: 0, device_id: 'left' },
       { type: 'steps', timestamp: '2024-05-10T10:00:00.000Z', value: 100, device_id: 'right' },
     ])
-    const ranged = await getJson(
-      app,
-      alice.headers,
+    const ranged = await alice.call(
+      'GET',
       '/v1/measurements?type=heart_rate&from=2024-05-10T10:00:10Z&to=2024-05-10T10:00:20Z',
     )
     t.same(
@@ -97,11 +96,10 @@ t.test('queries', async (t) => {
       'from inclusive, to exclusive',
     )
     t.equal(ranged.body.next_cursor, null)
-    const bad = await getJson(app, alice.headers, '/v1/measurements?type=steps&cursor=nonsense')
+    const bad = await alice.call('GET', '/v1/measurements?type=steps&cursor=nonsense')
     t.match(bad, { status: 400, body: { error: 'validation_failed', details: [{ field: 'query.cursor' }] } })
-    const badRange = await getJson(
-      app,
-      alice.headers,
+    const badRange = await alice.call(
+      'GET',
       '/v1/measurements?type=steps&from=2024-05-10T11:00:00Z&to=2024-05-10T10:00:00Z',
     )
     t.match(badRange, { status: 400, body: { error: 'validation_failed' } })
@@ -118,27 +116,25 @@ t.test('queries', async (t) => {
       ['15m', 900_000],
       ['1h', 3600_000],
     ] as const) {
-      const { status, body } = await getJson(app, alice.headers, q(bucket))
+      const { status, body } = await alice.call('GET', q(bucket))
       t.equal(status, 200)
       t.match(body, { type: 'heart_rate', bucket, time_zone: 'UTC', unit: 'bpm' })
       close(t, body.data, expected(HR, from, to, ms), bucket)
     }
-    const day = await getJson(app, alice.headers, q('1d'))
+    const day = await alice.call('GET', q('1d'))
     close(
       t,
       day.body.data,
       expected(HR, from, to, 86400_000).map((b) => ({ ...b, date: '2024-05-10' })),
       '1d',
     )
-    const tiny = await getJson(
-      app,
-      alice.headers,
+    const tiny = await alice.call(
+      'GET',
       `/v1/measurements/aggregate?type=heart_rate&bucket=1m&from=${new Date(T0 + 5_000).toISOString()}&to=${new Date(T0 + 9_000).toISOString()}`,
     )
     close(t, tiny.body.data, [{ ...expected(HR, T0 + 5000, T0 + 9000, 60_000)[0] }], 'range inside one minute')
-    const tooMany = await getJson(
-      app,
-      alice.headers,
+    const tooMany = await alice.call(
+      'GET',
       '/v1/measurements/aggregate?type=heart_rate&bucket=1m&from=2024-01-01T00:00:00Z&to=2024-02-01T00:00:00Z',
     )
     t.match(tooMany, { status: 400, body: { error: 'range_too_large' } })
@@ -159,11 +155,7 @@ t.test('queries', async (t) => {
       ['1m', 60_000],
       ['1h', 3600_000],
     ] as const) {
-      const { body } = await getJson(
-        app,
-        alice.headers,
-        `/v1/measurements/aggregate?type=heart_rate&bucket=${bucket}&${all}`,
-      )
+      const { body } = await alice.call('GET', `/v1/measurements/aggregate?type=heart_rate&bucket=${bucket}&${all}`)
       close(t, body.data, expected(left, T0, T0 + 4 * 3600_000, ms), `after delete, ${bucket}`)
     }
     // Re-sending the deleted samples brings them back, and the rollup with them.
@@ -172,7 +164,7 @@ t.test('queries', async (t) => {
       accepted: back.length,
       duplicates: 100,
     })
-    const { body } = await getJson(app, alice.headers, `/v1/measurements/aggregate?type=heart_rate&bucket=1h&${all}`)
+    const { body } = await alice.call('GET', `/v1/measurements/aggregate?type=heart_rate&bucket=1h&${all}`)
     close(t, body.data, expected(HR, T0, T0 + 4 * 3600_000, 3600_000), 'after re-sending')
     const none = await app.inject({
       method: 'DELETE',
@@ -212,11 +204,10 @@ t.test('queries', async (t) => {
   })
 
   t.test("another user's data is never visible or deletable", async (t) => {
-    const page = await getJson(app, bob.headers, '/v1/measurements?type=steps')
+    const page = await bob.call('GET', '/v1/measurements?type=steps')
     t.same(page.body, { data: [], next_cursor: null })
-    const hr = await getJson(
-      app,
-      bob.headers,
+    const hr = await bob.call(
+      'GET',
       '/v1/measurements/aggregate?type=heart_rate&bucket=1d&from=2024-05-10T00:00:00Z&to=2024-05-11T00:00:00Z',
     )
     t.match(hr.body.data, [{ count: 600, min: 200, max: 200 }])
@@ -226,11 +217,11 @@ t.test('queries', async (t) => {
       headers: bob.headers,
     })
     t.same(del.json(), { deleted: 600 })
-    const still = await getJson(app, alice.headers, '/v1/measurements?type=steps&limit=1000')
+    const still = await alice.call('GET', '/v1/measurements?type=steps&limit=1000')
     t.equal(still.body.data.length, 65, "alice's data untouched")
     // A cursor from alice's pages gives bob nothing of hers.
-    const alicePage = await getJson(app, alice.headers, '/v1/measurements?type=steps&limit=2')
-    const bobPage = await getJson(app, bob.headers, `/v1/measurements?type=steps&cursor=${alicePage.body.next_cursor}`)
+    const alicePage = await alice.call('GET', '/v1/measurements?type=steps&limit=2')
+    const bobPage = await bob.call('GET', `/v1/measurements?type=steps&cursor=${alicePage.body.next_cursor}`)
     t.same(bobPage.body, { data: [], next_cursor: null })
   })
 })
