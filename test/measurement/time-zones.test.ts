@@ -1,7 +1,7 @@
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.ts'
 import { userWithToken } from '../helpers/fixtures.ts'
-import { getJson, ingest, series } from '../helpers/measurement.ts'
+import { ingest, series } from '../helpers/measurement.ts'
 
 const QUARTER = 15 * 60_000
 
@@ -9,7 +9,7 @@ t.test('buckets follow the user time zone', async (t) => {
   const app = await buildTestApp(t)
 
   t.test('Europe/Berlin: DST days have 23 and 25 hours', async (t) => {
-    const { headers } = await userWithToken(app, { timeZone: 'Europe/Berlin' })
+    const { headers, call } = await userWithToken(app, { timeZone: 'Europe/Berlin' })
     // One sample every 15 minutes from Saturday 00:00 local before each change to Monday 00:00.
     await ingest(
       app,
@@ -21,9 +21,8 @@ t.test('buckets follow the user time zone', async (t) => {
       headers,
       series('heart_rate', '2024-10-25T22:00:00Z', 4 * 73, (i) => 60 + (i % 10), QUARTER),
     )
-    const spring = await getJson(
-      app,
-      headers,
+    const spring = await call(
+      'GET',
       '/v1/measurements/aggregate?type=heart_rate&bucket=1d&from=2024-03-29T23:00:00Z&to=2024-04-01T22:00:00Z',
     )
     t.equal(spring.body.time_zone, 'Europe/Berlin')
@@ -32,9 +31,8 @@ t.test('buckets follow the user time zone', async (t) => {
       { date: '2024-03-31', start: '2024-03-30T23:00:00.000Z', end: '2024-03-31T22:00:00.000Z', count: 92 },
       { date: '2024-04-01', start: '2024-03-31T22:00:00.000Z', end: '2024-04-01T22:00:00.000Z', count: 96 },
     ])
-    const autumn = await getJson(
-      app,
-      headers,
+    const autumn = await call(
+      'GET',
       '/v1/measurements/aggregate?type=heart_rate&bucket=1d&from=2024-10-25T22:00:00Z&to=2024-10-28T23:00:00Z',
     )
     t.match(autumn.body.data, [
@@ -43,9 +41,8 @@ t.test('buckets follow the user time zone', async (t) => {
       { date: '2024-10-28', start: '2024-10-27T23:00:00.000Z', end: '2024-10-28T23:00:00.000Z', count: 96 },
     ])
     // 02:00-03:00 local happens twice on 27 October: two hour buckets, not one of two hours.
-    const hours = await getJson(
-      app,
-      headers,
+    const hours = await call(
+      'GET',
       '/v1/measurements/aggregate?type=heart_rate&bucket=1h&from=2024-10-26T23:00:00Z&to=2024-10-27T02:00:00Z',
     )
     t.same(
@@ -64,15 +61,14 @@ t.test('buckets follow the user time zone', async (t) => {
       ['Asia/Kolkata', 30, '2024-06-09T18:30:00.000Z'],
       ['Asia/Kathmandu', 15, '2024-06-09T18:15:00.000Z'],
     ] as const) {
-      const { headers } = await userWithToken(app, { timeZone })
+      const { headers, call } = await userWithToken(app, { timeZone })
       await ingest(
         app,
         headers,
         series('stress', '2024-06-09T12:00:00Z', 24 * 60, (i) => i % 100, 60_000),
       )
-      const hours = await getJson(
-        app,
-        headers,
+      const hours = await call(
+        'GET',
         '/v1/measurements/aggregate?type=stress&bucket=1h&from=2024-06-09T12:00:00Z&to=2024-06-09T15:00:00Z',
       )
       t.same(
@@ -85,9 +81,8 @@ t.test('buckets follow the user time zone', async (t) => {
         ],
         `${timeZone} hours`,
       )
-      const days = await getJson(
-        app,
-        headers,
+      const days = await call(
+        'GET',
         '/v1/measurements/aggregate?type=stress&bucket=1d&from=2024-06-09T00:00:00Z&to=2024-06-11T00:00:00Z',
       )
       t.match(days.body.data, [{ date: '2024-06-09' }, { date: '2024-06-10', start: dayStart }], `${timeZone} days`)
@@ -99,15 +94,14 @@ t.test('buckets follow the user time zone', async (t) => {
   })
 
   t.test('America/New_York: the repeated 01:00 hour of a fall-back is two buckets', async (t) => {
-    const { headers } = await userWithToken(app, { timeZone: 'America/New_York' })
+    const { headers, call } = await userWithToken(app, { timeZone: 'America/New_York' })
     await ingest(
       app,
       headers,
       series('heart_rate', '2024-11-03T04:00:00Z', 12, () => 60, QUARTER),
     )
-    const hours = await getJson(
-      app,
-      headers,
+    const hours = await call(
+      'GET',
       '/v1/measurements/aggregate?type=heart_rate&bucket=1h&from=2024-11-03T04:00:00Z&to=2024-11-03T07:00:00Z',
     )
     t.same(
