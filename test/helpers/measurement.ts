@@ -44,11 +44,6 @@ export async function ingest(
   return res.json()
 }
 
-export async function getJson(app: FastifyInstance, headers: Record<string, string>, url: string) {
-  const res = await app.inject({ method: 'GET', url, headers })
-  return { status: res.statusCode, body: res.json() }
-}
-
 /** avg/min/max/count/sum of plain values, as the API should compute them. */
 export function stats(values: number[]) {
   const sum = values.reduce((a, b) => a + b, 0)
