@@ -17,11 +17,11 @@ export function createMfaRepository(db: Db) {
   return {
     /** Whether the account has a confirmed second factor (TOTP or a passkey). */
     async hasFactor(userId: string, tx?: DbOrTx): Promise<boolean> {
-      const [row] = await (tx ?? db)
-        .execute<{ yes: boolean }>(sql`
-        select exists (select 1 from mfa_totp_factors where user_id = ${userId} and confirmed_at is not null)
-            or exists (select 1 from passkeys where user_id = ${userId}) as yes`)
-        .then((r) => (r as unknown as { rows: { yes: boolean }[] }).rows)
+      const [row] = await queryRows<{ yes: boolean }>(
+        tx ?? db,
+        sql`select exists (select 1 from mfa_totp_factors where user_id = ${userId} and confirmed_at is not null)
+            or exists (select 1 from passkeys where user_id = ${userId}) as yes`,
+      )
       return row?.yes === true
     },
 

@@ -6,8 +6,10 @@ import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { parseEnv } from 'node:util'
+import { sql } from 'drizzle-orm'
 import t from 'tap'
 import { REDACT_PATHS, buildApp } from '../../app.ts'
+import { queryRows } from '../../db/client.ts'
 import { LOCK_FILE } from '../../db/data-dir-lock.ts'
 import { ConfigSchema, loadConfig } from '../../plugins/config.ts'
 import { testConfig } from '../helpers/app.ts'
@@ -109,9 +111,7 @@ t.test('in production, mail in the log names its kind, never the address, code o
   // The reset mail is queued after the answer (the same work for known and unknown addresses).
   await app.afterAnswer.idle()
   t.same(await app.mailer.flush(), { sent: 1, failed: 0 })
-  const { rows } = (await app.database.db.execute('select text from mail_outbox')) as unknown as {
-    rows: Array<{ text: string }>
-  }
+  const rows = await queryRows<{ text: string }>(app.database.db, sql`select text from mail_outbox`)
   const code = rows[0].text.match(/code is: (\d{6})/)?.[1]
   t.ok(code, 'the mail (in its table) carries a code')
   const log = logged.join('')
