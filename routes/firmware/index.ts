@@ -95,7 +95,8 @@ const firmwareRoutes: FastifyPluginAsyncTypebox = async function firmwareRoutes(
       const channels = channel ? [...channelsFor(channel)] : (['stable', 'beta'] as const)
       return keysetPage(
         request.query,
-        (take) => repo.publishedPage(hardware, [...channels], take, after ? String(after[0]) : undefined),
+        (take) =>
+          repo.published(hardware, [...channels], { limit: take, belowKey: after ? String(after[0]) : undefined }),
         toRelease,
         (r) => encodeCursor([r.versionKey]),
       )

@@ -99,10 +99,17 @@ export function createFirmwareRepository(db: Db) {
         .limit(limit)
     },
 
-    /** Published releases of a model, highest version first, keyset on the version key (unique per model). */
-    async publishedPage(hardwareModel: string, channels: Channel[], limit: number, afterKey?: string) {
+    /**
+     * Published releases of a model on these channels, highest version first: a page below `belowKey`
+     * (keyset on the version key, unique per model), or every one above `aboveKey` (the update candidates).
+     */
+    async published(
+      hardwareModel: string,
+      channels: Channel[],
+      range: { belowKey?: string; aboveKey?: string; limit?: number },
+    ) {
       const t = firmwareReleases
-      return db
+      const query = db
         .select()
         .from(t)
         .where(
@@ -110,28 +117,13 @@ export function createFirmwareRepository(db: Db) {
             eq(t.hardwareModel, hardwareModel),
             eq(t.status, 'published'),
             inArray(t.channel, channels),
-            afterKey ? lt(t.versionKey, afterKey) : undefined,
+            range.belowKey ? lt(t.versionKey, range.belowKey) : undefined,
+            range.aboveKey ? gt(t.versionKey, range.aboveKey) : undefined,
           ),
         )
         .orderBy(desc(t.versionKey))
-        .limit(limit)
-    },
-
-    /** Every published release of a model above a version, highest first: the candidates for an update. */
-    async publishedAbove(hardwareModel: string, channels: Channel[], aboveKey: string) {
-      const t = firmwareReleases
-      return db
-        .select()
-        .from(t)
-        .where(
-          and(
-            eq(t.hardwareModel, hardwareModel),
-            eq(t.status, 'published'),
-            inArray(t.channel, channels),
-            gt(t.versionKey, aboveKey),
-          ),
-        )
-        .orderBy(desc(t.versionKey))
+        .$dynamic()
+      return range.limit === undefined ? query : query.limit(range.limit)
     },
 
     /** The rolled-back release a device is running, with the release it should go back to. */

@@ -69,7 +69,9 @@ export async function findUpdate(
 ): Promise<Static<typeof UpdateSchema> | null> {
   const current = parseVersion(query.currentVersion)
   if (!current) return null
-  const candidates = await repo.publishedAbove(query.hardware, [...channelsFor(query.channel)], versionKey(current))
+  const candidates = await repo.published(query.hardware, [...channelsFor(query.channel)], {
+    aboveKey: versionKey(current),
+  })
   const target = candidates.find(
     (r) =>
       inCohort(r.id, query.userId, r.rolloutPercentage) &&
