@@ -128,6 +128,11 @@ function chunks<T>(rows: T[]): T[][] {
   return out
 }
 
+/** The one insert of every signal: multi-row INSERTs of INSERT_CHUNK rows, skipping rows already stored. */
+async function insertNew<T extends PgTable>(tx: DbOrTx, table: T, values: Array<T['$inferInsert']>) {
+  for (const part of chunks(values)) await tx.insert(table).values(part).onConflictDoNothing()
+}
+
 type TimeColumn = typeof telemetrySpans.startAt | typeof telemetryLogs.time
 type IdColumn = typeof telemetrySpans.id | typeof telemetryLogs.id
 
@@ -147,28 +152,25 @@ export function createTelemetryRepository(db: Db) {
     // Idempotent (exporters retry): a span already stored under its (trace id, span id), a log record or
     // data point already stored with the same content from the same sender, is skipped.
     async insertSpans(rows: SpanRow[], sender: Sender, tx: DbOrTx) {
-      for (const part of chunks(rows)) {
-        await tx
-          .insert(telemetrySpans)
-          .values(part.map((r) => ({ ...r, ...sender })))
-          .onConflictDoNothing()
-      }
+      await insertNew(
+        tx,
+        telemetrySpans,
+        rows.map((r) => ({ ...r, ...sender })),
+      )
     },
     async insertMetricPoints(rows: MetricPointRow[], sender: Sender, tx: DbOrTx) {
-      for (const part of chunks(rows)) {
-        await tx
-          .insert(telemetryMetricPoints)
-          .values(part.map((r) => ({ ...r, ...sender, contentHash: contentHash('point', r, sender) })))
-          .onConflictDoNothing()
-      }
+      await insertNew(
+        tx,
+        telemetryMetricPoints,
+        rows.map((r) => ({ ...r, ...sender, contentHash: contentHash('point', r, sender) })),
+      )
     },
     async insertLogs(rows: LogRow[], sender: Sender, tx: DbOrTx) {
-      for (const part of chunks(rows)) {
-        await tx
-          .insert(telemetryLogs)
-          .values(part.map((r) => ({ ...r, ...sender, contentHash: contentHash('log', r, sender) })))
-          .onConflictDoNothing()
-      }
+      await insertNew(
+        tx,
+        telemetryLogs,
+        rows.map((r) => ({ ...r, ...sender, contentHash: contentHash('log', r, sender) })),
+      )
     },
 
     /** One trace, in start order. */
