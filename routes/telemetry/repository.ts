@@ -146,6 +146,17 @@ function range(time: TimeColumn, from?: string, to?: string) {
   return [from ? gte(time, new Date(from)) : undefined, to ? lt(time, new Date(to)) : undefined]
 }
 
+/** The filters both span lists take: service, name, user and start time range. */
+function spanFilters(q: SpansQuery) {
+  const t = telemetrySpans
+  return [
+    q.service ? eq(t.serviceName, q.service) : undefined,
+    q.name ? eq(t.name, q.name) : undefined,
+    q.user_id ? eq(t.userId, q.user_id) : undefined,
+    ...range(t.startAt, q.from, q.to),
+  ]
+}
+
 export function createTelemetryRepository(db: Db) {
   return {
     /** Stores a batch in the caller's transaction, in multi-row INSERTs. */
@@ -192,15 +203,7 @@ export function createTelemetryRepository(db: Db) {
       const rows = await db
         .select()
         .from(t)
-        .where(
-          and(
-            q.service ? eq(t.serviceName, q.service) : undefined,
-            q.name ? eq(t.name, q.name) : undefined,
-            q.user_id ? eq(t.userId, q.user_id) : undefined,
-            ...range(t.startAt, q.from, q.to),
-            beforeCursor(t.startAt, t.id, q.cursor),
-          ),
-        )
+        .where(and(...spanFilters(q), beforeCursor(t.startAt, t.id, q.cursor)))
         .orderBy(desc(t.startAt), desc(t.id))
         .limit(q.limit + 1)
       return toPage(rows, q.limit, spanOut, (r) => encodeTimeCursor(r.startAt, r.id))
@@ -215,15 +218,7 @@ export function createTelemetryRepository(db: Db) {
       const rows = await db
         .select()
         .from(t)
-        .where(
-          and(
-            q.service ? eq(t.serviceName, q.service) : undefined,
-            q.name ? eq(t.name, q.name) : undefined,
-            q.user_id ? eq(t.userId, q.user_id) : undefined,
-            ...range(t.startAt, q.from, q.to),
-            after,
-          ),
-        )
+        .where(and(...spanFilters(q), after))
         .orderBy(desc(t.durationNs), desc(t.id))
         .limit(q.limit + 1)
       return toPage(rows, q.limit, spanOut, (r) => encodeCursor([r.durationNs, r.id]))
