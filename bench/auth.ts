@@ -22,13 +22,9 @@ import { openDatabase } from '../db/client.ts'
 import { hashPassword } from '../routes/auth/passwords.ts'
 import { createClientAppRepository } from '../routes/clients/repository.ts'
 import { createUserRepository } from '../routes/user/repository.ts'
-import { benchHarness } from './harness.ts'
+import { benchHarness, databaseUrlOrExit } from './harness.ts'
 
-const BASE_URL = process.env.DATABASE_URL
-if (!BASE_URL) {
-  console.error('DATABASE_URL (a PostgreSQL server to create a scratch database on) is required')
-  process.exit(2)
-}
+const BASE_URL = databaseUrlOrExit()
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 10)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2)

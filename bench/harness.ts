@@ -16,6 +16,16 @@ async function onServer(baseUrl: string, statement: string) {
   }
 }
 
+/** The PostgreSQL server a benchmark makes its scratch database on (DATABASE_URL); exits with 2 without one. */
+export function databaseUrlOrExit(): string {
+  const url = process.env.DATABASE_URL
+  if (!url) {
+    console.error('DATABASE_URL (a PostgreSQL server to create a scratch database on) is required')
+    process.exit(2)
+  }
+  return url
+}
+
 export function benchHarness(timeoutS: number) {
   const servers = new Set<ServerProcess>()
   const cleanups: Array<() => Promise<void> | void> = []

@@ -23,13 +23,9 @@ import { type Database, openDatabase, queryRows } from '../db/client.ts'
 import { hashPassword } from '../routes/auth/passwords.ts'
 import { createClientAppRepository } from '../routes/clients/repository.ts'
 import { createUserRepository } from '../routes/user/repository.ts'
-import { benchHarness } from './harness.ts'
+import { benchHarness, databaseUrlOrExit } from './harness.ts'
 
-const BASE_URL = process.env.DATABASE_URL
-if (!BASE_URL) {
-  console.error('DATABASE_URL (a PostgreSQL server to create a scratch database on) is required')
-  process.exit(2)
-}
+const BASE_URL = databaseUrlOrExit()
 const DAYS = Number(process.env.BENCH_DAYS ?? 30)
 const PGLITE_DAYS = Number(process.env.BENCH_PGLITE_DAYS ?? 7)
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 4)
