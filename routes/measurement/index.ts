@@ -125,6 +125,7 @@ const measurementRoutes: FastifyPluginAsyncTypebox = async function measurementR
     '/measurements',
     {
       onRequest: app.authenticate,
+      config: { oauthScope: 'measurements:write' },
       bodyLimit: Math.max(app.config.BODY_LIMIT, batchLimit * BYTES_PER_SAMPLE),
       schema: {
         tags: ['measurement'],
@@ -163,6 +164,7 @@ const measurementRoutes: FastifyPluginAsyncTypebox = async function measurementR
     '/measurements',
     {
       onRequest: app.authenticate,
+      config: { oauthScope: 'measurements:write' },
       schema: {
         tags: ['measurement'],
         summary: 'Delete my samples in a time range',
@@ -199,6 +201,7 @@ const measurementRoutes: FastifyPluginAsyncTypebox = async function measurementR
     '/measurements/types',
     {
       onRequest: app.authenticate,
+      config: { oauthScope: 'measurements:read' },
       schema: {
         tags: ['measurement'],
         summary: 'The catalogue of measurement types: unit and valid range of each',
