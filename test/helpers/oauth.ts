@@ -165,3 +165,36 @@ export async function signInAndConsent(
   if (!step.left) throw new Error(`not sent back: ${step.page?.html}`)
   return { callback: step.left, sawConsent, sawSignIn }
 }
+
+export interface OAuthCtx {
+  url: string
+  as: oauth.AuthorizationServer
+  agent?: FormAgent
+}
+
+/** The whole code flow for `client`: sign-in and consent on the pages, the code exchanged with its verifier. */
+export async function obtainTokens(
+  ctx: OAuthCtx,
+  c: { client: oauth.Client; clientAuth: oauth.ClientAuth },
+  user: { email: string; password: string },
+  scope: string,
+  opts: { untick?: string[]; agent?: FormAgent } = {},
+) {
+  const agent = opts.agent ?? new FormAgent(ctx.url)
+  const req = await authorizationRequest(ctx.as, c.client, scope)
+  const flow = await signInAndConsent(agent, req.url, user, opts)
+  const params = oauth.validateAuthResponse(ctx.as, c.client, flow.callback, req.state)
+  const res = await oauth.authorizationCodeGrantRequest(
+    ctx.as,
+    c.client,
+    c.clientAuth,
+    params,
+    REDIRECT,
+    req.verifier,
+    insecure,
+  )
+  const tokens = await oauth.processAuthorizationCodeResponse(ctx.as, c.client, res)
+  return { tokens, flow, agent }
+}
+
+export const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
