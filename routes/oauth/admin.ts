@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { errors } from '../../plugins/errors.ts'
 import { SECURITY } from '../../plugins/swagger.ts'
-import { PageSchema, decodeTimeCursor, encodeTimeCursor, errorResponses, keysetPage } from '../common.ts'
+import { PageSchema, encodeTimeCursor, errorResponses, keysetPage } from '../common.ts'
 import { type OAuthClientRow, createOAuthClientRepository } from './repository.ts'
 import {
   CreateOAuthClientBodySchema,
@@ -10,6 +10,7 @@ import {
   OAuthClientSchema,
   PaginationQuerySchema,
   UpdateOAuthClientBodySchema,
+  decodeOAuthCursor,
   redirectUriProblem,
   toOAuthClient,
 } from './schemas.ts'
@@ -88,7 +89,7 @@ const oauthClientAdminRoutes: FastifyPluginAsyncTypebox = async function oauthCl
       },
     },
     async function listOAuthClients(request) {
-      const after = decodeTimeCursor(request.query.cursor)
+      const after = decodeOAuthCursor(request.query.cursor)
       const page = await keysetPage(
         request.query,
         (take) => clients.list(take, after),

@@ -7,13 +7,12 @@ import {
   PaginationQuerySchema,
   SUCCESS,
   StatusSuccessSchema,
-  decodeTimeCursor,
   encodeTimeCursor,
   errorResponses,
   keysetPage,
 } from '../common.ts'
 import { type AuthorizationRow, createAuthorizationRepository } from './repository.ts'
-import { AuthorizationIdParamsSchema, AuthorizationSchema } from './schemas.ts'
+import { AuthorizationIdParamsSchema, AuthorizationSchema, decodeOAuthCursor } from './schemas.ts'
 
 function toAuthorization(r: AuthorizationRow) {
   return {
@@ -59,7 +58,7 @@ const authorizationRoutes: FastifyPluginAsyncTypebox = async function authorizat
       },
     },
     async function listAuthorizations(request) {
-      const after = decodeTimeCursor(request.query.cursor)
+      const after = decodeOAuthCursor(request.query.cursor)
       return keysetPage(
         request.query,
         (take) => repo.list(request.user.sub, take, after),

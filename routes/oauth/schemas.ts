@@ -1,6 +1,7 @@
 import { type Static, Type } from '@sinclair/typebox'
+import { errors } from '../../plugins/errors.ts'
 import { OAUTH_SCOPES } from '../../plugins/oauth-scopes.ts'
-import { DateTimeSchema, PaginationQuerySchema } from '../common.ts'
+import { DateTimeSchema, PaginationQuerySchema, cursorInstant, decodeCursor } from '../common.ts'
 import { GRANT_TYPES, type OAuthClientRow } from './repository.ts'
 
 export const ScopeSchema = Type.Union(
@@ -124,6 +125,16 @@ export const AuthorizationIdParamsSchema = Type.Object(
 )
 
 export { PaginationQuerySchema }
+
+/** The (time, id) cursor of the OAuth lists, whose ids are the library's or `nwc_…`, not UUIDs. */
+export function decodeOAuthCursor(cursor: string | undefined): { at: Date; id: string } | undefined {
+  const v = decodeCursor(cursor, 2)
+  if (!v) return undefined
+  if (typeof v[1] !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(v[1])) {
+    throw errors.validation([{ field: 'query.cursor', problem: 'is not a cursor this API gave out' }])
+  }
+  return { at: cursorInstant(v[0]), id: v[1] }
+}
 
 export function toOAuthClient(row: OAuthClientRow): Static<typeof OAuthClientSchema> {
   return {
