@@ -71,7 +71,11 @@ export function drizzleAdapter(db: Db, clients: OAuthClientRepository) {
           and(
             eq(oauthModels.kind, this.kind),
             where,
-            or(isNull(oauthModels.expiresAt), sql`${oauthModels.expiresAt} > now()`),
+            // An expired device code is still found, so that polling answers `expired_token` (RFC 8628
+            // §3.5), not `invalid_grant`; the library checks every expiry itself, the sweep deletes them.
+            this.kind === 'DeviceCode'
+              ? undefined
+              : or(isNull(oauthModels.expiresAt), sql`${oauthModels.expiresAt} > now()`),
           ),
         )
         .limit(1)

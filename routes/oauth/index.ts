@@ -2,6 +2,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { type Static, Type } from '@sinclair/typebox'
+import { sql } from 'drizzle-orm'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type Provider from 'oidc-provider'
 import { AppError } from '../../plugins/errors.ts'
@@ -114,6 +115,15 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async function oauthRoutes(app) {
       handler: mount('/.well-known/openid-configuration'),
     })
   })
+
+  // Expired codes, tokens, sessions and interactions are useless a day after their end: swept now and then.
+  if (app.config.JOBS_ENABLED) {
+    const timer = setInterval(() => {
+      app.db.execute(sql`delete from oauth_models where expires_at < now() - interval '1 day'`).catch(() => {})
+    }, 600_000)
+    timer.unref()
+    app.addHook('onClose', async () => clearInterval(timer))
+  }
 
   // ---- the pages of an interaction (sign-in, second factor, consent) ------------------------------------
 

@@ -1,6 +1,8 @@
 import { createHash, createPrivateKey, hkdfSync, timingSafeEqual } from 'node:crypto'
+import { sql } from 'drizzle-orm'
 import type { FastifyInstance } from 'fastify'
 import Provider, { type Configuration, type KoaContextWithOIDC, interactionPolicy } from 'oidc-provider'
+import { queryRows } from '../../db/client.ts'
 import { OAUTH_SCOPES } from '../../plugins/oauth-scopes.ts'
 import { createUserRepository } from '../user/repository.ts'
 import { drizzleAdapter } from './adapter.ts'
@@ -84,6 +86,38 @@ export function oauthKeys(secret: string) {
     signing: { ...jwk, kid, alg: 'EdDSA', use: 'sig' },
     cookies: [derive('cookies-v1').toString('base64url')],
     csrf: derive('interaction-csrf-v1'),
+  }
+}
+
+/** RFC 8628 §3.5: polling sooner than this after the previous poll of a device code answers `slow_down`. */
+export const DEVICE_POLL_INTERVAL_S = 5
+
+/**
+ * `slow_down` for a device that polls faster than the interval (RFC 8628 §3.2 default, 5 s): the library
+ * answers `authorization_pending`; this turns it into `slow_down` when the same device code was polled
+ * less than DEVICE_POLL_INTERVAL_S ago. The last poll is kept on the device code's row (every process).
+ */
+function slowDown(app: FastifyInstance) {
+  return async function slowDownMiddleware(ctx: KoaContextWithOIDC, next: () => Promise<void>) {
+    await next()
+    if (ctx.path !== OAUTH_ROUTES.token || ctx.status !== 400) return
+    const body = ctx.body as { error?: string } | undefined
+    const code = (ctx.oidc?.params as { device_code?: unknown } | undefined)?.device_code
+    if (body?.error !== 'authorization_pending' || typeof code !== 'string') return
+    // The poll is counted only when it comes after the interval; a sooner one finds no row to update.
+    const counted = await queryRows<{ id: string }>(
+      app.db,
+      sql`update oauth_models set last_used_at = now()
+           where kind = 'DeviceCode' and id = ${code}
+             and (last_used_at is null or last_used_at <= now() - make_interval(secs => ${DEVICE_POLL_INTERVAL_S}))
+       returning id`,
+    )
+    if (counted.length === 0) {
+      ctx.body = {
+        error: 'slow_down',
+        error_description: `poll at most every ${DEVICE_POLL_INTERVAL_S} seconds (and 5 more after each slow_down)`,
+      }
+    }
   }
 }
 
@@ -238,6 +272,7 @@ export function createProvider(app: FastifyInstance) {
 
   const provider = new Provider(issuer, configuration)
   provider.use(offlineAccessWithoutPrompt as never)
+  provider.use(slowDown(app) as never)
   // The issuer's scheme and host, not the request's: every URL the library writes is under PUBLIC_URL.
   provider.proxy = true
   // The client table keeps the SHA-256 of each secret: the comparison hashes what the client presents.
