@@ -83,7 +83,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async function oauthRoutes(app) {
       req.headers['x-forwarded-host'] = issuerUrl.host
       res.setHeader('content-security-policy', pageCsp())
       res.setHeader('x-content-type-options', 'nosniff')
-      res.setHeader('referrer-policy', 'no-referrer')
+      res.setHeader('referrer-policy', 'same-origin')
       res.setHeader('x-request-id', request.id)
       if (!res.hasHeader('cache-control')) res.setHeader('cache-control', 'no-store')
       callback(req, res)
@@ -140,7 +140,11 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async function oauthRoutes(app) {
     },
   )
 
-  /** The form token of an interaction: bound to its uid (the interaction cookie binds the uid to the browser). */
+  /**
+   * The form token of an interaction: bound to its uid (the interaction cookie binds the uid to the
+   * browser). The pages' Referrer-Policy is `same-origin`, so a browser's form post names its Origin
+   * (with `no-referrer` it would send `Origin: null`); another origin is refused.
+   */
   const csrfOf = (uid: string) => createHmac('sha256', keys.csrf).update(uid).digest('base64url')
   function checkCsrf(request: FastifyRequest, uid: string, given: string) {
     const expected = Buffer.from(csrfOf(uid))
@@ -163,7 +167,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async function oauthRoutes(app) {
     return reply
       .status(status)
       .header('content-security-policy', pageCsp(redirectTo))
-      .header('referrer-policy', 'no-referrer')
+      .header('referrer-policy', 'same-origin')
       .type('text/html; charset=utf-8')
       .send(html)
   }

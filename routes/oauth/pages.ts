@@ -43,7 +43,7 @@ export function pageCsp(redirectTo?: string): string {
 }
 
 function layout(title: string, body: string): string {
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><meta name="robots" content="noindex"><meta name="referrer" content="no-referrer"><title>${escapeHtml(title)} · NOWATCH</title><style>${STYLE}</style></head><body>${body}<p class="muted">NOWATCH</p></body></html>`
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><meta name="robots" content="noindex"><meta name="referrer" content="same-origin"><title>${escapeHtml(title)} · NOWATCH</title><style>${STYLE}</style></head><body>${body}<p class="muted">NOWATCH</p></body></html>`
 }
 
 const hidden = (fields: Record<string, string>) =>
