@@ -81,6 +81,7 @@ export const REDACT_PATHS = [
   '*.access',
   '*.refresh',
   '*.secret',
+  '*.client_secret',
   '*.x_auth_token',
   '*.token',
   '*.mfa_token',

@@ -273,6 +273,9 @@ export function createProvider(app: FastifyInstance) {
   const provider = new Provider(issuer, configuration)
   provider.use(offlineAccessWithoutPrompt as never)
   provider.use(slowDown(app) as never)
+  // Koa would print failures to stderr; they go to our logger, without the request (no tokens in a log line).
+  provider.silent = true
+  provider.on('server_error', (_ctx: unknown, err: Error) => app.log.error({ err }, 'OAuth server error'))
   // The issuer's scheme and host, not the request's: every URL the library writes is under PUBLIC_URL.
   provider.proxy = true
   // The client table keeps the SHA-256 of each secret: the comparison hashes what the client presents.

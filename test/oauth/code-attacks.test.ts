@@ -2,7 +2,8 @@ import { sql } from 'drizzle-orm'
 import * as oauth from 'oauth4webapi'
 import t from 'tap'
 import { queryRows } from '../../db/client.ts'
-import { createUser } from '../helpers/fixtures.ts'
+import { createUser, login } from '../helpers/fixtures.ts'
+import { enrolTotp } from '../helpers/mfa.ts'
 import {
   FormAgent,
   REDIRECT,
@@ -207,4 +208,31 @@ t.test('the authorization server refuses what it must', async (t) => {
     t.equal(res.page?.status, 403)
     t.match(res.page?.html, /Verify your e-mail address/)
   })
+})
+
+t.test('an account with a second factor finishes the sign-in with its code', async (t) => {
+  const { app, url, issuer } = await startOAuthApp(t)
+  const as = await discover(issuer)
+  const user = await createUser(app)
+  const headers = bearer((await login(app, user)).access)
+  const { recoveryCodes } = await enrolTotp(app, headers, Date.now())
+  const c = await registerClient(app)
+  const agent = new FormAgent(url)
+  const req = await authorizationRequest(as, c.client, 'measurements:read')
+  let step = await agent.follow(req.url.href)
+  step = await agent.submit(step.page?.html ?? '', { email: user.email, password: user.password })
+  t.match(step.page?.html, /Your second factor/, 'the password alone is not enough')
+  const wrong = await agent.submit(step.page?.html ?? '', { code: '000000' })
+  t.equal(wrong.page?.status, 401)
+  t.match(wrong.page?.html, /not right/)
+  step = await agent.submit(wrong.page?.html ?? '', { code: recoveryCodes[0] })
+  t.match(step.page?.html, /class="scopes"/, 'then the consent page')
+  const done = await agent.submit(step.page?.html ?? '', { scope: 'measurements:read' })
+  const params = oauth.validateAuthResponse(as, c.client, done.left as URL, req.state)
+  const tokens = await oauth.processAuthorizationCodeResponse(
+    as,
+    c.client,
+    await oauth.authorizationCodeGrantRequest(as, c.client, c.clientAuth, params, REDIRECT, req.verifier, insecure),
+  )
+  t.equal(tokens.scope, 'measurements:read')
 })
