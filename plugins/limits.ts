@@ -24,7 +24,7 @@ declare module 'fastify' {
   }
 }
 
-export async function incr(db: Db, key: string, windowMs: number): Promise<{ current: number; ttl: number }> {
+async function incr(db: Db, key: string, windowMs: number): Promise<{ current: number; ttl: number }> {
   const now = Date.now()
   const start = Math.floor(now / windowMs) * windowMs
   const [row] = await queryRows<{ count: number }>(

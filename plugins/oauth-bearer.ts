@@ -4,7 +4,6 @@ import fp from 'fastify-plugin'
 import { queryRows } from '../db/client.ts'
 import { accountLocked, verificationDeadlinePassed } from './auth.ts'
 import { AppError, errors } from './errors.ts'
-import { incr } from './limits.ts'
 import { type OAuthScope, isOAuthScope } from './oauth-scopes.ts'
 
 /** What a third-party (OAuth) access token grants the request it came with. */
@@ -100,10 +99,73 @@ export default fp(
       return row
     }
 
-    /** Per client, across its users and every process (the shared counters): RateLimit-Policy / RateLimit headers. */
+    /**
+     * The per-client counters, shared by every process through the rate_counters table. One row per client
+     * and window takes every request of that client: written once per request, the row's lock serialises
+     * them at the speed of commits (a few hundred a second, see BENCHMARKS.md). So each process counts in
+     * memory and adds its count to the row every FLUSH_MS, reading back the total of all processes; the
+     * first request of a window in a process is counted in the row at once. The limit can be passed by
+     * what other processes served in the last FLUSH_MS, never more.
+     */
+    const FLUSH_MS = 200
+    const tallies = new Map<string, { start: number; known: number; pending: number }>()
+    const windowMs = windowS * 1000
+
+    async function add(key: string, start: number, n: number): Promise<number> {
+      const [row] = await queryRows<{ count: number }>(
+        app.db,
+        sql`insert into rate_counters (key, window_start, count, expires_at)
+            values (${key}, to_timestamp(${start / 1000}), ${n}, to_timestamp(${(start + windowMs) / 1000}))
+            on conflict (key, window_start) do update set count = rate_counters.count + ${n}
+            returning count`,
+      )
+      return Number(row.count)
+    }
+
+    async function flush() {
+      const now = Date.now()
+      for (const [key, tally] of tallies) {
+        const n = tally.pending
+        if (n > 0) {
+          tally.pending = 0
+          try {
+            tally.known = await add(key, tally.start, n)
+          } catch {
+            tally.pending += n
+          }
+        }
+        if (tally.start + windowMs <= now && tally.pending === 0) tallies.delete(key)
+      }
+    }
+    if (config.RATE_LIMIT_ENABLED) {
+      const timer = setInterval(() => void flush(), FLUSH_MS)
+      timer.unref()
+      app.addHook('onClose', async () => {
+        clearInterval(timer)
+        await flush()
+      })
+    }
+
+    async function hit(clientId: string): Promise<{ current: number; ttl: number }> {
+      const key = `oauth:client:${clientId}`
+      const now = Date.now()
+      const start = Math.floor(now / windowMs) * windowMs
+      const ttl = start + windowMs - now
+      const tally = tallies.get(key)
+      if (tally && tally.start === start) {
+        tally.pending++
+        return { current: tally.known + tally.pending, ttl }
+      }
+      const fresh = { start, known: 0, pending: 0 }
+      tallies.set(key, fresh)
+      fresh.known = await add(key, start, 1)
+      return { current: fresh.known + fresh.pending, ttl }
+    }
+
+    /** Per client, across its users and every process: RateLimit-Policy / RateLimit headers. */
     async function rateLimit(clientId: string, reply: FastifyReply) {
       if (!config.RATE_LIMIT_ENABLED) return
-      const { current, ttl } = await incr(app.db, `oauth:client:${clientId}`, windowS * 1000)
+      const { current, ttl } = await hit(clientId)
       const reset = Math.max(1, Math.ceil(ttl / 1000))
       // draft-ietf-httpapi-ratelimit-headers: the policy (quota q in window w seconds) and what is left of it.
       reply.header('ratelimit-policy', `"client";q=${limit};w=${windowS}`)

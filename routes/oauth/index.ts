@@ -236,6 +236,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async function oauthRoutes(app) {
           email: user.email,
           scopes: missing.filter((s) => s !== 'openid'),
           alreadyGranted: requested.filter((s) => isOAuthScope(s) && s !== 'openid' && !missing.includes(s)),
+          identity: missing.includes('openid'),
         }),
         redirectTo,
       )

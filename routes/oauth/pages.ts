@@ -82,6 +82,8 @@ export function consentPage(p: {
   email: string
   scopes: string[]
   alreadyGranted: string[]
+  /** `openid` asked: the app learns the account's identifier (not a choice: it is what signing in means). */
+  identity: boolean
 }) {
   const items = p.scopes
     .filter(isOAuthScope)
@@ -100,6 +102,9 @@ export function consentPage(p: {
     'Allow access',
     `<h1>Allow ${escapeHtml(p.clientName)}?</h1><p>Signed in as <strong>${escapeHtml(p.email)}</strong>. <strong>${escapeHtml(p.clientName)}</strong> asks to:</p>` +
       `<form method="post" action="${escapeHtml(p.action)}">${hidden({ csrf: p.csrf })}<ul class="scopes">${items}</ul>${kept}` +
+      (p.identity
+        ? '<p class="muted">It will also know which NOWATCH account is yours (an identifier, nothing more).</p>'
+        : '') +
       '<p class="muted">Untick what you do not want to share. You can remove this access at any time in your account.</p>' +
       '<button type="submit">Allow</button></form>' +
       `<form method="post" action="${escapeHtml(p.abortAction)}">${hidden({ csrf: p.csrf })}<button type="submit" class="secondary">Deny</button></form>`,
