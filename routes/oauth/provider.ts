@@ -1,13 +1,32 @@
 import { createHash, createPrivateKey, hkdfSync, timingSafeEqual } from 'node:crypto'
 import { sql } from 'drizzle-orm'
 import type { FastifyInstance } from 'fastify'
-import Provider, { type Configuration, type KoaContextWithOIDC, interactionPolicy } from 'oidc-provider'
+import type { Configuration, KoaContextWithOIDC } from 'oidc-provider'
 import { queryRows } from '../../db/client.ts'
 import { OAUTH_SCOPES } from '../../plugins/oauth-scopes.ts'
 import { createUserRepository } from '../user/repository.ts'
 import { drizzleAdapter } from './adapter.ts'
 import { deviceConfirmPage, deviceInputPage, deviceSuccessPage, messagePage } from './pages.ts'
 import { createAuthorizationRepository, createOAuthClientRepository, hashClientSecret } from './repository.ts'
+
+/**
+ * oidc-provider 9 prints `Unsupported runtime` to stderr when imported on Node 20 (its supported line is
+ * Node 22 LTS and later; it runs on 20.19+). Our stderr carries only start-up failures, so the notice is
+ * caught at import and logged once through the app's logger instead.
+ */
+let runtimeNotice: string | null = null
+const { default: Provider, interactionPolicy } = await (async () => {
+  const warn = console.warn
+  console.warn = (...args: unknown[]) => {
+    if (String(args[0]).includes('oidc-provider WARNING: Unsupported runtime')) runtimeNotice = String(args[0])
+    else warn(...args)
+  }
+  try {
+    return await import('oidc-provider')
+  } finally {
+    console.warn = warn
+  }
+})()
 
 /** Where the library's endpoints live (under PUBLIC_URL, the issuer). */
 export const OAUTH_ROUTES = {
@@ -270,6 +289,7 @@ export function createProvider(app: FastifyInstance) {
     },
   }
 
+  if (runtimeNotice) app.log.warn({ node: process.version }, runtimeNotice)
   const provider = new Provider(issuer, configuration)
   provider.use(offlineAccessWithoutPrompt as never)
   provider.use(slowDown(app) as never)
