@@ -23,7 +23,9 @@ t.test('OAuth pages in a real browser', { skip: skipWithoutChromium }, async (t)
     // The app's redirect URI: a server of its own (the browser follows the redirect to it), as the integrator's.
     let callback: URL | undefined
     const appServer = createServer((req, res) => {
-      callback = new URL(req.url ?? '/', 'http://127.0.0.1')
+      // Only the callback itself (the browser asks for /favicon.ico afterwards).
+      const at = new URL(req.url ?? '/', 'http://127.0.0.1')
+      if (at.pathname === '/callback') callback = at
       res.writeHead(200, { 'content-type': 'text/html' }).end('<p>connected</p>')
     })
     await new Promise<void>((resolve) => appServer.listen(0, '127.0.0.1', resolve))
