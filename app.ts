@@ -15,6 +15,7 @@ import limitsPlugin from './plugins/limits.ts'
 import { LOG_SERIALIZERS } from './plugins/log-serializers.ts'
 import mailerPlugin from './plugins/mailer.ts'
 import metricsPlugin from './plugins/metrics.ts'
+import oauthBearerPlugin from './plugins/oauth-bearer.ts'
 import securityPlugin from './plugins/security.ts'
 import swaggerPlugin from './plugins/swagger.ts'
 import { currentTracing } from './plugins/tracing.ts'
@@ -37,6 +38,9 @@ import intentionRoutes, { intentionReadRoutes } from './routes/intention/index.t
 import measurementRoutes, { measurementReadRoutes } from './routes/measurement/index.ts'
 import mfaGate from './routes/mfa/gate.ts'
 import mfaRoutes from './routes/mfa/index.ts'
+import oauthClientAdminRoutes from './routes/oauth/admin.ts'
+import authorizationRoutes from './routes/oauth/authorizations.ts'
+import oauthRoutes from './routes/oauth/index.ts'
 import ownerReadsPlugin from './routes/owner-reads.ts'
 import shareAccessPlugin from './routes/sharing/access.ts'
 import groupRoutes from './routes/sharing/groups.ts'
@@ -77,6 +81,7 @@ export const REDACT_PATHS = [
   '*.access',
   '*.refresh',
   '*.secret',
+  '*.client_secret',
   '*.x_auth_token',
   '*.token',
   '*.mfa_token',
@@ -130,6 +135,7 @@ export async function buildApp(options: BuildAppOptions = {}) {
   await app.register(clientRepositoryPlugin)
   await app.register(profileCachePlugin)
   await app.register(clientTokenPlugin)
+  await app.register(oauthBearerPlugin)
   await app.register(authPlugin)
   await app.register(limitsPlugin)
   await app.register(mailerPlugin)
@@ -142,6 +148,7 @@ export async function buildApp(options: BuildAppOptions = {}) {
   await app.register(ownerReadsPlugin)
 
   await app.register(systemRoutes)
+  await app.register(oauthRoutes)
   await app.register(authRoutes)
   await app.register(sharingRoutes, { prefix: '/v1' })
   await app.register(sharedRoutes, { prefix: '/v1' })
@@ -155,10 +162,12 @@ export async function buildApp(options: BuildAppOptions = {}) {
   await app.register(userRoutes, { prefix: '/v1' })
   await app.register(mfaRoutes, { prefix: '/v1' })
   await app.register(sessionRoutes, { prefix: '/v1' })
+  await app.register(authorizationRoutes, { prefix: '/v1' })
   await app.register(accountRoutes, { prefix: '/v1' })
   await app.register(adminRoutes, { prefix: '/v1' })
   await app.register(firmwareRoutes, { prefix: '/v1' })
   await app.register(adminFirmwareRoutes, { prefix: '/v1' })
+  await app.register(oauthClientAdminRoutes, { prefix: '/v1' })
   await app.register(checkinRoutes, { prefix: '/v1' })
   await app.register(dayFeedbackRoutes, { prefix: '/v1' })
   await app.register(activityRoutes, { prefix: '/v1' })

@@ -4,9 +4,12 @@ import { RestoreError, backupDatabase, restoreDatabase } from './db/backup.ts'
 import { type Database, openDatabaseForCli } from './db/client.ts'
 import { DataDirBusyError } from './db/data-dir-lock.ts'
 import { ConfigError, loadConfig } from './plugins/config.ts'
+import { isOAuthScope } from './plugins/oauth-scopes.ts'
 import { checkNewPasswordPolicy, hashPassword } from './routes/auth/passwords.ts'
 import { createClientAppRepository } from './routes/clients/repository.ts'
 import { revokeClientApp } from './routes/clients/revoke.ts'
+import { createOAuthClientRepository } from './routes/oauth/repository.ts'
+import { redirectUriProblem, toOAuthClient } from './routes/oauth/schemas.ts'
 import { createUserRepository } from './routes/user/repository.ts'
 
 const USAGE = `Operator commands (npm run cli -- <command>):
@@ -16,6 +19,11 @@ const USAGE = `Operator commands (npm run cli -- <command>):
                                             (default CLIENT_SECRET_OVERLAP_S, 86400; 0 = stops at once)
   client list                               list the client apps (id, name, dates; never their secrets)
   client revoke --id CLIENT_ID              revoke a client app and end every session opened through it
+  oauth-client create --name NAME --redirect-uri URI [--redirect-uri URI …] --scope "S1 S2 …" [--public]
+                                            register a third-party app (OAuth client); prints client_id and, unless
+                                            --public, client_secret (shown once) as JSON
+  oauth-client list                         list the OAuth clients (never their secrets)
+  oauth-client revoke --id CLIENT_ID        revoke an OAuth client and delete every grant and token it holds
   admin create --email E --password P [--first-name F] [--last-name L]
                                             create an admin account (e-mail counted as verified)
   admin promote --email E                   give an existing account the admin role
@@ -41,6 +49,9 @@ const { positionals, values } = parseArgs({
     'first-name': { type: 'string' },
     'last-name': { type: 'string' },
     'overlap-s': { type: 'string' },
+    'redirect-uri': { type: 'string', multiple: true },
+    scope: { type: 'string' },
+    public: { type: 'boolean' },
     out: { type: 'string' },
     in: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
@@ -119,6 +130,50 @@ try {
       const { client, ended } = await revokeClientApp(database.db, values.id)
       if (!client) fail('no client app has this id')
       print({ status: 'success', client_id: client.id, sessions_revoked: ended.length })
+      break
+    }
+    case 'oauth-client create': {
+      if (!values.name?.trim()) fail('oauth-client create needs --name')
+      const uris = values['redirect-uri'] ?? []
+      if (uris.length === 0) fail('oauth-client create needs at least one --redirect-uri')
+      for (const uri of uris) {
+        const problem = redirectUriProblem(uri)
+        if (problem) fail(`--redirect-uri ${uri}: ${problem}`)
+      }
+      const scopes = [...new Set((values.scope ?? '').split(/\s+/).filter(Boolean))]
+      if (scopes.length === 0) fail('oauth-client create needs --scope "…" (space-separated)')
+      const unknown = scopes.filter((s) => !isOAuthScope(s))
+      if (unknown.length) fail(`unknown scope(s): ${unknown.join(', ')}`)
+      const { row, secret } = await createOAuthClientRepository(database.db).create({
+        name: values.name.trim(),
+        redirectUris: uris,
+        scopes,
+        public: values.public === true,
+      })
+      print({ ...toOAuthClient(row), client_secret: secret })
+      break
+    }
+    case 'oauth-client list': {
+      const clients = createOAuthClientRepository(database.db)
+      const all = []
+      let after: { at: Date; id: string } | undefined
+      for (;;) {
+        const page = await clients.list(100, after)
+        all.push(...page.map(toOAuthClient))
+        if (page.length < 100) break
+        const last = page[page.length - 1]
+        after = { at: last.createdAt, id: last.id }
+      }
+      print(all)
+      break
+    }
+    case 'oauth-client revoke': {
+      if (!values.id) fail('oauth-client revoke needs --id')
+      const revoked = await database.db.transaction((tx) =>
+        createOAuthClientRepository(database.db).revoke(values.id as string, tx),
+      )
+      if (!revoked) fail('no OAuth client has this id')
+      print({ status: 'success', ...toOAuthClient(revoked) })
       break
     }
     case 'admin create': {

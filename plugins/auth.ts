@@ -1,5 +1,5 @@
 import fastifyJwt from '@fastify/jwt'
-import type { FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
+import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { type EndSessions, type TransactionEndingSessions, transactionEndingSessionsOn } from './end-sessions.ts'
 import { errors } from './errors.ts'
@@ -173,9 +173,11 @@ export default fp(
       return transactionEndingSessions((_tx, end) => end(...args))
     })
 
-    async function authenticate(request: FastifyRequest) {
+    async function authenticate(request: FastifyRequest, reply: FastifyReply) {
       const token = bearerToken(request)
       if (!token) throw errors.unauthorized('unauthorized', 'A Bearer access token is required.')
+      // A NOWATCH access token is a JWT; a third-party app's (OAuth) token is opaque: plugins/oauth-bearer.ts.
+      if (!token.includes('.')) return app.oauthBearer.authenticate(request, reply, token)
       let claims: AccessClaims | RefreshClaims
       try {
         claims = app.jwt.verify<AccessClaims | RefreshClaims>(token)
@@ -216,8 +218,8 @@ export default fp(
     })
 
     app.decorate('authenticate', authenticate)
-    app.decorate('requireAdmin', async function requireAdmin(request: FastifyRequest) {
-      await authenticate(request)
+    app.decorate('requireAdmin', async function requireAdmin(request: FastifyRequest, reply: FastifyReply) {
+      await authenticate(request, reply)
       if (request.user.role !== 'admin') throw errors.forbidden('This route is for administrators.')
       // ADMIN_MFA_REQUIRED: admin power needs a session that passed a second factor (routes/mfa).
       if (app.config.ADMIN_MFA_REQUIRED && (request.user.aal ?? 1) < 2) {
@@ -225,5 +227,5 @@ export default fp(
       }
     })
   },
-  { name: 'auth', dependencies: ['config', 'db', 'errors', 'session-repository', 'profile-cache'] },
+  { name: 'auth', dependencies: ['config', 'db', 'errors', 'session-repository', 'profile-cache', 'oauth-bearer'] },
 )

@@ -48,6 +48,9 @@ export const ConfigSchema = Type.Object({
   TRUST_PROXY: Type.String({ default: 'false', maxLength: 4096 }),
   MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, maximum: 60000, default: 1000 }),
   RATE_LIMIT_ENABLED: Type.Boolean({ default: true }),
+  /** Requests per window that one third-party (OAuth) app may make on the data routes, all its users together. */
+  OAUTH_CLIENT_RATE_LIMIT: Type.Integer({ minimum: 1, maximum: 1000000, default: 1200 }),
+  OAUTH_CLIENT_RATE_WINDOW_S: Type.Integer({ minimum: 1, maximum: 86400, default: 60 }),
   MEASUREMENT_BATCH_LIMIT: Type.Integer({ minimum: 1, maximum: 100000, default: 10000 }),
   SHARE_INVITE_TTL_DAYS: Type.Integer({ minimum: 1, maximum: 365, default: 14 }),
   FIRMWARE_DIR: Type.Optional(Type.String({ minLength: 1 })),

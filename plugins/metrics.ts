@@ -23,12 +23,24 @@ declare module 'fastify' {
   }
 }
 
-const LOGIN_ROUTES = new Set(['/v1/auth/login', '/v2/auth/login', '/v2/auth/login/admin'])
+const LOGIN_ROUTES = new Set([
+  '/v1/auth/login',
+  '/v2/auth/login',
+  '/v2/auth/login/admin',
+  // The OAuth sign-in page's password and second-factor forms (routes/oauth): HTML answers, see noteErrorId.
+  '/oauth/interaction/:uid/login',
+  '/oauth/interaction/:uid/code',
+])
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 const QUERY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5]
 // The identifier at the head of our error bodies: `{"error":"rate_limited",…`.
 const ERROR_ID = /^\{"error":"([a-z0-9_]{1,64})"/
 const errorIds = new WeakMap<FastifyRequest, string>()
+
+/** The error identifier of an answer that is not a JSON error body (an HTML page), for the error labels. */
+export function noteErrorId(request: FastifyRequest, id: string) {
+  errorIds.set(request, id)
+}
 
 type QueryObserver = (seconds: number) => void
 const OBSERVERS = Symbol('nowatch.queryObservers')

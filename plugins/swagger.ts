@@ -1,6 +1,7 @@
 import fastifySwagger from '@fastify/swagger'
 import fastifySwaggerUi from '@fastify/swagger-ui'
 import fp from 'fastify-plugin'
+import { DOCS_CLIENT_ID, OAUTH_SCOPES } from './oauth-scopes.ts'
 
 /** The domain tags the NOWATCH reference lists (its "Operations" sections), in its order. */
 export const REFERENCE_TAGS = [
@@ -78,6 +79,29 @@ export default fp(
               description:
                 'Access token from login or refresh. A revoked session is refused at once by the process that revoked it and within SESSION_CACHE_TTL_MS (default 2 s) by every other process.',
             },
+            oauth2: {
+              type: 'oauth2',
+              description:
+                'Third-party apps (integrators): OAuth 2.0 (RFC 9700 practice, OpenID Connect on top) with this server as the authorization server; its metadata is at `/.well-known/oauth-authorization-server` (RFC 8414) and `/.well-known/openid-configuration`, the issuer is PUBLIC_URL. Register a client with `POST /v1/admin/oauth-clients` or `npm run cli -- oauth-client create`. ' +
+                "Authorization code with PKCE (S256 only, for every client; `state`; redirect URIs matched exactly): the user signs in and consents on this server's pages and may grant a subset of the scopes; a remembered grant skips the consent page unless new scopes are asked. `offline_access` gives a refresh token with the code exchange; every refresh rotates it, and a used refresh token presented again revokes the whole grant. " +
+                'Device authorization grant (RFC 8628) for devices without a keyboard: `POST /oauth/device/auth` answers `device_code`, `user_code`, `verification_uri` (`/oauth/device`, where the signed-in user enters the code); poll `POST /oauth/token` with `grant_type=urn:ietf:params:oauth:grant-type:device_code` (HTTP 400 `authorization_pending`, `slow_down`, `access_denied`, `expired_token`). ' +
+                'Revocation `POST /oauth/revoke` (RFC 7009), introspection `POST /oauth/introspect` (RFC 7662, confidential clients, their own tokens), userinfo `/oauth/userinfo`. Confidential clients authenticate with HTTP Basic. ' +
+                'An access token works on the data routes that list its scope (each route names the scope it needs); elsewhere, or without the scope, the answer is `403 insufficient_scope` with `WWW-Authenticate: Bearer error="insufficient_scope"` (RFC 6750). Data routes answer an app\'s requests with `RateLimit-Policy` and `RateLimit` headers (OAUTH_CLIENT_RATE_LIMIT per OAUTH_CLIENT_RATE_WINDOW_S for each app, all its users together), and `429 rate_limited` with Retry-After past them.',
+              flows: {
+                authorizationCode: {
+                  authorizationUrl: '/oauth/authorize',
+                  tokenUrl: '/oauth/token',
+                  refreshUrl: '/oauth/token',
+                  scopes: OAUTH_SCOPES,
+                },
+              },
+              'x-device-authorization': {
+                deviceAuthorizationUrl: '/oauth/device/auth',
+                verificationUri: '/oauth/device',
+                tokenUrl: '/oauth/token',
+                grantType: 'urn:ietf:params:oauth:grant-type:device_code',
+              },
+            } as never,
           },
         },
         tags: TAGS,
@@ -85,7 +109,16 @@ export default fp(
     })
     // No CSP of Swagger UI's own: its static one always carries upgrade-insecure-requests, which blanks
     // the page over plain http off localhost. The security plugin's policy (per protocol) covers /docs.
-    await app.register(fastifySwaggerUi, { routePrefix: '/docs' })
+    // "Authorize" on the docs page: authorization code + PKCE against this server, as the docs' own public client.
+    await app.register(fastifySwaggerUi, {
+      routePrefix: '/docs',
+      initOAuth: {
+        clientId: DOCS_CLIENT_ID,
+        appName: 'NOWATCH API docs',
+        usePkceWithAuthorizationCodeGrant: true,
+        scopes: ['openid', 'profile:read', 'measurements:read'],
+      },
+    })
   },
   { name: 'swagger' },
 )

@@ -4,6 +4,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Scope } from '../db/schema/index.ts'
 import { errors } from '../plugins/errors.ts'
+import { documentOAuthScope } from '../plugins/oauth-bearer.ts'
+import type { OAuthScope } from '../plugins/oauth-scopes.ts'
 import { SECURITY } from '../plugins/swagger.ts'
 import { errorResponses } from './common.ts'
 
@@ -47,6 +49,18 @@ export interface GetOneRoute<P extends TObject, I extends TSchema, R>
   toJson: (row: R) => Static<I>
 }
 
+/** The OAuth scope that reads each domain's own data (by the route's tag). */
+const OAUTH_READ_SCOPES: Record<string, OAuthScope> = {
+  measurement: 'measurements:read',
+  statistics: 'statistics:read',
+  sleep: 'sleep:read',
+  checkin: 'journal:read',
+  'day-feedback': 'journal:read',
+  activity: 'journal:read',
+  intention: 'journal:read',
+  insight: 'insights:read',
+}
+
 declare module 'fastify' {
   interface FastifyInstance {
     /**
@@ -70,6 +84,18 @@ function ownerReads(app: FastifyInstance, options: ReadRoutesOptions, scope: Sco
   const sharedNote =
     `Read-only: answers what the owner gets from the same path without \`/shared/{owner_id}\`, when the owner shares the \`${scope}\` scope with the caller ` +
     '(or both are members of one peer group). `404 not_found` when the owner shares nothing with the caller, `403 forbidden` when the share lacks the scope.'
+
+  // Third-party apps (OAuth) read the caller's own data with the read scope of the route's domain (its
+  // tag); never the shared copies, which are the viewer's access to someone else's data.
+  if (!shared) {
+    app.addHook('onRoute', function declareReadScope(route) {
+      const tag = (route.schema as { tags?: string[] } | undefined)?.tags?.[0]
+      const oauthScope = tag ? OAUTH_READ_SCOPES[tag] : undefined
+      if (!oauthScope || route.config?.oauthScope) return
+      route.config = { ...route.config, oauthScope }
+      documentOAuthScope(route)
+    })
+  }
 
   if (shared) {
     app.addHook<{ Params: Static<typeof OwnerParamsSchema> }>('preHandler', async function checkShare(request) {

@@ -9,6 +9,7 @@ import { exportRows as exportInsightRows } from '../insight/repository.ts'
 import { exportRows as exportIntentionRows } from '../intention/index.ts'
 import { exportRows as exportMeasurementRows } from '../measurement/repository.ts'
 import { createMfaRepository } from '../mfa/repository.ts'
+import { exportAuthorizationRows } from '../oauth/authorizations.ts'
 import { createGroupRepository } from '../sharing/group-repository.ts'
 import { createSharingRepository } from '../sharing/repository.ts'
 import { exportRows as exportSleepRows } from '../sleep/repository.ts'
@@ -73,4 +74,5 @@ export const exportSections: ExportSection[] = [
   { name: 'intentions', rows: (db, userId) => exportIntentionRows(db, userId) },
   { name: 'insights', rows: (db, userId) => exportInsightRows(db, userId) },
   { name: 'second_factors', rows: (db, userId) => createMfaRepository(db).exportRows(userId) },
+  { name: 'oauth_authorizations', rows: (db, userId) => exportAuthorizationRows(db, userId) },
 ]

@@ -204,6 +204,22 @@ export function createAuthService(app: FastifyInstance) {
       body: { email: string; password: string },
       adminOnly: boolean,
     ): Promise<Tokens> {
+      const user = await this.checkCredentials(request, body, adminOnly)
+      // Accounts with a second factor (and admins, when ADMIN_MFA_REQUIRED) finish in routes/mfa.
+      if (await app.mfa.required(user, adminOnly)) return app.mfa.challenge(request, user, adminOnly)
+      return openSession(request, user, PASSWORD_AUTH, adminOnly ? 'admin' : 'user')
+    },
+
+    /**
+     * The password check of every login (the API's and the OAuth sign-in page's): per-account backoff,
+     * one generic failure, equal bcrypt work for unknown e-mails, disabled and locked accounts, the failure
+     * in the login history, the rehash when BCRYPT_COST changed. Answers the account; opens nothing.
+     */
+    async checkCredentials(
+      request: FastifyRequest,
+      body: { email: string; password: string },
+      adminOnly: boolean,
+    ): Promise<UserRow> {
       const meta = requestMeta(request)
       const email = normaliseEmail(body.email)
       await throttle(email)
@@ -226,9 +242,7 @@ export function createAuthService(app: FastifyInstance) {
       if (needsRehash(user.passwordHash, config.BCRYPT_COST)) {
         await users.setPasswordHash(user.id, await hashPassword(body.password, config.BCRYPT_COST))
       }
-      // Accounts with a second factor (and admins, when ADMIN_MFA_REQUIRED) finish in routes/mfa.
-      if (await app.mfa.required(user, adminOnly)) return app.mfa.challenge(request, user, adminOnly)
-      return openSession(request, user, PASSWORD_AUTH, adminOnly ? 'admin' : 'user')
+      return user
     },
 
     /**

@@ -184,6 +184,7 @@ const insightRoutes: FastifyPluginAsyncTypebox = async function insightRoutes(ap
     '/insights/:id/reflections',
     {
       ...base,
+      config: { oauthScope: 'insights:read' },
       schema: {
         ...common,
         summary: 'List my reflections on an insight, oldest first',

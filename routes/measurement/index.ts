@@ -115,6 +115,7 @@ const measurementRoutes: FastifyPluginAsyncTypebox = async function measurementR
     '/measurements',
     {
       onRequest: app.authenticate,
+      config: { oauthScope: 'measurements:write' },
       bodyLimit: Math.max(app.config.BODY_LIMIT, batchLimit * BYTES_PER_SAMPLE),
       schema: {
         tags: ['measurement'],
@@ -153,6 +154,7 @@ const measurementRoutes: FastifyPluginAsyncTypebox = async function measurementR
     '/measurements',
     {
       onRequest: app.authenticate,
+      config: { oauthScope: 'measurements:write' },
       schema: {
         tags: ['measurement'],
         summary: 'Delete my samples in a time range',
@@ -189,6 +191,7 @@ const measurementRoutes: FastifyPluginAsyncTypebox = async function measurementR
     '/measurements/types',
     {
       onRequest: app.authenticate,
+      config: { oauthScope: 'measurements:read' },
       schema: {
         tags: ['measurement'],
         summary: 'The catalogue of measurement types: unit and valid range of each',

@@ -407,6 +407,23 @@ export function createMfaService(app: FastifyInstance) {
       return auth.openSession(request, user, { method: 'mfa', amr: ['pwd', ...amr], aal: 2 }, role)
     },
 
+    /**
+     * A second-factor code (TOTP or recovery) typed on the OAuth sign-in page after the password: the same
+     * backoff as `verifyLogin` (failed codes count in the account's login failures), true once per code.
+     */
+    async checkLoginCode(request: FastifyRequest, user: UserRow, code: string): Promise<boolean> {
+      await auth.throttle(user.email)
+      if (await checkCode(user.id, code)) return true
+      await auth.history.record({
+        userId: user.id,
+        email: user.email,
+        success: false,
+        reason: 'invalid_mfa_code',
+        ...requestMeta(request),
+      })
+      return false
+    },
+
     /** `POST /v1/auth/passkey/login`: a discoverable credential names and authenticates the account. */
     async passkeyLogin(request: FastifyRequest, response: AuthenticationResponseJSON): Promise<Tokens> {
       const result = await checkAssertion('login', null, response)

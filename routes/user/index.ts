@@ -27,6 +27,7 @@ const userRoutes: FastifyPluginAsyncTypebox = async function userRoutes(app) {
   app.get(
     '/users/me',
     {
+      config: { oauthScope: 'profile:read' },
       schema: {
         tags: ['user'],
         summary: 'My profile',

@@ -25,6 +25,7 @@ const SECTION_NAMES = [
   'intentions',
   'insights',
   'second_factors',
+  'oauth_authorizations',
 ]
 
 t.test('the export holds every record of mine and nothing of anyone else', async (t) => {

@@ -86,7 +86,8 @@ export interface StartOptions {
  */
 export async function startServer(env: Record<string, string>, options: StartOptions = {}): Promise<ServerProcess> {
   const { script = 'server.ts', ready = '/healthz', testDefaults = true } = options
-  const port = await freePort()
+  // A caller that must know the port before the start (PUBLIC_URL naming it) passes PORT itself.
+  const port = env.PORT ? Number(env.PORT) : await freePort()
   let out = ''
   const defaults = testDefaults
     ? {

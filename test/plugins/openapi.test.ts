@@ -20,7 +20,7 @@ t.test('the spec names the product, both credentials and every tag of the refere
   t.equal(file.info.title, 'NOWATCH API')
   t.equal(file.info.version, '0.9.0')
   t.match(file.openapi, /^3\./)
-  t.same(Object.keys(file.components.securitySchemes).sort(), ['bearerAuth', 'clientToken'])
+  t.same(Object.keys(file.components.securitySchemes).sort(), ['bearerAuth', 'clientToken', 'oauth2'])
   t.equal(file.components.securitySchemes.clientToken.name, 'x-auth-token')
   for (const tag of REFERENCE_TAGS) {
     t.ok(
