@@ -40,28 +40,47 @@ export const measurements = pgTable(
 )
 
 /**
- * Per-minute rollup of measurements (all devices together), kept current by the same statement or
+ * 15-minute rollup of measurements (all devices together), kept current by the same statement or
  * transaction that inserts or deletes raw rows: a batch adds its new rows' count/sum/min/max to their
- * minutes (re-sent rows are not new, so they add nothing), a delete recomputes the minutes it touched from
- * what is left. Aggregates of 1m..1d buckets and the statistics read these rows: 30 days are 43,200 rows
- * instead of 2.6 M. Minutes (UTC) are aligned with every time zone's hours and days, :30 and :45 offsets
- * included, so day buckets in any zone are exact.
+ * quarter-hours (re-sent rows are not new, so they add nothing), a delete recomputes the quarter-hours it
+ * touched from what is left. Aggregates of 15m..1d buckets and the statistics read these rows: a year is
+ * 35,040 rows per type. Every zone's offset from UTC is a multiple of 15 minutes (:30 and :45 zones
+ * included), so UTC quarter-hours are aligned with every zone's hours and days and day buckets stay exact.
+ *
+ * Finer grain where it is needed: per UTC-aligned 5-minute window w of the quarter-hour (0, 1, 2) its
+ * count, sum, min and max (`wN_*`; min and max null when the window is empty), so 5m buckets read the rollup
+ * too, and `minute_mask`, bit i set when minute i of the quarter-hour has samples: resting heart rate is the
+ * lowest mean of a day's 5-minute windows with samples in at least 3 of their minutes. All of them are
+ * sums, extremes or ors, so ingest keeps them current incrementally like the rest.
  */
-export const measurementMinutes = pgTable(
-  'measurement_minutes',
+export const measurementQuarters = pgTable(
+  'measurement_quarters',
   {
     userId: uuid('user_id')
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
     type: text('type').notNull(),
-    minute: timestamp('minute', { withTimezone: true, precision: 3 }).notNull(),
+    quarter: timestamp('quarter', { withTimezone: true, precision: 3 }).notNull(),
     count: integer('count').notNull(),
     sum: doublePrecision('sum').notNull(),
     min: doublePrecision('min').notNull(),
     max: doublePrecision('max').notNull(),
+    w0Count: integer('w0_count').notNull(),
+    w0Sum: doublePrecision('w0_sum').notNull(),
+    w0Min: doublePrecision('w0_min'),
+    w0Max: doublePrecision('w0_max'),
+    w1Count: integer('w1_count').notNull(),
+    w1Sum: doublePrecision('w1_sum').notNull(),
+    w1Min: doublePrecision('w1_min'),
+    w1Max: doublePrecision('w1_max'),
+    w2Count: integer('w2_count').notNull(),
+    w2Sum: doublePrecision('w2_sum').notNull(),
+    w2Min: doublePrecision('w2_min'),
+    w2Max: doublePrecision('w2_max'),
+    minuteMask: integer('minute_mask').notNull(),
   },
   (t) => [
-    primaryKey({ name: 'measurement_minutes_pkey', columns: [t.userId, t.type, t.minute] }),
-    check('measurement_minutes_count_positive', sql`${t.count} > 0`),
+    primaryKey({ name: 'measurement_quarters_pkey', columns: [t.userId, t.type, t.quarter] }),
+    check('measurement_quarters_count_positive', sql`${t.count} > 0`),
   ],
 )

@@ -63,58 +63,147 @@ export interface DailyStatistics {
 export type StatisticKey = Exclude<keyof DailyStatistics, 'date'>
 
 const MINUTE_MS = 60_000
-const floorMinute = (ms: number) => Math.floor(ms / MINUTE_MS) * MINUTE_MS
-const ceilMinute = (ms: number) => Math.ceil(ms / MINUTE_MS) * MINUTE_MS
+const QUARTER_MS = 15 * MINUTE_MS
+const floorTo = (ms: number, step: number) => Math.floor(ms / step) * step
+const ceilTo = (ms: number, step: number) => Math.ceil(ms / step) * step
 
 /** RFC 3339 UTC with milliseconds, formatted by the database so both drivers answer the same text. */
 const iso = (column: SQL) => sql`to_char((${column}) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
 const ts = (ms: number) => sql`${new Date(ms).toISOString()}::timestamptz`
 /** A text[] parameter: the driver encodes the array (pg and PGlite alike), never a string joined here. */
 const typeArray = (types: readonly string[]) => sql`${sql.param([...types])}::text[]`
-// The UTC minute of a timestamp, whatever the session's TimeZone.
+// The UTC minute, 5 minutes and quarter-hour of a timestamp, whatever the session's TimeZone.
 const minuteOf = (column: SQL) => sql`date_trunc('minute', ${column}, 'UTC')`
+const fiveOf = (column: SQL) => sql`date_bin('5 minutes', ${column}, timestamptz '2000-01-01T00:00:00Z')`
+const quarterOf = (column: SQL) => sql`date_bin('15 minutes', ${column}, timestamptz '2000-01-01T00:00:00Z')`
+
+/** The stored samples (type, measured_at, device_id, value) of the user's `types` in [from, to). */
+function rawSamples(userId: string, types: readonly string[], fromMs: number, toMs: number): SQL {
+  return sql`
+    select type, measured_at, device_id, value from measurements
+     where user_id = ${userId} and type = any(${typeArray(types)})
+       and measured_at >= ${ts(fromMs)} and measured_at < ${ts(toMs)}`
+}
+
+const WINDOWS = [0, 1, 2] as const
+const ROLLUP_COLUMNS = sql.raw(
+  `user_id, type, quarter, count, sum, min, max, ${WINDOWS.map((w) => `w${w}_count, w${w}_sum, w${w}_min, w${w}_max`).join(', ')}, minute_mask`,
+)
 
 /**
- * Per-minute rows (type, minute, count, sum, min, max) for [from, to): the rollup for the whole minutes
- * inside the range, the raw rows grouped by minute for the partial minutes at its two edges. Every
- * aggregate reads this, so it is exact for any range while touching at most two minutes of raw rows.
+ * measurement_quarters rows (in ROLLUP_COLUMNS order) of the samples `source` selects (type, measured_at,
+ * value), one per type and quarter-hour, in key order (so concurrent upserts lock rows in the same order).
  */
-function minuteSource(userId: string, types: readonly string[], fromMs: number, toMs: number): SQL {
-  let innerFrom = ceilMinute(fromMs)
-  let innerTo = floorMinute(toMs)
+function rollupOf(userId: string, source: SQL): SQL {
+  return sql`
+    select ${userId}::uuid, type, quarter, count(*)::int, sum(value), min(value), max(value),
+           ${sql.join(
+             WINDOWS.map(
+               (w) => sql`(count(*) filter (where mi / 5 = ${sql.raw(String(w))}))::int,
+                 coalesce(sum(value) filter (where mi / 5 = ${sql.raw(String(w))}), 0),
+                 min(value) filter (where mi / 5 = ${sql.raw(String(w))}),
+                 max(value) filter (where mi / 5 = ${sql.raw(String(w))})`,
+             ),
+             sql`, `,
+           )},
+           bit_or(1 << mi)
+      from (
+        select type, value, quarter, floor(extract(epoch from measured_at - quarter) / 60)::int as mi
+          from (select type, measured_at, value, ${quarterOf(sql`measured_at`)} as quarter from (${source}) s0) s1
+      ) s
+     group by type, quarter
+     order by type, quarter`
+}
+
+/** ON CONFLICT of a rollup upsert that adds new samples to what the quarter-hour already holds. */
+const ADD_TO_ROLLUP = sql.raw(
+  `count = m.count + excluded.count, sum = m.sum + excluded.sum,
+   min = least(m.min, excluded.min), max = greatest(m.max, excluded.max),
+   ${WINDOWS.map(
+     (w) => `w${w}_count = m.w${w}_count + excluded.w${w}_count, w${w}_sum = m.w${w}_sum + excluded.w${w}_sum,
+   w${w}_min = least(m.w${w}_min, excluded.w${w}_min), w${w}_max = greatest(m.w${w}_max, excluded.w${w}_max)`,
+   ).join(',\n   ')},
+   minute_mask = m.minute_mask | excluded.minute_mask`,
+)
+
+/** ON CONFLICT of a rollup upsert that replaces the quarter-hour with a recomputation. */
+const REPLACE_ROLLUP = sql.raw(
+  [
+    'count',
+    'sum',
+    'min',
+    'max',
+    ...WINDOWS.flatMap((w) => ['count', 'sum', 'min', 'max'].map((c) => `w${w}_${c}`)),
+    'minute_mask',
+  ]
+    .map((c) => `${c} = excluded.${c}`)
+    .join(', '),
+)
+
+/**
+ * Slots (type, slot, count, sum, min, max) covering [from, to) exactly: quarter-hours of the rollup for the
+ * whole quarter-hours inside the range, raw rows grouped by quarter-hour for the partial ones at its edges
+ * (at most 2 x 15 minutes of raw rows).
+ */
+function quarterSource(userId: string, types: readonly string[], fromMs: number, toMs: number): SQL {
+  let innerFrom = ceilTo(fromMs, QUARTER_MS)
+  let innerTo = floorTo(toMs, QUARTER_MS)
   if (innerFrom >= innerTo) innerFrom = innerTo = fromMs
   return sql`
-    select type, minute, count, sum, min, max
-      from measurement_minutes
+    select type, quarter as slot, count, sum, min, max
+      from measurement_quarters
      where user_id = ${userId} and type = any(${typeArray(types)})
-       and minute >= ${ts(innerFrom)} and minute < ${ts(innerTo)}
+       and quarter >= ${ts(innerFrom)} and quarter < ${ts(innerTo)}
     union all
-    select type, ${minuteOf(sql`measured_at`)}, count(*)::int, sum(value), min(value), max(value)
-      from measurements
-     where user_id = ${userId} and type = any(${typeArray(types)})
-       and ((measured_at >= ${ts(fromMs)} and measured_at < ${ts(innerFrom)})
-         or (measured_at >= ${ts(innerTo)} and measured_at < ${ts(toMs)}))
+    select type, ${quarterOf(sql`measured_at`)}, count(*)::int, sum(value), min(value), max(value)
+      from (${rawSamples(userId, types, fromMs, innerFrom)} union all ${rawSamples(userId, types, innerTo, toMs)}) r
+     group by 1, 2`
+}
+
+/** As quarterSource, in UTC 5-minute slots: the rollup's 5-minute windows, raw rows at the edges. */
+function fiveMinuteSource(userId: string, types: readonly string[], fromMs: number, toMs: number): SQL {
+  let innerFrom = ceilTo(fromMs, QUARTER_MS)
+  let innerTo = floorTo(toMs, QUARTER_MS)
+  if (innerFrom >= innerTo) innerFrom = innerTo = fromMs
+  return sql`
+    select q.type, q.quarter + make_interval(mins => 5 * w.i) as slot, w.count, w.sum, w.min, w.max
+      from measurement_quarters q
+     cross join lateral (values (0, q.w0_count, q.w0_sum, q.w0_min, q.w0_max),
+                                (1, q.w1_count, q.w1_sum, q.w1_min, q.w1_max),
+                                (2, q.w2_count, q.w2_sum, q.w2_min, q.w2_max)) w(i, count, sum, min, max)
+     where q.user_id = ${userId} and q.type = any(${typeArray(types)})
+       and q.quarter >= ${ts(innerFrom)} and q.quarter < ${ts(innerTo)} and w.count > 0
+    union all
+    select type, ${fiveOf(sql`measured_at`)}, count(*)::int, sum(value), min(value), max(value)
+      from (${rawSamples(userId, types, fromMs, innerFrom)} union all ${rawSamples(userId, types, innerTo, toMs)}) r
+     group by 1, 2`
+}
+
+/** Raw rows grouped by UTC minute over [from, to) (1m buckets: the rollup has no minutes). */
+function minuteSource(userId: string, types: readonly string[], fromMs: number, toMs: number): SQL {
+  return sql`
+    select type, ${minuteOf(sql`measured_at`)} as slot, count(*)::int as count, sum(value) as sum,
+           min(value) as min, max(value) as max
+      from (${rawSamples(userId, types, fromMs, toMs)}) r
      group by 1, 2`
 }
 
 /**
- * Bucket start of a UTC minute. Hours and days follow the user's zone: a local hour starts where the local
+ * Bucket start of a slot (a UTC minute, 5 minutes or quarter-hour of the matching source). Hours and days follow the user's zone: a local hour starts where the local
  * minute-of-hour is 0 (so the repeated hour of a DST fall-back gives two buckets, and :30/:45 zones get their
  * own hours); a day is the local calendar date (23 or 25 hours on DST days). 5 and 15 minutes are aligned
- * with UTC, which is aligned with every zone's offset too.
+ * with UTC, which is aligned with every zone's offset too; so a quarter-hour lies in one local hour and day.
  */
 function bucketStart(bucket: Bucket, tz: string): SQL {
   switch (bucket) {
     case '1m':
-      return sql`minute`
     case '5m':
-      return sql`date_bin('5 minutes', minute, timestamptz '2000-01-01T00:00:00Z')`
     case '15m':
-      return sql`date_bin('15 minutes', minute, timestamptz '2000-01-01T00:00:00Z')`
+      return sql`slot`
     case '1h':
-      return sql`minute - make_interval(mins => extract(minute from minute at time zone ${tz})::int)`
+      return sql`slot - make_interval(mins => extract(minute from slot at time zone ${tz})::int)`
     case '1d':
-      return sql`((minute at time zone ${tz})::date::timestamp at time zone ${tz})`
+      return sql`((slot at time zone ${tz})::date::timestamp at time zone ${tz})`
   }
 }
 
@@ -141,26 +230,32 @@ const STAT_TYPES = [
  */
 export const RESTING_WINDOW_MIN_MINUTES = 3
 
-/** Per-day sums, counts, extremes and resting heart rate over local days [fromDate, toDate]; SQL of one query. */
+/**
+ * Per-day sums, counts, extremes and resting heart rate over local days [fromDate, toDate]; SQL of one query.
+ * Local days start and end on UTC quarter-hours in every zone, so the rollup alone answers them exactly.
+ */
 function dailyCore(userId: string, tz: string, fromDate: string, toDate: string): SQL {
   return sql`
     src as (
-      select type, minute, count, sum, min, max, (minute at time zone ${tz})::date as day
-        from measurement_minutes
+      select type, count, sum, min, max, (quarter at time zone ${tz})::date as day,
+             case when type = 'heart_rate' then least(${sql.join(
+               WINDOWS.map((w) =>
+                 sql.raw(`case when bit_count(((minute_mask >> ${5 * w}) & 31)::bit(5)) >= ${RESTING_WINDOW_MIN_MINUTES}
+                     then w${w}_sum / w${w}_count end`),
+               ),
+               sql`, `,
+             )}) end as resting
+        from measurement_quarters
        where user_id = ${userId} and type = any(${typeArray(STAT_TYPES)})
-         and minute >= (${fromDate}::date::timestamp at time zone ${tz})
-         and minute < ((${toDate}::date + 1)::timestamp at time zone ${tz})
+         and quarter >= (${fromDate}::date::timestamp at time zone ${tz})
+         and quarter < ((${toDate}::date + 1)::timestamp at time zone ${tz})
     ),
     per_type as (
       select day, type, sum(count)::float8 as n, sum(sum) as s, min(min) as lo, max(max) as hi
         from src group by day, type
     ),
     resting as (
-      select day, min(mean) as bpm from (
-        select day, sum(sum) / sum(count) as mean, count(*) as minutes
-          from src where type = 'heart_rate'
-         group by day, date_bin('5 minutes', minute, timestamptz '2000-01-01T00:00:00Z')
-      ) w where minutes >= ${RESTING_WINDOW_MIN_MINUTES} group by day
+      select day, min(resting) as bpm from src where resting is not null group by day
     ),
     days as (
       select d::date as day from generate_series(${fromDate}::date, ${toDate}::date, interval '1 day') d
@@ -197,8 +292,8 @@ export function createMeasurementRepository(db: Db) {
   return {
     /**
      * Stores a validated batch in one statement: new rows go in, rows already stored (same user, type,
-     * timestamp, device) are skipped, and the new rows' count/sum/min/max are added to their minutes in
-     * measurement_minutes by the same statement, so the rollup is never out of step with the raw rows.
+     * timestamp, device) are skipped, and the new rows' count/sum/min/max are added to their quarter-hours
+     * in measurement_quarters by the same statement, so the rollup is never out of step with the raw rows.
      */
     async ingest(
       userId: string,
@@ -223,12 +318,9 @@ export function createMeasurementRepository(db: Db) {
           returning type, measured_at, value
         ),
         roll as (
-          insert into measurement_minutes as m (user_id, type, minute, count, sum, min, max)
-          select ${userId}, type, ${minuteOf(sql`measured_at`)} as minute, count(*), sum(value), min(value), max(value)
-            from ins group by type, minute order by type, minute
-          on conflict (user_id, type, minute) do update
-            set count = m.count + excluded.count, sum = m.sum + excluded.sum,
-                min = least(m.min, excluded.min), max = greatest(m.max, excluded.max)
+          insert into measurement_quarters as m (${ROLLUP_COLUMNS})
+          ${rollupOf(userId, sql`select type, measured_at, value from ins`)}
+          on conflict (user_id, type, quarter) do update set ${ADD_TO_ROLLUP}
         )
         select count(*)::int as accepted from ins`,
       )
@@ -266,7 +358,7 @@ export function createMeasurementRepository(db: Db) {
       const res = await queryRows<AggregateRow & { date: string | null }>(
         db,
         sql`
-        with m as (${minuteSource(userId, [q.type], q.from.getTime(), q.to.getTime())}),
+        with m as (${(bucket === '1m' ? minuteSource : bucket === '5m' ? fiveMinuteSource : quarterSource)(userId, [q.type], q.from.getTime(), q.to.getTime())}),
         b as (
           select ${bucketStart(bucket, tz)} as start, sum(count)::int as count, sum(sum) as sum,
                  min(min) as min, max(max) as max
@@ -283,8 +375,8 @@ export function createMeasurementRepository(db: Db) {
 
     /**
      * Removes the caller's samples in [from, to) (of one type, or all), and brings the rollup back in step:
-     * the minutes wholly inside the range are dropped, the (at most two) edge minutes recomputed from what
-     * is left. Runs in the caller's transaction.
+     * the quarter-hours wholly inside the range are dropped, the (at most two) edge quarter-hours recomputed
+     * from what is left. Runs in the caller's transaction.
      */
     async deleteRange(
       userId: string,
@@ -308,28 +400,26 @@ export function createMeasurementRepository(db: Db) {
       const deleted = res[0]?.deleted ?? 0
       if (deleted === 0) return 0
       await tx.execute(sql`
-        delete from measurement_minutes
+        delete from measurement_quarters
          where user_id = ${userId} and type = any(${typeArray(types)})
-           and minute >= ${ts(floorMinute(fromMs))} and minute < ${ts(toMs)}`)
-      const edges = [floorMinute(fromMs), floorMinute(toMs)]
+           and quarter >= ${ts(floorTo(fromMs, QUARTER_MS))} and quarter < ${ts(toMs)}`)
+      const edges = [...new Set([floorTo(fromMs, QUARTER_MS), floorTo(toMs, QUARTER_MS)])]
       await tx.execute(sql`
-        insert into measurement_minutes as m (user_id, type, minute, count, sum, min, max)
-        select ${userId}, type, ${minuteOf(sql`measured_at`)} as minute, count(*), sum(value), min(value), max(value)
-          from measurements
-         where user_id = ${userId} and type = any(${typeArray(types)})
-           and (${sql.join(
-             edges.map((e) => sql`(measured_at >= ${ts(e)} and measured_at < ${ts(e + MINUTE_MS)})`),
-             sql` or `,
-           )})
-         group by type, minute
-        on conflict (user_id, type, minute) do update
-          set count = excluded.count, sum = excluded.sum, min = excluded.min, max = excluded.max`)
+        insert into measurement_quarters as m (${ROLLUP_COLUMNS})
+        ${rollupOf(
+          userId,
+          sql.join(
+            edges.map((e) => rawSamples(userId, types, e, e + QUARTER_MS)),
+            sql` union all `,
+          ),
+        )}
+        on conflict (user_id, type, quarter) do update set ${REPLACE_ROLLUP}`)
       return deleted
     },
 
     /**
      * Per type with data in [from, to): count, avg, min, max and sum (sum is the total for additive types
-     * such as steps and active_energy). Reads the per-minute rollup, raw rows only for partial edge minutes.
+     * such as steps and active_energy). Reads the 15-minute rollup, raw rows only for partial edge quarter-hours.
      */
     async windowSummary(
       userId: string,
@@ -340,7 +430,7 @@ export function createMeasurementRepository(db: Db) {
       const res = await queryRows<WindowStat & { type: MeasurementTypeName }>(
         db,
         sql`
-        with m as (${minuteSource(userId, TYPE_NAMES, from.getTime(), to.getTime())})
+        with m as (${quarterSource(userId, TYPE_NAMES, from.getTime(), to.getTime())})
         select type, sum(count)::int as count, sum(sum) / sum(count) as avg, min(min) as min, max(max) as max,
                sum(sum) as sum
           from m group by type order by type`,
@@ -430,7 +520,8 @@ export function createMeasurementRepository(db: Db) {
 
     /**
      * For each window [start, end) and type: the mean over the minutes that begin inside it (all devices),
-     * and the lowest one-minute mean. Reads the per-minute rollup only; one query for all windows.
+     * and the lowest one-minute mean. Reads the raw samples of those minutes (the rollup has no minutes);
+     * one query for all windows.
      */
     async windowMinuteStats(
       userId: string,
@@ -441,20 +532,26 @@ export function createMeasurementRepository(db: Db) {
         () => ({}) as Partial<Record<MeasurementTypeName, { avg: number; lowest_minute: number }>>,
       )
       if (windows.length === 0) return out
-      const starts = sql.param(windows.map((w) => new Date(w.start).toISOString()))
-      const ends = sql.param(windows.map((w) => new Date(w.end).toISOString()))
+      // The minutes that begin inside [start, end) hold the samples of [ceil(start), ceil(end)).
+      const starts = sql.param(windows.map((w) => new Date(ceilTo(w.start, MINUTE_MS)).toISOString()))
+      const ends = sql.param(windows.map((w) => new Date(ceilTo(w.end, MINUTE_MS)).toISOString()))
       const rows = await queryRows<{ i: number; type: MeasurementTypeName; avg: number; lowest_minute: number }>(
         db,
         sql`
         with w as (
           select * from unnest(${starts}::timestamptz[], ${ends}::timestamptz[]) with ordinality as w(s, e, i)
         )
-        -- Lateral: one index range scan of the rollup per window, not one pass over all windows per minute.
+        -- Lateral: one index range scan per window, not one pass over all windows per sample.
         select (w.i - 1)::int as i, m.type, m.avg, m.lowest_minute
           from w cross join lateral (
             select type, sum(sum) / sum(count) as avg, min(sum / count) as lowest_minute
-              from measurement_minutes
-             where user_id = ${userId} and type = any(${typeArray(types)}) and minute >= w.s and minute < w.e
+              from (
+                select type, ${minuteOf(sql`measured_at`)}, count(*) as count, sum(value) as sum
+                  from measurements
+                 where user_id = ${userId} and type = any(${typeArray(types)})
+                   and measured_at >= w.s and measured_at < w.e
+                 group by 1, 2
+              ) per_minute
              group by type
           ) m`,
       )
