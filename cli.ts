@@ -7,6 +7,7 @@ import { ConfigError, loadConfig } from './plugins/config.ts'
 import { checkNewPasswordPolicy, hashPassword } from './routes/auth/passwords.ts'
 import { createClientAppRepository } from './routes/clients/repository.ts'
 import { revokeClientApp } from './routes/clients/revoke.ts'
+import { compactMeasurements } from './routes/measurement/compaction.ts'
 import { createUserRepository } from './routes/user/repository.ts'
 
 const USAGE = `Operator commands (npm run cli -- <command>):
@@ -22,6 +23,8 @@ const USAGE = `Operator commands (npm run cli -- <command>):
   migrate                                   apply pending database migrations
   backup --out FILE                         a consistent backup of every table (gzip'd JSON lines); works
                                             while the server runs (through its socket on the embedded database)
+  measurements compact                      compact every closed hour of raw samples into blocks now (waits for
+                                            each user's lock; prints users, blocks, samples moved as JSON)
   restore --in FILE                         load a backup into an empty database (a fresh DATA_DIR, or an
                                             empty PostgreSQL database); the server must not be running on it
 `
@@ -76,6 +79,9 @@ try {
   switch (command) {
     case 'migrate':
       print({ status: 'success', pending: await database.pendingMigrations() })
+      break
+    case 'measurements compact':
+      print(await compactMeasurements(database.db, { before: Date.now(), wait: true }))
       break
     case 'client create': {
       if (!values.name) fail('client create needs --name')

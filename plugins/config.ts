@@ -49,6 +49,10 @@ export const ConfigSchema = Type.Object({
   MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, maximum: 60000, default: 1000 }),
   RATE_LIMIT_ENABLED: Type.Boolean({ default: true }),
   MEASUREMENT_BATCH_LIMIT: Type.Integer({ minimum: 1, maximum: 100000, default: 10000 }),
+  /** Every this many seconds the server compacts closed hours of raw samples into blocks; 0 = never (CLI only). */
+  MEASUREMENT_COMPACTION_INTERVAL_S: Type.Integer({ minimum: 0, maximum: 86400, default: 900 }),
+  /** An hour is compacted once it ended this long ago (most late uploads arrive before; later ones merge in). */
+  MEASUREMENT_COMPACTION_DELAY_S: Type.Integer({ minimum: 0, maximum: 604800, default: 3600 }),
   SHARE_INVITE_TTL_DAYS: Type.Integer({ minimum: 1, maximum: 365, default: 14 }),
   FIRMWARE_DIR: Type.Optional(Type.String({ minLength: 1 })),
   FIRMWARE_MAX_BYTES: Type.Integer({ minimum: 1, default: 268435456 }),

@@ -5,6 +5,7 @@ import { acceptCompressedJson } from '../../plugins/request-body.ts'
 import { SECURITY } from '../../plugins/swagger.ts'
 import { cursorInstant, decodeCursor, encodeCursor, errorResponses, keysetPage } from '../common.ts'
 import type { ReadRoutesOptions } from '../owner-reads.ts'
+import { compactMeasurements } from './compaction.ts'
 import { BUCKET_MINUTES, type NewSample, createMeasurementRepository } from './repository.ts'
 import {
   AggregateQuerySchema,
@@ -152,7 +153,10 @@ const measurementRoutes: FastifyPluginAsyncTypebox = async function measurementR
       // Types, timestamps (window included) and value ranges were all checked by the schema, every
       // bad sample reported in one answer (SampleInSchema's x-window and x-ranges).
       const rows: NewSample[] = samples.map((s) => ({ type: s.type, at: Date.parse(s.timestamp), value: s.value }))
-      const result = await repo.ingest(request.user.sub, device_id, rows)
+      // One transaction: the samples and their rollup, checked against the compacted blocks under the user's lock.
+      const result = await app.db.transaction(async function ingestBatch(tx) {
+        return repo.ingest(request.user.sub, device_id, rows, tx)
+      })
       app.metrics.samplesIngested.inc({ result: 'accepted' }, result.accepted)
       app.metrics.samplesIngested.inc({ result: 'duplicate' }, result.duplicates)
       return result
@@ -226,6 +230,28 @@ const measurementRoutes: FastifyPluginAsyncTypebox = async function measurementR
   )
 
   await app.register(measurementReadRoutes)
+
+  const intervalS = app.config.MEASUREMENT_COMPACTION_INTERVAL_S
+  if (app.config.JOBS_ENABLED && intervalS > 0) {
+    let running: Promise<void> | undefined
+    const compact = () => {
+      if (running) return
+      running = compactMeasurements(app.db, { before: Date.now() - app.config.MEASUREMENT_COMPACTION_DELAY_S * 1000 })
+        .then((r) => {
+          if (r.samples > 0 || r.skipped > 0) app.log.info(r, 'measurement compaction')
+        })
+        .catch((err) => app.log.warn({ err }, 'measurement compaction failed'))
+        .finally(() => {
+          running = undefined
+        })
+    }
+    const timer = setInterval(compact, intervalS * 1000)
+    timer.unref()
+    app.addHook('onClose', async function stopMeasurementCompaction() {
+      clearInterval(timer)
+      await running
+    })
+  }
 }
 
 export default measurementRoutes

@@ -2,6 +2,19 @@ import { type SQL, sql } from 'drizzle-orm'
 import { type Db, type DbOrTx, queryRows } from '../../db/client.ts'
 import { CATALOGUE, type MeasurementTypeName, TYPE_NAMES } from '../../db/schema/measurement-catalogue.ts'
 import { createUserRepository } from '../user/repository.ts'
+import {
+  type StoredSample,
+  blockMinutesOfWindows,
+  blockSamples,
+  blocksIn,
+  compareSamples,
+  deleteFromBlocks,
+  hourOfRow,
+  lockUser,
+  samplesOf,
+  samplesSource,
+  withoutCompacted,
+} from './blocks.ts'
 
 /** `device_id` stored for samples sent without one (a primary key column cannot be null). */
 export const NO_DEVICE = ''
@@ -63,6 +76,11 @@ export interface DailyStatistics {
 export type StatisticKey = Exclude<keyof DailyStatistics, 'date'>
 
 const MINUTE_MS = 60_000
+/** Bounds of an open range (the API's timestamps lie in 1900..2200). */
+const EARLIEST = Date.parse('1000-01-01T00:00:00Z')
+const LATEST = Date.parse('9000-01-01T00:00:00Z')
+/** Blocks read per query while filling a page of raw samples. */
+const LIST_BLOCK_BATCH = 8
 const QUARTER_MS = 15 * MINUTE_MS
 const floorTo = (ms: number, step: number) => Math.floor(ms / step) * step
 const ceilTo = (ms: number, step: number) => Math.ceil(ms / step) * step
@@ -77,12 +95,40 @@ const minuteOf = (column: SQL) => sql`date_trunc('minute', ${column}, 'UTC')`
 const fiveOf = (column: SQL) => sql`date_bin('5 minutes', ${column}, timestamptz '2000-01-01T00:00:00Z')`
 const quarterOf = (column: SQL) => sql`date_bin('15 minutes', ${column}, timestamptz '2000-01-01T00:00:00Z')`
 
-/** The stored samples (type, measured_at, device_id, value) of the user's `types` in [from, to). */
-function rawSamples(userId: string, types: readonly string[], fromMs: number, toMs: number): SQL {
+/** The samples (type, measured_at, device_id, value) of the user's `types` in [from, to) in the row table. */
+function rowSamples(userId: string, types: readonly string[], fromMs: number, toMs: number): SQL {
   return sql`
     select type, measured_at, device_id, value from measurements
      where user_id = ${userId} and type = any(${typeArray(types)})
        and measured_at >= ${ts(fromMs)} and measured_at < ${ts(toMs)}`
+}
+
+/**
+ * Every stored sample (type, measured_at, device_id, value) of the user's `types` in [from, to): the row
+ * table's, and the compacted ones of measurement_blocks decoded here and passed as array parameters. For
+ * short ranges (the partial quarter-hours at a range's edges, a night of sleep stages).
+ */
+async function rawSamples(
+  db: DbOrTx,
+  userId: string,
+  types: readonly string[],
+  fromMs: number,
+  toMs: number,
+): Promise<SQL> {
+  const rows = rowSamples(userId, types, fromMs, toMs)
+  const compacted = await blockSamples(db, userId, types, fromMs, toMs)
+  return compacted.length ? sql`${rows} union all ${samplesSource(compacted)}` : rows
+}
+
+/** Raw samples over the union of the ranges, as one source. */
+async function rawSamplesIn(
+  db: DbOrTx,
+  userId: string,
+  types: readonly string[],
+  ranges: Array<[number, number]>,
+): Promise<SQL> {
+  const parts = await Promise.all(ranges.filter(([f, t]) => t > f).map(([f, t]) => rawSamples(db, userId, types, f, t)))
+  return parts.length ? sql.join(parts, sql` union all `) : rowSamples(userId, types, 0, 0)
 }
 
 const WINDOWS = [0, 1, 2] as const
@@ -145,10 +191,20 @@ const REPLACE_ROLLUP = sql.raw(
  * whole quarter-hours inside the range, raw rows grouped by quarter-hour for the partial ones at its edges
  * (at most 2 x 15 minutes of raw rows).
  */
-function quarterSource(userId: string, types: readonly string[], fromMs: number, toMs: number): SQL {
+async function quarterSource(
+  db: DbOrTx,
+  userId: string,
+  types: readonly string[],
+  fromMs: number,
+  toMs: number,
+): Promise<SQL> {
   let innerFrom = ceilTo(fromMs, QUARTER_MS)
   let innerTo = floorTo(toMs, QUARTER_MS)
   if (innerFrom >= innerTo) innerFrom = innerTo = fromMs
+  const edges = await rawSamplesIn(db, userId, types, [
+    [fromMs, innerFrom],
+    [innerTo, toMs],
+  ])
   return sql`
     select type, quarter as slot, count, sum, min, max
       from measurement_quarters
@@ -156,15 +212,25 @@ function quarterSource(userId: string, types: readonly string[], fromMs: number,
        and quarter >= ${ts(innerFrom)} and quarter < ${ts(innerTo)}
     union all
     select type, ${quarterOf(sql`measured_at`)}, count(*)::int, sum(value), min(value), max(value)
-      from (${rawSamples(userId, types, fromMs, innerFrom)} union all ${rawSamples(userId, types, innerTo, toMs)}) r
+      from (${edges}) r
      group by 1, 2`
 }
 
 /** As quarterSource, in UTC 5-minute slots: the rollup's 5-minute windows, raw rows at the edges. */
-function fiveMinuteSource(userId: string, types: readonly string[], fromMs: number, toMs: number): SQL {
+async function fiveMinuteSource(
+  db: DbOrTx,
+  userId: string,
+  types: readonly string[],
+  fromMs: number,
+  toMs: number,
+): Promise<SQL> {
   let innerFrom = ceilTo(fromMs, QUARTER_MS)
   let innerTo = floorTo(toMs, QUARTER_MS)
   if (innerFrom >= innerTo) innerFrom = innerTo = fromMs
+  const edges = await rawSamplesIn(db, userId, types, [
+    [fromMs, innerFrom],
+    [innerTo, toMs],
+  ])
   return sql`
     select q.type, q.quarter + make_interval(mins => 5 * w.i) as slot, w.count, w.sum, w.min, w.max
       from measurement_quarters q
@@ -175,17 +241,50 @@ function fiveMinuteSource(userId: string, types: readonly string[], fromMs: numb
        and q.quarter >= ${ts(innerFrom)} and q.quarter < ${ts(innerTo)} and w.count > 0
     union all
     select type, ${fiveOf(sql`measured_at`)}, count(*)::int, sum(value), min(value), max(value)
-      from (${rawSamples(userId, types, fromMs, innerFrom)} union all ${rawSamples(userId, types, innerTo, toMs)}) r
+      from (${edges}) r
      group by 1, 2`
 }
 
-/** Raw rows grouped by UTC minute over [from, to) (1m buckets: the rollup has no minutes). */
-function minuteSource(userId: string, types: readonly string[], fromMs: number, toMs: number): SQL {
-  return sql`
+/**
+ * Raw samples grouped by UTC minute over [from, to) (1m buckets: the rollup has no minutes): the row table's
+ * in SQL, the compacted ones decoded and grouped here (a week of 1 Hz samples is 10,080 minutes, never
+ * 604,800 parameters). A minute may have both; the caller's grouping by slot adds them up.
+ */
+async function minuteSource(
+  db: DbOrTx,
+  userId: string,
+  types: readonly string[],
+  fromMs: number,
+  toMs: number,
+): Promise<SQL> {
+  const rows = sql`
     select type, ${minuteOf(sql`measured_at`)} as slot, count(*)::int as count, sum(value) as sum,
            min(value) as min, max(value) as max
-      from (${rawSamples(userId, types, fromMs, toMs)}) r
+      from (${rowSamples(userId, types, fromMs, toMs)}) r
      group by 1, 2`
+  const minutes = new Map<
+    string,
+    { type: string; slot: number; count: number; sum: number; min: number; max: number }
+  >()
+  for (const x of await blockSamples(db, userId, types, fromMs, toMs)) {
+    const slot = floorTo(x.at, MINUTE_MS)
+    const key = `${x.type} ${slot}`
+    const m = minutes.get(key)
+    if (m) {
+      m.count++
+      m.sum += x.value
+      if (x.value < m.min) m.min = x.value
+      if (x.value > m.max) m.max = x.value
+    } else minutes.set(key, { type: x.type, slot, count: 1, sum: x.value, min: x.value, max: x.value })
+  }
+  if (minutes.size === 0) return rows
+  const list = [...minutes.values()]
+  return sql`${rows} union all
+    select * from unnest(${sql.param(list.map((m) => m.type))}::text[],
+                         ${sql.param(list.map((m) => new Date(m.slot).toISOString()))}::timestamptz[],
+                         ${sql.param(list.map((m) => m.count))}::int[], ${sql.param(list.map((m) => m.sum))}::float8[],
+                         ${sql.param(list.map((m) => m.min))}::float8[], ${sql.param(list.map((m) => m.max))}::float8[])
+      as b(type, slot, count, sum, min, max)`
 }
 
 /**
@@ -291,21 +390,26 @@ export function createMeasurementRepository(db: Db) {
 
   return {
     /**
-     * Stores a validated batch in one statement: new rows go in, rows already stored (same user, type,
-     * timestamp, device) are skipped, and the new rows' count/sum/min/max are added to their quarter-hours
-     * in measurement_quarters by the same statement, so the rollup is never out of step with the raw rows.
+     * Stores a validated batch, in the caller's transaction: new rows go in, samples already stored (same
+     * user, type, timestamp, device; in the row table or in a compacted block) are skipped, and the new rows'
+     * count/sum/min/max are added to their quarter-hours in measurement_quarters by the same statement, so the
+     * rollup is never out of step with the raw rows. Under the user's shared lock (blocks.ts), so that no
+     * compaction moves rows into blocks between the look at the blocks and the insert.
      */
     async ingest(
       userId: string,
       deviceId: string | undefined,
-      samples: NewSample[],
-      tx?: DbOrTx,
+      batch: NewSample[],
+      tx: DbOrTx,
     ): Promise<{ accepted: number; duplicates: number }> {
+      const device = deviceId ?? NO_DEVICE
+      await lockUser(tx, userId, 'shared')
+      const samples = await withoutCompacted(tx, userId, device, batch)
       const types = sql.param(samples.map((s) => s.type))
       const times = sql.param(samples.map((s) => new Date(s.at).toISOString()))
       const values = sql.param(samples.map((s) => s.value))
       const [row] = await queryRows<{ accepted: number }>(
-        tx ?? db,
+        tx,
         sql`
         with input as (
           select * from unnest(${types}::text[], ${times}::timestamptz[], ${values}::float8[])
@@ -313,7 +417,7 @@ export function createMeasurementRepository(db: Db) {
         ),
         ins as (
           insert into measurements (user_id, type, measured_at, device_id, value)
-          select ${userId}, type, measured_at, ${deviceId ?? NO_DEVICE}, value from input
+          select ${userId}, type, measured_at, ${device}, value from input
           on conflict do nothing
           returning type, measured_at, value
         ),
@@ -325,15 +429,19 @@ export function createMeasurementRepository(db: Db) {
         select count(*)::int as accepted from ins`,
       )
       const accepted = row?.accepted ?? 0
-      return { accepted, duplicates: samples.length - accepted }
+      return { accepted, duplicates: batch.length - accepted }
     },
 
-    /** Raw samples of one type in [from, to), in (timestamp, device) order, after the keyset `after`. */
+    /**
+     * Raw samples of one type in [from, to), in (timestamp, device) order, after the keyset `after`: the first
+     * `limit` of the row table and of the blocks merged. Blocks are decoded in key order until they hold `limit`
+     * samples before the next undecoded block's hour; so a page decodes about a page of samples.
+     */
     async list(
       userId: string,
       q: { type: MeasurementTypeName; from?: Date; to?: Date; limit: number; after?: { at: Date; deviceId: string } },
     ): Promise<SampleRow[]> {
-      const res = await queryRows<SampleRow>(
+      const rows = await queryRows<SampleRow>(
         db,
         sql`
         select type, ${iso(sql`measured_at`)} as timestamp, nullif(device_id, '') as device_id, value
@@ -341,12 +449,67 @@ export function createMeasurementRepository(db: Db) {
          where user_id = ${userId} and type = ${q.type}
            ${q.from ? sql`and measured_at >= ${q.from.toISOString()}::timestamptz` : sql``}
            ${q.to ? sql`and measured_at < ${q.to.toISOString()}::timestamptz` : sql``}
-           ${q.after ? sql`and (measured_at, device_id) > (${q.after.at.toISOString()}::timestamptz, ${q.after.deviceId})` : sql``}
+           ${q.after ? sql`and (measured_at, device_id collate "C") > (${q.after.at.toISOString()}::timestamptz, ${q.after.deviceId})` : sql``}
          -- Qualified: the output column device_id (null for '') must not be the sort key; the keyset uses ''.
-         order by measurements.measured_at, measurements.device_id
+         -- "C": the order of the blocks' merge (code points), whatever the database's collation.
+         order by measurements.measured_at, measurements.device_id collate "C"
          limit ${q.limit}`,
       )
-      return res
+      const lower = Math.max(q.from?.getTime() ?? EARLIEST, q.after?.at.getTime() ?? EARLIEST)
+      const upper = q.to?.getTime() ?? LATEST
+      const after: StoredSample | undefined = q.after
+        ? { type: q.type, deviceId: q.after.deviceId, at: q.after.at.getTime(), value: 0 }
+        : undefined
+      const fromBlocks: StoredSample[] = []
+      let blocksDoneBefore = LATEST
+      let cursor: { hour: number; deviceId: string } | undefined
+      for (;;) {
+        const batch = await blocksIn(
+          db,
+          userId,
+          [q.type],
+          lower,
+          upper,
+          cursor
+            ? sql`and (hour, device_id collate "C") > (${new Date(cursor.hour).toISOString()}::timestamptz, ${cursor.deviceId})`
+            : sql``,
+          LIST_BLOCK_BATCH,
+        )
+        for (const x of samplesOf(batch, lower, upper)) {
+          if (!after || compareSamples(x, after) > 0) fromBlocks.push(x)
+        }
+        if (batch.length < LIST_BLOCK_BATCH) break
+        const last = batch[batch.length - 1]
+        cursor = { hour: hourOfRow(last), deviceId: last.device_id }
+        // Blocks not read yet start at this hour or later.
+        blocksDoneBefore = cursor.hour
+        if (fromBlocks.filter((x) => x.at < blocksDoneBefore).length >= q.limit) break
+        blocksDoneBefore = LATEST
+      }
+      if (fromBlocks.length === 0) return rows
+      const lastRow = rows.length === q.limit ? rows[rows.length - 1] : undefined
+      const lastRowKey: StoredSample | undefined = lastRow
+        ? { type: q.type, deviceId: lastRow.device_id ?? NO_DEVICE, at: Date.parse(lastRow.timestamp), value: 0 }
+        : undefined
+      const merged = [
+        ...rows.map((r) => ({
+          key: { type: q.type, deviceId: r.device_id ?? NO_DEVICE, at: Date.parse(r.timestamp), value: r.value },
+          row: r,
+        })),
+        ...fromBlocks
+          .filter((x) => x.at < blocksDoneBefore && (!lastRowKey || compareSamples(x, lastRowKey) <= 0))
+          .map((x) => ({
+            key: x,
+            row: {
+              type: x.type,
+              timestamp: new Date(x.at).toISOString(),
+              device_id: x.deviceId === NO_DEVICE ? null : x.deviceId,
+              value: x.value,
+            },
+          })),
+      ]
+      merged.sort((a, b) => compareSamples(a.key, b.key))
+      return merged.slice(0, q.limit).map((m) => m.row)
     },
 
     /** avg/min/max/count/sum of one type per bucket over [from, to); empty buckets are left out. */
@@ -358,7 +521,7 @@ export function createMeasurementRepository(db: Db) {
       const res = await queryRows<AggregateRow & { date: string | null }>(
         db,
         sql`
-        with m as (${(bucket === '1m' ? minuteSource : bucket === '5m' ? fiveMinuteSource : quarterSource)(userId, [q.type], q.from.getTime(), q.to.getTime())}),
+        with m as (${await (bucket === '1m' ? minuteSource : bucket === '5m' ? fiveMinuteSource : quarterSource)(db, userId, [q.type], q.from.getTime(), q.to.getTime())}),
         b as (
           select ${bucketStart(bucket, tz)} as start, sum(count)::int as count, sum(sum) as sum,
                  min(min) as min, max(max) as max
@@ -376,7 +539,9 @@ export function createMeasurementRepository(db: Db) {
     /**
      * Removes the caller's samples in [from, to) (of one type, or all), and brings the rollup back in step:
      * the quarter-hours wholly inside the range are dropped, the (at most two) edge quarter-hours recomputed
-     * from what is left. Runs in the caller's transaction.
+     * from what is left. Samples inside compacted blocks are removed by rewriting those blocks (an hour each
+     * at most two partly, the rest dropped whole). Runs in the caller's transaction, under the user's
+     * exclusive lock (blocks.ts).
      */
     async deleteRange(
       userId: string,
@@ -386,6 +551,8 @@ export function createMeasurementRepository(db: Db) {
       const types = q.type ? [q.type] : TYPE_NAMES
       const fromMs = q.from.getTime()
       const toMs = q.to.getTime()
+      await lockUser(tx, userId, 'exclusive')
+      const fromBlocks = await deleteFromBlocks(tx, userId, types, fromMs, toMs)
       const res = await queryRows<{ deleted: number }>(
         tx,
         sql`
@@ -397,7 +564,7 @@ export function createMeasurementRepository(db: Db) {
         )
         select count(*)::int as deleted from d`,
       )
-      const deleted = res[0]?.deleted ?? 0
+      const deleted = (res[0]?.deleted ?? 0) + fromBlocks
       if (deleted === 0) return 0
       await tx.execute(sql`
         delete from measurement_quarters
@@ -408,9 +575,11 @@ export function createMeasurementRepository(db: Db) {
         insert into measurement_quarters as m (${ROLLUP_COLUMNS})
         ${rollupOf(
           userId,
-          sql.join(
-            edges.map((e) => rawSamples(userId, types, e, e + QUARTER_MS)),
-            sql` union all `,
+          await rawSamplesIn(
+            tx,
+            userId,
+            types,
+            edges.map((e) => [e, e + QUARTER_MS]),
           ),
         )}
         on conflict (user_id, type, quarter) do update set ${REPLACE_ROLLUP}`)
@@ -430,7 +599,7 @@ export function createMeasurementRepository(db: Db) {
       const res = await queryRows<WindowStat & { type: MeasurementTypeName }>(
         db,
         sql`
-        with m as (${quarterSource(userId, TYPE_NAMES, from.getTime(), to.getTime())})
+        with m as (${await quarterSource(db, userId, TYPE_NAMES, from.getTime(), to.getTime())})
         select type, sum(count)::int as count, sum(sum) / sum(count) as avg, min(min) as min, max(max) as max,
                sum(sum) as sum
           from m group by type order by type`,
@@ -451,7 +620,12 @@ export function createMeasurementRepository(db: Db) {
          where user_id = ${userId} and type = ${type} and measured_at >= ${ts(from.getTime())}
          order by measured_at limit 1`,
       )
-      return row ? Date.parse(row.at) : null
+      const rowAt = row ? Date.parse(row.at) : null
+      // The first block holding a sample at or after `from` (its first sample, or a later one of the hour).
+      const [block] = await blocksIn(db, userId, [type], from.getTime(), rowAt ?? LATEST, sql``, 1)
+      if (!block) return rowAt
+      const [first] = samplesOf([block], from.getTime(), LATEST).sort(compareSamples)
+      return rowAt === null || (first && first.at < rowAt) ? (first?.at ?? rowAt) : rowAt
     },
 
     /** The first and last sample time of a type (ms), or null when the user has none. */
@@ -459,8 +633,12 @@ export function createMeasurementRepository(db: Db) {
       const [row] = await queryRows<{ first: string | null; last: string | null }>(
         db,
         sql`
-        select ${iso(sql`min(measured_at)`)} as first, ${iso(sql`max(measured_at)`)} as last
-          from measurements where user_id = ${userId} and type = ${type}`,
+        select ${iso(sql`min(at)`)} as first, ${iso(sql`max(at)`)} as last from (
+          select min(measured_at) as at from measurements where user_id = ${userId} and type = ${type}
+          union all select max(measured_at) from measurements where user_id = ${userId} and type = ${type}
+          union all select min(first_at) from measurement_blocks where user_id = ${userId} and type = ${type}
+          union all select max(last_at) from measurement_blocks where user_id = ${userId} and type = ${type}
+        ) x`,
       )
       return row?.first && row.last ? { first: Date.parse(row.first), last: Date.parse(row.last) } : null
     },
@@ -488,9 +666,7 @@ export function createMeasurementRepository(db: Db) {
         with s as (
           select device_id, measured_at, value,
                  lead(measured_at) over (partition by device_id order by measured_at) as next_at
-            from measurements
-           where user_id = ${userId} and type = ${q.type}
-             and measured_at >= ${ts(q.from.getTime())} and measured_at < ${ts(q.to.getTime())}
+            from (${await rawSamples(db, userId, [q.type], q.from.getTime(), q.to.getTime())}) r
         ),
         seg as (
           select device_id, value, measured_at as start_at,
@@ -535,25 +711,41 @@ export function createMeasurementRepository(db: Db) {
       // The minutes that begin inside [start, end) hold the samples of [ceil(start), ceil(end)).
       const starts = sql.param(windows.map((w) => new Date(ceilTo(w.start, MINUTE_MS)).toISOString()))
       const ends = sql.param(windows.map((w) => new Date(ceilTo(w.end, MINUTE_MS)).toISOString()))
+      const compacted = await blockMinutesOfWindows(
+        db,
+        userId,
+        types,
+        windows.map((w) => ({ start: ceilTo(w.start, MINUTE_MS), end: ceilTo(w.end, MINUTE_MS) })),
+      )
       const rows = await queryRows<{ i: number; type: MeasurementTypeName; avg: number; lowest_minute: number }>(
         db,
         sql`
         with w as (
           select * from unnest(${starts}::timestamptz[], ${ends}::timestamptz[]) with ordinality as w(s, e, i)
+        ),
+        per_minute as (
+          -- Lateral: one index range scan per window, not one pass over all windows per sample.
+          select (w.i - 1)::int as i, r.type, r.minute, r.count, r.sum
+            from w cross join lateral (
+              select type, ${minuteOf(sql`measured_at`)} as minute, count(*)::int8 as count, sum(value) as sum
+                from measurements
+               where user_id = ${userId} and type = any(${typeArray(types)})
+                 and measured_at >= w.s and measured_at < w.e
+               group by 1, 2
+            ) r
+          union all
+          select * from unnest(${sql.param(compacted.map((c) => c.i))}::int[],
+                               ${sql.param(compacted.map((c) => c.type))}::text[],
+                               ${sql.param(compacted.map((c) => new Date(c.minute).toISOString()))}::timestamptz[],
+                               ${sql.param(compacted.map((c) => c.count))}::int8[],
+                               ${sql.param(compacted.map((c) => c.sum))}::float8[])
+        ),
+        -- A minute may have samples in a block and late ones in the row table.
+        merged as (
+          select i, type, minute, sum(count)::float8 as count, sum(sum) as sum from per_minute group by 1, 2, 3
         )
-        -- Lateral: one index range scan per window, not one pass over all windows per sample.
-        select (w.i - 1)::int as i, m.type, m.avg, m.lowest_minute
-          from w cross join lateral (
-            select type, sum(sum) / sum(count) as avg, min(sum / count) as lowest_minute
-              from (
-                select type, ${minuteOf(sql`measured_at`)}, count(*) as count, sum(value) as sum
-                  from measurements
-                 where user_id = ${userId} and type = any(${typeArray(types)})
-                   and measured_at >= w.s and measured_at < w.e
-                 group by 1, 2
-              ) per_minute
-             group by type
-          ) m`,
+        select i, type, sum(sum) / sum(count) as avg, min(sum / count) as lowest_minute
+          from merged group by i, type`,
       )
       for (const r of rows) {
         out[r.i][r.type] = { avg: r.avg, lowest_minute: r.lowest_minute }
@@ -644,27 +836,28 @@ export const STATISTIC_KEYS: StatisticKey[] = [
 export type MeasurementRepository = ReturnType<typeof createMeasurementRepository>
 
 /**
- * Every sample of a user as plain JSON (snake_case) for the account export, in key order, read in keyset
- * batches so millions of rows never sit in memory at once.
+ * Every sample of a user as plain JSON (snake_case) for the account export, in key order (type, then time and
+ * device), read in pages of the merged row table and blocks, so millions of rows never sit in memory at once.
  */
 export async function* exportRows(db: Db, userId: string, batchSize = 5000): AsyncGenerator<SampleRow> {
-  let after: { type: string; at: string; deviceId: string } | undefined
-  for (;;) {
-    const res = await queryRows<Omit<SampleRow, 'device_id'> & { device_id: string }>(
-      db,
-      sql`
-      select type, ${iso(sql`measured_at`)} as timestamp, device_id, value
-        from measurements
-       where user_id = ${userId}
-         ${after ? sql`and (type, measured_at, device_id) > (${after.type}, ${after.at}::timestamptz, ${after.deviceId})` : sql``}
-       order by type, measured_at, device_id
-       limit ${batchSize}`,
-    )
-    const rows = res
-    for (const r of rows) yield { ...r, device_id: r.device_id === NO_DEVICE ? null : r.device_id }
-    if (rows.length < batchSize) return
-    const last = rows[rows.length - 1]
-    after = { type: last.type, at: last.timestamp, deviceId: last.device_id }
+  const repo = createMeasurementRepository(db)
+  const present = await queryRows<{ type: MeasurementTypeName }>(
+    db,
+    sql`
+    select t.type from unnest(${typeArray(TYPE_NAMES)}) as t(type)
+     where exists (select 1 from measurements m where m.user_id = ${userId} and m.type = t.type)
+        or exists (select 1 from measurement_blocks b where b.user_id = ${userId} and b.type = t.type)
+     order by t.type collate "C"`,
+  )
+  for (const { type } of present) {
+    let after: { at: Date; deviceId: string } | undefined
+    for (;;) {
+      const rows = await repo.list(userId, { type, limit: batchSize, after })
+      yield* rows
+      if (rows.length < batchSize) break
+      const last = rows[rows.length - 1]
+      after = { at: new Date(last.timestamp), deviceId: last.device_id ?? NO_DEVICE }
+    }
   }
 }
 
