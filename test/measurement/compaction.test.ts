@@ -121,7 +121,7 @@ t.test('compaction', async (t) => {
   )
   const before = await snapshot(app, alice.headers)
   const rawBefore = await everySample(app, alice.headers, 'heart_rate', 10_000)
-  const exportBefore = []
+  const exportBefore: unknown[] = []
   for await (const r of exportRows(app.db, alice.user.id, 777)) exportBefore.push(r)
   const windowBefore = await repo.windowSummary(alice.user.id, new Date(T0 + 123_456), new Date(T0 + 2 * HOUR + 7_000))
   const vitalsWindows = [
@@ -164,7 +164,7 @@ t.test('compaction', async (t) => {
       all.map((s) => ({ ...s })),
       'raw samples in pages that end inside blocks equal the samples sent',
     )
-    const exported = []
+    const exported: unknown[] = []
     for await (const r of exportRows(app.db, alice.user.id, 777)) exported.push(r)
     t.same(exported, exportBefore, 'the export')
     // Sums of floats added in another order may differ in the last bits.
@@ -174,11 +174,7 @@ t.test('compaction', async (t) => {
       'activity summaries',
     )
     const vitals = await repo.windowMinuteStats(alice.user.id, ['heart_rate', 'skin_temperature'], vitalsWindows)
-    t.same(
-      rounded(vitals),
-      rounded(vitalsBefore),
-      'sleep vitals (minute means)',
-    )
+    t.same(rounded(vitals), rounded(vitalsBefore), 'sleep vitals (minute means)')
     t.same(await repo.extent(alice.user.id, 'heart_rate'), {
       first: T0,
       last: Math.max(Date.parse(hrA[hrA.length - 1].timestamp), Date.parse(hrB[hrB.length - 1].timestamp)),
