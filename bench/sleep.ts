@@ -51,9 +51,11 @@ await db.execute(sql`
          date_trunc('day', now()) - make_interval(days => d, hours => 2) + make_interval(secs => i * ${EPOCH_S}),
          'watch-1', case when i = ${perNight} then 0 else 1 + (i * ${EPOCH_S} / 600) % 3 end
   from generate_series(1, ${NIGHTS}) d, generate_series(0, ${perNight}) i`)
+// Heart rate once a minute through the nights (sleep vitals read the raw minutes).
 await db.execute(sql`
-  insert into measurement_minutes (user_id, type, minute, count, sum, min, max)
-  select ${user.id}, 'heart_rate', date_trunc('day', now()) - make_interval(days => d, hours => 2, mins => -m), 60, 3600, 55, 65
+  insert into measurements (user_id, type, measured_at, device_id, value)
+  select ${user.id}, 'heart_rate', date_trunc('day', now()) - make_interval(days => d, hours => 2, mins => -m), 'watch-1',
+         55 + m % 11
   from generate_series(1, ${NIGHTS}) d, generate_series(0, 479) m`)
 const seeded = (Date.now() - seedStart) / 1000
 
