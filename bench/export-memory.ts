@@ -15,6 +15,7 @@ import { sql } from 'drizzle-orm'
 import { openDatabase } from '../db/client.ts'
 import { hashPassword } from '../routes/auth/passwords.ts'
 import { createClientAppRepository } from '../routes/clients/repository.ts'
+import { ensurePartitionsBetween } from '../routes/measurement/partitions.ts'
 import { createUserRepository } from '../routes/user/repository.ts'
 import { freshDatabase } from '../test/helpers/database.ts'
 import { startServer } from '../test/helpers/processes.ts'
@@ -51,7 +52,13 @@ const user = await createUserRepository(database.db).create({
   emailVerifiedAt: now,
 })
 if (!user) throw new Error('no user')
-// Seeded in SQL so that nothing of it sits in any Node process's memory.
+// Seeded in SQL so that nothing of it sits in any Node process's memory; the months' partitions first.
+await ensurePartitionsBetween(
+  database.db,
+  'measurements',
+  Date.now() - Math.max(SAMPLES * STEP_S * 1000, (SLEEP_NIGHTS + 1) * 86400_000),
+  Date.now(),
+)
 await database.db.execute(sql`
   insert into measurements (user_id, type, measured_at, device_id, value)
   select ${user.id}, 'heart_rate', now() - make_interval(secs => s * ${STEP_S}), 'watch-1', 55 + (s % 40)

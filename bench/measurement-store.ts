@@ -30,6 +30,7 @@ import { type Database, openDatabase, openDatabaseForCli, queryRows } from '../d
 import { hashPassword } from '../routes/auth/passwords.ts'
 import { createClientAppRepository } from '../routes/clients/repository.ts'
 import { compactMeasurements } from '../routes/measurement/compaction.ts'
+import { createMeasurementRepository } from '../routes/measurement/repository.ts'
 import { createUserRepository } from '../routes/user/repository.ts'
 import { startServer as startProcess } from '../test/helpers/processes.ts'
 
@@ -199,7 +200,10 @@ async function ingestAll(url: string, auths: string[], bodies: (u: number) => It
   let accepted = 0
   const jobs = auths.map((auth, u) => ({ auth, bodies: bodies(u) }))
   await pool(jobs, concurrency ?? jobs.length, async (job) => {
-    for (const body of job.bodies) accepted += await post(url, job.auth, body)
+    for (const body of job.bodies) {
+      const n = await post(url, job.auth, body)
+      accepted += n
+    }
   })
   const seconds = (performance.now() - started) / 1000
   return { samples: accepted, seconds, perSecond: accepted / seconds }
@@ -302,7 +306,9 @@ async function scenario(kind: 'postgres' | 'pglite') {
     function* copyBodies() {
       for (let u = 0; u < size.users; u++) {
         const s = hrOf(u)
-        const userId = randomBytes(16).toString('hex').replace(/(.{8})(.{4})(.{4})(.{4})(.{12})/, '$1-$2-$3-$4-$5')
+        const userId = randomBytes(16)
+          .toString('hex')
+          .replace(/(.{8})(.{4})(.{4})(.{4})(.{12})/, '$1-$2-$3-$4-$5')
         for (let b = 0; b * BATCH < s.count; b++) {
           let body = ''
           for (let i = b * BATCH; i < Math.min(s.count, (b + 1) * BATCH); i++) {
@@ -317,9 +323,12 @@ async function scenario(kind: 'postgres' | 'pglite') {
     await pool(copyBodies(), CONCURRENCY, async (body) => {
       const client = await copyPool.connect()
       try {
-        await pipeline(async function* () {
-          yield body
-        }, client.query(copyFrom('copy bench_plain (user_id, type, measured_at, device_id, value) from stdin')))
+        await pipeline(
+          async function* () {
+            yield body
+          },
+          client.query(copyFrom('copy bench_plain (user_id, type, measured_at, device_id, value) from stdin')),
+        )
         rows += BATCH
       } finally {
         client.release()
@@ -358,7 +367,11 @@ async function scenario(kind: 'postgres' | 'pglite') {
   out.compaction = { ...compacted, seconds: (performance.now() - compactStarted) / 1000 }
   await store.db.execute(sql`vacuum analyze`)
   out.rawBlocks = await rawReads(server, auths, size.hours)
+  // The row table after compaction holds the emptied pages of the bulk load, which later inserts reuse; in steady
+  // state it holds the last hour or two of each active user. Figures: as left by plain VACUUM, and after VACUUM FULL.
   out.heartRateStore = await storeBytes(store.db)
+  await store.db.execute(sql`vacuum full measurements`)
+  out.heartRateStoreAfterVacuumFull = await storeBytes(store.db)
 
   // 4. Float types: 1 Hz skin temperature (two decimals) and HRV (any double) for one user, hours as above.
   const floats = await login(server, token, 'floats')
@@ -403,13 +416,54 @@ async function scenario(kind: 'postgres' | 'pglite') {
     { type: 'skin_temperature', start: yearStart, count: days * 288, stepMs: 300_000, value: () => ytemp() / 100 },
   ]
   const yearIngest = []
-  for (const s of yearSeries) yearIngest.push(await ingestAll(server, [year], () => batches(s, BATCH)))
-  out.yearIngest = yearIngest
-  await compactMeasurements(store.db, { before: T0, wait: true })
-  await store.db.execute(sql`vacuum analyze`)
   const from = new Date(yearStart).toISOString()
   const to = new Date(T0).toISOString()
+  for (const s of yearSeries) yearIngest.push(await ingestAll(server, [year], () => batches(s, BATCH)))
+  out.yearIngest = yearIngest
+  // Same-run baseline of the year-long day buckets: the previous layout's per-minute rollup of the same heart rate
+  // and the previous query over it (in-process, as the new repository call below).
+  await store.db.execute(sql`
+    create table bench_minutes as
+    select user_id, type, date_trunc('minute', measured_at, 'UTC') as minute, count(*)::int as count, sum(value) as sum,
+           min(value) as min, max(value) as max
+      from measurements where user_id = ${ids.year} and type = 'heart_rate' group by 1, 2, 3`)
+  await store.db.execute(sql`alter table bench_minutes add primary key (user_id, type, minute)`)
+  await compactMeasurements(store.db, { before: T0, wait: true })
+  await store.db.execute(sql`vacuum analyze`)
   const dayOf = (ms: number) => new Intl.DateTimeFormat('en-CA', { timeZone: ZONE }).format(new Date(ms))
+  const inProcess = async (run: () => Promise<unknown>) => {
+    const times: number[] = []
+    for (let i = 0; i < QUERY_RUNS + 2; i++) {
+      const t = performance.now()
+      await run()
+      if (i >= 2) times.push(performance.now() - t)
+    }
+    times.sort((a, b) => a - b)
+    return { p50: percentile(times, 50), p99: percentile(times, 99) }
+  }
+  const repo = createMeasurementRepository(store.db)
+  out.yearInProcess = {
+    'aggregate 1d, previous (1-minute rollup)': await inProcess(() =>
+      queryRows(
+        store.db,
+        sql`select to_char((((minute at time zone ${ZONE})::date)::timestamp at time zone ${ZONE}) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as start,
+                   sum(count)::int as count, sum(sum) / sum(count) as avg, min(min) as min, max(max) as max
+              from bench_minutes where user_id = ${ids.year} and type = 'heart_rate'
+               and minute >= ${from}::timestamptz and minute < ${to}::timestamptz
+             group by ((minute at time zone ${ZONE})::date::timestamp at time zone ${ZONE}) order by 1`,
+      ),
+    ),
+    'aggregate 1d, now (15-minute rollup)': await inProcess(() =>
+      repo.aggregate(ids.year, {
+        type: 'heart_rate',
+        from: new Date(yearStart),
+        to: new Date(T0),
+        bucket: '1d',
+        timeZone: ZONE,
+      }),
+    ),
+  }
+  await store.db.execute(sql`drop table bench_minutes`)
   out.year = {
     'aggregate 1d': await timed(
       server,
@@ -445,7 +499,11 @@ try {
   console.log(`date: ${new Date().toISOString()}, zone ${ZONE}, sizes ${JSON.stringify(SIZES)}`)
   for (const kind of ['postgres', 'pglite'] as const) {
     const r = await scenario(kind)
-    console.log(`\n${kind} (load ${loadavg().map((l) => l.toFixed(2)).join(' ')})`)
+    console.log(
+      `\n${kind} (load ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')})`,
+    )
     console.log(JSON.stringify(r, null, 2))
   }
 } finally {

@@ -23,6 +23,7 @@ import { from as copyFrom } from 'pg-copy-streams'
 import { type Database, openDatabase, queryRows } from '../db/client.ts'
 import { hashPassword } from '../routes/auth/passwords.ts'
 import { createClientAppRepository } from '../routes/clients/repository.ts'
+import { ensurePartitionsBetween } from '../routes/measurement/partitions.ts'
 import { createUserRepository } from '../routes/user/repository.ts'
 import { startServer as startProcess } from '../test/helpers/processes.ts'
 
@@ -203,6 +204,7 @@ async function benchPostgres() {
   // 1. COPY baseline: the same rows, another user, same table and server, same concurrency.
   const batches = Math.ceil((DAYS * 86400) / BATCH)
   const copyBodies = Array.from({ length: batches }, (_, b) => copyBatch(b, ids.copy))
+  await ensurePartitionsBetween(database.db, 'measurements', T0, T0 + DAYS * 86400_000)
   const copyPool = new pg.Pool({ connectionString: url.toString(), max: CONCURRENCY })
   const copyStarted = performance.now()
   await pool(copyBodies, CONCURRENCY, async (body) => {

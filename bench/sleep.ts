@@ -15,6 +15,7 @@ import { buildApp } from '../app.ts'
 import { openDatabase } from '../db/client.ts'
 import { hashPassword } from '../routes/auth/passwords.ts'
 import { createClientAppRepository } from '../routes/clients/repository.ts'
+import { ensurePartitionsBetween } from '../routes/measurement/partitions.ts'
 import { createUserRepository } from '../routes/user/repository.ts'
 import { testConfig } from '../test/helpers/app.ts'
 import { freshDatabase } from '../test/helpers/database.ts'
@@ -44,6 +45,7 @@ const user = await createUserRepository(db).create({
 if (!user) throw new Error('no user')
 const perNight = Math.floor((8 * 3600) / EPOCH_S)
 const seedStart = Date.now()
+await ensurePartitionsBetween(db, 'measurements', Date.now() - (NIGHTS + 1) * 86400_000, Date.now())
 // Nights from 22:00 UTC: stages cycling light → deep → REM in 10-minute blocks, a closing awake sample.
 await db.execute(sql`
   insert into measurements (user_id, type, measured_at, device_id, value)

@@ -78,7 +78,7 @@ export async function blocksIn(
        and hour >= ${ts(floorHour(fromMs))} and hour < ${ts(toMs)}
        and last_at >= ${ts(fromMs)} and first_at < ${ts(toMs)}
        ${extra}
-     order by type, hour, device_id collate "C"
+     order by type, hour, device_id
      ${limit === undefined ? sql`` : sql`limit ${limit}`}`,
   )
 }

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm'
-import { type Db, queryRows } from '../../db/client.ts'
+import { type Db, type DbOrTx, queryRows } from '../../db/client.ts'
 import { type MeasurementTypeName, TYPE_NAMES } from '../../db/schema/measurement-catalogue.ts'
 import {
   HOUR_MS,
@@ -12,6 +12,7 @@ import {
   tryLockUser,
   writeBlock,
 } from './blocks.ts'
+import { ensurePartitionsBetween, monthOf } from './partitions.ts'
 
 /** One transaction moves at most this much of one user's row table into blocks. */
 const CHUNK_MS = 24 * HOUR_MS
@@ -44,18 +45,27 @@ async function compactUser(
 ): Promise<{ blocks: number; samples: number; skipped: boolean }> {
   let blocks = 0
   let samples = 0
+  const firstRow = async (db: DbOrTx) => {
+    const [first] = await queryRows<{ at: string | number | null }>(
+      db,
+      sql`select (extract(epoch from min(measured_at)) * 1000)::int8 as at from measurements
+           where user_id = ${userId} and type = any(${typeArray}) and measured_at < ${ts(before)}`,
+    )
+    return first?.at === null || first?.at === undefined ? null : floorHour(Number(first.at))
+  }
   for (;;) {
+    // The blocks' partitions for the chunk, before the transaction (DDL holds the parent's lock until commit).
+    const hint = await firstRow(db)
+    if (hint === null) return { blocks, samples, skipped: false }
+    await ensurePartitionsBetween(db, 'measurement_blocks', hint, Math.min(hint + CHUNK_MS, before))
     const step = await db.transaction(async (tx) => {
       if (wait) await lockUser(tx, userId, 'exclusive')
       else if (!(await tryLockUser(tx, userId))) return 'skipped' as const
-      const [first] = await queryRows<{ at: string | number | null }>(
-        tx,
-        sql`select (extract(epoch from min(measured_at)) * 1000)::int8 as at from measurements
-             where user_id = ${userId} and type = any(${typeArray}) and measured_at < ${ts(before)}`,
-      )
-      if (first?.at === null || first?.at === undefined) return 'done' as const
-      const from = floorHour(Number(first.at))
-      const to = Math.min(from + CHUNK_MS, before)
+      const from = await firstRow(tx)
+      if (from === null) return 'done' as const
+      // Older rows arrived since the look (a late upload): prepare their month first.
+      if (monthOf(from) !== monthOf(hint)) return 'again' as const
+      const to = Math.min(from + CHUNK_MS, hint + CHUNK_MS, before)
       const rows = await queryRows<{
         type: MeasurementTypeName
         device_id: string
@@ -101,6 +111,7 @@ async function compactUser(
     })
     if (step === 'done') return { blocks, samples, skipped: false }
     if (step === 'skipped') return { blocks, samples, skipped: true }
+    if (step === 'again') continue
     blocks += step.blocks
     samples += step.samples
   }

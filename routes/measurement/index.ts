@@ -6,6 +6,7 @@ import { SECURITY } from '../../plugins/swagger.ts'
 import { cursorInstant, decodeCursor, encodeCursor, errorResponses, keysetPage } from '../common.ts'
 import type { ReadRoutesOptions } from '../owner-reads.ts'
 import { compactMeasurements } from './compaction.ts'
+import { ensurePartitions, ensurePartitionsAhead } from './partitions.ts'
 import { BUCKET_MINUTES, type NewSample, createMeasurementRepository } from './repository.ts'
 import {
   AggregateQuerySchema,
@@ -153,7 +154,13 @@ const measurementRoutes: FastifyPluginAsyncTypebox = async function measurementR
       // Types, timestamps (window included) and value ranges were all checked by the schema, every
       // bad sample reported in one answer (SampleInSchema's x-window and x-ranges).
       const rows: NewSample[] = samples.map((s) => ({ type: s.type, at: Date.parse(s.timestamp), value: s.value }))
-      // One transaction: the samples and their rollup, checked against the compacted blocks under the user's lock.
+      // The months' partitions first (DDL on its own, usually a cache hit), then one transaction: the samples and
+      // their rollup, checked against the compacted blocks under the user's lock.
+      await ensurePartitions(
+        app.db,
+        'measurements',
+        rows.map((r) => r.at),
+      )
       const result = await app.db.transaction(async function ingestBatch(tx) {
         return repo.ingest(request.user.sub, device_id, rows, tx)
       })
@@ -231,12 +238,19 @@ const measurementRoutes: FastifyPluginAsyncTypebox = async function measurementR
 
   await app.register(measurementReadRoutes)
 
+  app.addHook('onReady', async function createMeasurementPartitions() {
+    await ensurePartitionsAhead(app.db)
+  })
+
   const intervalS = app.config.MEASUREMENT_COMPACTION_INTERVAL_S
   if (app.config.JOBS_ENABLED && intervalS > 0) {
     let running: Promise<void> | undefined
     const compact = () => {
       if (running) return
-      running = compactMeasurements(app.db, { before: Date.now() - app.config.MEASUREMENT_COMPACTION_DELAY_S * 1000 })
+      running = ensurePartitionsAhead(app.db)
+        .then(() =>
+          compactMeasurements(app.db, { before: Date.now() - app.config.MEASUREMENT_COMPACTION_DELAY_S * 1000 }),
+        )
         .then((r) => {
           if (r.samples > 0 || r.skipped > 0) app.log.info(r, 'measurement compaction')
         })

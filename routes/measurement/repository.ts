@@ -80,7 +80,7 @@ const MINUTE_MS = 60_000
 const EARLIEST = Date.parse('1000-01-01T00:00:00Z')
 const LATEST = Date.parse('9000-01-01T00:00:00Z')
 /** Blocks read per query while filling a page of raw samples. */
-const LIST_BLOCK_BATCH = 8
+const LIST_BLOCK_BATCH = 4
 const QUARTER_MS = 15 * MINUTE_MS
 const floorTo = (ms: number, step: number) => Math.floor(ms / step) * step
 const ceilTo = (ms: number, step: number) => Math.ceil(ms / step) * step
@@ -308,7 +308,68 @@ function bucketStart(bucket: Bucket, tz: string): SQL {
 
 function bucketEnd(bucket: Bucket, tz: string): SQL {
   if (bucket === '1d') return sql`((b.start at time zone ${tz}) + interval '1 day') at time zone ${tz}`
+  // 1m .. 1h
   return sql`b.start + make_interval(mins => ${BUCKET_MINUTES[bucket]})`
+}
+
+/**
+ * One row (first_day date, starts timestamptz[]): the instants where the local days first..last (SQL date
+ * expressions, `last` exclusive) begin in zone `tz`, the end of the last day included. A quarter-hour's day is
+ * then first_day + width_bucket(quarter, starts) - 1, a binary search over a few hundred instants instead of a
+ * time zone conversion per quarter-hour (a year is 35,040 of them per type).
+ */
+function dayBounds(first: SQL, last: SQL, tz: string): SQL {
+  return sql`
+    select (${first})::date as first_day, array_agg(d at time zone ${tz} order by d) as starts
+      from generate_series((${first})::date::timestamp, (${last})::date::timestamp, interval '1 day') d`
+}
+
+/**
+ * 1d buckets: the rollup's quarter-hours of [from, to) put into local days (dayBounds), plus the raw partial
+ * quarter-hours at the range's edges. The same buckets as bucketStart('1d') would give.
+ */
+async function dayBuckets(
+  db: DbOrTx,
+  userId: string,
+  type: MeasurementTypeName,
+  fromMs: number,
+  toMs: number,
+  tz: string,
+): Promise<AggregateRow[]> {
+  let innerFrom = ceilTo(fromMs, QUARTER_MS)
+  let innerTo = floorTo(toMs, QUARTER_MS)
+  if (innerFrom >= innerTo) innerFrom = innerTo = fromMs
+  const edges = await rawSamplesIn(
+    db,
+    userId,
+    [type],
+    [
+      [fromMs, innerFrom],
+      [innerTo, toMs],
+    ],
+  )
+  return queryRows<AggregateRow>(
+    db,
+    sql`
+    with bounds as (${dayBounds(sql`(${ts(fromMs)} at time zone ${tz})::date`, sql`(${ts(toMs - 1)} at time zone ${tz})::date + 1`, tz)}),
+    m as (
+      select b.first_day + width_bucket(q.quarter, b.starts) - 1 as day, q.count, q.sum, q.min, q.max
+        from bounds b
+        join measurement_quarters q
+          on q.user_id = ${userId} and q.type = ${type}
+         and q.quarter >= ${ts(innerFrom)} and q.quarter < ${ts(innerTo)}
+      union all
+      select (${quarterOf(sql`measured_at`)} at time zone ${tz})::date, count(*)::int, sum(value), min(value), max(value)
+        from (${edges}) r group by 1
+    ),
+    b as (
+      select day, sum(count)::int as count, sum(sum) as sum, min(min) as min, max(max) as max from m group by day
+    )
+    select ${iso(sql`b.day::timestamp at time zone ${tz}`)} as start,
+           ${iso(sql`(b.day + 1)::timestamp at time zone ${tz}`)} as "end",
+           to_char(b.day, 'YYYY-MM-DD') as date, count, sum / count as avg, min, max, sum
+      from b order by b.day`,
+  )
 }
 
 const STAT_TYPES = [
@@ -335,19 +396,23 @@ export const RESTING_WINDOW_MIN_MINUTES = 3
  */
 function dailyCore(userId: string, tz: string, fromDate: string, toDate: string): SQL {
   return sql`
+    bounds as (${dayBounds(sql`${fromDate}::date`, sql`${toDate}::date + 1`, tz)}),
     src as (
-      select type, count, sum, min, max, (quarter at time zone ${tz})::date as day,
-             case when type = 'heart_rate' then least(${sql.join(
+      select b.first_day + width_bucket(q.quarter, b.starts) - 1 as day, q.type, q.count, q.sum, q.min, q.max,
+             case when q.type = 'heart_rate' then least(${sql.join(
                WINDOWS.map((w) =>
-                 sql.raw(`case when bit_count(((minute_mask >> ${5 * w}) & 31)::bit(5)) >= ${RESTING_WINDOW_MIN_MINUTES}
-                     then w${w}_sum / w${w}_count end`),
+                 sql.raw(`case when bit_count(((q.minute_mask >> ${5 * w}) & 31)::bit(5)) >= ${RESTING_WINDOW_MIN_MINUTES}
+                     then q.w${w}_sum / q.w${w}_count end`),
                ),
                sql`, `,
              )}) end as resting
-        from measurement_quarters
-       where user_id = ${userId} and type = any(${typeArray(STAT_TYPES)})
-         and quarter >= (${fromDate}::date::timestamp at time zone ${tz})
-         and quarter < ((${toDate}::date + 1)::timestamp at time zone ${tz})
+        from bounds b
+        join measurement_quarters q
+          on q.user_id = ${userId} and q.type = any(${typeArray(STAT_TYPES)})
+         and q.quarter >= b.starts[1] and q.quarter < b.starts[cardinality(b.starts)]
+    ),
+    days as (
+      select d::date as day from generate_series(${fromDate}::date::timestamp, ${toDate}::date::timestamp, interval '1 day') d
     ),
     per_type as (
       select day, type, sum(count)::float8 as n, sum(sum) as s, min(min) as lo, max(max) as hi
@@ -355,9 +420,6 @@ function dailyCore(userId: string, tz: string, fromDate: string, toDate: string)
     ),
     resting as (
       select day, min(resting) as bpm from src where resting is not null group by day
-    ),
-    days as (
-      select d::date as day from generate_series(${fromDate}::date, ${toDate}::date, interval '1 day') d
     ),
     daily as (
       select d.day,
@@ -449,10 +511,10 @@ export function createMeasurementRepository(db: Db) {
          where user_id = ${userId} and type = ${q.type}
            ${q.from ? sql`and measured_at >= ${q.from.toISOString()}::timestamptz` : sql``}
            ${q.to ? sql`and measured_at < ${q.to.toISOString()}::timestamptz` : sql``}
-           ${q.after ? sql`and (measured_at, device_id collate "C") > (${q.after.at.toISOString()}::timestamptz, ${q.after.deviceId})` : sql``}
+           ${q.after ? sql`and (measured_at, device_id) > (${q.after.at.toISOString()}::timestamptz, ${q.after.deviceId})` : sql``}
          -- Qualified: the output column device_id (null for '') must not be the sort key; the keyset uses ''.
-         -- "C": the order of the blocks' merge (code points), whatever the database's collation.
-         order by measurements.measured_at, measurements.device_id collate "C"
+         -- device_id has collation "C" (migration 0021): code point order, the order of the blocks' merge.
+         order by measurements.measured_at, measurements.device_id
          limit ${q.limit}`,
       )
       const lower = Math.max(q.from?.getTime() ?? EARLIEST, q.after?.at.getTime() ?? EARLIEST)
@@ -471,7 +533,7 @@ export function createMeasurementRepository(db: Db) {
           lower,
           upper,
           cursor
-            ? sql`and (hour, device_id collate "C") > (${new Date(cursor.hour).toISOString()}::timestamptz, ${cursor.deviceId})`
+            ? sql`and (hour, device_id) > (${new Date(cursor.hour).toISOString()}::timestamptz, ${cursor.deviceId})`
             : sql``,
           LIST_BLOCK_BATCH,
         )
@@ -518,7 +580,8 @@ export function createMeasurementRepository(db: Db) {
       q: { type: MeasurementTypeName; from: Date; to: Date; bucket: Bucket; timeZone: string },
     ): Promise<AggregateRow[]> {
       const { bucket, timeZone: tz } = q
-      const res = await queryRows<AggregateRow & { date: string | null }>(
+      if (bucket === '1d') return dayBuckets(db, userId, q.type, q.from.getTime(), q.to.getTime(), tz)
+      const res = await queryRows<AggregateRow>(
         db,
         sql`
         with m as (${await (bucket === '1m' ? minuteSource : bucket === '5m' ? fiveMinuteSource : quarterSource)(db, userId, [q.type], q.from.getTime(), q.to.getTime())}),
@@ -528,12 +591,10 @@ export function createMeasurementRepository(db: Db) {
             from m group by 1
         )
         select ${iso(sql`b.start`)} as start, ${iso(bucketEnd(bucket, tz))} as "end",
-               ${bucket === '1d' ? sql`to_char(b.start at time zone ${tz}, 'YYYY-MM-DD')` : sql`null`} as date,
                count, sum / count as avg, min, max, sum
           from b order by b.start`,
       )
-      const rows = res
-      return rows.map(({ date, ...r }) => (date === null ? r : { ...r, date }))
+      return res
     },
 
     /**
@@ -847,7 +908,7 @@ export async function* exportRows(db: Db, userId: string, batchSize = 5000): Asy
     select t.type from unnest(${typeArray(TYPE_NAMES)}) as t(type)
      where exists (select 1 from measurements m where m.user_id = ${userId} and m.type = t.type)
         or exists (select 1 from measurement_blocks b where b.user_id = ${userId} and b.type = t.type)
-     order by t.type collate "C"`,
+     order by t.type`,
   )
   for (const { type } of present) {
     let after: { at: Date; deviceId: string } | undefined
