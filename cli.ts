@@ -8,6 +8,7 @@ import { checkNewPasswordPolicy, hashPassword } from './routes/auth/passwords.ts
 import { createClientAppRepository } from './routes/clients/repository.ts'
 import { revokeClientApp } from './routes/clients/revoke.ts'
 import { compactMeasurements } from './routes/measurement/compaction.ts'
+import { applyRawRetention, parseRawRetention } from './routes/measurement/retention.ts'
 import { createUserRepository } from './routes/user/repository.ts'
 
 const USAGE = `Operator commands (npm run cli -- <command>):
@@ -25,6 +26,8 @@ const USAGE = `Operator commands (npm run cli -- <command>):
                                             while the server runs (through its socket on the embedded database)
   measurements compact                      compact every closed hour of raw samples into blocks now (waits for
                                             each user's lock; prints users, blocks, samples moved as JSON)
+  measurements retention                    apply MEASUREMENT_RAW_RETENTION now (delete raw samples past it,
+                                            drop months every type is past); prints samples and partitions
   restore --in FILE                         load a backup into an empty database (a fresh DATA_DIR, or an
                                             empty PostgreSQL database); the server must not be running on it
 `
@@ -82,6 +85,9 @@ try {
       break
     case 'measurements compact':
       print(await compactMeasurements(database.db, { before: Date.now(), wait: true }))
+      break
+    case 'measurements retention':
+      print(await applyRawRetention(database.db, parseRawRetention(config.MEASUREMENT_RAW_RETENTION)))
       break
     case 'client create': {
       if (!values.name) fail('client create needs --name')

@@ -600,7 +600,8 @@ export function createMeasurementRepository(db: Db) {
     /**
      * Removes the caller's samples in [from, to) (of one type, or all), and brings the rollup back in step:
      * the quarter-hours wholly inside the range are dropped, the (at most two) edge quarter-hours recomputed
-     * from what is left. Samples inside compacted blocks are removed by rewriting those blocks (an hour each
+     * from what is left (where raw retention left only the rollup, edge quarter-hours go whole: they cannot
+     * be split without their samples). Samples inside compacted blocks are removed by rewriting those blocks (an hour each
      * at most two partly, the rest dropped whole). Runs in the caller's transaction, under the user's
      * exclusive lock (blocks.ts).
      */
@@ -613,6 +614,18 @@ export function createMeasurementRepository(db: Db) {
       const fromMs = q.from.getTime()
       const toMs = q.to.getTime()
       await lockUser(tx, userId, 'exclusive')
+      // What the rollup counts in the quarter-hours touched, before and after: past a raw retention horizon
+      // (retention.ts) the rollup is all that is left, and those samples are deleted (and counted) with it.
+      const rollupCount = async () => {
+        const [row] = await queryRows<{ n: number }>(
+          tx,
+          sql`select coalesce(sum(count), 0)::int as n from measurement_quarters
+               where user_id = ${userId} and type = any(${typeArray(types)})
+                 and quarter >= ${ts(floorTo(fromMs, QUARTER_MS))} and quarter < ${ts(ceilTo(toMs, QUARTER_MS))}`,
+        )
+        return row?.n ?? 0
+      }
+      const before = await rollupCount()
       const fromBlocks = await deleteFromBlocks(tx, userId, types, fromMs, toMs)
       const res = await queryRows<{ deleted: number }>(
         tx,
@@ -626,7 +639,7 @@ export function createMeasurementRepository(db: Db) {
         select count(*)::int as deleted from d`,
       )
       const deleted = (res[0]?.deleted ?? 0) + fromBlocks
-      if (deleted === 0) return 0
+      if (deleted === 0 && before === 0) return 0
       await tx.execute(sql`
         delete from measurement_quarters
          where user_id = ${userId} and type = any(${typeArray(types)})
@@ -644,7 +657,7 @@ export function createMeasurementRepository(db: Db) {
           ),
         )}
         on conflict (user_id, type, quarter) do update set ${REPLACE_ROLLUP}`)
-      return deleted
+      return Math.max(deleted, before - (await rollupCount()))
     },
 
     /**
