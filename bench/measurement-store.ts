@@ -294,7 +294,17 @@ async function scenario(kind: 'postgres' | 'pglite') {
   }
   const { token, ids } = await prepare(database, names)
   const hrOf = (u: number) => heartRate(u + 1, T0, size.hours * 3600)
-  const out: Record<string, unknown> = { sizes: size }
+  // Each figure is printed as it is measured, so a failure later keeps what was measured.
+  const out = new Proxy<Record<string, unknown>>(
+    { sizes: size },
+    {
+      set(target, key, value) {
+        target[key as string] = value
+        console.log(`${kind} ${String(key)}: ${JSON.stringify(value)}`)
+        return true
+      },
+    },
+  )
 
   // 1. COPY baseline into a plain table of the old row layout (PostgreSQL only: PGlite has no COPY FROM STDIN here).
   if (kind === 'postgres' && copyUrl) {
@@ -446,11 +456,12 @@ async function scenario(kind: 'postgres' | 'pglite') {
     'aggregate 1d, previous (1-minute rollup)': await inProcess(() =>
       queryRows(
         store.db,
-        sql`select to_char((((minute at time zone ${ZONE})::date)::timestamp at time zone ${ZONE}) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as start,
+        sql`select to_char(start at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as start,
                    sum(count)::int as count, sum(sum) / sum(count) as avg, min(min) as min, max(max) as max
-              from bench_minutes where user_id = ${ids.year} and type = 'heart_rate'
-               and minute >= ${from}::timestamptz and minute < ${to}::timestamptz
-             group by ((minute at time zone ${ZONE})::date::timestamp at time zone ${ZONE}) order by 1`,
+              from (select ((minute at time zone ${ZONE})::date::timestamp at time zone ${ZONE}) as start, count, sum, min, max
+                      from bench_minutes where user_id = ${ids.year} and type = 'heart_rate'
+                       and minute >= ${from}::timestamptz and minute < ${to}::timestamptz) m
+             group by m.start order by m.start`,
       ),
     ),
     'aggregate 1d, now (15-minute rollup)': await inProcess(() =>
