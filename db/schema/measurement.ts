@@ -25,11 +25,13 @@ const typeList = sql.raw(TYPE_NAMES.map((t) => `'${t}'`).join(', '))
  * `device_id` '' means "no device given": a primary key column cannot be null.
  *
  * BRIN: not used. Rows of many users are interleaved in arrival order, so a BRIN range on measured_at
- * narrows nothing for a per-user query; it would only help cross-user sweeps (retention), which we don't run.
- * Partitioning by time: not yet. Reads of long ranges go to measurement_minutes, never to this table, so
- * partitions would not speed them up; what they would buy is cheap retention (drop a month) and smaller
- * vacuums, at the price of a job creating future partitions, and drizzle-kit cannot express them. The key
- * already contains measured_at, so converting to monthly range partitions later needs no key change.
+ * narrows nothing for a per-user query.
+ *
+ * This is the recent part of the store: the compaction job (routes/measurement/compaction.ts) moves each closed
+ * hour into measurement_blocks, so the table holds the last hour or two of each active user and late samples
+ * waiting for their block. Partitioned by month on measured_at (migration 0021; routes/measurement/partitions.ts
+ * creates the months, drizzle-kit cannot express partitions); device_id has collation "C" there, so the key's
+ * order is the code point order the server merges rows and blocks in.
  */
 export const measurements = pgTable(
   'measurements',
@@ -109,6 +111,7 @@ const bytea = customType<{ data: Buffer; driverData: Buffer | Uint8Array }>({
  * An hour of 1 Hz heart rate is one row of about a kilobyte here instead of 3,600 rows and index entries.
  * The key leads with user_id and orders like the row table's (time, then device), so one user's range is
  * one index range. `count`, `first_at` and `last_at` answer extents and next-sample lookups without decoding.
+ * Partitioned by month on hour like measurements (migration 0021), device_id with collation "C".
  */
 export const measurementBlocks = pgTable(
   'measurement_blocks',
