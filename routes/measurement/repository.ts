@@ -503,75 +503,82 @@ export function createMeasurementRepository(db: Db) {
       userId: string,
       q: { type: MeasurementTypeName; from?: Date; to?: Date; limit: number; after?: { at: Date; deviceId: string } },
     ): Promise<SampleRow[]> {
-      const rows = await queryRows<SampleRow>(
-        db,
-        sql`
-        select type, ${iso(sql`measured_at`)} as timestamp, nullif(device_id, '') as device_id, value
-          from measurements
-         where user_id = ${userId} and type = ${q.type}
-           ${q.from ? sql`and measured_at >= ${q.from.toISOString()}::timestamptz` : sql``}
-           ${q.to ? sql`and measured_at < ${q.to.toISOString()}::timestamptz` : sql``}
-           ${q.after ? sql`and (measured_at, device_id) > (${q.after.at.toISOString()}::timestamptz, ${q.after.deviceId})` : sql``}
-         -- Qualified: the output column device_id (null for '') must not be the sort key; the keyset uses ''.
-         -- device_id has collation "C" (migration 0021): code point order, the order of the blocks' merge.
-         order by measurements.measured_at, measurements.device_id
-         limit ${q.limit}`,
+      // One snapshot for the rows and the blocks: a compaction committing between the two reads would show a
+      // sample twice or not at all.
+      return db.transaction(
+        async (tx) => {
+          const rows = await queryRows<SampleRow>(
+            tx,
+            sql`
+            select type, ${iso(sql`measured_at`)} as timestamp, nullif(device_id, '') as device_id, value
+              from measurements
+             where user_id = ${userId} and type = ${q.type}
+               ${q.from ? sql`and measured_at >= ${q.from.toISOString()}::timestamptz` : sql``}
+               ${q.to ? sql`and measured_at < ${q.to.toISOString()}::timestamptz` : sql``}
+               ${q.after ? sql`and (measured_at, device_id) > (${q.after.at.toISOString()}::timestamptz, ${q.after.deviceId})` : sql``}
+             -- Qualified: the output column device_id (null for '') must not be the sort key; the keyset uses ''.
+             -- device_id has collation "C" (migration 0021): code point order, the order of the blocks' merge.
+             order by measurements.measured_at, measurements.device_id
+             limit ${q.limit}`,
+          )
+          const lower = Math.max(q.from?.getTime() ?? EARLIEST, q.after?.at.getTime() ?? EARLIEST)
+          const upper = q.to?.getTime() ?? LATEST
+          const after: StoredSample | undefined = q.after
+            ? { type: q.type, deviceId: q.after.deviceId, at: q.after.at.getTime(), value: 0 }
+            : undefined
+          const fromBlocks: StoredSample[] = []
+          let blocksDoneBefore = LATEST
+          let cursor: { hour: number; deviceId: string } | undefined
+          for (;;) {
+            const batch = await blocksIn(
+              tx,
+              userId,
+              [q.type],
+              lower,
+              upper,
+              cursor
+                ? sql`and (hour, device_id) > (${new Date(cursor.hour).toISOString()}::timestamptz, ${cursor.deviceId})`
+                : sql``,
+              LIST_BLOCK_BATCH,
+            )
+            for (const x of samplesOf(batch, lower, upper)) {
+              if (!after || compareSamples(x, after) > 0) fromBlocks.push(x)
+            }
+            if (batch.length < LIST_BLOCK_BATCH) break
+            const last = batch[batch.length - 1]
+            cursor = { hour: hourOfRow(last), deviceId: last.device_id }
+            // Blocks not read yet start at this hour or later.
+            blocksDoneBefore = cursor.hour
+            if (fromBlocks.filter((x) => x.at < blocksDoneBefore).length >= q.limit) break
+            blocksDoneBefore = LATEST
+          }
+          if (fromBlocks.length === 0) return rows
+          const lastRow = rows.length === q.limit ? rows[rows.length - 1] : undefined
+          const lastRowKey: StoredSample | undefined = lastRow
+            ? { type: q.type, deviceId: lastRow.device_id ?? NO_DEVICE, at: Date.parse(lastRow.timestamp), value: 0 }
+            : undefined
+          const merged = [
+            ...rows.map((r) => ({
+              key: { type: q.type, deviceId: r.device_id ?? NO_DEVICE, at: Date.parse(r.timestamp), value: r.value },
+              row: r,
+            })),
+            ...fromBlocks
+              .filter((x) => x.at < blocksDoneBefore && (!lastRowKey || compareSamples(x, lastRowKey) <= 0))
+              .map((x) => ({
+                key: x,
+                row: {
+                  type: x.type,
+                  timestamp: new Date(x.at).toISOString(),
+                  device_id: x.deviceId === NO_DEVICE ? null : x.deviceId,
+                  value: x.value,
+                },
+              })),
+          ]
+          merged.sort((a, b) => compareSamples(a.key, b.key))
+          return merged.slice(0, q.limit).map((m) => m.row)
+        },
+        { isolationLevel: 'repeatable read', accessMode: 'read only' },
       )
-      const lower = Math.max(q.from?.getTime() ?? EARLIEST, q.after?.at.getTime() ?? EARLIEST)
-      const upper = q.to?.getTime() ?? LATEST
-      const after: StoredSample | undefined = q.after
-        ? { type: q.type, deviceId: q.after.deviceId, at: q.after.at.getTime(), value: 0 }
-        : undefined
-      const fromBlocks: StoredSample[] = []
-      let blocksDoneBefore = LATEST
-      let cursor: { hour: number; deviceId: string } | undefined
-      for (;;) {
-        const batch = await blocksIn(
-          db,
-          userId,
-          [q.type],
-          lower,
-          upper,
-          cursor
-            ? sql`and (hour, device_id) > (${new Date(cursor.hour).toISOString()}::timestamptz, ${cursor.deviceId})`
-            : sql``,
-          LIST_BLOCK_BATCH,
-        )
-        for (const x of samplesOf(batch, lower, upper)) {
-          if (!after || compareSamples(x, after) > 0) fromBlocks.push(x)
-        }
-        if (batch.length < LIST_BLOCK_BATCH) break
-        const last = batch[batch.length - 1]
-        cursor = { hour: hourOfRow(last), deviceId: last.device_id }
-        // Blocks not read yet start at this hour or later.
-        blocksDoneBefore = cursor.hour
-        if (fromBlocks.filter((x) => x.at < blocksDoneBefore).length >= q.limit) break
-        blocksDoneBefore = LATEST
-      }
-      if (fromBlocks.length === 0) return rows
-      const lastRow = rows.length === q.limit ? rows[rows.length - 1] : undefined
-      const lastRowKey: StoredSample | undefined = lastRow
-        ? { type: q.type, deviceId: lastRow.device_id ?? NO_DEVICE, at: Date.parse(lastRow.timestamp), value: 0 }
-        : undefined
-      const merged = [
-        ...rows.map((r) => ({
-          key: { type: q.type, deviceId: r.device_id ?? NO_DEVICE, at: Date.parse(r.timestamp), value: r.value },
-          row: r,
-        })),
-        ...fromBlocks
-          .filter((x) => x.at < blocksDoneBefore && (!lastRowKey || compareSamples(x, lastRowKey) <= 0))
-          .map((x) => ({
-            key: x,
-            row: {
-              type: x.type,
-              timestamp: new Date(x.at).toISOString(),
-              device_id: x.deviceId === NO_DEVICE ? null : x.deviceId,
-              value: x.value,
-            },
-          })),
-      ]
-      merged.sort((a, b) => compareSamples(a.key, b.key))
-      return merged.slice(0, q.limit).map((m) => m.row)
     },
 
     /** avg/min/max/count/sum of one type per bucket over [from, to); empty buckets are left out. */
