@@ -10,6 +10,8 @@ import { createClientAppRepository } from './routes/clients/repository.ts'
 import { revokeClientApp } from './routes/clients/revoke.ts'
 import { createOAuthClientRepository } from './routes/oauth/repository.ts'
 import { redirectUriProblem, toOAuthClient } from './routes/oauth/schemas.ts'
+import { compactMeasurements } from './routes/measurement/compaction.ts'
+import { applyRawRetention, parseRawRetention } from './routes/measurement/retention.ts'
 import { createUserRepository } from './routes/user/repository.ts'
 
 const USAGE = `Operator commands (npm run cli -- <command>):
@@ -30,6 +32,10 @@ const USAGE = `Operator commands (npm run cli -- <command>):
   migrate                                   apply pending database migrations
   backup --out FILE                         a consistent backup of every table (gzip'd JSON lines); works
                                             while the server runs (through its socket on the embedded database)
+  measurements compact                      compact every closed hour of raw samples into blocks now (waits for
+                                            each user's lock; prints users, blocks, samples moved as JSON)
+  measurements retention                    apply MEASUREMENT_RAW_RETENTION now (delete raw samples past it,
+                                            drop months every type is past); prints samples and partitions
   restore --in FILE                         load a backup into an empty database (a fresh DATA_DIR, or an
                                             empty PostgreSQL database); the server must not be running on it
 `
@@ -87,6 +93,12 @@ try {
   switch (command) {
     case 'migrate':
       print({ status: 'success', pending: await database.pendingMigrations() })
+      break
+    case 'measurements compact':
+      print(await compactMeasurements(database.db, { before: Date.now(), wait: true }))
+      break
+    case 'measurements retention':
+      print(await applyRawRetention(database.db, parseRawRetention(config.MEASUREMENT_RAW_RETENTION)))
       break
     case 'client create': {
       if (!values.name) fail('client create needs --name')

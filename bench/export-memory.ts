@@ -15,6 +15,7 @@ import { sql } from 'drizzle-orm'
 import { openDatabase } from '../db/client.ts'
 import { hashPassword } from '../routes/auth/passwords.ts'
 import { createClientAppRepository } from '../routes/clients/repository.ts'
+import { ensurePartitionsBetween } from '../routes/measurement/partitions.ts'
 import { createUserRepository } from '../routes/user/repository.ts'
 import { freshDatabase } from '../test/helpers/database.ts'
 import { startServer } from '../test/helpers/processes.ts'
@@ -51,7 +52,13 @@ const user = await createUserRepository(database.db).create({
   emailVerifiedAt: now,
 })
 if (!user) throw new Error('no user')
-// Seeded in SQL so that nothing of it sits in any Node process's memory.
+// Seeded in SQL so that nothing of it sits in any Node process's memory; the months' partitions first.
+await ensurePartitionsBetween(
+  database.db,
+  'measurements',
+  Date.now() - Math.max(SAMPLES * STEP_S * 1000, (SLEEP_NIGHTS + 1) * 86400_000),
+  Date.now(),
+)
 await database.db.execute(sql`
   insert into measurements (user_id, type, measured_at, device_id, value)
   select ${user.id}, 'heart_rate', now() - make_interval(secs => s * ${STEP_S}), 'watch-1', 55 + (s % 40)
@@ -62,10 +69,12 @@ await database.db.execute(sql`
   select ${user.id}, 'sleep_stage', date_trunc('day', now()) - make_interval(days => d, hours => 2, mins => -5 * i),
          'watch-1', case when i = 96 then 0 else 1 + i % 3 end
   from generate_series(1, ${SLEEP_NIGHTS}) d, generate_series(0, 96) i`)
-// The per-minute rollup the ingest route keeps, so sleep vitals read what they would in production.
+// The 15-minute rollup the ingest route keeps (its finer columns left empty: the export does not read them).
 await database.db.execute(sql`
-  insert into measurement_minutes (user_id, type, minute, count, sum, min, max)
-  select user_id, type, date_trunc('minute', measured_at, 'UTC'), count(*), sum(value), min(value), max(value)
+  insert into measurement_quarters (user_id, type, quarter, count, sum, min, max, w0_count, w0_sum, w1_count, w1_sum,
+                                    w2_count, w2_sum, minute_mask)
+  select user_id, type, date_bin('15 minutes', measured_at, timestamptz '2000-01-01T00:00:00Z'), count(*), sum(value),
+         min(value), max(value), 0, 0, 0, 0, 0, 0, 0
   from measurements where user_id = ${user.id} group by 1, 2, 3`)
 const serverEnv: Record<string, string> = pgUrl
   ? { DATABASE_URL: (database as { url?: string }).url as string }

@@ -15,6 +15,7 @@ import { buildApp } from '../app.ts'
 import { openDatabase } from '../db/client.ts'
 import { hashPassword } from '../routes/auth/passwords.ts'
 import { createClientAppRepository } from '../routes/clients/repository.ts'
+import { ensurePartitionsBetween } from '../routes/measurement/partitions.ts'
 import { createUserRepository } from '../routes/user/repository.ts'
 import { testConfig } from '../test/helpers/app.ts'
 import { freshDatabase } from '../test/helpers/database.ts'
@@ -44,6 +45,7 @@ const user = await createUserRepository(db).create({
 if (!user) throw new Error('no user')
 const perNight = Math.floor((8 * 3600) / EPOCH_S)
 const seedStart = Date.now()
+await ensurePartitionsBetween(db, 'measurements', Date.now() - (NIGHTS + 1) * 86400_000, Date.now())
 // Nights from 22:00 UTC: stages cycling light → deep → REM in 10-minute blocks, a closing awake sample.
 await db.execute(sql`
   insert into measurements (user_id, type, measured_at, device_id, value)
@@ -51,9 +53,11 @@ await db.execute(sql`
          date_trunc('day', now()) - make_interval(days => d, hours => 2) + make_interval(secs => i * ${EPOCH_S}),
          'watch-1', case when i = ${perNight} then 0 else 1 + (i * ${EPOCH_S} / 600) % 3 end
   from generate_series(1, ${NIGHTS}) d, generate_series(0, ${perNight}) i`)
+// Heart rate once a minute through the nights (sleep vitals read the raw minutes).
 await db.execute(sql`
-  insert into measurement_minutes (user_id, type, minute, count, sum, min, max)
-  select ${user.id}, 'heart_rate', date_trunc('day', now()) - make_interval(days => d, hours => 2, mins => -m), 60, 3600, 55, 65
+  insert into measurements (user_id, type, measured_at, device_id, value)
+  select ${user.id}, 'heart_rate', date_trunc('day', now()) - make_interval(days => d, hours => 2, mins => -m), 'watch-1',
+         55 + m % 11
   from generate_series(1, ${NIGHTS}) d, generate_series(0, 479) m`)
 const seeded = (Date.now() - seedStart) / 1000
 

@@ -23,6 +23,14 @@ interface Header {
   version: 1
   created: string
   migrations: number
+  /** Partitions of partitioned tables (their rows are in the parent's lines), recreated before the rows load. */
+  partitions?: Partition[]
+}
+interface Partition {
+  name: string
+  parent: string
+  /** As pg_get_expr(relpartbound) writes it: `FOR VALUES FROM ('…') TO ('…')`. */
+  bound: string
 }
 interface Footer {
   end: true
@@ -34,11 +42,27 @@ export type Progress = (line: string) => void
 async function tables(db: DbOrTx): Promise<string[]> {
   const rows = await queryRows<{ name: string }>(
     db,
-    sql`select table_name as name from information_schema.tables
-         where table_schema = 'public' and table_type = 'BASE TABLE' order by table_name`,
+    sql`select table_name as name from information_schema.tables t
+         where table_schema = 'public' and table_type = 'BASE TABLE'
+           -- A partition's rows are read and loaded through its parent.
+           and not exists (select 1 from pg_class c
+                            where c.relname = t.table_name and c.relnamespace = 'public'::regnamespace and c.relispartition)
+         order by table_name`,
   )
   return rows.map((r) => r.name)
 }
+
+async function partitions(db: DbOrTx): Promise<Partition[]> {
+  return queryRows<Partition>(
+    db,
+    sql`select c.relname as name, p.relname as parent, pg_get_expr(c.relpartbound, c.oid) as bound
+          from pg_class c join pg_inherits i on i.inhrelid = c.oid join pg_class p on p.oid = i.inhparent
+         where c.relispartition and c.relkind = 'r' and c.relnamespace = 'public'::regnamespace order by 1`,
+  )
+}
+
+const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/
+const RANGE_BOUND = /^FOR VALUES FROM \('[0-9:.+ -]+'\) TO \('[0-9:.+ -]+'\)$/
 
 async function appliedMigrations(db: DbOrTx): Promise<number> {
   const [row] = await queryRows<{ n: number }>(db, sql`select count(*)::int as n from drizzle.__drizzle_migrations`)
@@ -72,6 +96,7 @@ export async function backupDatabase(db: Db, file: string, progress: Progress): 
         version: 1,
         created: new Date().toISOString(),
         migrations: await appliedMigrations(tx),
+        partitions: await partitions(tx),
       }
       await write(header)
       for (const table of await tables(tx)) {
@@ -140,6 +165,12 @@ export async function restoreDatabase(db: Db, file: string, progress: Progress):
   let footer: Footer | null = null
   await db.transaction(async (tx) => {
     await tx.execute(sql`set local session_replication_role = replica`)
+    for (const p of header?.partitions ?? []) {
+      if (!IDENTIFIER.test(p.name) || !known.has(p.parent) || !RANGE_BOUND.test(p.bound)) {
+        throw new RestoreError(`the backup has a partition this code cannot recreate: ${p.name}`)
+      }
+      await tx.execute(sql.raw(`create table if not exists "${p.name}" partition of "${p.parent}" ${p.bound}`))
+    }
     let table = ''
     let batch: unknown[] = []
     const flush = async () => {

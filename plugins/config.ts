@@ -52,6 +52,16 @@ export const ConfigSchema = Type.Object({
   OAUTH_CLIENT_RATE_LIMIT: Type.Integer({ minimum: 1, maximum: 1000000, default: 1200 }),
   OAUTH_CLIENT_RATE_WINDOW_S: Type.Integer({ minimum: 1, maximum: 86400, default: 60 }),
   MEASUREMENT_BATCH_LIMIT: Type.Integer({ minimum: 1, maximum: 100000, default: 10000 }),
+  /** Every this many seconds the server compacts closed hours of raw samples into blocks; 0 = never (CLI only). */
+  MEASUREMENT_COMPACTION_INTERVAL_S: Type.Integer({ minimum: 0, maximum: 86400, default: 900 }),
+  /** An hour is compacted once it ended this long ago (most late uploads arrive before; later ones merge in). */
+  MEASUREMENT_COMPACTION_DELAY_S: Type.Integer({ minimum: 0, maximum: 604800, default: 3600 }),
+  /** Per-type raw retention in days, e.g. `heart_rate=30,hrv_rmssd=90` or `*=365`; past it only the 15-minute rollup stays. '' = keep raw forever. */
+  MEASUREMENT_RAW_RETENTION: Type.String({
+    default: '',
+    maxLength: 2000,
+    pattern: '^([a-z_0-9*]+=[0-9]+(,[a-z_0-9*]+=[0-9]+)*)?$',
+  }),
   SHARE_INVITE_TTL_DAYS: Type.Integer({ minimum: 1, maximum: 365, default: 14 }),
   FIRMWARE_DIR: Type.Optional(Type.String({ minLength: 1 })),
   FIRMWARE_MAX_BYTES: Type.Integer({ minimum: 1, default: 268435456 }),

@@ -1,5 +1,15 @@
 import { sql } from 'drizzle-orm'
-import { check, doublePrecision, integer, pgTable, primaryKey, text, timestamp, uuid } from 'drizzle-orm/pg-core'
+import {
+  check,
+  customType,
+  doublePrecision,
+  integer,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uuid,
+} from 'drizzle-orm/pg-core'
 import { TYPE_NAMES } from './measurement-catalogue.ts'
 import { users } from './user.ts'
 
@@ -15,11 +25,13 @@ const typeList = sql.raw(TYPE_NAMES.map((t) => `'${t}'`).join(', '))
  * `device_id` '' means "no device given": a primary key column cannot be null.
  *
  * BRIN: not used. Rows of many users are interleaved in arrival order, so a BRIN range on measured_at
- * narrows nothing for a per-user query; it would only help cross-user sweeps (retention), which we don't run.
- * Partitioning by time: not yet. Reads of long ranges go to measurement_minutes, never to this table, so
- * partitions would not speed them up; what they would buy is cheap retention (drop a month) and smaller
- * vacuums, at the price of a job creating future partitions, and drizzle-kit cannot express them. The key
- * already contains measured_at, so converting to monthly range partitions later needs no key change.
+ * narrows nothing for a per-user query.
+ *
+ * This is the recent part of the store: the compaction job (routes/measurement/compaction.ts) moves each closed
+ * hour into measurement_blocks, so the table holds the last hour or two of each active user and late samples
+ * waiting for their block. Partitioned by month on measured_at (migration 0021; routes/measurement/partitions.ts
+ * creates the months, drizzle-kit cannot express partitions); device_id has collation "C" there, so the key's
+ * order is the code point order the server merges rows and blocks in.
  */
 export const measurements = pgTable(
   'measurements',
@@ -40,28 +52,83 @@ export const measurements = pgTable(
 )
 
 /**
- * Per-minute rollup of measurements (all devices together), kept current by the same statement or
+ * 15-minute rollup of measurements (all devices together), kept current by the same statement or
  * transaction that inserts or deletes raw rows: a batch adds its new rows' count/sum/min/max to their
- * minutes (re-sent rows are not new, so they add nothing), a delete recomputes the minutes it touched from
- * what is left. Aggregates of 1m..1d buckets and the statistics read these rows: 30 days are 43,200 rows
- * instead of 2.6 M. Minutes (UTC) are aligned with every time zone's hours and days, :30 and :45 offsets
- * included, so day buckets in any zone are exact.
+ * quarter-hours (re-sent rows are not new, so they add nothing), a delete recomputes the quarter-hours it
+ * touched from what is left. Aggregates of 15m..1d buckets and the statistics read these rows: a year is
+ * 35,040 rows per type. Every zone's offset from UTC is a multiple of 15 minutes (:30 and :45 zones
+ * included), so UTC quarter-hours are aligned with every zone's hours and days and day buckets stay exact.
+ *
+ * Finer grain where it is needed: per UTC-aligned 5-minute window w of the quarter-hour (0, 1, 2) its
+ * count, sum, min and max (`wN_*`; min and max null when the window is empty), so 5m buckets read the rollup
+ * too, and `minute_mask`, bit i set when minute i of the quarter-hour has samples: resting heart rate is the
+ * lowest mean of a day's 5-minute windows with samples in at least 3 of their minutes. All of them are
+ * sums, extremes or ors, so ingest keeps them current incrementally like the rest.
  */
-export const measurementMinutes = pgTable(
-  'measurement_minutes',
+export const measurementQuarters = pgTable(
+  'measurement_quarters',
   {
     userId: uuid('user_id')
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
     type: text('type').notNull(),
-    minute: timestamp('minute', { withTimezone: true, precision: 3 }).notNull(),
+    quarter: timestamp('quarter', { withTimezone: true, precision: 3 }).notNull(),
     count: integer('count').notNull(),
     sum: doublePrecision('sum').notNull(),
     min: doublePrecision('min').notNull(),
     max: doublePrecision('max').notNull(),
+    w0Count: integer('w0_count').notNull(),
+    w0Sum: doublePrecision('w0_sum').notNull(),
+    w0Min: doublePrecision('w0_min'),
+    w0Max: doublePrecision('w0_max'),
+    w1Count: integer('w1_count').notNull(),
+    w1Sum: doublePrecision('w1_sum').notNull(),
+    w1Min: doublePrecision('w1_min'),
+    w1Max: doublePrecision('w1_max'),
+    w2Count: integer('w2_count').notNull(),
+    w2Sum: doublePrecision('w2_sum').notNull(),
+    w2Min: doublePrecision('w2_min'),
+    w2Max: doublePrecision('w2_max'),
+    minuteMask: integer('minute_mask').notNull(),
   },
   (t) => [
-    primaryKey({ name: 'measurement_minutes_pkey', columns: [t.userId, t.type, t.minute] }),
-    check('measurement_minutes_count_positive', sql`${t.count} > 0`),
+    primaryKey({ name: 'measurement_quarters_pkey', columns: [t.userId, t.type, t.quarter] }),
+    check('measurement_quarters_count_positive', sql`${t.count} > 0`),
+  ],
+)
+
+const bytea = customType<{ data: Buffer; driverData: Buffer | Uint8Array }>({
+  dataType: () => 'bytea',
+  fromDriver: (v) => Buffer.from(v),
+})
+
+/**
+ * Compacted samples: every sample of one user, type and device in one UTC hour, encoded as one value
+ * (routes/measurement/block-codec.ts: delta-of-delta timestamps, scaled-integer or XOR-float values, DEFLATE).
+ * The compaction job (routes/measurement/compaction.ts) rewrites each closed hour of the row table into its
+ * block and deletes the rows it replaced, in one transaction; a sample arriving later for that hour lands
+ * in the row table again and is merged into the block by the next run. Reads merge blocks and rows.
+ * An hour of 1 Hz heart rate is one row of about a kilobyte here instead of 3,600 rows and index entries.
+ * The key leads with user_id and orders like the row table's (time, then device), so one user's range is
+ * one index range. `count`, `first_at` and `last_at` answer extents and next-sample lookups without decoding.
+ * Partitioned by month on hour like measurements (migration 0021), device_id with collation "C".
+ */
+export const measurementBlocks = pgTable(
+  'measurement_blocks',
+  {
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    type: text('type').notNull(),
+    hour: timestamp('hour', { withTimezone: true, precision: 3 }).notNull(),
+    deviceId: text('device_id').notNull().default(''),
+    count: integer('count').notNull(),
+    firstAt: timestamp('first_at', { withTimezone: true, precision: 3 }).notNull(),
+    lastAt: timestamp('last_at', { withTimezone: true, precision: 3 }).notNull(),
+    data: bytea('data').notNull(),
+  },
+  (t) => [
+    primaryKey({ name: 'measurement_blocks_pkey', columns: [t.userId, t.type, t.hour, t.deviceId] }),
+    check('measurement_blocks_count_positive', sql`${t.count} > 0`),
   ],
 )

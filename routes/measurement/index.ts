@@ -5,7 +5,11 @@ import { acceptCompressedJson } from '../../plugins/request-body.ts'
 import { SECURITY } from '../../plugins/swagger.ts'
 import { cursorInstant, decodeCursor, encodeCursor, errorResponses, keysetPage } from '../common.ts'
 import { ownerReadRoutes } from '../owner-reads.ts'
+import type { ReadRoutesOptions } from '../owner-reads.ts'
+import { compactMeasurements } from './compaction.ts'
+import { ensurePartitions, ensurePartitionsAhead, setPartitionCacheHorizon } from './partitions.ts'
 import { BUCKET_MINUTES, type NewSample, createMeasurementRepository } from './repository.ts'
+import { applyRawRetention, parseRawRetention, partitionHorizon, rawHorizon } from './retention.ts'
 import {
   AggregateQuerySchema,
   AggregateResultSchema,
@@ -108,6 +112,10 @@ export const measurementReadRoutes = ownerReadRoutes('measurement', async functi
 const measurementRoutes: FastifyPluginAsyncTypebox = async function measurementRoutes(app) {
   const repo = createMeasurementRepository(app.db)
   const batchLimit = app.config.MEASUREMENT_BATCH_LIMIT
+  const retention = parseRawRetention(app.config.MEASUREMENT_RAW_RETENTION)
+  // Months that retention may drop are looked up in the catalogue on every write, never cached.
+  const horizon = partitionHorizon(retention)
+  if (horizon !== null) setPartitionCacheHorizon(horizon + 31 * 86_400_000)
   // A watch's upload over a phone's radio comes compressed (plugins/request-body.ts).
   acceptCompressedJson(app)
 
@@ -126,7 +134,9 @@ const measurementRoutes: FastifyPluginAsyncTypebox = async function measurementR
           'nothing is stored and `400 validation_failed` lists every problem of every bad sample in one answer, as `samples[i].field` ' +
           'with the reason (format and range problems together; at most 1,000 details, the message gives the total). ' +
           'A sample already stored (same type, timestamp to the millisecond and device) is ignored and counted in ' +
-          '`duplicates`, so re-sending a batch after a lost answer is safe. Samples without `device_id` share one ' +
+          '`duplicates`, so re-sending a batch after a lost answer is safe, also once its hour has been compacted. ' +
+          'Where the operator keeps raw samples of a type only N days (MEASUREMENT_RAW_RETENTION, off by default), a sample older than that is ignored and counted in `duplicates`: it cannot be told from one already counted. ' +
+          'Samples without `device_id` share one ' +
           '"no device" series. The body may be compressed (`Content-Encoding: gzip` or `deflate`; another encoding is ' +
           '`415 unsupported_encoding`, a broken one `400 invalid_gzip` / `invalid_deflate`); the size limit (400 bytes a sample ' +
           'of MEASUREMENT_BATCH_LIMIT, at least BODY_LIMIT) holds both on the wire and after decompression, past it `413 payload_too_large`.',
@@ -142,8 +152,24 @@ const measurementRoutes: FastifyPluginAsyncTypebox = async function measurementR
       }
       // Types, timestamps (window included) and value ranges were all checked by the schema, every
       // bad sample reported in one answer (SampleInSchema's x-window and x-ranges).
-      const rows: NewSample[] = samples.map((s) => ({ type: s.type, at: Date.parse(s.timestamp), value: s.value }))
-      const result = await repo.ingest(request.user.sub, device_id, rows)
+      const now = Date.now()
+      const all: NewSample[] = samples.map((s) => ({ type: s.type, at: Date.parse(s.timestamp), value: s.value }))
+      // Past its type's raw retention a sample is ignored (retention.ts): it could be one already counted.
+      const rows = all.filter((r) => {
+        const h = rawHorizon(retention, r.type, now)
+        return h === null || r.at >= h
+      })
+      // The months' partitions first (DDL on its own, usually a cache hit), then one transaction: the samples and
+      // their rollup, checked against the compacted blocks under the user's lock.
+      await ensurePartitions(
+        app.db,
+        'measurements',
+        rows.map((r) => r.at),
+      )
+      const result = await app.db.transaction(async function ingestBatch(tx) {
+        return repo.ingest(request.user.sub, device_id, rows, tx)
+      })
+      result.duplicates += all.length - rows.length
       app.metrics.samplesIngested.inc({ result: 'accepted' }, result.accepted)
       app.metrics.samplesIngested.inc({ result: 'duplicate' }, result.duplicates)
       return result
@@ -162,7 +188,9 @@ const measurementRoutes: FastifyPluginAsyncTypebox = async function measurementR
           "Removes the caller's samples with `from` <= timestamp < `to`, of one `type` or of every type when " +
           '`type` is absent. Aggregates and statistics reflect the deletion at once, and every insight computed from ' +
           'samples of that type on those (local) days is withdrawn at once, for the owner and for viewers; the rules ' +
-          'compute it again from the remaining data at the next `GET /v1/insights` (it comes back, same id, only if still true).',
+          'compute it again from the remaining data at the next `GET /v1/insights` (it comes back, same id, only if still true). ' +
+          '`deleted` counts the samples removed. Where the operator keeps raw samples of a type only N days (MEASUREMENT_RAW_RETENTION, off by default), ' +
+          'older days hold only 15-minute aggregates: there a range removes every quarter-hour it touches, whole, and counts their samples.',
         security: SECURITY.bearer,
         querystring: DeleteQuerySchema,
         response: { 200: DeleteResultSchema, ...errorResponses(400, 401) },
@@ -219,6 +247,37 @@ const measurementRoutes: FastifyPluginAsyncTypebox = async function measurementR
   )
 
   await app.register(measurementReadRoutes)
+
+  app.addHook('onReady', async function createMeasurementPartitions() {
+    await ensurePartitionsAhead(app.db)
+  })
+
+  const intervalS = app.config.MEASUREMENT_COMPACTION_INTERVAL_S
+  if (app.config.JOBS_ENABLED && intervalS > 0) {
+    let running: Promise<void> | undefined
+    const compact = () => {
+      if (running) return
+      running = ensurePartitionsAhead(app.db)
+        .then(() =>
+          compactMeasurements(app.db, { before: Date.now() - app.config.MEASUREMENT_COMPACTION_DELAY_S * 1000 }),
+        )
+        .then(async (r) => {
+          if (r.samples > 0 || r.skipped > 0) app.log.info(r, 'measurement compaction')
+          const expired = await applyRawRetention(app.db, retention)
+          if (expired.samples > 0 || expired.droppedPartitions > 0) app.log.info(expired, 'measurement raw retention')
+        })
+        .catch((err) => app.log.warn({ err }, 'measurement compaction failed'))
+        .finally(() => {
+          running = undefined
+        })
+    }
+    const timer = setInterval(compact, intervalS * 1000)
+    timer.unref()
+    app.addHook('onClose', async function stopMeasurementCompaction() {
+      clearInterval(timer)
+      await running
+    })
+  }
 }
 
 export default measurementRoutes

@@ -2,6 +2,19 @@ import { type SQL, sql } from 'drizzle-orm'
 import { type Db, type DbOrTx, queryRows } from '../../db/client.ts'
 import { CATALOGUE, type MeasurementTypeName, TYPE_NAMES } from '../../db/schema/measurement-catalogue.ts'
 import { createUserRepository } from '../user/repository.ts'
+import {
+  type StoredSample,
+  blockMinutesOfWindows,
+  blockSamples,
+  blocksIn,
+  compareSamples,
+  deleteFromBlocks,
+  hourOfRow,
+  lockUser,
+  samplesOf,
+  samplesSource,
+  withoutCompacted,
+} from './blocks.ts'
 
 /** `device_id` stored for samples sent without one (a primary key column cannot be null). */
 export const NO_DEVICE = ''
@@ -63,64 +76,300 @@ export interface DailyStatistics {
 export type StatisticKey = Exclude<keyof DailyStatistics, 'date'>
 
 const MINUTE_MS = 60_000
-const floorMinute = (ms: number) => Math.floor(ms / MINUTE_MS) * MINUTE_MS
-const ceilMinute = (ms: number) => Math.ceil(ms / MINUTE_MS) * MINUTE_MS
+/** Bounds of an open range (the API's timestamps lie in 1900..2200). */
+const EARLIEST = Date.parse('1000-01-01T00:00:00Z')
+const LATEST = Date.parse('9000-01-01T00:00:00Z')
+/** Blocks read per query while filling a page of raw samples. */
+const LIST_BLOCK_BATCH = 4
+const QUARTER_MS = 15 * MINUTE_MS
+const floorTo = (ms: number, step: number) => Math.floor(ms / step) * step
+const ceilTo = (ms: number, step: number) => Math.ceil(ms / step) * step
 
 /** RFC 3339 UTC with milliseconds, formatted by the database so both drivers answer the same text. */
 const iso = (column: SQL) => sql`to_char((${column}) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
 const ts = (ms: number) => sql`${new Date(ms).toISOString()}::timestamptz`
 /** A text[] parameter: the driver encodes the array (pg and PGlite alike), never a string joined here. */
 const typeArray = (types: readonly string[]) => sql`${sql.param([...types])}::text[]`
-// The UTC minute of a timestamp, whatever the session's TimeZone.
+// The UTC minute, 5 minutes and quarter-hour of a timestamp, whatever the session's TimeZone.
 const minuteOf = (column: SQL) => sql`date_trunc('minute', ${column}, 'UTC')`
+const fiveOf = (column: SQL) => sql`date_bin('5 minutes', ${column}, timestamptz '2000-01-01T00:00:00Z')`
+const quarterOf = (column: SQL) => sql`date_bin('15 minutes', ${column}, timestamptz '2000-01-01T00:00:00Z')`
+
+/** The samples (type, measured_at, device_id, value) of the user's `types` in [from, to) in the row table. */
+function rowSamples(userId: string, types: readonly string[], fromMs: number, toMs: number): SQL {
+  return sql`
+    select type, measured_at, device_id, value from measurements
+     where user_id = ${userId} and type = any(${typeArray(types)})
+       and measured_at >= ${ts(fromMs)} and measured_at < ${ts(toMs)}`
+}
 
 /**
- * Per-minute rows (type, minute, count, sum, min, max) for [from, to): the rollup for the whole minutes
- * inside the range, the raw rows grouped by minute for the partial minutes at its two edges. Every
- * aggregate reads this, so it is exact for any range while touching at most two minutes of raw rows.
+ * Every stored sample (type, measured_at, device_id, value) of the user's `types` in [from, to): the row
+ * table's, and the compacted ones of measurement_blocks decoded here and passed as array parameters. For
+ * short ranges (the partial quarter-hours at a range's edges, a night of sleep stages).
  */
-function minuteSource(userId: string, types: readonly string[], fromMs: number, toMs: number): SQL {
-  let innerFrom = ceilMinute(fromMs)
-  let innerTo = floorMinute(toMs)
-  if (innerFrom >= innerTo) innerFrom = innerTo = fromMs
+async function rawSamples(
+  db: DbOrTx,
+  userId: string,
+  types: readonly string[],
+  fromMs: number,
+  toMs: number,
+): Promise<SQL> {
+  const rows = rowSamples(userId, types, fromMs, toMs)
+  const compacted = await blockSamples(db, userId, types, fromMs, toMs)
+  return compacted.length ? sql`${rows} union all ${samplesSource(compacted)}` : rows
+}
+
+/** Raw samples over the union of the ranges, as one source. */
+async function rawSamplesIn(
+  db: DbOrTx,
+  userId: string,
+  types: readonly string[],
+  ranges: Array<[number, number]>,
+): Promise<SQL> {
+  const parts = await Promise.all(ranges.filter(([f, t]) => t > f).map(([f, t]) => rawSamples(db, userId, types, f, t)))
+  return parts.length ? sql.join(parts, sql` union all `) : rowSamples(userId, types, 0, 0)
+}
+
+const WINDOWS = [0, 1, 2] as const
+const ROLLUP_COLUMNS = sql.raw(
+  `user_id, type, quarter, count, sum, min, max, ${WINDOWS.map((w) => `w${w}_count, w${w}_sum, w${w}_min, w${w}_max`).join(', ')}, minute_mask`,
+)
+
+/**
+ * measurement_quarters rows (in ROLLUP_COLUMNS order) of the samples `source` selects (type, measured_at,
+ * value), one per type and quarter-hour, in key order (so concurrent upserts lock rows in the same order).
+ */
+function rollupOf(userId: string, source: SQL): SQL {
   return sql`
-    select type, minute, count, sum, min, max
-      from measurement_minutes
+    select ${userId}::uuid, type, quarter, count(*)::int, sum(value), min(value), max(value),
+           ${sql.join(
+             WINDOWS.map(
+               (w) => sql`(count(*) filter (where mi / 5 = ${sql.raw(String(w))}))::int,
+                 coalesce(sum(value) filter (where mi / 5 = ${sql.raw(String(w))}), 0),
+                 min(value) filter (where mi / 5 = ${sql.raw(String(w))}),
+                 max(value) filter (where mi / 5 = ${sql.raw(String(w))})`,
+             ),
+             sql`, `,
+           )},
+           bit_or(1 << mi)
+      from (
+        select type, value, quarter, floor(extract(epoch from measured_at - quarter) / 60)::int as mi
+          from (select type, measured_at, value, ${quarterOf(sql`measured_at`)} as quarter from (${source}) s0) s1
+      ) s
+     group by type, quarter
+     order by type, quarter`
+}
+
+/** ON CONFLICT of a rollup upsert that adds new samples to what the quarter-hour already holds. */
+const ADD_TO_ROLLUP = sql.raw(
+  `count = m.count + excluded.count, sum = m.sum + excluded.sum,
+   min = least(m.min, excluded.min), max = greatest(m.max, excluded.max),
+   ${WINDOWS.map(
+     (w) => `w${w}_count = m.w${w}_count + excluded.w${w}_count, w${w}_sum = m.w${w}_sum + excluded.w${w}_sum,
+   w${w}_min = least(m.w${w}_min, excluded.w${w}_min), w${w}_max = greatest(m.w${w}_max, excluded.w${w}_max)`,
+   ).join(',\n   ')},
+   minute_mask = m.minute_mask | excluded.minute_mask`,
+)
+
+/** ON CONFLICT of a rollup upsert that replaces the quarter-hour with a recomputation. */
+const REPLACE_ROLLUP = sql.raw(
+  [
+    'count',
+    'sum',
+    'min',
+    'max',
+    ...WINDOWS.flatMap((w) => ['count', 'sum', 'min', 'max'].map((c) => `w${w}_${c}`)),
+    'minute_mask',
+  ]
+    .map((c) => `${c} = excluded.${c}`)
+    .join(', '),
+)
+
+/**
+ * Slots (type, slot, count, sum, min, max) covering [from, to) exactly: quarter-hours of the rollup for the
+ * whole quarter-hours inside the range, raw rows grouped by quarter-hour for the partial ones at its edges
+ * (at most 2 x 15 minutes of raw rows).
+ */
+async function quarterSource(
+  db: DbOrTx,
+  userId: string,
+  types: readonly string[],
+  fromMs: number,
+  toMs: number,
+): Promise<SQL> {
+  let innerFrom = ceilTo(fromMs, QUARTER_MS)
+  let innerTo = floorTo(toMs, QUARTER_MS)
+  if (innerFrom >= innerTo) innerFrom = innerTo = fromMs
+  const edges = await rawSamplesIn(db, userId, types, [
+    [fromMs, innerFrom],
+    [innerTo, toMs],
+  ])
+  return sql`
+    select type, quarter as slot, count, sum, min, max
+      from measurement_quarters
      where user_id = ${userId} and type = any(${typeArray(types)})
-       and minute >= ${ts(innerFrom)} and minute < ${ts(innerTo)}
+       and quarter >= ${ts(innerFrom)} and quarter < ${ts(innerTo)}
     union all
-    select type, ${minuteOf(sql`measured_at`)}, count(*)::int, sum(value), min(value), max(value)
-      from measurements
-     where user_id = ${userId} and type = any(${typeArray(types)})
-       and ((measured_at >= ${ts(fromMs)} and measured_at < ${ts(innerFrom)})
-         or (measured_at >= ${ts(innerTo)} and measured_at < ${ts(toMs)}))
+    select type, ${quarterOf(sql`measured_at`)}, count(*)::int, sum(value), min(value), max(value)
+      from (${edges}) r
+     group by 1, 2`
+}
+
+/** As quarterSource, in UTC 5-minute slots: the rollup's 5-minute windows, raw rows at the edges. */
+async function fiveMinuteSource(
+  db: DbOrTx,
+  userId: string,
+  types: readonly string[],
+  fromMs: number,
+  toMs: number,
+): Promise<SQL> {
+  let innerFrom = ceilTo(fromMs, QUARTER_MS)
+  let innerTo = floorTo(toMs, QUARTER_MS)
+  if (innerFrom >= innerTo) innerFrom = innerTo = fromMs
+  const edges = await rawSamplesIn(db, userId, types, [
+    [fromMs, innerFrom],
+    [innerTo, toMs],
+  ])
+  return sql`
+    select q.type, q.quarter + make_interval(mins => 5 * w.i) as slot, w.count, w.sum, w.min, w.max
+      from measurement_quarters q
+     cross join lateral (values (0, q.w0_count, q.w0_sum, q.w0_min, q.w0_max),
+                                (1, q.w1_count, q.w1_sum, q.w1_min, q.w1_max),
+                                (2, q.w2_count, q.w2_sum, q.w2_min, q.w2_max)) w(i, count, sum, min, max)
+     where q.user_id = ${userId} and q.type = any(${typeArray(types)})
+       and q.quarter >= ${ts(innerFrom)} and q.quarter < ${ts(innerTo)} and w.count > 0
+    union all
+    select type, ${fiveOf(sql`measured_at`)}, count(*)::int, sum(value), min(value), max(value)
+      from (${edges}) r
      group by 1, 2`
 }
 
 /**
- * Bucket start of a UTC minute. Hours and days follow the user's zone: a local hour starts where the local
+ * Raw samples grouped by UTC minute over [from, to) (1m buckets: the rollup has no minutes): the row table's
+ * in SQL, the compacted ones decoded and grouped here (a week of 1 Hz samples is 10,080 minutes, never
+ * 604,800 parameters). A minute may have both; the caller's grouping by slot adds them up.
+ */
+async function minuteSource(
+  db: DbOrTx,
+  userId: string,
+  types: readonly string[],
+  fromMs: number,
+  toMs: number,
+): Promise<SQL> {
+  const rows = sql`
+    select type, ${minuteOf(sql`measured_at`)} as slot, count(*)::int as count, sum(value) as sum,
+           min(value) as min, max(value) as max
+      from (${rowSamples(userId, types, fromMs, toMs)}) r
+     group by 1, 2`
+  const minutes = new Map<
+    string,
+    { type: string; slot: number; count: number; sum: number; min: number; max: number }
+  >()
+  for (const x of await blockSamples(db, userId, types, fromMs, toMs)) {
+    const slot = floorTo(x.at, MINUTE_MS)
+    const key = `${x.type} ${slot}`
+    const m = minutes.get(key)
+    if (m) {
+      m.count++
+      m.sum += x.value
+      if (x.value < m.min) m.min = x.value
+      if (x.value > m.max) m.max = x.value
+    } else minutes.set(key, { type: x.type, slot, count: 1, sum: x.value, min: x.value, max: x.value })
+  }
+  if (minutes.size === 0) return rows
+  const list = [...minutes.values()]
+  return sql`${rows} union all
+    select * from unnest(${sql.param(list.map((m) => m.type))}::text[],
+                         ${sql.param(list.map((m) => new Date(m.slot).toISOString()))}::timestamptz[],
+                         ${sql.param(list.map((m) => m.count))}::int[], ${sql.param(list.map((m) => m.sum))}::float8[],
+                         ${sql.param(list.map((m) => m.min))}::float8[], ${sql.param(list.map((m) => m.max))}::float8[])
+      as b(type, slot, count, sum, min, max)`
+}
+
+/**
+ * Bucket start of a slot (a UTC minute, 5 minutes or quarter-hour of the matching source). Hours and days follow the user's zone: a local hour starts where the local
  * minute-of-hour is 0 (so the repeated hour of a DST fall-back gives two buckets, and :30/:45 zones get their
  * own hours); a day is the local calendar date (23 or 25 hours on DST days). 5 and 15 minutes are aligned
- * with UTC, which is aligned with every zone's offset too.
+ * with UTC, which is aligned with every zone's offset too; so a quarter-hour lies in one local hour and day.
  */
 function bucketStart(bucket: Bucket, tz: string): SQL {
   switch (bucket) {
     case '1m':
-      return sql`minute`
     case '5m':
-      return sql`date_bin('5 minutes', minute, timestamptz '2000-01-01T00:00:00Z')`
     case '15m':
-      return sql`date_bin('15 minutes', minute, timestamptz '2000-01-01T00:00:00Z')`
+      return sql`slot`
     case '1h':
-      return sql`minute - make_interval(mins => extract(minute from minute at time zone ${tz})::int)`
+      return sql`slot - make_interval(mins => extract(minute from slot at time zone ${tz})::int)`
     case '1d':
-      return sql`((minute at time zone ${tz})::date::timestamp at time zone ${tz})`
+      return sql`((slot at time zone ${tz})::date::timestamp at time zone ${tz})`
   }
 }
 
 function bucketEnd(bucket: Bucket, tz: string): SQL {
   if (bucket === '1d') return sql`((b.start at time zone ${tz}) + interval '1 day') at time zone ${tz}`
+  // 1m .. 1h
   return sql`b.start + make_interval(mins => ${BUCKET_MINUTES[bucket]})`
+}
+
+/**
+ * One row (first_day date, starts timestamptz[]): the instants where the local days first..last (SQL date
+ * expressions, `last` exclusive) begin in zone `tz`, the end of the last day included. A quarter-hour's day is
+ * then first_day + width_bucket(quarter, starts) - 1, a binary search over a few hundred instants instead of a
+ * time zone conversion per quarter-hour (a year is 35,040 of them per type).
+ */
+function dayBounds(first: SQL, last: SQL, tz: string): SQL {
+  return sql`
+    select (${first})::date as first_day, array_agg(d at time zone ${tz} order by d) as starts
+      from generate_series((${first})::date::timestamp, (${last})::date::timestamp, interval '1 day') d`
+}
+
+/**
+ * 1d buckets: the rollup's quarter-hours of [from, to) put into local days (dayBounds), plus the raw partial
+ * quarter-hours at the range's edges. The same buckets as bucketStart('1d') would give.
+ */
+async function dayBuckets(
+  db: DbOrTx,
+  userId: string,
+  type: MeasurementTypeName,
+  fromMs: number,
+  toMs: number,
+  tz: string,
+): Promise<AggregateRow[]> {
+  let innerFrom = ceilTo(fromMs, QUARTER_MS)
+  let innerTo = floorTo(toMs, QUARTER_MS)
+  if (innerFrom >= innerTo) innerFrom = innerTo = fromMs
+  const edges = await rawSamplesIn(
+    db,
+    userId,
+    [type],
+    [
+      [fromMs, innerFrom],
+      [innerTo, toMs],
+    ],
+  )
+  return queryRows<AggregateRow>(
+    db,
+    sql`
+    with bounds as (${dayBounds(sql`(${ts(fromMs)} at time zone ${tz})::date`, sql`(${ts(toMs - 1)} at time zone ${tz})::date + 1`, tz)}),
+    m as (
+      select b.first_day + width_bucket(q.quarter, b.starts) - 1 as day, q.count, q.sum, q.min, q.max
+        from bounds b
+        join measurement_quarters q
+          on q.user_id = ${userId} and q.type = ${type}
+         and q.quarter >= ${ts(innerFrom)} and q.quarter < ${ts(innerTo)}
+      union all
+      select (${quarterOf(sql`measured_at`)} at time zone ${tz})::date, count(*)::int, sum(value), min(value), max(value)
+        from (${edges}) r group by 1
+    ),
+    b as (
+      select day, sum(count)::int as count, sum(sum) as sum, min(min) as min, max(max) as max from m group by day
+    )
+    select ${iso(sql`b.day::timestamp at time zone ${tz}`)} as start,
+           ${iso(sql`(b.day + 1)::timestamp at time zone ${tz}`)} as "end",
+           to_char(b.day, 'YYYY-MM-DD') as date, count, sum / count as avg, min, max, sum
+      from b order by b.day`,
+  )
 }
 
 const STAT_TYPES = [
@@ -141,29 +390,36 @@ const STAT_TYPES = [
  */
 export const RESTING_WINDOW_MIN_MINUTES = 3
 
-/** Per-day sums, counts, extremes and resting heart rate over local days [fromDate, toDate]; SQL of one query. */
+/**
+ * Per-day sums, counts, extremes and resting heart rate over local days [fromDate, toDate]; SQL of one query.
+ * Local days start and end on UTC quarter-hours in every zone, so the rollup alone answers them exactly.
+ */
 function dailyCore(userId: string, tz: string, fromDate: string, toDate: string): SQL {
   return sql`
+    bounds as (${dayBounds(sql`${fromDate}::date`, sql`${toDate}::date + 1`, tz)}),
     src as (
-      select type, minute, count, sum, min, max, (minute at time zone ${tz})::date as day
-        from measurement_minutes
-       where user_id = ${userId} and type = any(${typeArray(STAT_TYPES)})
-         and minute >= (${fromDate}::date::timestamp at time zone ${tz})
-         and minute < ((${toDate}::date + 1)::timestamp at time zone ${tz})
+      select b.first_day + width_bucket(q.quarter, b.starts) - 1 as day, q.type, q.count, q.sum, q.min, q.max,
+             case when q.type = 'heart_rate' then least(${sql.join(
+               WINDOWS.map((w) =>
+                 sql.raw(`case when bit_count(((q.minute_mask >> ${5 * w}) & 31)::bit(5)) >= ${RESTING_WINDOW_MIN_MINUTES}
+                     then q.w${w}_sum / q.w${w}_count end`),
+               ),
+               sql`, `,
+             )}) end as resting
+        from bounds b
+        join measurement_quarters q
+          on q.user_id = ${userId} and q.type = any(${typeArray(STAT_TYPES)})
+         and q.quarter >= b.starts[1] and q.quarter < b.starts[cardinality(b.starts)]
+    ),
+    days as (
+      select d::date as day from generate_series(${fromDate}::date::timestamp, ${toDate}::date::timestamp, interval '1 day') d
     ),
     per_type as (
       select day, type, sum(count)::float8 as n, sum(sum) as s, min(min) as lo, max(max) as hi
         from src group by day, type
     ),
     resting as (
-      select day, min(mean) as bpm from (
-        select day, sum(sum) / sum(count) as mean, count(*) as minutes
-          from src where type = 'heart_rate'
-         group by day, date_bin('5 minutes', minute, timestamptz '2000-01-01T00:00:00Z')
-      ) w where minutes >= ${RESTING_WINDOW_MIN_MINUTES} group by day
-    ),
-    days as (
-      select d::date as day from generate_series(${fromDate}::date, ${toDate}::date, interval '1 day') d
+      select day, min(resting) as bpm from src where resting is not null group by day
     ),
     daily as (
       select d.day,
@@ -196,21 +452,26 @@ export function createMeasurementRepository(db: Db) {
 
   return {
     /**
-     * Stores a validated batch in one statement: new rows go in, rows already stored (same user, type,
-     * timestamp, device) are skipped, and the new rows' count/sum/min/max are added to their minutes in
-     * measurement_minutes by the same statement, so the rollup is never out of step with the raw rows.
+     * Stores a validated batch, in the caller's transaction: new rows go in, samples already stored (same
+     * user, type, timestamp, device; in the row table or in a compacted block) are skipped, and the new rows'
+     * count/sum/min/max are added to their quarter-hours in measurement_quarters by the same statement, so the
+     * rollup is never out of step with the raw rows. Under the user's shared lock (blocks.ts), so that no
+     * compaction moves rows into blocks between the look at the blocks and the insert.
      */
     async ingest(
       userId: string,
       deviceId: string | undefined,
-      samples: NewSample[],
-      tx?: DbOrTx,
+      batch: NewSample[],
+      tx: DbOrTx,
     ): Promise<{ accepted: number; duplicates: number }> {
+      const device = deviceId ?? NO_DEVICE
+      await lockUser(tx, userId, 'shared')
+      const samples = await withoutCompacted(tx, userId, device, batch)
       const types = sql.param(samples.map((s) => s.type))
       const times = sql.param(samples.map((s) => new Date(s.at).toISOString()))
       const values = sql.param(samples.map((s) => s.value))
       const [row] = await queryRows<{ accepted: number }>(
-        tx ?? db,
+        tx,
         sql`
         with input as (
           select * from unnest(${types}::text[], ${times}::timestamptz[], ${values}::float8[])
@@ -218,43 +479,106 @@ export function createMeasurementRepository(db: Db) {
         ),
         ins as (
           insert into measurements (user_id, type, measured_at, device_id, value)
-          select ${userId}, type, measured_at, ${deviceId ?? NO_DEVICE}, value from input
+          select ${userId}, type, measured_at, ${device}, value from input
           on conflict do nothing
           returning type, measured_at, value
         ),
         roll as (
-          insert into measurement_minutes as m (user_id, type, minute, count, sum, min, max)
-          select ${userId}, type, ${minuteOf(sql`measured_at`)} as minute, count(*), sum(value), min(value), max(value)
-            from ins group by type, minute order by type, minute
-          on conflict (user_id, type, minute) do update
-            set count = m.count + excluded.count, sum = m.sum + excluded.sum,
-                min = least(m.min, excluded.min), max = greatest(m.max, excluded.max)
+          insert into measurement_quarters as m (${ROLLUP_COLUMNS})
+          ${rollupOf(userId, sql`select type, measured_at, value from ins`)}
+          on conflict (user_id, type, quarter) do update set ${ADD_TO_ROLLUP}
         )
         select count(*)::int as accepted from ins`,
       )
       const accepted = row?.accepted ?? 0
-      return { accepted, duplicates: samples.length - accepted }
+      return { accepted, duplicates: batch.length - accepted }
     },
 
-    /** Raw samples of one type in [from, to), in (timestamp, device) order, after the keyset `after`. */
+    /**
+     * Raw samples of one type in [from, to), in (timestamp, device) order, after the keyset `after`: the first
+     * `limit` of the row table and of the blocks merged. Blocks are decoded in key order until they hold `limit`
+     * samples before the next undecoded block's hour; so a page decodes about a page of samples.
+     */
     async list(
       userId: string,
       q: { type: MeasurementTypeName; from?: Date; to?: Date; limit: number; after?: { at: Date; deviceId: string } },
     ): Promise<SampleRow[]> {
-      const res = await queryRows<SampleRow>(
-        db,
-        sql`
-        select type, ${iso(sql`measured_at`)} as timestamp, nullif(device_id, '') as device_id, value
-          from measurements
-         where user_id = ${userId} and type = ${q.type}
-           ${q.from ? sql`and measured_at >= ${q.from.toISOString()}::timestamptz` : sql``}
-           ${q.to ? sql`and measured_at < ${q.to.toISOString()}::timestamptz` : sql``}
-           ${q.after ? sql`and (measured_at, device_id) > (${q.after.at.toISOString()}::timestamptz, ${q.after.deviceId})` : sql``}
-         -- Qualified: the output column device_id (null for '') must not be the sort key; the keyset uses ''.
-         order by measurements.measured_at, measurements.device_id
-         limit ${q.limit}`,
+      // One snapshot for the rows and the blocks: a compaction committing between the two reads would show a
+      // sample twice or not at all.
+      return db.transaction(
+        async (tx) => {
+          const rows = await queryRows<SampleRow>(
+            tx,
+            sql`
+            select type, ${iso(sql`measured_at`)} as timestamp, nullif(device_id, '') as device_id, value
+              from measurements
+             where user_id = ${userId} and type = ${q.type}
+               ${q.from ? sql`and measured_at >= ${q.from.toISOString()}::timestamptz` : sql``}
+               ${q.to ? sql`and measured_at < ${q.to.toISOString()}::timestamptz` : sql``}
+               ${q.after ? sql`and (measured_at, device_id) > (${q.after.at.toISOString()}::timestamptz, ${q.after.deviceId})` : sql``}
+             -- Qualified: the output column device_id (null for '') must not be the sort key; the keyset uses ''.
+             -- device_id has collation "C" (migration 0021): code point order, the order of the blocks' merge.
+             order by measurements.measured_at, measurements.device_id
+             limit ${q.limit}`,
+          )
+          const lower = Math.max(q.from?.getTime() ?? EARLIEST, q.after?.at.getTime() ?? EARLIEST)
+          const upper = q.to?.getTime() ?? LATEST
+          const after: StoredSample | undefined = q.after
+            ? { type: q.type, deviceId: q.after.deviceId, at: q.after.at.getTime(), value: 0 }
+            : undefined
+          const fromBlocks: StoredSample[] = []
+          let blocksDoneBefore = LATEST
+          let cursor: { hour: number; deviceId: string } | undefined
+          for (;;) {
+            const batch = await blocksIn(
+              tx,
+              userId,
+              [q.type],
+              lower,
+              upper,
+              cursor
+                ? sql`and (hour, device_id) > (${new Date(cursor.hour).toISOString()}::timestamptz, ${cursor.deviceId})`
+                : sql``,
+              LIST_BLOCK_BATCH,
+            )
+            for (const x of samplesOf(batch, lower, upper)) {
+              if (!after || compareSamples(x, after) > 0) fromBlocks.push(x)
+            }
+            if (batch.length < LIST_BLOCK_BATCH) break
+            const last = batch[batch.length - 1]
+            cursor = { hour: hourOfRow(last), deviceId: last.device_id }
+            // Blocks not read yet start at this hour or later.
+            blocksDoneBefore = cursor.hour
+            if (fromBlocks.filter((x) => x.at < blocksDoneBefore).length >= q.limit) break
+            blocksDoneBefore = LATEST
+          }
+          if (fromBlocks.length === 0) return rows
+          const lastRow = rows.length === q.limit ? rows[rows.length - 1] : undefined
+          const lastRowKey: StoredSample | undefined = lastRow
+            ? { type: q.type, deviceId: lastRow.device_id ?? NO_DEVICE, at: Date.parse(lastRow.timestamp), value: 0 }
+            : undefined
+          const merged = [
+            ...rows.map((r) => ({
+              key: { type: q.type, deviceId: r.device_id ?? NO_DEVICE, at: Date.parse(r.timestamp), value: r.value },
+              row: r,
+            })),
+            ...fromBlocks
+              .filter((x) => x.at < blocksDoneBefore && (!lastRowKey || compareSamples(x, lastRowKey) <= 0))
+              .map((x) => ({
+                key: x,
+                row: {
+                  type: x.type,
+                  timestamp: new Date(x.at).toISOString(),
+                  device_id: x.deviceId === NO_DEVICE ? null : x.deviceId,
+                  value: x.value,
+                },
+              })),
+          ]
+          merged.sort((a, b) => compareSamples(a.key, b.key))
+          return merged.slice(0, q.limit).map((m) => m.row)
+        },
+        { isolationLevel: 'repeatable read', accessMode: 'read only' },
       )
-      return res
     },
 
     /** avg/min/max/count/sum of one type per bucket over [from, to); empty buckets are left out. */
@@ -263,28 +587,30 @@ export function createMeasurementRepository(db: Db) {
       q: { type: MeasurementTypeName; from: Date; to: Date; bucket: Bucket; timeZone: string },
     ): Promise<AggregateRow[]> {
       const { bucket, timeZone: tz } = q
-      const res = await queryRows<AggregateRow & { date: string | null }>(
+      if (bucket === '1d') return dayBuckets(db, userId, q.type, q.from.getTime(), q.to.getTime(), tz)
+      const res = await queryRows<AggregateRow>(
         db,
         sql`
-        with m as (${minuteSource(userId, [q.type], q.from.getTime(), q.to.getTime())}),
+        with m as (${await (bucket === '1m' ? minuteSource : bucket === '5m' ? fiveMinuteSource : quarterSource)(db, userId, [q.type], q.from.getTime(), q.to.getTime())}),
         b as (
           select ${bucketStart(bucket, tz)} as start, sum(count)::int as count, sum(sum) as sum,
                  min(min) as min, max(max) as max
             from m group by 1
         )
         select ${iso(sql`b.start`)} as start, ${iso(bucketEnd(bucket, tz))} as "end",
-               ${bucket === '1d' ? sql`to_char(b.start at time zone ${tz}, 'YYYY-MM-DD')` : sql`null`} as date,
                count, sum / count as avg, min, max, sum
           from b order by b.start`,
       )
-      const rows = res
-      return rows.map(({ date, ...r }) => (date === null ? r : { ...r, date }))
+      return res
     },
 
     /**
      * Removes the caller's samples in [from, to) (of one type, or all), and brings the rollup back in step:
-     * the minutes wholly inside the range are dropped, the (at most two) edge minutes recomputed from what
-     * is left. Runs in the caller's transaction.
+     * the quarter-hours wholly inside the range are dropped, the (at most two) edge quarter-hours recomputed
+     * from what is left (where raw retention left only the rollup, edge quarter-hours go whole: they cannot
+     * be split without their samples). Samples inside compacted blocks are removed by rewriting those blocks (an hour each
+     * at most two partly, the rest dropped whole). Runs in the caller's transaction, under the user's
+     * exclusive lock (blocks.ts).
      */
     async deleteRange(
       userId: string,
@@ -294,6 +620,20 @@ export function createMeasurementRepository(db: Db) {
       const types = q.type ? [q.type] : TYPE_NAMES
       const fromMs = q.from.getTime()
       const toMs = q.to.getTime()
+      await lockUser(tx, userId, 'exclusive')
+      // What the rollup counts in the quarter-hours touched, before and after: past a raw retention horizon
+      // (retention.ts) the rollup is all that is left, and those samples are deleted (and counted) with it.
+      const rollupCount = async () => {
+        const [row] = await queryRows<{ n: number }>(
+          tx,
+          sql`select coalesce(sum(count), 0)::int as n from measurement_quarters
+               where user_id = ${userId} and type = any(${typeArray(types)})
+                 and quarter >= ${ts(floorTo(fromMs, QUARTER_MS))} and quarter < ${ts(ceilTo(toMs, QUARTER_MS))}`,
+        )
+        return row?.n ?? 0
+      }
+      const before = await rollupCount()
+      const fromBlocks = await deleteFromBlocks(tx, userId, types, fromMs, toMs)
       const res = await queryRows<{ deleted: number }>(
         tx,
         sql`
@@ -305,31 +645,31 @@ export function createMeasurementRepository(db: Db) {
         )
         select count(*)::int as deleted from d`,
       )
-      const deleted = res[0]?.deleted ?? 0
-      if (deleted === 0) return 0
+      const deleted = (res[0]?.deleted ?? 0) + fromBlocks
+      if (deleted === 0 && before === 0) return 0
       await tx.execute(sql`
-        delete from measurement_minutes
+        delete from measurement_quarters
          where user_id = ${userId} and type = any(${typeArray(types)})
-           and minute >= ${ts(floorMinute(fromMs))} and minute < ${ts(toMs)}`)
-      const edges = [floorMinute(fromMs), floorMinute(toMs)]
+           and quarter >= ${ts(floorTo(fromMs, QUARTER_MS))} and quarter < ${ts(toMs)}`)
+      const edges = [...new Set([floorTo(fromMs, QUARTER_MS), floorTo(toMs, QUARTER_MS)])]
       await tx.execute(sql`
-        insert into measurement_minutes as m (user_id, type, minute, count, sum, min, max)
-        select ${userId}, type, ${minuteOf(sql`measured_at`)} as minute, count(*), sum(value), min(value), max(value)
-          from measurements
-         where user_id = ${userId} and type = any(${typeArray(types)})
-           and (${sql.join(
-             edges.map((e) => sql`(measured_at >= ${ts(e)} and measured_at < ${ts(e + MINUTE_MS)})`),
-             sql` or `,
-           )})
-         group by type, minute
-        on conflict (user_id, type, minute) do update
-          set count = excluded.count, sum = excluded.sum, min = excluded.min, max = excluded.max`)
-      return deleted
+        insert into measurement_quarters as m (${ROLLUP_COLUMNS})
+        ${rollupOf(
+          userId,
+          await rawSamplesIn(
+            tx,
+            userId,
+            types,
+            edges.map((e) => [e, e + QUARTER_MS]),
+          ),
+        )}
+        on conflict (user_id, type, quarter) do update set ${REPLACE_ROLLUP}`)
+      return Math.max(deleted, before - (await rollupCount()))
     },
 
     /**
      * Per type with data in [from, to): count, avg, min, max and sum (sum is the total for additive types
-     * such as steps and active_energy). Reads the per-minute rollup, raw rows only for partial edge minutes.
+     * such as steps and active_energy). Reads the 15-minute rollup, raw rows only for partial edge quarter-hours.
      */
     async windowSummary(
       userId: string,
@@ -340,7 +680,7 @@ export function createMeasurementRepository(db: Db) {
       const res = await queryRows<WindowStat & { type: MeasurementTypeName }>(
         db,
         sql`
-        with m as (${minuteSource(userId, TYPE_NAMES, from.getTime(), to.getTime())})
+        with m as (${await quarterSource(db, userId, TYPE_NAMES, from.getTime(), to.getTime())})
         select type, sum(count)::int as count, sum(sum) / sum(count) as avg, min(min) as min, max(max) as max,
                sum(sum) as sum
           from m group by type order by type`,
@@ -361,7 +701,12 @@ export function createMeasurementRepository(db: Db) {
          where user_id = ${userId} and type = ${type} and measured_at >= ${ts(from.getTime())}
          order by measured_at limit 1`,
       )
-      return row ? Date.parse(row.at) : null
+      const rowAt = row ? Date.parse(row.at) : null
+      // The first block holding a sample at or after `from` (its first sample, or a later one of the hour).
+      const [block] = await blocksIn(db, userId, [type], from.getTime(), rowAt ?? LATEST, sql``, 1)
+      if (!block) return rowAt
+      const [first] = samplesOf([block], from.getTime(), LATEST).sort(compareSamples)
+      return rowAt === null || (first && first.at < rowAt) ? (first?.at ?? rowAt) : rowAt
     },
 
     /** The first and last sample time of a type (ms), or null when the user has none. */
@@ -369,8 +714,12 @@ export function createMeasurementRepository(db: Db) {
       const [row] = await queryRows<{ first: string | null; last: string | null }>(
         db,
         sql`
-        select ${iso(sql`min(measured_at)`)} as first, ${iso(sql`max(measured_at)`)} as last
-          from measurements where user_id = ${userId} and type = ${type}`,
+        select ${iso(sql`min(at)`)} as first, ${iso(sql`max(at)`)} as last from (
+          select min(measured_at) as at from measurements where user_id = ${userId} and type = ${type}
+          union all select max(measured_at) from measurements where user_id = ${userId} and type = ${type}
+          union all select min(first_at) from measurement_blocks where user_id = ${userId} and type = ${type}
+          union all select max(last_at) from measurement_blocks where user_id = ${userId} and type = ${type}
+        ) x`,
       )
       return row?.first && row.last ? { first: Date.parse(row.first), last: Date.parse(row.last) } : null
     },
@@ -398,9 +747,7 @@ export function createMeasurementRepository(db: Db) {
         with s as (
           select device_id, measured_at, value,
                  lead(measured_at) over (partition by device_id order by measured_at) as next_at
-            from measurements
-           where user_id = ${userId} and type = ${q.type}
-             and measured_at >= ${ts(q.from.getTime())} and measured_at < ${ts(q.to.getTime())}
+            from (${await rawSamples(db, userId, [q.type], q.from.getTime(), q.to.getTime())}) r
         ),
         seg as (
           select device_id, value, measured_at as start_at,
@@ -430,7 +777,8 @@ export function createMeasurementRepository(db: Db) {
 
     /**
      * For each window [start, end) and type: the mean over the minutes that begin inside it (all devices),
-     * and the lowest one-minute mean. Reads the per-minute rollup only; one query for all windows.
+     * and the lowest one-minute mean. Reads the raw samples of those minutes (the rollup has no minutes);
+     * one query for all windows.
      */
     async windowMinuteStats(
       userId: string,
@@ -441,22 +789,44 @@ export function createMeasurementRepository(db: Db) {
         () => ({}) as Partial<Record<MeasurementTypeName, { avg: number; lowest_minute: number }>>,
       )
       if (windows.length === 0) return out
-      const starts = sql.param(windows.map((w) => new Date(w.start).toISOString()))
-      const ends = sql.param(windows.map((w) => new Date(w.end).toISOString()))
+      // The minutes that begin inside [start, end) hold the samples of [ceil(start), ceil(end)).
+      const starts = sql.param(windows.map((w) => new Date(ceilTo(w.start, MINUTE_MS)).toISOString()))
+      const ends = sql.param(windows.map((w) => new Date(ceilTo(w.end, MINUTE_MS)).toISOString()))
+      const compacted = await blockMinutesOfWindows(
+        db,
+        userId,
+        types,
+        windows.map((w) => ({ start: ceilTo(w.start, MINUTE_MS), end: ceilTo(w.end, MINUTE_MS) })),
+      )
       const rows = await queryRows<{ i: number; type: MeasurementTypeName; avg: number; lowest_minute: number }>(
         db,
         sql`
         with w as (
           select * from unnest(${starts}::timestamptz[], ${ends}::timestamptz[]) with ordinality as w(s, e, i)
+        ),
+        per_minute as (
+          -- Lateral: one index range scan per window, not one pass over all windows per sample.
+          select (w.i - 1)::int as i, r.type, r.minute, r.count, r.sum
+            from w cross join lateral (
+              select type, ${minuteOf(sql`measured_at`)} as minute, count(*)::int8 as count, sum(value) as sum
+                from measurements
+               where user_id = ${userId} and type = any(${typeArray(types)})
+                 and measured_at >= w.s and measured_at < w.e
+               group by 1, 2
+            ) r
+          union all
+          select * from unnest(${sql.param(compacted.map((c) => c.i))}::int[],
+                               ${sql.param(compacted.map((c) => c.type))}::text[],
+                               ${sql.param(compacted.map((c) => new Date(c.minute).toISOString()))}::timestamptz[],
+                               ${sql.param(compacted.map((c) => c.count))}::int8[],
+                               ${sql.param(compacted.map((c) => c.sum))}::float8[])
+        ),
+        -- A minute may have samples in a block and late ones in the row table.
+        merged as (
+          select i, type, minute, sum(count)::float8 as count, sum(sum) as sum from per_minute group by 1, 2, 3
         )
-        -- Lateral: one index range scan of the rollup per window, not one pass over all windows per minute.
-        select (w.i - 1)::int as i, m.type, m.avg, m.lowest_minute
-          from w cross join lateral (
-            select type, sum(sum) / sum(count) as avg, min(sum / count) as lowest_minute
-              from measurement_minutes
-             where user_id = ${userId} and type = any(${typeArray(types)}) and minute >= w.s and minute < w.e
-             group by type
-          ) m`,
+        select i, type, sum(sum) / sum(count) as avg, min(sum / count) as lowest_minute
+          from merged group by i, type`,
       )
       for (const r of rows) {
         out[r.i][r.type] = { avg: r.avg, lowest_minute: r.lowest_minute }
@@ -547,27 +917,28 @@ export const STATISTIC_KEYS: StatisticKey[] = [
 export type MeasurementRepository = ReturnType<typeof createMeasurementRepository>
 
 /**
- * Every sample of a user as plain JSON (snake_case) for the account export, in key order, read in keyset
- * batches so millions of rows never sit in memory at once.
+ * Every sample of a user as plain JSON (snake_case) for the account export, in key order (type, then time and
+ * device), read in pages of the merged row table and blocks, so millions of rows never sit in memory at once.
  */
 export async function* exportRows(db: Db, userId: string, batchSize = 5000): AsyncGenerator<SampleRow> {
-  let after: { type: string; at: string; deviceId: string } | undefined
-  for (;;) {
-    const res = await queryRows<Omit<SampleRow, 'device_id'> & { device_id: string }>(
-      db,
-      sql`
-      select type, ${iso(sql`measured_at`)} as timestamp, device_id, value
-        from measurements
-       where user_id = ${userId}
-         ${after ? sql`and (type, measured_at, device_id) > (${after.type}, ${after.at}::timestamptz, ${after.deviceId})` : sql``}
-       order by type, measured_at, device_id
-       limit ${batchSize}`,
-    )
-    const rows = res
-    for (const r of rows) yield { ...r, device_id: r.device_id === NO_DEVICE ? null : r.device_id }
-    if (rows.length < batchSize) return
-    const last = rows[rows.length - 1]
-    after = { type: last.type, at: last.timestamp, deviceId: last.device_id }
+  const repo = createMeasurementRepository(db)
+  const present = await queryRows<{ type: MeasurementTypeName }>(
+    db,
+    sql`
+    select t.type from unnest(${typeArray(TYPE_NAMES)}) as t(type)
+     where exists (select 1 from measurements m where m.user_id = ${userId} and m.type = t.type)
+        or exists (select 1 from measurement_blocks b where b.user_id = ${userId} and b.type = t.type)
+     order by t.type`,
+  )
+  for (const { type } of present) {
+    let after: { at: Date; deviceId: string } | undefined
+    for (;;) {
+      const rows = await repo.list(userId, { type, limit: batchSize, after })
+      yield* rows
+      if (rows.length < batchSize) break
+      const last = rows[rows.length - 1]
+      after = { at: new Date(last.timestamp), deviceId: last.device_id ?? NO_DEVICE }
+    }
   }
 }
 

@@ -1,5 +1,6 @@
 import t from 'tap'
 import { loginAttempts } from '../../db/schema/index.ts'
+import { compactMeasurements } from '../../routes/measurement/compaction.ts'
 import { buildTestApp } from '../helpers/app.ts'
 import { bearer, login, sharedClient, userWithToken } from '../helpers/fixtures.ts'
 import { adminWithToken, rowsMentioning, tablesWithUserId } from '../helpers/user.ts'
@@ -51,11 +52,16 @@ async function linkUsers(app: Awaited<ReturnType<typeof buildTestApp>>, a: Busy,
       headers: u.headers,
       payload: {
         device_id: 'watch-1',
-        samples: [{ type: 'heart_rate', timestamp: new Date(Date.now() - 60_000).toISOString(), value: 61 }],
+        samples: [
+          { type: 'heart_rate', timestamp: new Date(Date.now() - 60_000).toISOString(), value: 61 },
+          { type: 'heart_rate', timestamp: new Date(Date.now() - 3 * 3600_000).toISOString(), value: 62 },
+        ],
       },
     })
     if (up.statusCode !== 200) throw new Error(up.body)
   }
+  // The older sample's hour goes into a compacted block, the recent one stays a row.
+  await compactMeasurements(app.db, { before: Date.now() - 3600_000, wait: true })
   const share = await app.inject({
     method: 'POST',
     url: '/v1/sharing/invites',
@@ -90,7 +96,8 @@ t.test('deleting my account removes every row of mine and nothing of anyone else
     'verification_codes',
     'rate_counters',
     'measurements',
-    'measurement_minutes',
+    'measurement_quarters',
+    'measurement_blocks',
     'shares',
     'peer_group_members',
   ]) {
@@ -138,7 +145,7 @@ t.test('deleting my account removes every row of mine and nothing of anyone else
       url: '/v1/measurements?type=heart_rate&from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z',
       headers: b.headers,
     })
-    t.equal(samples.json().data.length, 1, "B's samples stay")
+    t.equal(samples.json().data.length, 2, "B's samples stay, compacted and recent")
   })
 
   t.test('every token of A stops, the next login fails', async (t) => {

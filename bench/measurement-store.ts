@@ -1,0 +1,522 @@
+/**
+ * The measurement store against the goals of issue 23. Not a test: figures go to BENCHMARKS.md.
+ *
+ *   DATABASE_URL=postgres://postgres@127.0.0.1:55432/postgres npm run bench:store
+ *
+ * One run, PostgreSQL (a scratch database `nowatch_bench_*` created and dropped) and then PGlite beside it:
+ *  1. baseline: raw COPY of the 1 Hz heart rate of USERS users over HOURS hours into a plain row table of the
+ *     old layout (the same columns and primary key, no rollup), 10,000-row COPYs on CONCURRENCY connections;
+ *  2. the same samples through HTTP (POST /v1/measurements, 10,000-sample batches, all users at once), then
+ *     USERS users sending 60-sample batches (a minute each, as a watch syncing live) for SMALL_BATCHES each;
+ *  3. raw range reads (GET /v1/measurements, 10,000 a page) from the row table, compaction
+ *     (compactMeasurements, as `npm run cli -- measurements compact`), the same reads from the blocks;
+ *  4. storage all-in (tables, indexes, TOAST of measurements, measurement_quarters, measurement_blocks) per
+ *     sample, against the plain table of step 1; block bytes per sample for float types (skin temperature
+ *     with two decimals, HRV as arbitrary doubles);
+ *  5. one user with YEAR_DAYS days (heart rate every YEAR_HR_STEP_S s, steps and skin temperature every 5 minutes),
+ *     compacted: aggregate?bucket=1d and statistics/daily over the whole range, p50/p99 over QUERY_RUNS.
+ * Values are seeded random walks (a periodic pattern would compress unfairly well). Bounded by BENCH_TIMEOUT_S.
+ */
+import type { ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
+import { join } from 'node:path'
+import { pipeline } from 'node:stream/promises'
+import { sql } from 'drizzle-orm'
+import pg from 'pg'
+import { from as copyFrom } from 'pg-copy-streams'
+import { type Database, openDatabase, openDatabaseForCli, queryRows } from '../db/client.ts'
+import { hashPassword } from '../routes/auth/passwords.ts'
+import { createClientAppRepository } from '../routes/clients/repository.ts'
+import { compactMeasurements } from '../routes/measurement/compaction.ts'
+import { createMeasurementRepository } from '../routes/measurement/repository.ts'
+import { createUserRepository } from '../routes/user/repository.ts'
+import { startServer as startProcess } from '../test/helpers/processes.ts'
+
+const BASE_URL = process.env.DATABASE_URL
+if (!BASE_URL) {
+  console.error('DATABASE_URL (a PostgreSQL server to create a scratch database on) is required')
+  process.exit(2)
+}
+const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback)
+const SIZES = {
+  postgres: {
+    users: env('BENCH_USERS', 50),
+    hours: env('BENCH_HOURS', 24),
+    smallBatches: env('BENCH_SMALL_BATCHES', 60),
+    yearDays: env('BENCH_YEAR_DAYS', 365),
+    yearHeartRateStepS: env('BENCH_YEAR_HR_STEP_S', 30),
+  },
+  pglite: {
+    users: env('BENCH_PGLITE_USERS', 10),
+    hours: env('BENCH_PGLITE_HOURS', 6),
+    smallBatches: env('BENCH_PGLITE_SMALL_BATCHES', 20),
+    yearDays: env('BENCH_PGLITE_YEAR_DAYS', 365),
+    yearHeartRateStepS: env('BENCH_PGLITE_YEAR_HR_STEP_S', 60),
+  },
+}
+const CONCURRENCY = env('BENCH_CONCURRENCY', 4)
+const QUERY_RUNS = env('BENCH_QUERY_RUNS', 30)
+const TIMEOUT_S = env('BENCH_TIMEOUT_S', 3000)
+const BATCH = 10_000
+const T0 = Date.parse('2025-01-06T00:00:00Z')
+const PASSWORD = 'Bench-Mark-42!'
+const ZONE = 'Asia/Kathmandu'
+
+const children = new Set<ChildProcess>()
+const cleanups: Array<() => Promise<void>> = []
+const deadline = setTimeout(() => {
+  console.error(`benchmark exceeded ${TIMEOUT_S} s, stopping`)
+  for (const c of children) c.kill('SIGKILL')
+  process.exit(1)
+}, TIMEOUT_S * 1000)
+deadline.unref()
+
+/** A seeded random walk of integers in [lo, hi], one step of -1, 0 or +1 per sample. */
+function walk(seed: number, lo: number, hi: number) {
+  let s = seed >>> 0 || 1
+  let v = Math.round((lo + hi) / 2)
+  return () => {
+    s = (Math.imul(s, 1_103_515_245) + 12_345) >>> 0
+    v = Math.max(lo, Math.min(hi, v + ((s >>> 16) % 3) - 1))
+    return v
+  }
+}
+
+interface Series {
+  type: string
+  start: number
+  count: number
+  stepMs: number
+  value: (i: number) => number
+}
+
+/** Bodies of `size`-sample batches of the series, in time order. */
+function* batches(series: Series, size: number, deviceId = 'watch'): Generator<string> {
+  for (let b = 0; b * size < series.count; b++) {
+    const samples = []
+    for (let i = b * size; i < Math.min(series.count, (b + 1) * size); i++) {
+      samples.push({
+        type: series.type,
+        timestamp: new Date(series.start + i * series.stepMs).toISOString(),
+        value: series.value(i),
+      })
+    }
+    yield JSON.stringify({ device_id: deviceId, samples })
+  }
+}
+
+/** A user's 1 Hz heart rate: values precomputed so that COPY and HTTP send the same numbers. */
+function heartRate(seed: number, start: number, count: number): Series {
+  const next = walk(seed, 45, 150)
+  const values = Array.from({ length: count }, () => next())
+  return { type: 'heart_rate', start, count, stepMs: 1000, value: (i) => values[i] }
+}
+
+async function pool<T>(items: Iterable<T>, concurrency: number, work: (item: T) => Promise<void>) {
+  const it = items[Symbol.iterator]()
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      for (let n = it.next(); !n.done; n = it.next()) await work(n.value)
+    }),
+  )
+}
+
+function percentile(sorted: number[], p: number) {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]
+}
+
+async function prepare(database: Database, names: string[]) {
+  await database.migrate()
+  const client = await createClientAppRepository(database.db).create('bench')
+  const passwordHash = await hashPassword(PASSWORD, 4)
+  const ids: Record<string, string> = {}
+  const now = new Date()
+  for (const name of names) {
+    const row = await createUserRepository(database.db).create({
+      email: `${name}@bench.local`,
+      passwordHash,
+      firstName: 'Bench',
+      lastName: name,
+      tocAcceptedAt: now,
+      privacyPolicyAcceptedAt: now,
+      emailVerifiedAt: now,
+      timeZone: ZONE,
+    })
+    if (!row) throw new Error('user exists')
+    ids[name] = row.id
+  }
+  return { token: client.x_auth_token, ids }
+}
+
+async function startServer(serverEnv: Record<string, string>): Promise<string> {
+  const server = await startProcess(
+    {
+      NODE_ENV: 'development',
+      LOG_LEVEL: 'warn',
+      JWT_SECRET: randomBytes(32).toString('hex'),
+      BCRYPT_COST: '4',
+      RATE_LIMIT_ENABLED: 'false',
+      JOBS_ENABLED: 'false',
+      MEASUREMENT_BATCH_LIMIT: String(BATCH),
+      // Measure throughput, not the load shedding of a shared machine (under-pressure's 503s).
+      MAX_EVENT_LOOP_DELAY_MS: '0',
+      ...serverEnv,
+    },
+    { ready: '/readyz', testDefaults: false },
+  )
+  children.add(server.child)
+  cleanups.push(async () => {
+    await server.stop()
+    children.delete(server.child)
+  })
+  return server.url
+}
+
+async function login(url: string, token: string, name: string): Promise<string> {
+  const res = await fetch(`${url}/v2/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-auth-token': token },
+    body: JSON.stringify({ email: `${name}@bench.local`, password: PASSWORD }),
+  })
+  if (!res.ok) throw new Error(`login: ${res.status} ${await res.text()}`)
+  return `Bearer ${((await res.json()) as { access: string }).access}`
+}
+
+async function post(url: string, auth: string, body: string): Promise<number> {
+  const res = await fetch(`${url}/v1/measurements`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: auth },
+    body,
+  })
+  if (!res.ok) throw new Error(`ingest: ${res.status} ${await res.text()}`)
+  return ((await res.json()) as { accepted: number }).accepted
+}
+
+/** Every user's bodies sent at once, each user's in order: answers samples/s. */
+async function ingestAll(url: string, auths: string[], bodies: (u: number) => Iterable<string>, concurrency?: number) {
+  const started = performance.now()
+  let accepted = 0
+  const jobs = auths.map((auth, u) => ({ auth, bodies: bodies(u) }))
+  await pool(jobs, concurrency ?? jobs.length, async (job) => {
+    for (const body of job.bodies) {
+      const n = await post(url, job.auth, body)
+      accepted += n
+    }
+  })
+  const seconds = (performance.now() - started) / 1000
+  return { samples: accepted, seconds, perSecond: accepted / seconds }
+}
+
+async function timed(url: string, auth: string, path: string, runs: number) {
+  const times: number[] = []
+  let rows = 0
+  for (let i = 0; i < runs + 2; i++) {
+    const t = performance.now()
+    const res = await fetch(`${url}${path}`, { headers: { authorization: auth } })
+    const body = (await res.json()) as { data: unknown[] }
+    if (!res.ok) throw new Error(`${path}: ${res.status} ${JSON.stringify(body)}`)
+    if (i >= 2) times.push(performance.now() - t)
+    rows = body.data.length
+  }
+  times.sort((a, b) => a - b)
+  return { p50: percentile(times, 50), p99: percentile(times, 99), runs: times.length, rows }
+}
+
+/** p50 time per 10,000 samples of raw pages (limit 10,000) at several places of several users' data. */
+async function rawReads(url: string, auths: string[], hours: number) {
+  const paths: Array<[string, string]> = []
+  for (let u = 0; u < Math.min(5, auths.length); u++) {
+    for (let k = 0; k < 4; k++) {
+      const from = new Date(T0 + ((k * hours) / 4) * 3600_000 + 1234).toISOString()
+      paths.push([auths[u], `/v1/measurements?type=heart_rate&from=${from}&limit=10000`])
+    }
+  }
+  const times: number[] = []
+  for (let round = 0; round < 3; round++) {
+    for (const [auth, path] of paths) {
+      const t = performance.now()
+      const res = await fetch(`${url}${path}`, { headers: { authorization: auth } })
+      const body = (await res.json()) as { data: unknown[] }
+      if (!res.ok || body.data.length === 0) throw new Error(`raw read: ${res.status}`)
+      // Per 10,000 samples (a page near the end of a short series holds fewer).
+      if (round > 0) times.push(((performance.now() - t) * 10_000) / body.data.length)
+    }
+  }
+  times.sort((a, b) => a - b)
+  return { p50: percentile(times, 50), runs: times.length }
+}
+
+async function storeBytes(db: Database['db']) {
+  const [row] = await queryRows<{ rows: number; quarters: number; blocks: number; samples: number }>(
+    db,
+    sql`select
+      -- A partitioned table is the sum of its partitions (pg_partition_tree lists nothing for a plain table).
+      greatest((select coalesce(sum(pg_total_relation_size(relid)), 0) from pg_partition_tree('measurements')),
+               pg_total_relation_size('measurements'))::float8 as rows,
+      pg_total_relation_size('measurement_quarters')::float8 as quarters,
+      greatest((select coalesce(sum(pg_total_relation_size(relid)), 0) from pg_partition_tree('measurement_blocks')),
+               pg_total_relation_size('measurement_blocks'))::float8 as blocks,
+      ((select count(*) from measurements) + (select coalesce(sum(count), 0) from measurement_blocks))::float8 as samples`,
+  )
+  return row
+}
+
+async function scenario(kind: 'postgres' | 'pglite') {
+  const size = SIZES[kind]
+  const names = [...Array.from({ length: size.users }, (_, u) => `u${u}`), 'floats', 'year', 'copy']
+  let database: Database
+  let serverEnv: Record<string, string>
+  let copyUrl: string | undefined
+  if (kind === 'postgres') {
+    const name = `nowatch_bench_${Date.now().toString(36)}`
+    const admin = new pg.Client({ connectionString: BASE_URL })
+    await admin.connect()
+    await admin.query(`create database ${name}`)
+    await admin.end()
+    const url = new URL(BASE_URL as string)
+    url.pathname = `/${name}`
+    cleanups.push(async () => {
+      const c = new pg.Client({ connectionString: BASE_URL })
+      await c.connect()
+      await c.query(`drop database if exists ${name} with (force)`)
+      await c.end()
+    })
+    copyUrl = url.toString()
+    database = await openDatabase({ databaseUrl: copyUrl, poolMax: CONCURRENCY + 2 })
+    serverEnv = { DATABASE_URL: copyUrl, PG_POOL_MAX: '20' }
+  } else {
+    const dir = mkdtempSync(join(tmpdir(), 'nowatch-bench-pglite-'))
+    cleanups.push(async () => rmSync(dir, { recursive: true, force: true }))
+    database = await openDatabase({ dataDir: dir })
+    serverEnv = { DATA_DIR: dir }
+  }
+  const { token, ids } = await prepare(database, names)
+  const hrOf = (u: number) => heartRate(u + 1, T0, size.hours * 3600)
+  // Each figure is printed as it is measured, so a failure later keeps what was measured.
+  const out = new Proxy<Record<string, unknown>>(
+    { sizes: size },
+    {
+      set(target, key, value) {
+        target[key as string] = value
+        console.log(`${kind} ${String(key)}: ${JSON.stringify(value)}`)
+        return true
+      },
+    },
+  )
+
+  // 1. COPY baseline into a plain table of the old row layout (PostgreSQL only: PGlite has no COPY FROM STDIN here).
+  if (kind === 'postgres' && copyUrl) {
+    await database.db.execute(sql`
+      create table bench_plain (user_id uuid not null, type text not null, measured_at timestamptz(3) not null,
+        device_id text not null default '', value float8 not null,
+        primary key (user_id, type, measured_at, device_id))`)
+    const copyPool = new pg.Pool({ connectionString: copyUrl, max: CONCURRENCY })
+    function* copyBodies() {
+      for (let u = 0; u < size.users; u++) {
+        const s = hrOf(u)
+        const userId = randomBytes(16)
+          .toString('hex')
+          .replace(/(.{8})(.{4})(.{4})(.{4})(.{12})/, '$1-$2-$3-$4-$5')
+        for (let b = 0; b * BATCH < s.count; b++) {
+          let body = ''
+          for (let i = b * BATCH; i < Math.min(s.count, (b + 1) * BATCH); i++) {
+            body += `${userId}\theart_rate\t${new Date(s.start + i * 1000).toISOString()}\twatch\t${s.value(i)}\n`
+          }
+          yield body
+        }
+      }
+    }
+    const started = performance.now()
+    let rows = 0
+    await pool(copyBodies(), CONCURRENCY, async (body) => {
+      const client = await copyPool.connect()
+      try {
+        await pipeline(
+          async function* () {
+            yield body
+          },
+          client.query(copyFrom('copy bench_plain (user_id, type, measured_at, device_id, value) from stdin')),
+        )
+        rows += BATCH
+      } finally {
+        client.release()
+      }
+    })
+    const seconds = (performance.now() - started) / 1000
+    await copyPool.end()
+    await database.db.execute(sql`vacuum analyze bench_plain`)
+    const [plain] = await queryRows<{ bytes: number; n: number }>(
+      database.db,
+      sql`select pg_total_relation_size('bench_plain')::float8 as bytes, (select count(*) from bench_plain)::float8 as n`,
+    )
+    out.copy = { rows: plain.n, seconds, perSecond: plain.n / seconds, bytesPerSample: plain.bytes / plain.n }
+    await database.db.execute(sql`drop table bench_plain`)
+  }
+  if (kind === 'pglite') await database.close()
+
+  const server = await startServer(serverEnv)
+  const auths: string[] = []
+  for (let u = 0; u < size.users; u++) auths.push(await login(server, token, `u${u}`))
+  const store = kind === 'postgres' ? database : await openDatabaseForCli({ dataDir: serverEnv.DATA_DIR })
+  if (kind === 'pglite') cleanups.push(() => store.close())
+
+  // 2. HTTP ingest: 10,000-sample batches (CONCURRENCY users at a time), then 60-sample batches (all users at once).
+  out.ingestLarge = await ingestAll(server, auths, (u) => batches(hrOf(u), BATCH), CONCURRENCY)
+  const liveStart = T0 + size.hours * 3600_000
+  out.ingestSmall = await ingestAll(server, auths, (u) =>
+    batches(heartRate(1000 + u, liveStart, size.smallBatches * 60), 60),
+  )
+
+  // 3. Raw reads from rows, compaction, raw reads from blocks.
+  await store.db.execute(sql`analyze`)
+  out.rawRows = await rawReads(server, auths, size.hours)
+  const compactStarted = performance.now()
+  const compacted = await compactMeasurements(store.db, { before: liveStart + 24 * 3600_000, wait: true })
+  out.compaction = { ...compacted, seconds: (performance.now() - compactStarted) / 1000 }
+  await store.db.execute(sql`vacuum analyze`)
+  out.rawBlocks = await rawReads(server, auths, size.hours)
+  // The row table after compaction holds the emptied pages of the bulk load, which later inserts reuse; in steady
+  // state it holds the last hour or two of each active user. Figures: as left by plain VACUUM, and after VACUUM FULL.
+  out.heartRateStore = await storeBytes(store.db)
+  await store.db.execute(sql`vacuum full measurements`)
+  out.heartRateStoreAfterVacuumFull = await storeBytes(store.db)
+
+  // 4. Float types: 1 Hz skin temperature (two decimals) and HRV (any double) for one user, hours as above.
+  const floats = await login(server, token, 'floats')
+  const temp = walk(7, 3000, 3800)
+  const hrvSeed = walk(9, 20, 120)
+  const floatSeries: Series[] = [
+    { type: 'skin_temperature', start: T0, count: size.hours * 3600, stepMs: 1000, value: () => temp() / 100 },
+    {
+      type: 'hrv_rmssd',
+      start: T0,
+      count: size.hours * 3600,
+      stepMs: 1000,
+      value: () => hrvSeed() + Math.random() * 0.999,
+    },
+  ]
+  for (const s of floatSeries) await ingestAll(server, [floats], () => batches(s, BATCH))
+  await compactMeasurements(store.db, { before: liveStart + 24 * 3600_000, wait: true })
+  out.floatBlocks = await queryRows(
+    store.db,
+    sql`select type, (sum(pg_column_size(b.*))::float8 / sum(count)) as block_bytes_per_sample, sum(count)::int as samples
+          from measurement_blocks b where user_id = ${ids.floats} group by type order by type`,
+  )
+
+  // 5. A year of one user: heart rate every few seconds, steps and skin temperature every 5 minutes. The year-long
+  // reads touch the rollup's 35,040 quarter-hours per type whatever the sample rate; the rate only sets how long
+  // seeding takes.
+  const year = await login(server, token, 'year')
+  const days = size.yearDays
+  const yearStart = T0 - days * 86400_000
+  const yhr = walk(11, 45, 150)
+  const ysteps = walk(12, 0, 120)
+  const ytemp = walk(13, 3100, 3600)
+  const yearSeries: Series[] = [
+    {
+      type: 'heart_rate',
+      start: yearStart,
+      count: (days * 86400) / size.yearHeartRateStepS,
+      stepMs: size.yearHeartRateStepS * 1000,
+      value: () => yhr(),
+    },
+    { type: 'steps', start: yearStart, count: days * 288, stepMs: 300_000, value: () => ysteps() },
+    { type: 'skin_temperature', start: yearStart, count: days * 288, stepMs: 300_000, value: () => ytemp() / 100 },
+  ]
+  const yearIngest = []
+  const from = new Date(yearStart).toISOString()
+  const to = new Date(T0).toISOString()
+  for (const s of yearSeries) yearIngest.push(await ingestAll(server, [year], () => batches(s, BATCH)))
+  out.yearIngest = yearIngest
+  // Same-run baseline of the year-long day buckets: the previous layout's per-minute rollup of the same heart rate
+  // and the previous query over it (in-process, as the new repository call below).
+  await store.db.execute(sql`
+    create table bench_minutes as
+    select user_id, type, date_trunc('minute', measured_at, 'UTC') as minute, count(*)::int as count, sum(value) as sum,
+           min(value) as min, max(value) as max
+      from measurements where user_id = ${ids.year} and type = 'heart_rate' group by 1, 2, 3`)
+  await store.db.execute(sql`alter table bench_minutes add primary key (user_id, type, minute)`)
+  await compactMeasurements(store.db, { before: T0, wait: true })
+  await store.db.execute(sql`vacuum analyze`)
+  const dayOf = (ms: number) => new Intl.DateTimeFormat('en-CA', { timeZone: ZONE }).format(new Date(ms))
+  const inProcess = async (run: () => Promise<unknown>) => {
+    const times: number[] = []
+    for (let i = 0; i < QUERY_RUNS + 2; i++) {
+      const t = performance.now()
+      await run()
+      if (i >= 2) times.push(performance.now() - t)
+    }
+    times.sort((a, b) => a - b)
+    return { p50: percentile(times, 50), p99: percentile(times, 99) }
+  }
+  const repo = createMeasurementRepository(store.db)
+  out.yearInProcess = {
+    'aggregate 1d, previous (1-minute rollup)': await inProcess(() =>
+      queryRows(
+        store.db,
+        sql`select to_char(start at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as start,
+                   sum(count)::int as count, sum(sum) / sum(count) as avg, min(min) as min, max(max) as max
+              from (select ((minute at time zone ${ZONE})::date::timestamp at time zone ${ZONE}) as start, count, sum, min, max
+                      from bench_minutes where user_id = ${ids.year} and type = 'heart_rate'
+                       and minute >= ${from}::timestamptz and minute < ${to}::timestamptz) m
+             group by m.start order by m.start`,
+      ),
+    ),
+    'aggregate 1d, now (15-minute rollup)': await inProcess(() =>
+      repo.aggregate(ids.year, {
+        type: 'heart_rate',
+        from: new Date(yearStart),
+        to: new Date(T0),
+        bucket: '1d',
+        timeZone: ZONE,
+      }),
+    ),
+  }
+  await store.db.execute(sql`drop table bench_minutes`)
+  out.year = {
+    'aggregate 1d': await timed(
+      server,
+      year,
+      `/v1/measurements/aggregate?type=heart_rate&bucket=1d&from=${from}&to=${to}`,
+      QUERY_RUNS,
+    ),
+    'statistics daily': await timed(
+      server,
+      year,
+      `/v1/statistics/daily?from=${dayOf(yearStart + 86400_000)}&to=${dayOf(T0 - 1)}`,
+      QUERY_RUNS,
+    ),
+    'aggregate 1h (30 d)': await timed(
+      server,
+      year,
+      `/v1/measurements/aggregate?type=heart_rate&bucket=1h&from=${new Date(T0 - 30 * 86400_000).toISOString()}&to=${to}`,
+      QUERY_RUNS,
+    ),
+  }
+  for (const c of cleanups.splice(0).reverse()) await c()
+  return out
+}
+
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US')
+
+try {
+  console.log(
+    `machine: ${cpus().length} cpus (${cpus()[0]?.model}), ${fmt(totalmem() / 2 ** 30)} GiB, node ${process.version}, load ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  )
+  console.log(`date: ${new Date().toISOString()}, zone ${ZONE}, sizes ${JSON.stringify(SIZES)}`)
+  for (const kind of ['postgres', 'pglite'] as const) {
+    const r = await scenario(kind)
+    console.log(
+      `\n${kind} (load ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')})`,
+    )
+    console.log(JSON.stringify(r, null, 2))
+  }
+} finally {
+  for (const c of cleanups.reverse()) await c().catch((err) => console.error('cleanup:', err))
+}

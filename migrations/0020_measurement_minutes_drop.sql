@@ -1,0 +1,1 @@
+DROP TABLE "measurement_minutes" CASCADE;
