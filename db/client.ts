@@ -5,12 +5,12 @@ import { fileURLToPath } from 'node:url'
 import { PGlite } from '@electric-sql/pglite'
 import { type SQL, sql } from 'drizzle-orm'
 import { drizzle as drizzleNodePg } from 'drizzle-orm/node-postgres'
-import { migrate as migrateNodePg } from 'drizzle-orm/node-postgres/migrator'
 import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core'
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator'
 import pg from 'pg'
 import { DataDirBusyError, lockDataDir } from './data-dir-lock.ts'
+import { migrateUnderXactLock } from './migrator.ts'
 import { type PgliteSocketServer, servePgliteOnSocket } from './pglite-socket.ts'
 import * as schema from './schema/index.ts'
 
@@ -46,15 +46,17 @@ export interface Database {
 
 export interface DatabaseOptions {
   databaseUrl?: string
+  /**
+   * A connection that bypasses the pooler (PgBouncer), for migrations; default databaseUrl. The migration
+   * lock is transaction-scoped either way, so this is for DDL the pooler should not carry, not for safety.
+   */
+  directUrl?: string
   /** PGlite data folder, or `memory://` for a throw-away database. */
   dataDir?: string
   poolMax?: number
   /** A ready PGlite instance (tests restore a migrated template into one). */
   pglite?: PGlite
 }
-
-// Any constant works; it only has to be the same in every process that migrates this database.
-const MIGRATION_LOCK_ID = 727_274_001
 
 export function journalLength(): number {
   const journal = JSON.parse(readFileSync(join(migrationsFolder, 'meta', '_journal.json'), 'utf8')) as {
@@ -80,7 +82,11 @@ async function appliedMigrations(db: Db): Promise<number> {
 }
 
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
-  if (options.databaseUrl) return openPostgres({ connectionString: options.databaseUrl }, options.poolMax ?? 20)
+  if (options.databaseUrl) {
+    const connection = { connectionString: options.databaseUrl }
+    const direct = options.directUrl ? { connectionString: options.directUrl } : connection
+    return openPostgres(connection, options.poolMax ?? 20, direct)
+  }
   return openPglite(options)
 }
 
@@ -89,8 +95,13 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
  * holds it; when the server holds it, the server's socket in that folder (so the write is the
  * server's at once), else DataDirBusyError naming the holder.
  */
-export async function openDatabaseForCli(options: { databaseUrl?: string; dataDir: string }): Promise<Database> {
-  if (options.databaseUrl) return openDatabase({ databaseUrl: options.databaseUrl, poolMax: 2 })
+export async function openDatabaseForCli(options: {
+  databaseUrl?: string
+  directUrl?: string
+  dataDir: string
+}): Promise<Database> {
+  if (options.databaseUrl)
+    return openDatabase({ databaseUrl: options.databaseUrl, directUrl: options.directUrl, poolMax: 2 })
   try {
     return await openPglite({ dataDir: options.dataDir })
   } catch (err) {
@@ -108,7 +119,11 @@ export async function openDatabaseForCli(options: { databaseUrl?: string; dataDi
   }
 }
 
-async function openPostgres(connection: pg.PoolConfig, poolMax: number): Promise<Database> {
+async function openPostgres(
+  connection: pg.PoolConfig,
+  poolMax: number,
+  direct: pg.ClientConfig = connection,
+): Promise<Database> {
   const pool = new pg.Pool({
     ...connection,
     max: poolMax,
@@ -125,16 +140,8 @@ async function openPostgres(connection: pg.PoolConfig, poolMax: number): Promise
     via: 'postgres',
     pool,
     async migrate() {
-      // Several instances may boot at once: one migrates, the others wait on the advisory lock.
-      const client = new pg.Client(connection)
-      await client.connect()
-      try {
-        await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_ID])
-        await migrateNodePg(drizzleNodePg(client, { schema }), { migrationsFolder })
-      } finally {
-        await client.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_ID]).catch(() => {})
-        await client.end()
-      }
+      // Several instances may boot at once: one migrates, the others wait on the (transaction-scoped) lock.
+      await migrateUnderXactLock(direct, migrationsFolder)
     },
     async pendingMigrations() {
       return journalLength() - (await appliedMigrations(db))

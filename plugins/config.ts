@@ -21,6 +21,8 @@ export const ConfigSchema = Type.Object({
     { default: 'info' },
   ),
   DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
+  /** A connection that bypasses PgBouncer, for migrations (and the CLI's); unset = DATABASE_URL. */
+  DATABASE_DIRECT_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
   DATA_DIR: Type.String({ minLength: 1, default: './data' }),
   PG_POOL_MAX: Type.Integer({ minimum: 1, maximum: 500, default: 20 }),
   JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),

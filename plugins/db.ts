@@ -22,7 +22,12 @@ export default fp<DbPluginOptions>(
     const owned = !opts.database
     const database =
       opts.database ??
-      (await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR, poolMax: config.PG_POOL_MAX }))
+      (await openDatabase({
+        databaseUrl: config.DATABASE_URL,
+        directUrl: config.DATABASE_DIRECT_URL,
+        dataDir: config.DATA_DIR,
+        poolMax: config.PG_POOL_MAX,
+      }))
     if (opts.migrate !== false) await database.migrate()
     // The embedded database in a folder is this process's alone; the CLI reaches it through a socket.
     if (owned && database.serveSocket) {
