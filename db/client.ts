@@ -12,6 +12,7 @@ import pg from 'pg'
 import { DataDirBusyError, lockDataDir } from './data-dir-lock.ts'
 import { migrateUnderXactLock } from './migrator.ts'
 import { type PgliteSocketServer, servePgliteOnSocket } from './pglite-socket.ts'
+import { type ReplicaOptions, ReplicaSet, RoutedPool } from './replicas.ts'
 import * as schema from './schema/index.ts'
 
 export type Schema = typeof schema
@@ -30,6 +31,8 @@ export interface Database {
   via: 'pglite' | 'postgres' | 'socket'
   /** The node-postgres pool, when there is one (metrics read its counts). */
   pool?: pg.Pool
+  /** The read replicas (DATABASE_REPLICA_URLS), when there are any. */
+  replicas?: ReplicaSet
   /** The PGlite instance this process owns, if any. */
   pglite?: PGlite
   /**
@@ -54,6 +57,9 @@ export interface DatabaseOptions {
   /** PGlite data folder, or `memory://` for a throw-away database. */
   dataDir?: string
   poolMax?: number
+  /** Streaming replicas of databaseUrl's primary, for the reads of routes declared `reads: 'replica'`. */
+  replicaUrls?: string[]
+  replica?: ReplicaOptions
   /** A ready PGlite instance (tests restore a migrated template into one). */
   pglite?: PGlite
 }
@@ -85,7 +91,26 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   if (options.databaseUrl) {
     const connection = { connectionString: options.databaseUrl }
     const direct = options.directUrl ? { connectionString: options.directUrl } : connection
-    return openPostgres(connection, options.poolMax ?? 20, direct)
+    const database = await openPostgres(connection, options.poolMax ?? 20, direct)
+    if (options.replicaUrls?.length) {
+      const replicas = new ReplicaSet(
+        database.pool as pg.Pool,
+        options.replicaUrls,
+        options.replica ?? { maxLagS: 10, checkIntervalMs: 1000 },
+        options.poolMax ?? 20,
+      )
+      ;(database.pool as RoutedPool).replicas = replicas
+      await replicas.start()
+      const close = database.close
+      Object.assign(database, {
+        replicas,
+        async close() {
+          await replicas.close()
+          await close()
+        },
+      })
+    }
+    return database
   }
   return openPglite(options)
 }
@@ -124,7 +149,7 @@ async function openPostgres(
   poolMax: number,
   direct: pg.ClientConfig = connection,
 ): Promise<Database> {
-  const pool = new pg.Pool({
+  const pool = new RoutedPool({
     ...connection,
     max: poolMax,
     // A dead server must fail requests quickly (503), not hang them.

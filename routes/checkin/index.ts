@@ -31,6 +31,7 @@ export const checkinReadRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions> = a
   app.get(
     '/checkins',
     {
+      config: { reads: 'replica' },
       onRequest: app.authenticate,
       schema: reads.schema({
         tag: 'checkin',
@@ -57,6 +58,7 @@ export const checkinReadRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions> = a
   app.get(
     '/checkins/:id',
     {
+      config: { reads: 'replica' },
       onRequest: app.authenticate,
       schema: reads.schema({
         tag: 'checkin',

@@ -28,6 +28,7 @@ export const dayFeedbackReadRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions>
   app.get(
     '/day-feedback',
     {
+      config: { reads: 'replica' },
       onRequest: app.authenticate,
       schema: reads.schema({
         tag: 'day-feedback',
@@ -56,6 +57,7 @@ export const dayFeedbackReadRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions>
   app.get(
     '/day-feedback/:date',
     {
+      config: { reads: 'replica' },
       onRequest: app.authenticate,
       schema: reads.schema({
         tag: 'day-feedback',

@@ -53,6 +53,7 @@ export const measurementReadRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions>
   app.get(
     '/measurements',
     {
+      config: { reads: 'replica' },
       onRequest: app.authenticate,
       schema: reads.schema({
         tag: 'measurement',
@@ -85,6 +86,7 @@ export const measurementReadRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions>
   app.get(
     '/measurements/aggregate',
     {
+      config: { reads: 'replica' },
       onRequest: app.authenticate,
       schema: reads.schema({
         tag: 'measurement',

@@ -58,6 +58,7 @@ export function sessionReadRoutes(f: SessionFamily): FastifyPluginAsyncTypebox<R
     app.get(
       f.path,
       {
+        config: { reads: 'replica' },
         onRequest: app.authenticate,
         schema: reads.schema({
           tag: f.tag,
@@ -85,6 +86,7 @@ export function sessionReadRoutes(f: SessionFamily): FastifyPluginAsyncTypebox<R
     app.get(
       `${f.path}/:id`,
       {
+        config: { reads: 'replica' },
         onRequest: app.authenticate,
         schema: reads.schema({
           tag: f.tag,

@@ -44,6 +44,7 @@ export const sleepReadRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions> = asy
   app.get(
     '/sleep',
     {
+      config: { reads: 'replica' },
       onRequest: app.authenticate,
       schema: reads.schema({
         tag: 'sleep',
@@ -75,6 +76,7 @@ export const sleepReadRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions> = asy
   app.get(
     '/sleep/daily',
     {
+      config: { reads: 'replica' },
       onRequest: app.authenticate,
       schema: reads.schema({
         tag: 'sleep',

@@ -55,6 +55,7 @@ const statisticsRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions> = async fun
   app.get(
     '/statistics/daily',
     {
+      config: { reads: 'replica' },
       onRequest: app.authenticate,
       schema: reads.schema({
         tag: 'statistics',
@@ -83,6 +84,7 @@ const statisticsRoutes: FastifyPluginAsyncTypebox<ReadRoutesOptions> = async fun
   app.get(
     '/statistics/summary',
     {
+      config: { reads: 'replica' },
       onRequest: app.authenticate,
       schema: reads.schema({
         tag: 'statistics',

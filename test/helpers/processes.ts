@@ -67,6 +67,57 @@ export async function startCluster() {
   }
 }
 
+/**
+ * A streaming replica of a cluster of the test's own (`pg_basebackup -R`: the standby.signal and
+ * primary_conninfo written for it), on another port; it may be killed and started again.
+ */
+export async function startReplica(primary: { port: number; dir: string }) {
+  const port = await freePort()
+  const data = join(primary.dir, `replica-${port}`)
+  asPostgres(join(PG_BIN, 'pg_basebackup'), [
+    '-h',
+    '127.0.0.1',
+    '-p',
+    String(primary.port),
+    '-U',
+    'postgres',
+    '-D',
+    data,
+    '-R',
+    '-X',
+    'stream',
+    '-c',
+    'fast',
+  ])
+  const start = () =>
+    asPostgres(join(PG_BIN, 'pg_ctl'), [
+      '-D',
+      data,
+      '-l',
+      join(primary.dir, `replica-${port}.log`),
+      '-w',
+      '-t',
+      '60',
+      '-o',
+      `-p ${port} -k ${primary.dir} -c listen_addresses=127.0.0.1 -c fsync=off`,
+      'start',
+    ])
+  const stop = (mode: 'fast' | 'immediate' = 'fast') =>
+    asPostgres(join(PG_BIN, 'pg_ctl'), ['-D', data, '-m', mode, '-w', 'stop'])
+  start()
+  return {
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    port,
+    start,
+    stop,
+    destroy() {
+      try {
+        stop('immediate')
+      } catch {}
+    },
+  }
+}
+
 export const PGBOUNCER_BIN = process.env.PGBOUNCER_BIN ?? '/usr/sbin/pgbouncer'
 export const HAVE_PGBOUNCER = existsSync(PGBOUNCER_BIN)
 
