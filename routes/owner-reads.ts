@@ -54,7 +54,7 @@ function ownerReads(app: FastifyInstance, options: ReadRoutesOptions, scope: Sco
   const owners = new WeakMap<FastifyRequest, string>()
   const sharedNote =
     `Read-only: answers what the owner gets from the same path without \`/shared/{owner_id}\`, when the owner shares the \`${scope}\` scope with the caller ` +
-    '(or both are members of one peer group). `404 not_found` when the owner shares nothing with the caller, `403 forbidden` when the share lacks the scope.'
+    '(or both are members of one peer group). `404 not_found` when the owner shares nothing with the caller, `403 forbidden` when the share lacks the scope. With read replicas (DATABASE_REPLICA_URLS) the answer may trail the latest changes of the owner by up to REPLICA_MAX_LAG_S; a caller always reads their own writes.'
 
   if (shared) {
     app.addHook<{ Params: Static<typeof OwnerParamsSchema> }>('preHandler', async function checkShare(request) {
