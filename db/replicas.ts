@@ -211,7 +211,9 @@ export class ReplicaSet {
   /** Called after a user's write committed: that user reads from the primary until replicas pass this point. */
   async recordWrite(userId: string): Promise<void> {
     const res = await this.primaryQuery<{ lsn: string }>(
-      `insert into read_fences (user_id, lsn, expires_at) values ($1, pg_current_wal_lsn(), now() + make_interval(secs => $2))
+      // From users: a write that deleted the account (or an admin's deletion of their own) leaves nothing to fence.
+      `insert into read_fences (user_id, lsn, expires_at)
+       select id, pg_current_wal_lsn(), now() + make_interval(secs => $2) from users where id = $1
        on conflict (user_id) do update set lsn = excluded.lsn, expires_at = excluded.expires_at
        returning lsn::text as lsn`,
       [userId, this.fenceTtlS],

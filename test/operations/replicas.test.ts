@@ -107,8 +107,10 @@ t.test('read replicas', { skip }, async (t) => {
       )
       return Number(n)
     }
-    // Statistics reach the shared views within about a second of a backend's transaction (PostgreSQL 15).
-    await sleep(1500)
+    // A backend's statistics reach the shared views when it goes idle, at most PGSTAT_IDLE_INTERVAL (10 s) later
+    // (PostgreSQL 15, pgstat.c): wait that out before the baseline and before the primary's final count.
+    const settle = () => sleep(11_000)
+    await settle()
     const before = { primary: await tableReads(primary), replicaReads: await tableReads(replica) }
     const replicaCommits = await commits(replica)
     const N = 20
@@ -121,7 +123,7 @@ t.test('read replicas', { skip }, async (t) => {
       )
       t.equal(agg.status, 200)
     }
-    await sleep(1500)
+    await settle()
     const after = { primary: await tableReads(primary), replicaReads: await tableReads(replica) }
     t.ok(
       after.replicaReads - before.replicaReads >= 2 * N,
