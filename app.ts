@@ -16,6 +16,7 @@ import { LOG_SERIALIZERS } from './plugins/log-serializers.ts'
 import mailerPlugin from './plugins/mailer.ts'
 import metricsPlugin from './plugins/metrics.ts'
 import oauthBearerPlugin from './plugins/oauth-bearer.ts'
+import readRoutingPlugin from './plugins/read-routing.ts'
 import securityPlugin from './plugins/security.ts'
 import swaggerPlugin from './plugins/swagger.ts'
 import { currentTracing } from './plugins/tracing.ts'
@@ -128,6 +129,7 @@ export async function buildApp(options: BuildAppOptions = {}) {
   await app.register(securityPlugin)
   await app.register(dbPlugin, { database: options.database })
   await app.register(metricsPlugin)
+  await app.register(readRoutingPlugin)
   await app.register(swaggerPlugin)
   // The repositories that plugins need are named decorators: the plugins list them in `dependencies`.
   await app.register(userRepositoryPlugin)

@@ -80,7 +80,11 @@ try {
 // On the embedded database while the server runs, this goes through the server's socket in DATA_DIR.
 let database: Database
 try {
-  database = await openDatabaseForCli({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR })
+  database = await openDatabaseForCli({
+    databaseUrl: config.DATABASE_URL,
+    directUrl: config.DATABASE_DIRECT_URL,
+    dataDir: config.DATA_DIR,
+  })
 } catch (err) {
   if (err instanceof DataDirBusyError) fail(`${err.message}\n(Its CLI socket did not answer.)`)
   const where = config.DATABASE_URL ? 'DATABASE_URL' : `DATA_DIR ${config.DATA_DIR}`

@@ -5,13 +5,14 @@ import { fileURLToPath } from 'node:url'
 import { PGlite } from '@electric-sql/pglite'
 import { type SQL, sql } from 'drizzle-orm'
 import { drizzle as drizzleNodePg } from 'drizzle-orm/node-postgres'
-import { migrate as migrateNodePg } from 'drizzle-orm/node-postgres/migrator'
 import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core'
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator'
 import pg from 'pg'
 import { DataDirBusyError, lockDataDir } from './data-dir-lock.ts'
+import { migrateUnderXactLock } from './migrator.ts'
 import { type PgliteSocketServer, servePgliteOnSocket } from './pglite-socket.ts'
+import { type ReplicaOptions, ReplicaSet, RoutedPool } from './replicas.ts'
 import * as schema from './schema/index.ts'
 
 export type Schema = typeof schema
@@ -30,6 +31,8 @@ export interface Database {
   via: 'pglite' | 'postgres' | 'socket'
   /** The node-postgres pool, when there is one (metrics read its counts). */
   pool?: pg.Pool
+  /** The read replicas (DATABASE_REPLICA_URLS), when there are any. */
+  replicas?: ReplicaSet
   /** The PGlite instance this process owns, if any. */
   pglite?: PGlite
   /**
@@ -46,15 +49,20 @@ export interface Database {
 
 export interface DatabaseOptions {
   databaseUrl?: string
+  /**
+   * A connection that bypasses the pooler (PgBouncer), for migrations; default databaseUrl. The migration
+   * lock is transaction-scoped either way, so this is for DDL the pooler should not carry, not for safety.
+   */
+  directUrl?: string
   /** PGlite data folder, or `memory://` for a throw-away database. */
   dataDir?: string
   poolMax?: number
+  /** Streaming replicas of databaseUrl's primary, for the reads of routes declared `reads: 'replica'`. */
+  replicaUrls?: string[]
+  replica?: ReplicaOptions
   /** A ready PGlite instance (tests restore a migrated template into one). */
   pglite?: PGlite
 }
-
-// Any constant works; it only has to be the same in every process that migrates this database.
-const MIGRATION_LOCK_ID = 727_274_001
 
 export function journalLength(): number {
   const journal = JSON.parse(readFileSync(join(migrationsFolder, 'meta', '_journal.json'), 'utf8')) as {
@@ -80,7 +88,30 @@ async function appliedMigrations(db: Db): Promise<number> {
 }
 
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
-  if (options.databaseUrl) return openPostgres({ connectionString: options.databaseUrl }, options.poolMax ?? 20)
+  if (options.databaseUrl) {
+    const connection = { connectionString: options.databaseUrl }
+    const direct = options.directUrl ? { connectionString: options.directUrl } : connection
+    const database = await openPostgres(connection, options.poolMax ?? 20, direct)
+    if (options.replicaUrls?.length) {
+      const replicas = new ReplicaSet(
+        database.pool as pg.Pool,
+        options.replicaUrls,
+        options.replica ?? { maxLagS: 10, checkIntervalMs: 1000 },
+        options.poolMax ?? 20,
+      )
+      ;(database.pool as RoutedPool).replicas = replicas
+      await replicas.start()
+      const close = database.close
+      Object.assign(database, {
+        replicas,
+        async close() {
+          await replicas.close()
+          await close()
+        },
+      })
+    }
+    return database
+  }
   return openPglite(options)
 }
 
@@ -89,8 +120,13 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
  * holds it; when the server holds it, the server's socket in that folder (so the write is the
  * server's at once), else DataDirBusyError naming the holder.
  */
-export async function openDatabaseForCli(options: { databaseUrl?: string; dataDir: string }): Promise<Database> {
-  if (options.databaseUrl) return openDatabase({ databaseUrl: options.databaseUrl, poolMax: 2 })
+export async function openDatabaseForCli(options: {
+  databaseUrl?: string
+  directUrl?: string
+  dataDir: string
+}): Promise<Database> {
+  if (options.databaseUrl)
+    return openDatabase({ databaseUrl: options.databaseUrl, directUrl: options.directUrl, poolMax: 2 })
   try {
     return await openPglite({ dataDir: options.dataDir })
   } catch (err) {
@@ -108,8 +144,12 @@ export async function openDatabaseForCli(options: { databaseUrl?: string; dataDi
   }
 }
 
-async function openPostgres(connection: pg.PoolConfig, poolMax: number): Promise<Database> {
-  const pool = new pg.Pool({
+async function openPostgres(
+  connection: pg.PoolConfig,
+  poolMax: number,
+  direct: pg.ClientConfig = connection,
+): Promise<Database> {
+  const pool = new RoutedPool({
     ...connection,
     max: poolMax,
     // A dead server must fail requests quickly (503), not hang them.
@@ -125,16 +165,8 @@ async function openPostgres(connection: pg.PoolConfig, poolMax: number): Promise
     via: 'postgres',
     pool,
     async migrate() {
-      // Several instances may boot at once: one migrates, the others wait on the advisory lock.
-      const client = new pg.Client(connection)
-      await client.connect()
-      try {
-        await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_ID])
-        await migrateNodePg(drizzleNodePg(client, { schema }), { migrationsFolder })
-      } finally {
-        await client.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_ID]).catch(() => {})
-        await client.end()
-      }
+      // Several instances may boot at once: one migrates, the others wait on the (transaction-scoped) lock.
+      await migrateUnderXactLock(direct, migrationsFolder)
     },
     async pendingMigrations() {
       return journalLength() - (await appliedMigrations(db))

@@ -21,6 +21,17 @@ export const ConfigSchema = Type.Object({
     { default: 'info' },
   ),
   DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
+  /** A connection that bypasses PgBouncer, for migrations (and the CLI's); unset = DATABASE_URL. */
+  DATABASE_DIRECT_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
+  /** Comma-separated streaming replicas of DATABASE_URL's primary, for the reads of routes declared `reads: 'replica'`. */
+  DATABASE_REPLICA_URLS: Type.String({
+    default: '',
+    pattern: '^(postgres(ql)?://[^,]+(,\\s*postgres(ql)?://[^,]+)*)?$',
+  }),
+  /** A replica further behind the primary than this leaves rotation (its reads go to the primary) until it catches up. */
+  REPLICA_MAX_LAG_S: Type.Integer({ minimum: 1, maximum: 3600, default: 10 }),
+  /** How often each process checks every replica (reachability and lag). */
+  REPLICA_CHECK_INTERVAL_MS: Type.Integer({ minimum: 100, maximum: 60000, default: 1000 }),
   DATA_DIR: Type.String({ minLength: 1, default: './data' }),
   PG_POOL_MAX: Type.Integer({ minimum: 1, maximum: 500, default: 20 }),
   JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
@@ -140,6 +151,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       )
     }
     if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n${problems.join('\n')}`)
+  }
+  if (parsed.DATABASE_REPLICA_URLS && !parsed.DATABASE_URL) {
+    throw new ConfigError(
+      'Invalid configuration:\n  DATABASE_REPLICA_URLS needs DATABASE_URL (the primary they replicate)',
+    )
   }
   if (parsed.MAIL_TRANSPORT === 'smtp' && !parsed.SMTP_URL) {
     throw new ConfigError('Invalid configuration:\n  SMTP_URL is required when MAIL_TRANSPORT=smtp')

@@ -16,13 +16,31 @@ export interface DbPluginOptions {
   migrate?: boolean
 }
 
+export function replicaUrls(setting: string): string[] {
+  return setting
+    .split(',')
+    .map((u) => u.trim())
+    .filter(Boolean)
+}
+
 export default fp<DbPluginOptions>(
   async function dbPlugin(app, opts) {
     const { config } = app
     const owned = !opts.database
     const database =
       opts.database ??
-      (await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR, poolMax: config.PG_POOL_MAX }))
+      (await openDatabase({
+        databaseUrl: config.DATABASE_URL,
+        directUrl: config.DATABASE_DIRECT_URL,
+        dataDir: config.DATA_DIR,
+        poolMax: config.PG_POOL_MAX,
+        replicaUrls: replicaUrls(config.DATABASE_REPLICA_URLS),
+        replica: {
+          maxLagS: config.REPLICA_MAX_LAG_S,
+          checkIntervalMs: config.REPLICA_CHECK_INTERVAL_MS,
+          log: app.log,
+        },
+      }))
     if (opts.migrate !== false) await database.migrate()
     // The embedded database in a folder is this process's alone; the CLI reaches it through a socket.
     if (owned && database.serveSocket) {

@@ -34,6 +34,9 @@ export interface ReadRouteSchema {
   response: Record<number, TSchema>
 }
 
+/** Where a read route's plain reads go (plugins/read-routing.ts). */
+type ReadsFrom = 'replica' | 'primary'
+
 export type OwnerReads = ReturnType<typeof ownerReads>
 
 /** A get-one read route: one row of the owner's, found by the route's params, or `404 not_found`. */
@@ -47,6 +50,8 @@ export interface GetOneRoute<P extends TObject, I extends TSchema, R>
   /** Finds the row among the owner's (a named function: it names the handler in stack traces). */
   find: (ownerId: string, params: Static<P>) => Promise<R | null | undefined>
   toJson: (row: R) => Static<I>
+  /** Where its reads go: a replica by default (plugins/read-routing.ts). */
+  reads?: ReadsFrom
 }
 
 /** The OAuth scope that reads each domain's own data (by the route's tag). */
@@ -83,7 +88,7 @@ function ownerReads(app: FastifyInstance, options: ReadRoutesOptions, scope: Sco
   const owners = new WeakMap<FastifyRequest, string>()
   const sharedNote =
     `Read-only: answers what the owner gets from the same path without \`/shared/{owner_id}\`, when the owner shares the \`${scope}\` scope with the caller ` +
-    '(or both are members of one peer group). `404 not_found` when the owner shares nothing with the caller, `403 forbidden` when the share lacks the scope.'
+    '(or both are members of one peer group). `404 not_found` when the owner shares nothing with the caller, `403 forbidden` when the share lacks the scope. With read replicas (DATABASE_REPLICA_URLS) the answer may trail the latest changes of the owner by up to REPLICA_MAX_LAG_S; a caller always reads their own writes.'
 
   // Third-party apps (OAuth) read the caller's own data with the read scope of the route's domain (its
   // tag); never the shared copies, which are the viewer's access to someone else's data.
@@ -146,18 +151,23 @@ function ownerReads(app: FastifyInstance, options: ReadRoutesOptions, scope: Sco
 
     schema,
 
-    /** The options of a read route: authenticated, then (on the shared copy) share-checked, with `schema(s)`. */
-    route<S extends ReadRouteSchema>(s: S) {
-      return { onRequest: app.authenticate, schema: schema(s) }
+    /**
+     * The options of a read route: authenticated, then (on the shared copy) share-checked, with `schema(s)`.
+     * Its plain reads go to a replica when there is one (plugins/read-routing.ts); a handler that also
+     * writes passes `{ reads: 'primary' }`.
+     */
+    route<S extends ReadRouteSchema>(s: S, { reads = 'replica' }: { reads?: ReadsFrom } = {}) {
+      return { onRequest: app.authenticate, config: { reads }, schema: schema(s) }
     },
 
     /** Registers the usual get-one route: the owner's row found by the params, as JSON, or `404 not_found`. */
     getOne<P extends TObject, I extends TSchema, R>(path: string, r: GetOneRoute<P, I, R>) {
-      const { params, item, notFound, find, toJson, ...rest } = r
+      const { params, item, notFound, find, toJson, reads = 'replica', ...rest } = r
       app.get(
         path,
         {
           onRequest: app.authenticate,
+          config: { reads },
           schema: schema({ ...rest, params, response: { 200: item, ...errorResponses(400, 401, 404) } }),
         },
         async function getOne(request) {

@@ -1,12 +1,12 @@
 import { sql } from 'drizzle-orm'
-import { check, index, pgTable, smallint, text, timestamp, uuid } from 'drizzle-orm/pg-core'
+import { check, index, pgTable, primaryKey, smallint, text, timestamp, uuid } from 'drizzle-orm/pg-core'
 import { users } from './user.ts'
 
 /** A wellness check-in: how the user felt at one moment. Scales are documented in routes/checkin/schemas.ts. */
 export const checkins = pgTable(
   'checkins',
   {
-    id: uuid('id').primaryKey().defaultRandom(),
+    id: uuid('id').notNull().defaultRandom(),
     userId: uuid('user_id')
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
@@ -20,6 +20,8 @@ export const checkins = pgTable(
     updatedAt: timestamp('updated_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
   },
   (t) => [
+    // Led by user_id, the distribution column on Citus (docs/scaling.md).
+    primaryKey({ columns: [t.userId, t.id] }),
     index('checkins_user_at_idx').on(t.userId, t.at, t.id),
     check('checkins_mood_range', sql`${t.mood} between 1 and 5`),
     check('checkins_energy_range', sql`${t.energy} between 1 and 5`),

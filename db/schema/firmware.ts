@@ -8,6 +8,7 @@ import {
   index,
   integer,
   pgTable,
+  primaryKey,
   text,
   timestamp,
   uniqueIndex,
@@ -78,7 +79,7 @@ export const firmwareReleases = pgTable(
 export const firmwareInstallReports = pgTable(
   'firmware_install_reports',
   {
-    id: uuid('id').primaryKey().defaultRandom(),
+    id: uuid('id').notNull().defaultRandom(),
     releaseId: uuid('release_id')
       .notNull()
       .references(() => firmwareReleases.id, { onDelete: 'cascade' }),
@@ -93,7 +94,9 @@ export const firmwareInstallReports = pgTable(
     updatedAt: timestamp('updated_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
   },
   (t) => [
-    uniqueIndex('firmware_install_reports_device_key').on(t.releaseId, t.userId, t.deviceId),
+    // Led by user_id, the distribution column on Citus (docs/scaling.md).
+    primaryKey({ columns: [t.userId, t.id] }),
+    uniqueIndex('firmware_install_reports_device_key').on(t.userId, t.releaseId, t.deviceId),
     index('firmware_install_reports_release_idx').on(t.releaseId, t.updatedAt),
     index('firmware_install_reports_user_idx').on(t.userId, t.createdAt, t.id),
   ],

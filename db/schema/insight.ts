@@ -1,5 +1,18 @@
 import { sql } from 'drizzle-orm'
-import { boolean, check, date, index, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
+import {
+  boolean,
+  check,
+  date,
+  foreignKey,
+  index,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core'
 import { users } from './user.ts'
 
 /**
@@ -9,7 +22,7 @@ import { users } from './user.ts'
 export const insights = pgTable(
   'insights',
   {
-    id: uuid('id').primaryKey().defaultRandom(),
+    id: uuid('id').notNull().defaultRandom(),
     userId: uuid('user_id')
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
@@ -32,6 +45,8 @@ export const insights = pgTable(
     createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
   },
   (t) => [
+    // Led by user_id, the distribution column on Citus (docs/scaling.md); feedback and reflections refer to it whole.
+    primaryKey({ columns: [t.userId, t.id] }),
     uniqueIndex('insights_rule_period_key').on(t.userId, t.kind, t.periodStart, t.periodEnd),
     index('insights_user_created_idx').on(t.userId, t.createdAt, t.id),
     // The data-change lookup: a user's live insights by the days they were computed from.
@@ -46,9 +61,7 @@ export const insights = pgTable(
 export const insightFeedback = pgTable(
   'insight_feedback',
   {
-    insightId: uuid('insight_id')
-      .primaryKey()
-      .references(() => insights.id, { onDelete: 'cascade' }),
+    insightId: uuid('insight_id').notNull(),
     userId: uuid('user_id')
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
@@ -57,17 +70,23 @@ export const insightFeedback = pgTable(
     createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
     updatedAt: timestamp('updated_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
   },
-  (t) => [check('insight_feedback_comment_length', sql`char_length(${t.comment}) <= 1000`)],
+  (t) => [
+    primaryKey({ columns: [t.userId, t.insightId] }),
+    foreignKey({
+      name: 'insight_feedback_insight_fk',
+      columns: [t.userId, t.insightId],
+      foreignColumns: [insights.userId, insights.id],
+    }).onDelete('cascade'),
+    check('insight_feedback_comment_length', sql`char_length(${t.comment}) <= 1000`),
+  ],
 )
 
 /** Free-text reflections on an insight; several per insight. */
 export const insightReflections = pgTable(
   'insight_reflections',
   {
-    id: uuid('id').primaryKey().defaultRandom(),
-    insightId: uuid('insight_id')
-      .notNull()
-      .references(() => insights.id, { onDelete: 'cascade' }),
+    id: uuid('id').notNull().defaultRandom(),
+    insightId: uuid('insight_id').notNull(),
     userId: uuid('user_id')
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
@@ -76,6 +95,12 @@ export const insightReflections = pgTable(
     updatedAt: timestamp('updated_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
   },
   (t) => [
+    primaryKey({ columns: [t.userId, t.id] }),
+    foreignKey({
+      name: 'insight_reflections_insight_fk',
+      columns: [t.userId, t.insightId],
+      foreignColumns: [insights.userId, insights.id],
+    }).onDelete('cascade'),
     index('insight_reflections_insight_idx').on(t.insightId, t.createdAt, t.id),
     index('insight_reflections_user_idx').on(t.userId),
     check('insight_reflections_text_length', sql`char_length(${t.text}) between 1 and 5000`),

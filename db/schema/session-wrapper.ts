@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm'
-import { check, index, pgTable, smallint, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
+import { check, index, pgTable, primaryKey, smallint, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
 import { users } from './user.ts'
 
 /**
@@ -10,7 +10,7 @@ import { users } from './user.ts'
 export const journalSessions = pgTable(
   'journal_sessions',
   {
-    id: uuid('id').primaryKey().defaultRandom(),
+    id: uuid('id').notNull().defaultRandom(),
     userId: uuid('user_id')
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
@@ -28,6 +28,8 @@ export const journalSessions = pgTable(
     updatedAt: timestamp('updated_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
   },
   (t) => [
+    // Led by user_id, the distribution column on Citus (docs/scaling.md).
+    primaryKey({ columns: [t.userId, t.id] }),
     index('journal_sessions_user_started_idx').on(t.userId, t.family, t.startedAt, t.id),
     uniqueIndex('journal_sessions_one_running').on(t.userId, t.family).where(sql`${t.endedAt} is null`),
     check('journal_sessions_family', sql`${t.family} in ('activity', 'intention')`),

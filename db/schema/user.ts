@@ -1,5 +1,17 @@
 import { sql } from 'drizzle-orm'
-import { check, date, index, integer, pgTable, real, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
+import {
+  check,
+  date,
+  index,
+  integer,
+  pgTable,
+  primaryKey,
+  real,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core'
 
 /** An account. `email` is stored trimmed and lower-cased, so the unique index is case-insensitive. */
 export const users = pgTable(
@@ -52,5 +64,6 @@ export const userSettings = pgTable(
     value: text('value').notNull(),
     updatedAt: timestamp('updated_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
   },
-  (t) => [uniqueIndex('user_settings_pk').on(t.userId, t.key)],
+  // A primary key (it was only a unique index): led by user_id, the distribution column on Citus (docs/scaling.md).
+  (t) => [primaryKey({ name: 'user_settings_pkey', columns: [t.userId, t.key] })],
 )

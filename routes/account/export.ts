@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream'
 import type { Db } from '../../db/client.ts'
+import { inReadScope } from '../../db/replicas.ts'
 import type { ExportSection } from './export-sections.ts'
 
 // Rows are gathered into chunks of about this size: fewer, larger writes, and a bounded buffer.
@@ -32,7 +33,8 @@ export async function* exportDocument(db: Db, userId: string, sections: ExportSe
  * previous chunks (back-pressure), so memory stays flat whatever the size of the account.
  */
 export function exportStream(db: Db, userId: string, sections: ExportSection[]): Readable {
-  const gen = exportDocument(db, userId, sections)
+  // Made inside the handler: the rows come from the request's replica, if it has one (db/replicas.ts).
+  const gen = inReadScope(exportDocument(db, userId, sections))
   return Readable.from(
     (async function* toBuffers() {
       for await (const text of gen) yield Buffer.from(text, 'utf8')

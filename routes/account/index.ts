@@ -57,7 +57,7 @@ const accountRoutes: FastifyPluginAsyncTypebox = async function accountRoutes(ap
   app.get(
     '/users/me/export',
     {
-      config: { rateLimit: { max: 10, timeWindow: 3600_000 } },
+      config: { rateLimit: { max: 10, timeWindow: 3600_000 }, reads: 'replica' },
       schema: {
         tags: ['user'],
         summary: 'Download all my data as one JSON document',

@@ -30,6 +30,7 @@ const adminTelemetryRoutes: FastifyPluginAsyncTypebox = async function adminTele
   app.get(
     '/admin/telemetry/traces/:trace_id',
     {
+      config: { reads: 'replica' },
       schema: {
         tags: admin.tags,
         security: admin.security,
@@ -54,6 +55,7 @@ const adminTelemetryRoutes: FastifyPluginAsyncTypebox = async function adminTele
   app.get(
     '/admin/telemetry/spans',
     {
+      config: { reads: 'replica' },
       schema: {
         tags: admin.tags,
         security: admin.security,
@@ -76,6 +78,7 @@ const adminTelemetryRoutes: FastifyPluginAsyncTypebox = async function adminTele
   app.get(
     '/admin/telemetry/spans/slowest',
     {
+      config: { reads: 'replica' },
       schema: {
         tags: admin.tags,
         security: admin.security,
@@ -98,6 +101,7 @@ const adminTelemetryRoutes: FastifyPluginAsyncTypebox = async function adminTele
   app.get(
     '/admin/telemetry/logs',
     {
+      config: { reads: 'replica' },
       schema: {
         tags: admin.tags,
         security: admin.security,
@@ -122,6 +126,7 @@ const adminTelemetryRoutes: FastifyPluginAsyncTypebox = async function adminTele
   app.get(
     '/admin/telemetry/metrics/series',
     {
+      config: { reads: 'replica' },
       schema: {
         tags: admin.tags,
         security: admin.security,

@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream'
 import type { Db } from '../../db/client.ts'
+import { inReadScope } from '../../db/replicas.ts'
 import { csvZip } from './csv.ts'
 import { fhirBundle } from './fhir.ts'
 import { CHUNK_BYTES } from './minutes.ts'
@@ -26,13 +27,16 @@ export const CONTENT_TYPES: Record<ExportFormat, string> = {
 
 export const FILE_EXTENSIONS: Record<ExportFormat, string> = { fhir: 'fhir.json', omh: 'omh.json', csv: 'csv.zip' }
 
-const toStream = (text: AsyncIterable<string>) =>
-  Readable.from(
+const toStream = (source: AsyncIterable<string>) => {
+  // Made inside the handler: the rows come from the request's replica, if it has one (db/replicas.ts).
+  const text = inReadScope(source)
+  return Readable.from(
     (async function* toBuffers() {
       for await (const t of text) yield Buffer.from(t, 'utf8')
     })(),
     { objectMode: false, highWaterMark: CHUNK_BYTES },
   )
+}
 
 /** The export in a standard format as a stream that reads the rows only as fast as the client takes them. */
 export function formatStream(format: ExportFormat, db: Db, userId: string): Readable {

@@ -54,16 +54,19 @@ export const insightReadRoutes = ownerReadRoutes('insight', async function insig
 
   app.get(
     '/insights',
-    reads.route({
-      tag: 'insight',
-      summary: 'List my insights, newest first',
-      sharedSummary: "List a shared owner's insights, newest first",
-      description: reads.shared
-        ? 'The insights the rules have produced so far (a viewer reading does not run them), without the owner’s feedback; an insight whose data was edited or deleted is withdrawn for viewers at once. Cursor-paginated; `kind` filters by rule.'
-        : 'Reading the first page (no cursor) first runs the rules on my data; a rule says one thing once per period, so reading again adds nothing new unless the data changed. When data an insight was computed from is edited or deleted (samples in its window, check-ins, day feedback, activities), the insight is withdrawn at once — hidden here, in `GET /v1/insights/{id}` (404) and from viewers — and the next run recomputes it in place (same id, feedback and reflections kept) with the numbers of the remaining data if its rule still supports it for that period; otherwise it stays withdrawn. Cursor-paginated; `kind` filters by rule.',
-      querystring: InsightListQuerySchema,
-      response: { 200: PageSchema(Insight), ...errorResponses(400, 401) },
-    }),
+    reads.route(
+      {
+        tag: 'insight',
+        summary: 'List my insights, newest first',
+        sharedSummary: "List a shared owner's insights, newest first",
+        description: reads.shared
+          ? 'The insights the rules have produced so far (a viewer reading does not run them), without the owner’s feedback; an insight whose data was edited or deleted is withdrawn for viewers at once. Cursor-paginated; `kind` filters by rule.'
+          : 'Reading the first page (no cursor) first runs the rules on my data; a rule says one thing once per period, so reading again adds nothing new unless the data changed. When data an insight was computed from is edited or deleted (samples in its window, check-ins, day feedback, activities), the insight is withdrawn at once — hidden here, in `GET /v1/insights/{id}` (404) and from viewers — and the next run recomputes it in place (same id, feedback and reflections kept) with the numbers of the remaining data if its rule still supports it for that period; otherwise it stays withdrawn. Cursor-paginated; `kind` filters by rule.',
+        querystring: InsightListQuerySchema,
+        response: { 200: PageSchema(Insight), ...errorResponses(400, 401) },
+      },
+      { reads: 'primary' },
+    ),
     async function listInsights(request) {
       const { kind, cursor } = request.query
       const after = decodeTimeCursor(cursor)
@@ -90,6 +93,8 @@ export const insightReadRoutes = ownerReadRoutes('insight', async function insig
       return insights.get(ownerId, id)
     },
     toJson: toInsightJson,
+    // The list runs the rules (writes); one insight stays beside it on the primary.
+    reads: 'primary',
   })
 })
 

@@ -150,7 +150,10 @@ export function createInsightRepository(db: Db) {
       const [row] = await (tx ?? db)
         .insert(insightFeedback)
         .values({ insightId, userId: ownerId, ...values })
-        .onConflictDoUpdate({ target: insightFeedback.insightId, set: { ...values, updatedAt: new Date() } })
+        .onConflictDoUpdate({
+          target: [insightFeedback.userId, insightFeedback.insightId],
+          set: { ...values, updatedAt: new Date() },
+        })
         .returning()
       return row
     },

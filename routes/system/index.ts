@@ -9,6 +9,33 @@ const ReadySchema = Type.Object(
   {
     status: Type.Literal('ready'),
     database: Type.Union([Type.Literal('pglite'), Type.Literal('postgres')]),
+    replicas: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            replica: Type.Integer({ minimum: 1, description: 'Its place in DATABASE_REPLICA_URLS (1 = first).' }),
+            state: Type.Union(
+              [Type.Literal('starting'), Type.Literal('up'), Type.Literal('lagging'), Type.Literal('down')],
+              {
+                description:
+                  '`up`: in rotation; `lagging`: further behind than REPLICA_MAX_LAG_S; `down`: not answering.',
+              },
+            ),
+            lag_seconds: Type.Union([Type.Number({ minimum: 0 }), Type.Null()], {
+              description: 'How far behind the primary, as this process last measured it; null when not measured.',
+            }),
+            reason: Type.Optional(
+              Type.String({ description: 'Why it is out of rotation (no address or credentials).' }),
+            ),
+          },
+          { additionalProperties: false },
+        ),
+        {
+          description:
+            'Only with DATABASE_REPLICA_URLS. A replica out of rotation does not make the server unready: its reads go to the primary.',
+        },
+      ),
+    ),
   },
   { additionalProperties: false },
 )
@@ -34,6 +61,9 @@ const systemRoutes: FastifyPluginAsyncTypebox = async function systemRoutes(app)
       schema: {
         tags: ['system'],
         summary: 'Readiness: the database answers and every migration is applied',
+        description:
+          'Ready when the primary answers and every migration is applied. With read replicas (DATABASE_REPLICA_URLS) it ' +
+          "also reports each replica's state and lag, as this process's health check (every REPLICA_CHECK_INTERVAL_MS) last saw them.",
         response: { 200: ReadySchema, ...errorResponses(503) },
       },
     },
@@ -46,7 +76,8 @@ const systemRoutes: FastifyPluginAsyncTypebox = async function systemRoutes(app)
         throw errors.unavailable('not_ready', 'The database is not reachable.')
       }
       if (pending > 0) throw errors.unavailable('not_ready', `${pending} database migration(s) are not applied yet.`)
-      return { status: 'ready' as const, database: app.database.kind }
+      const replicas = app.database.replicas?.status()
+      return { status: 'ready' as const, database: app.database.kind, ...(replicas && { replicas }) }
     },
   )
 

@@ -3,7 +3,7 @@ import { openDatabase } from '../../db/client.ts'
 import { hashPassword } from '../../routes/auth/passwords.ts'
 import { createClientAppRepository } from '../../routes/clients/repository.ts'
 import { createUserRepository } from '../../routes/user/repository.ts'
-import { HAVE_PG_BINARIES, startCluster, startServer } from '../helpers/processes.ts'
+import { HAVE_PGBOUNCER, HAVE_PG_BINARIES, startCluster, startPgBouncer, startServer } from '../helpers/processes.ts'
 
 // The real server as a child process on a PostgreSQL cluster of the test's own, which is stopped
 // under load and started again. Runs in the PostgreSQL suite (it needs the server binaries).
@@ -19,8 +19,17 @@ t.test(
   async (t) => {
     const cluster = await startCluster()
     t.teardown(() => cluster.destroy())
+    // CI's PgBouncer pass (TEST_VIA_PGBOUNCER=1): the server reaches its cluster through a PgBouncer of the
+    // test's own in transaction mode; the pooler stays up while PostgreSQL goes away.
+    let databaseUrl = cluster.url
+    if (process.env.TEST_VIA_PGBOUNCER === '1') {
+      if (!HAVE_PGBOUNCER) throw new Error('TEST_VIA_PGBOUNCER=1 but no pgbouncer binary')
+      const bouncer = await startPgBouncer(cluster.port)
+      t.teardown(() => bouncer.destroy())
+      databaseUrl = bouncer.url()
+    }
     const server = await startServer({
-      DATABASE_URL: cluster.url,
+      DATABASE_URL: databaseUrl,
       JOBS_ENABLED: 'false',
       RATE_LIMIT_ENABLED: 'false',
       SESSION_CACHE_TTL_MS: '0',

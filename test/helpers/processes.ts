@@ -1,6 +1,6 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { createConnection, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -53,12 +53,137 @@ export async function startCluster() {
   start()
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    port,
+    dir,
+    data,
     start,
     stop,
     destroy() {
       try {
         stop('immediate')
       } catch {}
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+/**
+ * A streaming replica of a cluster of the test's own (`pg_basebackup -R`: the standby.signal and
+ * primary_conninfo written for it), on another port; it may be killed and started again.
+ */
+export async function startReplica(primary: { port: number; dir: string }) {
+  const port = await freePort()
+  const data = join(primary.dir, `replica-${port}`)
+  asPostgres(join(PG_BIN, 'pg_basebackup'), [
+    '-h',
+    '127.0.0.1',
+    '-p',
+    String(primary.port),
+    '-U',
+    'postgres',
+    '-D',
+    data,
+    '-R',
+    '-X',
+    'stream',
+    '-c',
+    'fast',
+  ])
+  const start = () =>
+    asPostgres(join(PG_BIN, 'pg_ctl'), [
+      '-D',
+      data,
+      '-l',
+      join(primary.dir, `replica-${port}.log`),
+      '-w',
+      '-t',
+      '60',
+      '-o',
+      `-p ${port} -k ${primary.dir} -c listen_addresses=127.0.0.1 -c fsync=off`,
+      'start',
+    ])
+  const stop = (mode: 'fast' | 'immediate' = 'fast') =>
+    asPostgres(join(PG_BIN, 'pg_ctl'), ['-D', data, '-m', mode, '-w', 'stop'])
+  start()
+  return {
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    port,
+    start,
+    stop,
+    destroy() {
+      try {
+        stop('immediate')
+      } catch {}
+    },
+  }
+}
+
+export const PGBOUNCER_BIN = process.env.PGBOUNCER_BIN ?? '/usr/sbin/pgbouncer'
+export const HAVE_PGBOUNCER = existsSync(PGBOUNCER_BIN)
+
+/**
+ * The PgBouncer settings the server is tested behind (.ci/run writes the same): transaction pooling,
+ * round-robin server connections (consecutive transactions of one client land on different server
+ * connections, as on a busy pooler, so session state leaking across transactions shows up), and short
+ * waits so an outage answers fast instead of queueing clients for the default 120 s.
+ */
+export function pgBouncerIni(opts: { dir: string; port: number; pgPort: number }): string {
+  return [
+    '[databases]',
+    `* = host=127.0.0.1 port=${opts.pgPort}`,
+    '[pgbouncer]',
+    'listen_addr = 127.0.0.1',
+    `listen_port = ${opts.port}`,
+    'unix_socket_dir =',
+    'auth_type = trust',
+    `auth_file = ${join(opts.dir, 'userlist.txt')}`,
+    'pool_mode = transaction',
+    'server_round_robin = 1',
+    'max_client_conn = 1000',
+    'default_pool_size = 20',
+    'query_wait_timeout = 5',
+    'server_connect_timeout = 3',
+    'server_login_retry = 1',
+    'ignore_startup_parameters = extra_float_digits',
+    `logfile = ${join(opts.dir, 'pgbouncer.log')}`,
+    `pidfile = ${join(opts.dir, 'pgbouncer.pid')}`,
+    '',
+  ].join('\n')
+}
+
+/** A PgBouncer of the test's own in front of a PostgreSQL on `pgPort` (loopback); answers its URL base. */
+export async function startPgBouncer(pgPort: number) {
+  const dir = mkdtempSync(join(tmpdir(), 'nowatch-pgbouncer-'))
+  const port = await freePort()
+  writeFileSync(join(dir, 'userlist.txt'), '"postgres" ""\n')
+  writeFileSync(join(dir, 'pgbouncer.ini'), pgBouncerIni({ dir, port, pgPort }))
+  if (isRoot) execFileSync('chown', ['-R', 'postgres', dir])
+  const child = isRoot
+    ? spawn('runuser', ['-u', 'postgres', '--', PGBOUNCER_BIN, join(dir, 'pgbouncer.ini')], { stdio: 'ignore' })
+    : spawn(PGBOUNCER_BIN, [join(dir, 'pgbouncer.ini')], { stdio: 'ignore' })
+  const deadline = Date.now() + 20_000
+  for (;;) {
+    const up = await new Promise<boolean>((resolve) => {
+      const s = createConnection({ host: '127.0.0.1', port }, () => {
+        s.end()
+        resolve(true)
+      })
+      s.once('error', () => resolve(false))
+    })
+    if (up) break
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error('pgbouncer did not start')
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  return {
+    port,
+    /** The pooler's URL for one database. */
+    url: (database = 'postgres') => `postgres://postgres@127.0.0.1:${port}/${database}`,
+    async destroy() {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r))
+        child.kill('SIGTERM')
+        await exited
+      }
       rmSync(dir, { recursive: true, force: true })
     },
   }

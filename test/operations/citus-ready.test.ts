@@ -1,0 +1,175 @@
+import { sql } from 'drizzle-orm'
+import t from 'tap'
+import { queryRows } from '../../db/client.ts'
+import { freshDatabase } from '../helpers/database.ts'
+
+// Issue 21, Citus-ready: user data is distributed by user_id, so every user-data table's primary key and
+// unique keys lead with user_id (a shard can enforce them alone) and a foreign key between two user-data
+// tables carries user_id on both sides (the rows live on one shard: co-location). docs/scaling.md gives the
+// create_distributed_table / create_reference_table statement of every table listed here.
+//
+// A table with a user_id column is user data unless it is listed below with the reason; a table without one
+// must be listed (a table keyed by another user column, like shares.owner_id, must not slip past the rule).
+
+/** Replicated to every node (create_reference_table): small, global, joined with user data. */
+const REFERENCE: Record<string, string> = {
+  client_apps: 'the first-party apps: a handful of rows, read on every login and refresh',
+  firmware_releases: 'the firmware catalogue: few rows, read by every device, referenced by install reports',
+}
+
+/** Not user data and never joined with it: distributed by their own key, or left on the coordinator. */
+const GLOBAL: Record<string, string> = {
+  rate_counters: 'counters keyed by route and subject (IP or account); distributed by key',
+  mail_outbox: 'outgoing mail by address, sent by the worker; distributed by its id',
+  audit_log: "admins' actions across users, read by admins only; distributed by its id",
+  telemetry_spans: "the apps' telemetry, queried by admins across users (user_id is optional); by trace_id",
+  telemetry_logs: "the apps' telemetry, queried by admins across users (user_id is optional); by its id",
+  telemetry_metric_points: "the apps' telemetry, queried by admins across users (user_id is optional); by its id",
+  webauthn_challenges: 'short-lived ceremony state; no user yet for a passwordless login; by challenge',
+  peer_groups: 'a peer group is shared by its members: distributed by group id with its members and invites',
+  peer_group_members: 'distributed by group_id, co-located with peer_groups',
+  peer_group_invites: 'distributed by group_id, co-located with peer_groups',
+}
+
+/**
+ * User data that does not follow the rule yet, and what it needs first (docs/scaling.md). The test checks
+ * that each still breaks it: a table fixed here must move to the rule.
+ */
+const PENDING: Record<string, string> = {
+  users: 'distributed by id, but e-mail is unique across users: needs a lookup table keyed by e-mail',
+  sessions: 'looked up by session id alone (every request, refresh): add the JWT sub to those lookups first',
+  verification_codes: 'updated by code id alone after a lookup by user: add user_id to that update first',
+  password_check_failures: 'deleted by id alone: add user_id to that delete first',
+  mfa_totp_factors: 'updated by factor id alone: add user_id to that update first',
+  passkeys: 'credential ids are unique across users (passwordless login finds the user by it): lookup table',
+  mfa_login_tokens: 'the mfa_token is presented before the user is known (unique hash): token must name its user',
+  login_attempts: 'attempts on unknown addresses have no user: split them into a global table',
+  shares: 'two users per row (owner, viewer) and a global invite code: distribute by owner_id, code lookup table',
+}
+
+interface KeyRow {
+  table_name: string
+  constraint_name: string
+  constraint_type: string
+  column_name: string
+  ordinal_position: number
+}
+
+t.test('every user-data table keys on user_id first, and co-locates its foreign keys', async (t) => {
+  const database = await freshDatabase()
+  t.teardown(() => database.close())
+  const db = database.db
+
+  const tables = (
+    await queryRows<{ table_name: string }>(
+      db,
+      sql`select table_name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE'`,
+    )
+  ).map((r) => r.table_name)
+  const withUserId = new Set(
+    (
+      await queryRows<{ table_name: string }>(
+        db,
+        sql`select table_name from information_schema.columns where table_schema = 'public' and column_name = 'user_id' and is_nullable = 'NO'`,
+      )
+    ).map((r) => r.table_name),
+  )
+  const keyRows = await queryRows<KeyRow>(
+    db,
+    sql`select tc.table_name, tc.constraint_name, tc.constraint_type, k.column_name, k.ordinal_position
+          from information_schema.table_constraints tc
+          join information_schema.key_column_usage k
+            on k.constraint_schema = tc.constraint_schema and k.constraint_name = tc.constraint_name
+         where tc.table_schema = 'public' and tc.constraint_type in ('PRIMARY KEY', 'UNIQUE', 'FOREIGN KEY')
+         order by tc.table_name, tc.constraint_name, k.ordinal_position`,
+  )
+  // Foreign keys: referencing column i matches the referenced unique key's column at position_in_unique_constraint.
+  const fkRows = await queryRows<{
+    table_name: string
+    constraint_name: string
+    column_name: string
+    ref_table: string
+    ref_column: string
+  }>(
+    db,
+    sql`select k.table_name, k.constraint_name, k.column_name, r.table_name as ref_table, r.column_name as ref_column
+          from information_schema.referential_constraints rc
+          join information_schema.key_column_usage k
+            on k.constraint_schema = rc.constraint_schema and k.constraint_name = rc.constraint_name
+          join information_schema.key_column_usage r
+            on r.constraint_schema = rc.unique_constraint_schema and r.constraint_name = rc.unique_constraint_name
+           and r.ordinal_position = k.position_in_unique_constraint
+         where k.table_schema = 'public'`,
+  )
+  // Unique indexes made with CREATE UNIQUE INDEX are not constraints, so information_schema does not list them.
+  const uniqueIndexes = await queryRows<{ table_name: string; index_name: string; first_column: string }>(
+    db,
+    sql`select c.relname as table_name, ic.relname as index_name, a.attname as first_column
+          from pg_index i
+          join pg_class ic on ic.oid = i.indexrelid
+          join pg_class c on c.oid = i.indrelid
+          join pg_namespace n on n.oid = c.relnamespace
+          join pg_attribute a on a.attrelid = c.oid and a.attnum = i.indkey[0]
+         where n.nspname = 'public' and i.indisunique`,
+  )
+
+  const listed = (name: string) => name in REFERENCE || name in GLOBAL || name in PENDING
+  const unclassified = tables.filter((n) => !withUserId.has(n) && !listed(n))
+  t.same(unclassified, [], 'every table without a user_id column is classified (reference or global, with why)')
+
+  /** What breaks the rule in one table; empty when it follows it. */
+  function problems(table: string): string[] {
+    const out: string[] = []
+    if (!withUserId.has(table)) return ['no NOT NULL user_id column']
+    const keys = new Map<string, KeyRow[]>()
+    for (const r of keyRows.filter((r) => r.table_name === table && r.constraint_type !== 'FOREIGN KEY')) {
+      keys.set(r.constraint_name, [...(keys.get(r.constraint_name) ?? []), r])
+    }
+    const pk = [...keys.values()].find((cols) => cols[0]?.constraint_type === 'PRIMARY KEY')
+    if (!pk) out.push('no primary key')
+    for (const [name, cols] of keys) {
+      if (cols[0]?.column_name !== 'user_id')
+        out.push(`${name} (${cols.map((c) => c.column_name)}) does not lead with user_id`)
+    }
+    for (const ix of uniqueIndexes.filter((i) => i.table_name === table)) {
+      if (ix.first_column !== 'user_id') out.push(`unique index ${ix.index_name} does not lead with user_id`)
+    }
+    const fks = new Map<string, typeof fkRows>()
+    for (const r of fkRows.filter((r) => r.table_name === table)) {
+      fks.set(r.constraint_name, [...(fks.get(r.constraint_name) ?? []), r])
+    }
+    for (const [name, cols] of fks) {
+      const target = cols[0]?.ref_table as string
+      if (target in REFERENCE) continue
+      if (target === 'users') {
+        if (cols.length !== 1 || cols[0]?.column_name !== 'user_id')
+          out.push(`${name}: refers to users other than by user_id`)
+        continue
+      }
+      const colocated = cols.some((c) => c.column_name === 'user_id' && c.ref_column === 'user_id')
+      if (!colocated) out.push(`${name} → ${target} does not carry user_id on both sides`)
+    }
+    return out
+  }
+
+  for (const table of tables.filter((n) => withUserId.has(n) && !listed(n)).sort()) {
+    t.same(problems(table), [], `${table}: keys lead with user_id, foreign keys co-located`)
+  }
+  for (const [table, why] of Object.entries(PENDING)) {
+    if (!tables.includes(table)) continue
+    if (table === 'users') {
+      // Distributed by its own id: the rule is "keys lead with id".
+      const emailKey = uniqueIndexes.find((i) => i.table_name === 'users' && i.first_column !== 'id')
+      t.ok(emailKey, `users is still pending: ${why}`)
+      continue
+    }
+    t.not(problems(table).length, 0, `${table} is still pending (${why}); once it follows the rule, move it`)
+  }
+  for (const table of [...Object.keys(REFERENCE), ...Object.keys(GLOBAL)]) {
+    t.ok(tables.includes(table), `${table} (listed) exists`)
+  }
+  // A user-data table may not refer to a global (non-reference) table: Citus allows foreign keys from a
+  // distributed table only to a co-located distributed table or a reference table.
+  const toGlobal = fkRows.filter((r) => withUserId.has(r.table_name) && !listed(r.table_name) && r.ref_table in GLOBAL)
+  t.same(toGlobal, [], 'no user-data table refers to a global table')
+})

@@ -1,0 +1,106 @@
+import pg from 'pg'
+import t from 'tap'
+import { openDatabase } from '../../db/client.ts'
+import { hashPassword } from '../../routes/auth/passwords.ts'
+import { createClientAppRepository } from '../../routes/clients/repository.ts'
+import { createUserRepository } from '../../routes/user/repository.ts'
+import { HAVE_PGBOUNCER, startPgBouncer, startServer } from '../helpers/processes.ts'
+
+// Issue 21: two processes booting together through PgBouncer in transaction mode. With a session-level
+// pg_advisory_lock the unlock ran on another server connection, leaving the lock held on a pooled
+// connection: the next boot hung (or re-entered the lock and migrated alongside another process).
+// The pooler is CI's (TEST_PGBOUNCER_URL, in front of DATABASE_URL's cluster) or one of the test's own.
+const skip = !process.env.DATABASE_URL
+  ? 'runs in the PostgreSQL suite (DATABASE_URL set)'
+  : !process.env.TEST_PGBOUNCER_URL && !HAVE_PGBOUNCER
+    ? 'no PgBouncer: set TEST_PGBOUNCER_URL or install Debian pgbouncer'
+    : false
+
+t.test('two processes boot together through PgBouncer (transaction mode), twice, and serve', { skip }, async (t) => {
+  const primary = process.env.DATABASE_URL as string
+  const name = `nowatch_bouncer_${Date.now().toString(36)}_${process.pid}`
+  const admin = new pg.Client({ connectionString: primary })
+  await admin.connect()
+  await admin.query(`create database ${name}`)
+  t.teardown(async () => {
+    await admin.query(`drop database if exists ${name} with (force)`)
+    await admin.end()
+  })
+  let pooled: string
+  if (process.env.TEST_PGBOUNCER_URL) {
+    const u = new URL(process.env.TEST_PGBOUNCER_URL)
+    u.pathname = `/${name}`
+    pooled = u.toString()
+  } else {
+    const bouncer = await startPgBouncer(Number(new URL(primary).port || 5432))
+    t.teardown(() => bouncer.destroy())
+    pooled = bouncer.url(name)
+  }
+  const env = { DATABASE_URL: pooled, JOBS_ENABLED: 'true', RATE_LIMIT_ENABLED: 'false', PG_POOL_MAX: '5' }
+  const advisoryLocks = async () =>
+    (
+      await admin.query(
+        `select count(*)::int as n from pg_locks l join pg_database d on d.oid = l.database
+          where l.locktype = 'advisory' and d.datname = $1`,
+        [name],
+      )
+    ).rows[0].n as number
+
+  const direct = primary.replace(/\/[^/]*$/, `/${name}`)
+  const rounds: Array<[string, Record<string, string>]> = [
+    ['first boot (migrates)', env],
+    ['rolling restart, migrations over DATABASE_DIRECT_URL', { ...env, DATABASE_DIRECT_URL: direct }],
+  ]
+  let running: Awaited<ReturnType<typeof startServer>>[] = []
+  t.teardown(() => Promise.all(running.map((s) => s.stop())))
+  for (const [round, roundEnv] of rounds) {
+    await Promise.all(running.map((s) => s.stop()))
+    running = await Promise.all([
+      startServer(roundEnv, { ready: '/readyz' }),
+      startServer(roundEnv, { ready: '/readyz' }),
+    ])
+    t.pass(`${round}: both processes ready`)
+    t.equal(await advisoryLocks(), 0, `${round}: no advisory lock left held on a pooled server connection`)
+  }
+
+  // And the server works through the pooler: login, upload, read back, on the two processes of the last round.
+  const [a, b] = running as [Awaited<ReturnType<typeof startServer>>, Awaited<ReturnType<typeof startServer>>]
+  const database = await openDatabase({ databaseUrl: direct, poolMax: 1 })
+  const client = await createClientAppRepository(database.db).create('pgbouncer test')
+  const now = new Date()
+  await createUserRepository(database.db).create({
+    email: 'bouncer@example.com',
+    passwordHash: await hashPassword('Tide-Pool-42!', 4),
+    firstName: 'Pg',
+    lastName: 'Bouncer',
+    tocAcceptedAt: now,
+    privacyPolicyAcceptedAt: now,
+    emailVerifiedAt: now,
+  })
+  await database.close()
+  const login = await fetch(`${a.url}/v2/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-auth-token': client.x_auth_token },
+    body: JSON.stringify({ email: 'bouncer@example.com', password: 'Tide-Pool-42!' }),
+  })
+  t.equal(login.status, 200)
+  const { access } = (await login.json()) as { access: string }
+  const auth = { authorization: `Bearer ${access}` }
+  const samples = Array.from({ length: 50 }, (_, i) => ({
+    type: 'heart_rate',
+    timestamp: new Date(Date.UTC(2026, 10, 20, 8, 0, i)).toISOString(),
+    value: 60 + (i % 10),
+  }))
+  const upload = await fetch(`${b.url}/v1/measurements`, {
+    method: 'POST',
+    headers: { ...auth, 'content-type': 'application/json' },
+    body: JSON.stringify({ device_id: 'watch-1', samples }),
+  })
+  t.same(await upload.json(), { accepted: 50, duplicates: 0 })
+  const aggregate = await fetch(
+    `${a.url}/v1/measurements/aggregate?type=heart_rate&bucket=1h&from=2026-11-20T00:00:00Z&to=2026-11-21T00:00:00Z`,
+    { headers: auth },
+  )
+  t.equal(aggregate.status, 200)
+  t.match(await aggregate.json(), { data: [{ count: 50, min: 60, max: 69 }] })
+})
