@@ -89,11 +89,11 @@ t.test('kill -9 during uploads: every acknowledged batch is whole, no batch is p
   t.same(partial, [], 'no batch is stored in part')
   const lost = [...acknowledged].filter((d) => stored.get(d) !== BATCH)
   t.same(lost, [], 'every acknowledged batch is stored whole')
-  const [rollup] = await queryRows<{ raw: number; minutes: number }>(
+  const [rollup] = await queryRows<{ raw: number; quarters: number }>(
     database.db,
     sql`select (select count(*)::int from measurements) as raw,
-               (select coalesce(sum(count), 0)::int from measurement_minutes) as minutes`,
+               (select coalesce(sum(count), 0)::int from measurement_quarters) as quarters`,
   )
-  t.equal(rollup.minutes, rollup.raw, 'the per-minute rollup matches the raw rows exactly')
+  t.equal(rollup.quarters, rollup.raw, 'the 15-minute rollup matches the raw rows exactly')
   t.comment(`batches sent ${sent.size}, acknowledged ${acknowledged.size}, stored ${stored.size}`)
 })
