@@ -51,6 +51,8 @@ import telemetryRoutes from './routes/telemetry/index.ts'
 import userRoutes from './routes/user/index.ts'
 import profileCachePlugin from './routes/user/profile-cache.ts'
 import userRepositoryPlugin from './routes/user/repository.ts'
+import webhookRoutes, { adminWebhookRoutes } from './routes/webhooks/index.ts'
+import webhookOutboxPlugin from './routes/webhooks/outbox.ts'
 
 export interface BuildAppOptions {
   /** A validated config; when absent it is loaded from `env` (default process.env). */
@@ -142,6 +144,7 @@ export async function buildApp(options: BuildAppOptions = {}) {
   await app.register(dataChangesPlugin)
   // The change log (GET /v1/sync) and, listening to it, the webhook outbox.
   await app.register(changesPlugin)
+  await app.register(webhookOutboxPlugin)
   await app.register(shareAccessPlugin)
   await app.register(ownerReadsPlugin)
 
@@ -169,6 +172,8 @@ export async function buildApp(options: BuildAppOptions = {}) {
   await app.register(intentionRoutes, { prefix: '/v1' })
   await app.register(insightRoutes, { prefix: '/v1' })
   await app.register(syncRoutes, { prefix: '/v1' })
+  await app.register(webhookRoutes, { prefix: '/v1' })
+  await app.register(adminWebhookRoutes, { prefix: '/v1/admin/clients/:client_id' })
   // Read-only access to the data others share with the caller: each domain's own read routes again
   // under /v1/shared/:owner_id with `shared: true`, so the viewer gets the owner's answer from the same
   // handler and query, after the share and scope check. Only GET routes are registered here: anything
