@@ -44,16 +44,18 @@ const REFUSED_V6: Array<[string, number, string]> = [
   ['ff00::', 8, 'multicast'],
 ]
 
-const refused = new BlockList()
-for (const [net, prefix] of REFUSED_V4) refused.addSubnet(net, prefix, 'ipv4')
-for (const [net, prefix] of REFUSED_V6) refused.addSubnet(net, prefix, 'ipv6')
+// Two lists: node's BlockList treats IPv4 addresses as their IPv4-mapped IPv6 form, so one list holding
+// ::ffff:0:0/96 would refuse every IPv4 address (a test caught exactly that).
+const refusedV4 = new BlockList()
+for (const [net, prefix] of REFUSED_V4) refusedV4.addSubnet(net, prefix, 'ipv4')
+const refusedV6 = new BlockList()
+for (const [net, prefix] of REFUSED_V6) refusedV6.addSubnet(net, prefix, 'ipv6')
 
 /** Whether an IP address (v4 or v6, v4-mapped included) is one a webhook may be sent to. */
 export function isPublicAddress(address: string): boolean {
   const family = isIP(address)
   if (family === 0) return false
-  // BlockList checks a mapped address against its v4 ranges too; the ::ffff:0:0/96 rule refuses them all.
-  return !refused.check(address, family === 4 ? 'ipv4' : 'ipv6')
+  return family === 4 ? !refusedV4.check(address, 'ipv4') : !refusedV6.check(address, 'ipv6')
 }
 
 export interface ResolvedAddress {
