@@ -12,7 +12,7 @@ export const WEBHOOK_USAGE = `  webhook create --client CLIENT_ID --url URL --ev
   webhook rotate --id SUBSCRIPTION_ID [--overlap-s N]
                                             a new secret; the old one also signs N more seconds (default 86400)
   webhook enable --id SUBSCRIPTION_ID       send again (after a 410, failures or disable)
-  webhook disable --id SUBSCRIPTION_ID      stop sending (events keep queueing)
+  webhook disable --id SUBSCRIPTION_ID      stop sending (changes meanwhile are not queued: GET /v1/sync has them)
   webhook delete --id SUBSCRIPTION_ID       delete it, its queue and its delivery log
 `
 

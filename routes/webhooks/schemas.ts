@@ -51,7 +51,8 @@ export const SubscriptionPatchSchema = Type.Object(
     description: Type.Optional(Type.Union([DescriptionSchema, Type.Null()])),
     status: Type.Optional(
       Type.Union([Type.Literal('active'), Type.Literal('disabled')], {
-        description: '`active` re-enables a disabled subscription; its messages still pending are sent again.',
+        description:
+          '`active` re-enables a disabled subscription: the messages it had waiting are sent; changes made while it was disabled were not queued (catch up with `GET /v1/sync` from the last `seq` received).',
       }),
     ),
   },

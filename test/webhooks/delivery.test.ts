@@ -7,7 +7,8 @@ import { journalUser } from '../helpers/journal.ts'
 import { adminWithToken } from '../helpers/user.ts'
 import { startReceiver } from '../helpers/webhooks.ts'
 
-const ENV = { WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true', WEBHOOK_TIMEOUT_MS: '1000' }
+const METRICS_TOKEN = 'metrics-token-metrics-token-0123456789'
+const ENV = { WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true', WEBHOOK_TIMEOUT_MS: '1000', METRICS_TOKEN }
 
 t.test('webhooks: signed, thin, batched, retried with the same id, disabled by 410 and by failures', async (t) => {
   const app = await buildTestApp(t, { env: ENV })
@@ -96,6 +97,12 @@ t.test('webhooks: signed, thin, batched, retried with the same id, disabled by 4
       sql`select extract(epoch from next_attempt_at - now())::float8 as wait from webhook_messages where status = 'pending'`,
     )
     t.ok(pending.wait > 3 && pending.wait < 7, `next attempt in ${pending.wait} s`)
+    const metrics = await app.inject({
+      method: 'GET',
+      url: '/metrics',
+      headers: { authorization: `Bearer ${METRICS_TOKEN}` },
+    })
+    t.match(metrics.body, /^job_queue_depth\{queue="webhooks"\} 1$/m, 'the waiting message is the webhook queue')
     await due()
     await app.webhooks.flush()
     t.equal(receiver.deliveries.length, before + 2)
