@@ -52,7 +52,8 @@ export const webhookEvents = pgTable(
     userId: uuid('user_id').notNull(),
     eventType: text('event_type').notNull(),
     payload: jsonb('payload').notNull(),
-    messageId: uuid('message_id'),
+    /** Set when the worker puts the event into a message; purging the message (after 30 days) takes it along. */
+    messageId: uuid('message_id').references(() => webhookMessages.id, { onDelete: 'cascade' }),
     createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
   },
   (t) => [
