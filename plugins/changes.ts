@@ -1,4 +1,4 @@
-import { sql } from 'drizzle-orm'
+import { type SQL, sql } from 'drizzle-orm'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { type DbOrTx, queryRows } from '../db/client.ts'
@@ -44,8 +44,13 @@ export interface RecordedChange {
   at: Date
 }
 
-/** Runs in the recording transaction (the webhook outbox): what it writes commits with the change. */
-export type ChangeListener = (tx: DbOrTx, changes: RecordedChange[]) => Promise<void>
+/**
+ * A domain that writes something with every change (the webhook outbox) adds a data-modifying statement
+ * to the recording statement itself: `rows` names the inserted change_log rows (user_id, seq, type, action,
+ * object_id, range_type, range_from, range_to, range_count, at). It commits with the change, and costs no
+ * round trip of its own.
+ */
+export type ChangeStatement = (rows: SQL) => SQL
 
 export interface Changes {
   /**
@@ -54,8 +59,8 @@ export interface Changes {
    * user's change row lock until commit).
    */
   record(tx: DbOrTx, userId: string, entries: ChangeEntry | ChangeEntry[]): Promise<RecordedChange[]>
-  /** A domain that reacts to changes in the same transaction (webhooks) listens; once, at start. */
-  listen(listener: ChangeListener): void
+  /** Adds a statement run with every recording (see ChangeStatement); once, at start. */
+  alsoWrite(statement: ChangeStatement): void
   /** Deletes entries older than the retention and moves each user's `pruned_seq`; answers how many went. */
   prune(retentionDays: number): Promise<number>
 }
@@ -89,12 +94,12 @@ const PRUNE_BATCH = 5000
  */
 export default fp(
   async function changesPlugin(app: FastifyInstance) {
-    const listeners: ChangeListener[] = []
+    const statements: ChangeStatement[] = []
     const { db, config } = app
 
     const changes: Changes = {
-      listen(listener) {
-        listeners.push(listener)
+      alsoWrite(statement) {
+        statements.push(statement)
       },
 
       async record(tx, userId, entry) {
@@ -116,12 +121,18 @@ export default fp(
             insert into change_cursors as c (user_id, last_seq) values (${userId}, ${n}::bigint)
             on conflict (user_id) do update set last_seq = c.last_seq + ${n}::bigint
             returning last_seq
-          )
-          insert into change_log (user_id, seq, type, action, object_id, range_type, range_from, range_to, range_count)
-          select ${userId}::uuid, c.last_seq - ${n}::bigint + v.ord, v.type, v.action, v.object_id, v.range_type, v.range_from, v.range_to, v.range_count
-            from c, (values ${sql.join(values, sql`, `)}) as v(ord, type, action, object_id, range_type, range_from, range_to, range_count)
-           order by v.ord
-          returning seq, at`,
+          ),
+          logged as (
+            insert into change_log (user_id, seq, type, action, object_id, range_type, range_from, range_to, range_count)
+            select ${userId}::uuid, c.last_seq - ${n}::bigint + v.ord, v.type, v.action, v.object_id, v.range_type, v.range_from, v.range_to, v.range_count
+              from c, (values ${sql.join(values, sql`, `)}) as v(ord, type, action, object_id, range_type, range_from, range_to, range_count)
+             order by v.ord
+            returning user_id, seq, type, action, object_id, range_type, range_from, range_to, range_count, at
+          )${sql.join(
+            statements.map((s, i) => sql`, ${sql.raw(`also_${i}`)} as (${s(sql.raw('logged'))})`),
+            sql``,
+          )}
+          select seq, at from logged order by seq`,
         )
         const recorded: RecordedChange[] = rows.map((r, i) => ({
           userId,
@@ -132,8 +143,6 @@ export default fp(
           range: entries[i].range ?? null,
           at: new Date(r.at),
         }))
-        recorded.sort((a, b) => a.seq - b.seq)
-        for (const listener of listeners) await listener(tx, recorded)
         return recorded
       },
 

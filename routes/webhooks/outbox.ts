@@ -1,15 +1,8 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { DbOrTx } from '../../db/client.ts'
-import type { RecordedChange } from '../../plugins/changes.ts'
 import { type AttemptResult, attempt, retryDelay, signedHeaders } from './delivery.ts'
-import {
-  type MessageRow,
-  type OutboxEvent,
-  type SubscriptionRow,
-  createWebhookRepository,
-  webhookId,
-} from './repository.ts'
+import { type MessageRow, type SubscriptionRow, createWebhookRepository, webhookId } from './repository.ts'
 import { type Resolver, type TargetPolicy, systemResolver } from './targets.ts'
 
 export interface Webhooks {
@@ -43,37 +36,9 @@ const PURGE_EVERY_MS = 3600_000
 /** Delivered and failed messages (and their attempts: the delivery log) are kept this long. */
 export const DELIVERY_LOG_DAYS = 30
 
-/** The thin event of a change: what changed and where to read it, never the data itself. */
-export function eventOf(change: RecordedChange): OutboxEvent {
-  const type = `${change.type}.${change.action}`
-  return {
-    userId: change.userId,
-    eventType: type,
-    payload: {
-      type,
-      timestamp: change.at.toISOString(),
-      data: {
-        user_id: change.userId,
-        seq: change.seq,
-        ...(change.id !== null ? { id: change.id } : {}),
-        ...(change.range
-          ? {
-              range: {
-                type: change.range.type,
-                from: change.range.from.toISOString(),
-                to: change.range.to.toISOString(),
-                count: change.range.count,
-              },
-            }
-          : {}),
-      },
-    },
-  }
-}
-
 /**
- * The webhook outbox and its worker. Events are written by the change log's listener in the transaction
- * of each change (so a change and its events commit together); the worker, in every process with
+ * The webhook outbox and its worker. Events are written by a statement of the change log's own recording statement,
+ * in the transaction of each change (so a change and its events commit together); the worker, in every process with
  * JOBS_ENABLED, groups them into messages per subscription and sends the due messages, claimed with
  * SKIP LOCKED and leased, so several processes share the queue and none sends a message another is
  * sending. A message is sent until a 2xx (same webhook-id and body each time: at-least-once), on the
@@ -90,9 +55,7 @@ export default fp(
     const running = new Set<Promise<void>>()
     const leaseMs = config.WEBHOOK_TIMEOUT_MS + 30_000
 
-    app.changes.listen(async function webhookEvents(tx, changes) {
-      await repo.enqueue(tx, changes[0].userId, changes.map(eventOf))
-    })
+    app.changes.alsoWrite((rows) => repo.enqueueChanges(rows))
 
     async function tellOwner(subscription: SubscriptionRow, why: string) {
       app.log.warn({ webhook: { subscription: subscription.id, reason: why } }, 'webhook subscription disabled')
