@@ -5,6 +5,7 @@ import type { Database } from './db/client.ts'
 import afterAnswerPlugin from './plugins/after-answer.ts'
 import auditPlugin from './plugins/audit.ts'
 import authPlugin from './plugins/auth.ts'
+import changesPlugin from './plugins/changes.ts'
 import clientTokenPlugin from './plugins/client-token.ts'
 import { type Config, configPlugin, loadConfig } from './plugins/config.ts'
 import dataChangesPlugin from './plugins/data-changes.ts'
@@ -49,11 +50,14 @@ import sharingRoutes from './routes/sharing/index.ts'
 import sharedRoutes from './routes/sharing/viewer.ts'
 import sleepRoutes from './routes/sleep/index.ts'
 import statisticsRoutes from './routes/statistics/index.ts'
+import syncRoutes from './routes/sync/index.ts'
 import systemRoutes from './routes/system/index.ts'
 import telemetryRoutes from './routes/telemetry/index.ts'
 import userRoutes from './routes/user/index.ts'
 import profileCachePlugin from './routes/user/profile-cache.ts'
 import userRepositoryPlugin from './routes/user/repository.ts'
+import webhookRoutes, { adminWebhookRoutes } from './routes/webhooks/index.ts'
+import webhookOutboxPlugin from './routes/webhooks/outbox.ts'
 
 export interface BuildAppOptions {
   /** A validated config; when absent it is loaded from `env` (default process.env). */
@@ -146,6 +150,9 @@ export async function buildApp(options: BuildAppOptions = {}) {
   // What auth, user and sharing ask of MFA (login gate, step-up), as decorators.
   await app.register(mfaGate, { now: options.clock })
   await app.register(dataChangesPlugin)
+  // The change log (GET /v1/sync) and, listening to it, the webhook outbox.
+  await app.register(changesPlugin)
+  await app.register(webhookOutboxPlugin)
   await app.register(shareAccessPlugin)
   await app.register(ownerReadsPlugin)
 
@@ -175,6 +182,9 @@ export async function buildApp(options: BuildAppOptions = {}) {
   await app.register(activityRoutes, { prefix: '/v1' })
   await app.register(intentionRoutes, { prefix: '/v1' })
   await app.register(insightRoutes, { prefix: '/v1' })
+  await app.register(syncRoutes, { prefix: '/v1' })
+  await app.register(webhookRoutes, { prefix: '/v1' })
+  await app.register(adminWebhookRoutes, { prefix: '/v1/admin/clients/:client_id' })
   // Read-only access to the data others share with the caller: each domain's own read routes again
   // under /v1/shared/:owner_id with `shared: true`, so the viewer gets the owner's answer from the same
   // handler and query, after the share and scope check. Only GET routes are registered here: anything

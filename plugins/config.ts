@@ -83,6 +83,14 @@ export const ConfigSchema = Type.Object({
   TELEMETRY_RETENTION_DAYS: Type.Integer({ minimum: 1, maximum: 3650, default: 30 }),
   TELEMETRY_MAX_BYTES: Type.Integer({ minimum: 1024, default: 5242880 }),
   JOBS_ENABLED: Type.Boolean({ default: true }),
+  /** Change log entries (GET /v1/sync) are kept this long; an older cursor answers 410 cursor_expired. */
+  CHANGE_LOG_RETENTION_DAYS: Type.Integer({ minimum: 1, maximum: 3650, default: 30 }),
+  /** Development only (refused in production): webhooks may go to http:// and to private/loopback addresses. */
+  WEBHOOK_ALLOW_PRIVATE_TARGETS: Type.Boolean({ default: false }),
+  /** A webhook attempt that has no answer after this long fails (and is retried). */
+  WEBHOOK_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60000, default: 10000 }),
+  /** Webhook messages in flight at once per subscription, per process. */
+  WEBHOOK_MAX_IN_FLIGHT: Type.Integer({ minimum: 1, maximum: 100, default: 4 }),
   /** Admin logins need a second factor; unset = true when NODE_ENV=production, false otherwise. */
   ADMIN_MFA_REQUIRED: Type.Optional(Type.Boolean()),
   /** Sensitive actions need an authentication (login or re-authentication) at most this old. */
@@ -155,6 +163,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (parsed.DATABASE_REPLICA_URLS && !parsed.DATABASE_URL) {
     throw new ConfigError(
       'Invalid configuration:\n  DATABASE_REPLICA_URLS needs DATABASE_URL (the primary they replicate)',
+    )
+  }
+  if (parsed.NODE_ENV === 'production' && parsed.WEBHOOK_ALLOW_PRIVATE_TARGETS) {
+    throw new ConfigError(
+      'Invalid configuration:\n  WEBHOOK_ALLOW_PRIVATE_TARGETS=true is for development only and refused when NODE_ENV=production',
     )
   }
   if (parsed.MAIL_TRANSPORT === 'smtp' && !parsed.SMTP_URL) {

@@ -175,15 +175,24 @@ export default fp(
     })
     // The job queues, read from the database at scrape time (so every instance reports the shared queue);
     // one read per scrape, shared by the three gauges.
-    let reading: { at: number; result: Promise<{ n: number; age: number } | null> } | null = null
+    type QueueDepth = Record<string, { n: number; age: number }>
+    let reading: { at: number; result: Promise<QueueDepth | null> } | null = null
     const readQueues = () => {
       if (!reading || Date.now() - reading.at > 1000) {
-        const result = queryRows<{ n: number; age: number | null }>(
+        // webhooks: messages waiting to be sent (or retried) plus events not grouped into a message yet.
+        const result = queryRows<{ queue: string; n: number; age: number | null }>(
           db,
-          sql`select count(*)::int as n, coalesce(extract(epoch from now() - min(created_at)), 0)::float8 as age
-                from mail_outbox where status = 'pending'`,
+          sql`select 'mail' as queue, count(*)::int as n,
+                     coalesce(extract(epoch from now() - min(created_at)), 0)::float8 as age
+                from mail_outbox where status = 'pending'
+              union all
+              select 'webhooks', (select count(*) from webhook_messages where status = 'pending')::int
+                                 + (select count(*) from webhook_events where message_id is null)::int,
+                     coalesce(extract(epoch from now() - least(
+                       (select min(created_at) from webhook_messages where status = 'pending'),
+                       (select min(created_at) from webhook_events where message_id is null))), 0)::float8`,
         ).then(
-          ([row]) => ({ n: row?.n ?? 0, age: row?.age ?? 0 }),
+          (rows) => Object.fromEntries(rows.map((r) => [r.queue, { n: r.n, age: r.age ?? 0 }])),
           () => null,
         )
         reading = { at: Date.now(), result }
@@ -192,12 +201,12 @@ export default fp(
     }
     new Gauge({
       name: 'job_queue_depth',
-      help: 'Jobs waiting to run, by queue (mail: the outbox messages not sent yet)',
+      help: 'Jobs waiting to run, by queue (mail: the outbox messages not sent yet; webhooks: events and messages not delivered yet)',
       labelNames: ['queue'],
       registers: [registry],
       async collect() {
         const q = await readQueues()
-        if (q) this.set({ queue: 'mail' }, q.n)
+        for (const [queue, d] of Object.entries(q ?? {})) this.set({ queue }, d.n)
       },
     })
     new Gauge({
@@ -207,7 +216,7 @@ export default fp(
       registers: [registry],
       async collect() {
         const q = await readQueues()
-        if (q) this.set({ queue: 'mail' }, q.age)
+        for (const [queue, d] of Object.entries(q ?? {})) this.set({ queue }, d.age)
       },
     })
     new Gauge({

@@ -38,6 +38,8 @@ export const TAGS = [
   { name: 'group', description: 'Peer groups whose members see each other’s data (Beddit reference)' },
   { name: 'telemetry', description: 'Application telemetry data (spans, metrics, logs)' },
   { name: 'mfa', description: 'Second factors (TOTP, recovery codes, passkeys), passwordless login and step-up' },
+  { name: 'sync', description: 'The change feed: what changed in my data since a cursor, deletions included' },
+  { name: 'webhooks', description: 'Webhook subscriptions (Standard Webhooks): signed, thin events of data changes' },
   { name: 'admin', description: 'Administration: users, client apps, audit log' },
   { name: 'system', description: 'Health and readiness' },
 ]

@@ -43,6 +43,8 @@ export const insights = pgTable(
     /** Set when its data changed; hidden from owner and viewers until a run of the rules recomputes it. */
     withdrawnAt: timestamp('withdrawn_at', { withTimezone: true, precision: 3 }),
     createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
+    /** Created or recomputed (`updated_since` of the list). */
+    updatedAt: timestamp('updated_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
   },
   (t) => [
     // Led by user_id, the distribution column on Citus (docs/scaling.md); feedback and reflections refer to it whole.

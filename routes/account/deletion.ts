@@ -23,6 +23,11 @@ export function accountDeletionSteps(app: FastifyInstance): DeletionStep[] {
     { name: 'login attempts by e-mail', run: (tx, user) => history.deleteByEmail(user.email, tx) },
     { name: 'mail to the address', run: (tx, user) => app.mailer.forgetRecipient(tx, user.email) },
     { name: 'rate counters', run: (tx, user) => app.limits.forget(tx, user.id, user.email) },
+    // Client apps' webhook subscriptions hear that the account is gone (its change log goes with it).
+    {
+      name: 'user.deleted webhook',
+      run: (tx, user) => app.webhooks.announce(tx, user.id, 'user.deleted', { user_id: user.id }),
+    },
   ]
 }
 

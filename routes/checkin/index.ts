@@ -13,6 +13,7 @@ import {
   keysetPage,
 } from '../common.ts'
 import { parseTimeRange } from '../journal/paging.ts'
+import { updatedSince } from '../journal/schemas.ts'
 import { refuseFuture } from '../journal/zone.ts'
 import { ownerReadRoutes } from '../owner-reads.ts'
 import { createCheckinRepository, toCheckinJson } from './repository.ts'
@@ -30,7 +31,7 @@ export const checkinReadRoutes = ownerReadRoutes('checkin', async function check
       tag: 'checkin',
       summary: 'List my check-ins, newest first',
       sharedSummary: "List a shared owner's check-ins, newest first",
-      description: 'Optionally within `[from, to)`. Cursor-paginated.',
+      description: 'Optionally within `[from, to)`, and only those changed since `updated_since`. Cursor-paginated.',
       querystring: CheckinListQuerySchema,
       response: { 200: PageSchema(CheckinSchema), ...errorResponses(400, 401) },
     }),
@@ -40,7 +41,7 @@ export const checkinReadRoutes = ownerReadRoutes('checkin', async function check
       const ownerId = await reads.owner(request)
       return keysetPage(
         request.query,
-        (take) => checkins.page(ownerId, { ...range, limit: take, after }),
+        (take) => checkins.page(ownerId, { ...range, limit: take, after, updatedSince: updatedSince(request.query) }),
         toCheckinJson,
         (r) => encodeTimeCursor(r.at, r.id),
       )
@@ -89,7 +90,11 @@ const checkinRoutes: FastifyPluginAsyncTypebox = async function checkinRoutes(ap
     },
     async function createCheckin(request, reply) {
       if (request.body.timestamp) refuseFuture('timestamp', new Date(request.body.timestamp))
-      const row = await checkins.create(request.user.sub, request.body)
+      const row = await app.db.transaction(async (tx) => {
+        const created = await checkins.create(request.user.sub, request.body, tx)
+        await app.changes.record(tx, request.user.sub, { type: 'checkin', action: 'created', id: created.id })
+        return created
+      })
       return reply.status(201).send(toCheckinJson(row))
     },
   )
@@ -113,7 +118,10 @@ const checkinRoutes: FastifyPluginAsyncTypebox = async function checkinRoutes(ap
       const row = await app.db.transaction(async (tx) => {
         const before = await checkins.get(request.user.sub, request.params.id, tx)
         const after = before && (await checkins.update(request.user.sub, request.params.id, request.body, tx))
-        if (before && after) await journalChanged(tx, request.user.sub, before.at, after.at)
+        if (before && after) {
+          await journalChanged(tx, request.user.sub, before.at, after.at)
+          await app.changes.record(tx, request.user.sub, { type: 'checkin', action: 'updated', id: after.id })
+        }
         return after
       })
       if (!row) throw errors.notFound('No such check-in.')
@@ -139,6 +147,7 @@ const checkinRoutes: FastifyPluginAsyncTypebox = async function checkinRoutes(ap
         const before = await checkins.get(request.user.sub, request.params.id, tx)
         if (!before || !(await checkins.remove(request.user.sub, request.params.id, tx))) return false
         await journalChanged(tx, request.user.sub, before.at, before.at)
+        await app.changes.record(tx, request.user.sub, { type: 'checkin', action: 'deleted', id: before.id })
         return true
       })
       if (!removed) throw errors.notFound('No such check-in.')

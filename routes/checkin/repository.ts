@@ -31,6 +31,8 @@ export interface CheckinRange {
   to?: Date
   limit: number
   after?: { at: Date; id: string }
+  /** Only rows created or changed at or after this instant. */
+  updatedSince?: Date
   /** `desc` (newest first) for lists, `asc` for the export. */
   order?: 'asc' | 'desc'
 }
@@ -90,7 +92,7 @@ export function createCheckinRepository(db: Db) {
 
     /** Newest first (or `order: 'asc'`, the export), keyset on (at, id); `from` inclusive, `to` exclusive. */
     async page(ownerId: string, range: CheckinRange, tx?: DbOrTx): Promise<CheckinRow[]> {
-      const { from, to, after, limit, order = 'desc' } = range
+      const { from, to, after, limit, order = 'desc', updatedSince } = range
       const by = order === 'desc' ? desc : asc
       return (tx ?? db)
         .select()
@@ -100,6 +102,7 @@ export function createCheckinRepository(db: Db) {
             eq(checkins.userId, ownerId),
             from ? gte(checkins.at, from) : undefined,
             to ? lt(checkins.at, to) : undefined,
+            updatedSince ? gte(checkins.updatedAt, updatedSince) : undefined,
             keysetAfter(checkins.at, checkins.id, after, order),
           ),
         )

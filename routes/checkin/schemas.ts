@@ -7,7 +7,7 @@ import {
   UuidSchema,
   WINDOWS,
 } from '../common.ts'
-import { NoteSchema, TagsSchema } from '../journal/schemas.ts'
+import { NoteSchema, TagsSchema, UpdatedSinceQuerySchema } from '../journal/schemas.ts'
 
 const score = (what: string, low: string, high: string) =>
   Type.Integer({ minimum: 1, maximum: 5, description: `${what}: 1 (${low}) … 5 (${high}).` })
@@ -62,6 +62,7 @@ export const CheckinPatchSchema = Type.Object(
 export const CheckinListQuerySchema = Type.Composite(
   [
     PaginationQuerySchema,
+    UpdatedSinceQuerySchema,
     Type.Object({
       from: Type.Optional(Type.String({ format: 'date-time', description: 'Check-ins at or after this time.' })),
       to: Type.Optional(Type.String({ format: 'date-time', description: 'Check-ins before this time.' })),

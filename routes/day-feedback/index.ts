@@ -12,6 +12,7 @@ import {
   errorResponses,
   keysetPage,
 } from '../common.ts'
+import { updatedSince } from '../journal/schemas.ts'
 import { todayIn } from '../journal/zone.ts'
 import { ownerReadRoutes } from '../owner-reads.ts'
 import { createDayFeedbackRepository, toDayFeedbackJson } from './repository.ts'
@@ -39,7 +40,7 @@ export const dayFeedbackReadRoutes = ownerReadRoutes('day-feedback', async funct
       const ownerId = await reads.owner(request)
       return keysetPage(
         request.query,
-        (take) => feedback.page(ownerId, { from, to, limit: take, before }),
+        (take) => feedback.page(ownerId, { from, to, limit: take, before, updatedSince: updatedSince(request.query) }),
         toDayFeedbackJson,
         (r) => encodeCursor([r.day]),
       )
@@ -98,6 +99,11 @@ const dayFeedbackRoutes: FastifyPluginAsyncTypebox = async function dayFeedbackR
         const result = await feedback.put(request.user.sub, request.params.date, body, tx)
         // Replacing a day's entry changes what insights of that day were computed from.
         if (!result.created) await dayChanged(tx, request.user.sub, request.params.date)
+        await app.changes.record(tx, request.user.sub, {
+          type: 'day_feedback',
+          action: result.created ? 'created' : 'updated',
+          id: request.params.date,
+        })
         return result
       })
       return reply.status(created ? 201 : 200).send(toDayFeedbackJson(row))
@@ -121,6 +127,11 @@ const dayFeedbackRoutes: FastifyPluginAsyncTypebox = async function dayFeedbackR
       const removed = await app.db.transaction(async (tx) => {
         if (!(await feedback.remove(request.user.sub, request.params.date, tx))) return false
         await dayChanged(tx, request.user.sub, request.params.date)
+        await app.changes.record(tx, request.user.sub, {
+          type: 'day_feedback',
+          action: 'deleted',
+          id: request.params.date,
+        })
         return true
       })
       if (!removed) throw errors.notFound('No feedback for this day.')

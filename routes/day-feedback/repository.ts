@@ -23,6 +23,8 @@ export interface DayRange {
   limit: number
   /** The last day of the previous page (lists run newest first). */
   before?: string
+  /** Only entries created or changed at or after this instant. */
+  updatedSince?: Date
 }
 
 /** Day feedback; every function takes the owner's user id, so sharing can reuse them as they are. */
@@ -96,6 +98,7 @@ export function createDayFeedbackRepository(db: Db) {
             range.from ? gte(dayFeedback.day, range.from) : undefined,
             range.to ? lte(dayFeedback.day, range.to) : undefined,
             range.before ? lt(dayFeedback.day, range.before) : undefined,
+            range.updatedSince ? gte(dayFeedback.updatedAt, range.updatedSince) : undefined,
           ),
         )
         .orderBy(desc(dayFeedback.day))

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox'
 import { DateSchema, DateTimeSchema, PaginationQuerySchema } from '../common.ts'
-import { NoteSchema, TagsSchema } from '../journal/schemas.ts'
+import { NoteSchema, TagsSchema, UpdatedSinceQuerySchema } from '../journal/schemas.ts'
 
 export const DayMoodSchema = Type.Integer({
   minimum: 1,
@@ -45,6 +45,7 @@ export const DateParamsSchema = Type.Object({ date: DateSchema }, { additionalPr
 export const DayFeedbackListQuerySchema = Type.Composite(
   [
     PaginationQuerySchema,
+    UpdatedSinceQuerySchema,
     Type.Object({
       from: Type.Optional(Type.String({ format: 'date', description: 'First day, inclusive.' })),
       to: Type.Optional(Type.String({ format: 'date', description: 'Last day, inclusive.' })),

@@ -1,4 +1,4 @@
-import type { Db } from '../../db/client.ts'
+import type { Db, DbOrTx } from '../../db/client.ts'
 import { todayIn } from '../journal/zone.ts'
 import { createUserRepository } from '../user/repository.ts'
 import { createInsightRepository } from './repository.ts'
@@ -8,7 +8,14 @@ import { DEFAULT_RULES, type InsightRule } from './rules.ts'
  * Runs every rule for one user and stores what is new. Idempotent: the unique key (user, kind, period)
  * drops a repeated insight, also when two runs race.
  */
-export function createInsightEngine(db: Db, rules: InsightRule[] = DEFAULT_RULES) {
+/** Told in the storing transaction which insights of a user were stored (new or recomputed): the change log. */
+export type InsightsStored = (
+  tx: DbOrTx,
+  userId: string,
+  rows: Array<{ id: string; inserted: boolean }>,
+) => Promise<unknown>
+
+export function createInsightEngine(db: Db, rules: InsightRule[] = DEFAULT_RULES, onStored?: InsightsStored) {
   const repo = createInsightRepository(db)
   const users = createUserRepository(db)
   return {
@@ -18,7 +25,8 @@ export function createInsightEngine(db: Db, rules: InsightRule[] = DEFAULT_RULES
       const timeZone = await users.timeZone(userId)
       const ctx = { db, userId, timeZone, today: todayIn(timeZone, now) }
       const drafts = (await Promise.all(rules.map((r) => r.evaluate(ctx)))).flat()
-      return repo.insertDrafts(userId, drafts)
+      if (!onStored) return repo.insertDrafts(userId, drafts)
+      return db.transaction((tx) => repo.insertDrafts(userId, drafts, tx, (rows) => onStored(tx, userId, rows)))
     },
   }
 }

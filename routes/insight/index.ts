@@ -11,10 +11,12 @@ import {
   errorResponses,
   keysetPage,
 } from '../common.ts'
+import { updatedSince } from '../journal/schemas.ts'
 import { todayIn } from '../journal/zone.ts'
 import { ownerReadRoutes } from '../owner-reads.ts'
 import { createInsightEngine } from './engine.ts'
 import { createInsightRepository, toFeedbackJson, toInsightJson, toReflectionJson } from './repository.ts'
+import { DEFAULT_RULES } from './rules.ts'
 import {
   FeedbackBodySchema,
   FeedbackSchema,
@@ -38,7 +40,17 @@ const BODY_ERRORS = [400, 401, 413, 415] as const
  */
 export const insightReadRoutes = ownerReadRoutes('insight', async function insightReadRoutes(app, reads) {
   const insights = createInsightRepository(app.db)
-  const engine = createInsightEngine(app.db)
+  const engine = createInsightEngine(app.db, DEFAULT_RULES, (tx, userId, rows) =>
+    app.changes.record(
+      tx,
+      userId,
+      rows.map((r) => ({
+        type: 'insight' as const,
+        action: r.inserted ? ('created' as const) : ('updated' as const),
+        id: r.id,
+      })),
+    ),
+  )
   const Insight = reads.shared ? SharedInsightSchema : InsightSchema
 
   // Insights outlive nothing they were computed from: an edit or deletion of that data (samples, check-ins,
@@ -48,7 +60,19 @@ export const insightReadRoutes = ownerReadRoutes('insight', async function insig
     app.dataChanges.listen(async function withdrawInsights(tx, change) {
       const zone = await app.userRepository.timeZone(change.userId, tx)
       const day = (v: Date | string) => (typeof v === 'string' ? v : todayIn(zone, v))
-      await insights.withdrawDerivedFrom(change.userId, change.source, day(change.from), day(change.to), tx)
+      const withdrawn = await insights.withdrawDerivedFrom(
+        change.userId,
+        change.source,
+        day(change.from),
+        day(change.to),
+        tx,
+      )
+      // A withdrawn insight is gone for readers: a tombstone in the feed (it may come back, same id, as created).
+      await app.changes.record(
+        tx,
+        change.userId,
+        withdrawn.map((id) => ({ type: 'insight' as const, action: 'deleted' as const, id })),
+      )
     })
   }
 
@@ -74,7 +98,7 @@ export const insightReadRoutes = ownerReadRoutes('insight', async function insig
       if (!after && !reads.shared) await engine.generate(ownerId)
       return keysetPage(
         request.query,
-        (take) => insights.page(ownerId, { kind, limit: take, after }),
+        (take) => insights.page(ownerId, { kind, limit: take, after, updatedSince: updatedSince(request.query) }),
         toInsightJson,
         (r) => encodeTimeCursor(r.createdAt, r.id),
       )
@@ -203,7 +227,12 @@ const insightRoutes: FastifyPluginAsyncTypebox = async function insightRoutes(ap
       await mustOwn(request.user.sub, request.params.id)
       return keysetPage(
         request.query,
-        (take) => insights.reflections(request.user.sub, request.params.id, { limit: take, after }),
+        (take) =>
+          insights.reflections(request.user.sub, request.params.id, {
+            limit: take,
+            after,
+            updatedSince: updatedSince(request.query),
+          }),
         toReflectionJson,
         (r) => encodeTimeCursor(r.createdAt, r.id),
       )

@@ -57,7 +57,13 @@ export function createInsightRepository(db: Db) {
      * (same id, feedback and reflections kept): a withdrawn insight the rules still support comes back with
      * the numbers of the data as it now is. Answers how many were new.
      */
-    async insertDrafts(userId: string, drafts: InsightDraft[], tx?: DbOrTx): Promise<number> {
+    async insertDrafts(
+      userId: string,
+      drafts: InsightDraft[],
+      tx?: DbOrTx,
+      /** Told, in `tx`, which insights were stored: new ones (`inserted`) and recomputed ones. */
+      onStored?: (rows: Array<{ id: string; inserted: boolean }>) => Promise<unknown>,
+    ): Promise<number> {
       if (drafts.length === 0) return 0
       const rows = await (tx ?? db)
         .insert(insights)
@@ -72,21 +78,29 @@ export function createInsightRepository(db: Db) {
             sourceFrom: sql`excluded.source_from`,
             sourceTo: sql`excluded.source_to`,
             withdrawnAt: null,
+            updatedAt: sql`now()`,
           },
           // Untouched when nothing changed: re-running the rules writes nothing.
           setWhere: sql`${insights.withdrawnAt} is not null or ${insights.data} is distinct from excluded.data
             or ${insights.body} is distinct from excluded.body or ${insights.sourceFrom} is distinct from excluded.source_from`,
         })
-        .returning({ inserted: sql<boolean>`xmax = 0` })
+        .returning({ id: insights.id, inserted: sql<boolean>`xmax = 0` })
+      if (onStored && rows.length > 0) await onStored(rows)
       return rows.filter((r) => r.inserted).length
     },
 
     /**
      * Withdraws the live insights of a user computed from `source` data on any local day in [fromDay, toDay]
      * (`measurement:*` matches every measurement type; an insight of unknown sources, `*`, matches all).
-     * Answers how many.
+     * Answers their ids.
      */
-    async withdrawDerivedFrom(userId: string, source: string, fromDay: string, toDay: string, tx: DbOrTx) {
+    async withdrawDerivedFrom(
+      userId: string,
+      source: string,
+      fromDay: string,
+      toDay: string,
+      tx: DbOrTx,
+    ): Promise<string[]> {
       const matches =
         source === 'measurement:*'
           ? sql`exists (select 1 from unnest(${insights.sources}) s where s like 'measurement:%' or s = '*')`
@@ -104,7 +118,7 @@ export function createInsightRepository(db: Db) {
           ),
         )
         .returning({ id: insights.id })
-      return rows.length
+      return rows.map((r) => r.id)
     },
 
     async get(ownerId: string, id: string, tx?: DbOrTx) {
@@ -125,14 +139,19 @@ export function createInsightRepository(db: Db) {
     },
 
     /** Newest first, keyset on (created_at, id). */
-    async page(ownerId: string, opts: { kind?: string; limit: number; after?: Keyset }, tx?: DbOrTx) {
-      const { kind, limit, after } = opts
+    async page(
+      ownerId: string,
+      opts: { kind?: string; limit: number; after?: Keyset; updatedSince?: Date },
+      tx?: DbOrTx,
+    ) {
+      const { kind, limit, after, updatedSince } = opts
       const rows = await withFeedback(tx)
         .where(
           and(
             eq(insights.userId, ownerId),
             isNull(insights.withdrawnAt),
             kind ? eq(insights.kind, kind) : undefined,
+            updatedSince ? gte(insights.updatedAt, updatedSince) : undefined,
             keysetAfter(insights.createdAt, insights.id, after),
           ),
         )
@@ -180,8 +199,13 @@ export function createInsightRepository(db: Db) {
     },
 
     /** Oldest first (reading order), keyset on (created_at, id). */
-    async reflections(ownerId: string, insightId: string, opts: { limit: number; after?: Keyset }, tx?: DbOrTx) {
-      const { limit, after } = opts
+    async reflections(
+      ownerId: string,
+      insightId: string,
+      opts: { limit: number; after?: Keyset; updatedSince?: Date },
+      tx?: DbOrTx,
+    ) {
+      const { limit, after, updatedSince } = opts
       return (tx ?? db)
         .select()
         .from(insightReflections)
@@ -189,6 +213,7 @@ export function createInsightRepository(db: Db) {
           and(
             eq(insightReflections.insightId, insightId),
             eq(insightReflections.userId, ownerId),
+            updatedSince ? gte(insightReflections.updatedAt, updatedSince) : undefined,
             keysetAfter(insightReflections.createdAt, insightReflections.id, after, 'asc'),
           ),
         )

@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox'
 import { DateSchema, DateTimeSchema, PaginationQuerySchema, UuidSchema } from '../common.ts'
+import { UpdatedSinceQuerySchema } from '../journal/schemas.ts'
 import { DEFAULT_RULES } from './rules.ts'
 
 export const COMMENT_MAX = 1000
@@ -39,7 +40,11 @@ export const InsightSchema = Type.Object(
 export const SharedInsightSchema = Type.Omit(InsightSchema, ['feedback'], { additionalProperties: false })
 
 export const InsightListQuerySchema = Type.Composite(
-  [PaginationQuerySchema, Type.Object({ kind: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })) })],
+  [
+    PaginationQuerySchema,
+    UpdatedSinceQuerySchema,
+    Type.Object({ kind: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })) }),
+  ],
   { additionalProperties: false },
 )
 
@@ -84,4 +89,6 @@ export const ReflectionParamsSchema = Type.Object(
   { additionalProperties: false },
 )
 
-export const ReflectionListQuerySchema = Type.Composite([PaginationQuerySchema], { additionalProperties: false })
+export const ReflectionListQuerySchema = Type.Composite([PaginationQuerySchema, UpdatedSinceQuerySchema], {
+  additionalProperties: false,
+})

@@ -41,3 +41,21 @@ export const TagsSchema = Type.Array(TagSchema, {
 })
 
 export const NoteSchema = Type.String({ maxLength: NOTE_MAX, description: `At most ${NOTE_MAX} characters.` })
+
+/**
+ * `updated_since` of the journal list routes: only what was created or changed at or after that instant
+ * (deletions are not listed: `GET /v1/sync` has them as tombstones).
+ */
+export const UpdatedSinceQuerySchema = Type.Object({
+  updated_since: Type.Optional(
+    Type.String({
+      format: 'date-time',
+      description:
+        'Only entries created or changed at or after this instant (their `updated_at`). Deletions are not listed: `GET /v1/sync` answers them as tombstones.',
+    }),
+  ),
+})
+
+/** The instant of `updated_since`, when given. */
+export const updatedSince = (q: { updated_since?: string }) =>
+  q.updated_since === undefined ? undefined : new Date(q.updated_since)

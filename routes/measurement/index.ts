@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { CATALOGUE, type MeasurementType, TYPE_NAMES } from '../../db/schema/measurement-catalogue.ts'
+import type { ChangeEntry } from '../../plugins/changes.ts'
 import { errors } from '../../plugins/errors.ts'
 import { acceptCompressedJson } from '../../plugins/request-body.ts'
 import { SECURITY } from '../../plugins/swagger.ts'
@@ -32,6 +33,28 @@ function range(from: string, to: string): { from: Date; to: Date } {
   const t = new Date(to)
   if (t.getTime() <= f.getTime()) throw errors.validation([{ field: 'query.to', problem: 'must be after from' }])
   return { from: f, to: t }
+}
+
+/**
+ * The change log's view of an upload: one range per sample type, from its first to its last sample, with
+ * the samples of that type the batch carried (the log names the range; the samples stay in their table).
+ */
+function sampleRanges(samples: NewSample[], action: 'created'): ChangeEntry[] {
+  const byType = new Map<string, { from: number; to: number; count: number }>()
+  for (const s of samples) {
+    const r = byType.get(s.type)
+    if (!r) byType.set(s.type, { from: s.at, to: s.at, count: 1 })
+    else {
+      if (s.at < r.from) r.from = s.at
+      if (s.at > r.to) r.to = s.at
+      r.count++
+    }
+  }
+  return [...byType].map(([type, r]) => ({
+    type: 'measurements' as const,
+    action,
+    range: { type, from: new Date(r.from), to: new Date(r.to), count: r.count },
+  }))
 }
 
 function decodeSampleCursor(cursor: string | undefined): { at: Date; deviceId: string } | undefined {
@@ -167,7 +190,9 @@ const measurementRoutes: FastifyPluginAsyncTypebox = async function measurementR
         rows.map((r) => r.at),
       )
       const result = await app.db.transaction(async function ingestBatch(tx) {
-        return repo.ingest(request.user.sub, device_id, rows, tx)
+        const stored = await repo.ingest(request.user.sub, device_id, rows, tx)
+        if (stored.accepted > 0) await app.changes.record(tx, request.user.sub, sampleRanges(rows, 'created'))
+        return stored
       })
       result.duplicates += all.length - rows.length
       app.metrics.samplesIngested.inc({ result: 'accepted' }, result.accepted)
@@ -207,6 +232,11 @@ const measurementRoutes: FastifyPluginAsyncTypebox = async function measurementR
             source: `measurement:${request.query.type ?? '*'}`,
             from,
             to: new Date(to.getTime() - 1),
+          })
+          await app.changes.record(tx, request.user.sub, {
+            type: 'measurements',
+            action: 'deleted',
+            range: { type: request.query.type ?? null, from, to, count: n },
           })
         }
         return n

@@ -13,6 +13,7 @@ import {
 } from '../common.ts'
 import { isUniqueViolation } from '../journal/db-errors.ts'
 import { parseTimeRange } from '../journal/paging.ts'
+import { updatedSince } from '../journal/schemas.ts'
 import { refuseFuture } from '../journal/zone.ts'
 import { type ReadRoutesOptions, ownerReadRoutes } from '../owner-reads.ts'
 import type { SessionFamily } from './family.ts'
@@ -71,7 +72,15 @@ export function sessionReadRoutes(f: SessionFamily): FastifyPluginAsyncTypebox<R
         const ownerId = await reads.owner(request)
         return keysetPage(
           q,
-          (take) => sessions.page(ownerId, { ...range, kind: q.kind, running: q.running, limit: take, after }),
+          (take) =>
+            sessions.page(ownerId, {
+              ...range,
+              kind: q.kind,
+              running: q.running,
+              limit: take,
+              after,
+              updatedSince: updatedSince(q),
+            }),
           json,
           (r) => encodeTimeCursor(r.startedAt, r.id),
         )
@@ -151,12 +160,14 @@ export function sessionWrapperRoutes(f: SessionFamily): FastifyPluginAsyncTypebo
         refuseFuture('ended_at', endedAt)
         checkOrder(startedAt, endedAt)
         const row = await guardRunning(() =>
-          sessions.create(request.user.sub, {
-            kind: body.kind as string,
-            startedAt,
-            endedAt,
-            notes: body.notes ?? null,
-            ...extraColumns(f, body),
+          app.db.transaction(async (tx) => {
+            const created = await sessions.create(
+              request.user.sub,
+              { kind: body.kind as string, startedAt, endedAt, notes: body.notes ?? null, ...extraColumns(f, body) },
+              tx,
+            )
+            await app.changes.record(tx, request.user.sub, { type: f.family, action: 'created', id: created.id })
+            return created
           }),
         )
         return reply.status(201).send(json(row))
@@ -193,7 +204,9 @@ export function sessionWrapperRoutes(f: SessionFamily): FastifyPluginAsyncTypebo
           checkOrder(current.startedAt, endedAt)
           const changes: SessionChanges = { endedAt, ...extraColumns(f, body) }
           if (body.notes !== undefined) changes.notes = body.notes
-          return sessions.update(request.user.sub, request.params.id, changes, tx)
+          const ended = await sessions.update(request.user.sub, request.params.id, changes, tx)
+          if (ended) await app.changes.record(tx, request.user.sub, { type: f.family, action: 'updated', id: ended.id })
+          return ended
         })
         if (!row) throw noSuch()
         return json(row)
@@ -239,6 +252,7 @@ export function sessionWrapperRoutes(f: SessionFamily): FastifyPluginAsyncTypebo
                 from: starts[0],
                 to: starts[1],
               })
+              await app.changes.record(tx, request.user.sub, { type: f.family, action: 'updated', id: updated.id })
             }
             return updated
           }),
@@ -266,6 +280,7 @@ export function sessionWrapperRoutes(f: SessionFamily): FastifyPluginAsyncTypebo
           if (!current || !(await sessions.remove(request.user.sub, request.params.id, tx))) return false
           const at = current.startedAt
           await app.dataChanges.changed(tx, { userId: request.user.sub, source: f.family, from: at, to: at })
+          await app.changes.record(tx, request.user.sub, { type: f.family, action: 'deleted', id: current.id })
           return true
         })
         if (!removed) throw noSuch()

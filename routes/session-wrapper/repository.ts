@@ -48,6 +48,8 @@ export interface SessionRange {
   running?: boolean
   limit: number
   after?: { at: Date; id: string }
+  /** Only sessions created or changed at or after this instant. */
+  updatedSince?: Date
   /** `desc` (newest start first) for lists, `asc` for the export. */
   order?: 'asc' | 'desc'
 }
@@ -129,7 +131,7 @@ export function createJournalSessionRepository(db: Db, family: SessionFamily['fa
 
     /** Newest start first (or `order: 'asc'`, the export), keyset on (started_at, id); `from` inclusive, `to` exclusive. */
     async page(ownerId: string, range: SessionRange, tx?: DbOrTx): Promise<SessionRow[]> {
-      const { from, to, kind, running, after, limit, order = 'desc' } = range
+      const { from, to, kind, running, after, limit, order = 'desc', updatedSince } = range
       const by = order === 'desc' ? desc : asc
       return (tx ?? db)
         .select()
@@ -141,6 +143,7 @@ export function createJournalSessionRepository(db: Db, family: SessionFamily['fa
             from ? gte(journalSessions.startedAt, from) : undefined,
             to ? lt(journalSessions.startedAt, to) : undefined,
             kind ? eq(journalSessions.kind, kind) : undefined,
+            updatedSince ? gte(journalSessions.updatedAt, updatedSince) : undefined,
             running === undefined
               ? undefined
               : running

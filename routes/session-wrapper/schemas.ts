@@ -1,6 +1,6 @@
 import { type TProperties, type TSchema, Type } from '@sinclair/typebox'
 import { DateTimeSchema, DateTimeWindowSchema, PaginationQuerySchema, UuidSchema, WINDOWS } from '../common.ts'
-import { NoteSchema } from '../journal/schemas.ts'
+import { NoteSchema, UpdatedSinceQuerySchema } from '../journal/schemas.ts'
 import type { SessionFamily } from './family.ts'
 
 const nullable = <T extends TSchema>(s: T) => Type.Union([s, Type.Null()])
@@ -107,6 +107,7 @@ export function sessionSchemas(f: SessionFamily) {
   const ListQuery = Type.Object(
     {
       ...PaginationQuerySchema.properties,
+      ...UpdatedSinceQuerySchema.properties,
       from: Type.Optional(Type.String({ format: 'date-time', description: 'Sessions started at or after this time.' })),
       to: Type.Optional(Type.String({ format: 'date-time', description: 'Sessions started before this time.' })),
       kind: Type.Optional(Kind),

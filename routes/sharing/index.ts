@@ -57,6 +57,7 @@ const sharingRoutes: FastifyPluginAsyncTypebox = async function sharingRoutes(ap
           tx,
         )
         if (created) {
+          await app.changes.record(tx, ownerId, { type: 'share', action: 'created', id: created })
           const name = `${owner?.firstName ?? ''} ${owner?.lastName ?? ''}`.trim()
           await mailer.enqueue(tx, sharingMails.shareInvite(config, invitee.email, name, request.body.scopes, code))
         }
@@ -123,7 +124,13 @@ const sharingRoutes: FastifyPluginAsyncTypebox = async function sharingRoutes(ap
       },
     },
     async function changeScopes(request) {
-      if (!(await repo.updateScopes(request.user.sub, request.params.id, request.body.scopes))) {
+      const updated = await db.transaction(async (tx) => {
+        const ok = await repo.updateScopes(request.user.sub, request.params.id, request.body.scopes, tx)
+        if (ok)
+          await app.changes.record(tx, request.user.sub, { type: 'share', action: 'updated', id: request.params.id })
+        return ok
+      })
+      if (!updated) {
         throw errors.notFound('No such share.')
       }
       const row = await repo.getOwned(request.user.sub, request.params.id)
@@ -145,7 +152,13 @@ const sharingRoutes: FastifyPluginAsyncTypebox = async function sharingRoutes(ap
       },
     },
     async function revokeShare(request) {
-      if (!(await repo.deleteOwned(request.user.sub, request.params.id))) throw errors.notFound('No such share.')
+      const revoked = await db.transaction(async (tx) => {
+        const ok = await repo.deleteOwned(request.user.sub, request.params.id, tx)
+        if (ok)
+          await app.changes.record(tx, request.user.sub, { type: 'share', action: 'deleted', id: request.params.id })
+        return ok
+      })
+      if (!revoked) throw errors.notFound('No such share.')
       return SUCCESS
     },
   )

@@ -107,8 +107,8 @@ export function createSharingRepository(db: Db) {
       return row ?? null
     },
 
-    async updateScopes(ownerId: string, id: string, scopes: string[]): Promise<boolean> {
-      const rows = await db
+    async updateScopes(ownerId: string, id: string, scopes: string[], tx?: DbOrTx): Promise<boolean> {
+      const rows = await (tx ?? db)
         .update(shares)
         .set({ scopes, updatedAt: new Date() })
         .where(and(eq(shares.id, id), eq(shares.ownerId, ownerId), live()))
@@ -117,8 +117,8 @@ export function createSharingRepository(db: Db) {
     },
 
     /** Revokes an active share or cancels a pending invite of mine. */
-    async deleteOwned(ownerId: string, id: string): Promise<boolean> {
-      const rows = await db
+    async deleteOwned(ownerId: string, id: string, tx?: DbOrTx): Promise<boolean> {
+      const rows = await (tx ?? db)
         .delete(shares)
         .where(and(eq(shares.id, id), eq(shares.ownerId, ownerId)))
         .returning({ id: shares.id })
@@ -141,8 +141,11 @@ export function createSharingRepository(db: Db) {
     },
 
     /** Accepts a live invite, by its id (API, the invitee) or by the e-mailed code (link). */
-    async accept(where: { viewerId: string; id: string } | { codeHash: string }): Promise<string | null> {
-      const rows = await db
+    async accept(
+      where: { viewerId: string; id: string } | { codeHash: string },
+      tx?: DbOrTx,
+    ): Promise<{ id: string; ownerId: string } | null> {
+      const rows = await (tx ?? db)
         .update(shares)
         .set({ status: 'active', acceptedAt: new Date(), inviteCodeHash: null, expiresAt: null, updatedAt: new Date() })
         .where(
@@ -154,16 +157,17 @@ export function createSharingRepository(db: Db) {
             gt(shares.expiresAt, sql`now()`),
           ),
         )
-        .returning({ id: shares.id })
-      return rows[0]?.id ?? null
+        .returning({ id: shares.id, ownerId: shares.ownerId })
+      return rows[0] ?? null
     },
 
-    async decline(viewerId: string, id: string): Promise<boolean> {
-      const rows = await db
+    /** Declines an invite addressed to me; answers its owner's id (null: no such invite). */
+    async decline(viewerId: string, id: string, tx?: DbOrTx): Promise<string | null> {
+      const rows = await (tx ?? db)
         .delete(shares)
         .where(and(eq(shares.id, id), eq(shares.viewerId, viewerId), eq(shares.status, 'pending')))
-        .returning({ id: shares.id })
-      return rows.length > 0
+        .returning({ ownerId: shares.ownerId })
+      return rows[0]?.ownerId ?? null
     },
 
     /** Who shares with me (active shares), newest first. */
@@ -174,12 +178,13 @@ export function createSharingRepository(db: Db) {
         .limit(limit)
     },
 
-    async stopViewing(viewerId: string, id: string): Promise<boolean> {
-      const rows = await db
+    /** Stops viewing a share; answers its owner's id (null: no such share). */
+    async stopViewing(viewerId: string, id: string, tx?: DbOrTx): Promise<string | null> {
+      const rows = await (tx ?? db)
         .delete(shares)
         .where(and(eq(shares.id, id), eq(shares.viewerId, viewerId), eq(shares.status, 'active')))
-        .returning({ id: shares.id })
-      return rows.length > 0
+        .returning({ ownerId: shares.ownerId })
+      return rows[0]?.ownerId ?? null
     },
 
     /**

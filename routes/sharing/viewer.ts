@@ -22,6 +22,14 @@ const sharedCursor = (r: ShareRow) => encodeTimeCursor(r.createdAt, r.id)
 /** Viewer side: invites to me, what others share with me. */
 const sharedRoutes: FastifyPluginAsyncTypebox = async function sharedRoutes(app) {
   const repo = createSharingRepository(app.db)
+  // A share belongs to its owner's data: accepting it is a change in the owner's feed.
+  const acceptAndRecord = (where: Parameters<typeof repo.accept>[0]) =>
+    app.db.transaction(async (tx) => {
+      const accepted = await repo.accept(where, tx)
+      if (accepted)
+        await app.changes.record(tx, accepted.ownerId, { type: 'share', action: 'updated', id: accepted.id })
+      return accepted?.id ?? null
+    })
   const { config } = app
 
   // The e-mailed link: GET (and so HEAD) shows what accepting means; only the page's POST accepts.
@@ -74,7 +82,7 @@ const sharedRoutes: FastifyPluginAsyncTypebox = async function sharedRoutes(app)
       },
     },
     async function acceptByLink(request, reply) {
-      const id = await repo.accept({ codeHash: hashInviteCode(request.body.code) })
+      const id = await acceptAndRecord({ codeHash: hashInviteCode(request.body.code) })
       if (!id) return deadLink(request, reply, config, 'invitation')
       return reply.redirect(`${config.APP_URL.replace(/\/$/, '')}/shared/${id}`, 303)
     },
@@ -116,7 +124,7 @@ const sharedRoutes: FastifyPluginAsyncTypebox = async function sharedRoutes(app)
       },
     },
     async function acceptInvite(request) {
-      const id = await repo.accept({ viewerId: request.user.sub, id: request.params.id })
+      const id = await acceptAndRecord({ viewerId: request.user.sub, id: request.params.id })
       const row = id ? await repo.get(id) : null
       if (!row) throw errors.notFound('No such invitation, or it has expired.')
       return toShared(row)
@@ -136,7 +144,12 @@ const sharedRoutes: FastifyPluginAsyncTypebox = async function sharedRoutes(app)
       },
     },
     async function declineInvite(request) {
-      if (!(await repo.decline(request.user.sub, request.params.id))) throw errors.notFound('No such invitation.')
+      const declined = await app.db.transaction(async (tx) => {
+        const ownerId = await repo.decline(request.user.sub, request.params.id, tx)
+        if (ownerId) await app.changes.record(tx, ownerId, { type: 'share', action: 'deleted', id: request.params.id })
+        return ownerId
+      })
+      if (!declined) throw errors.notFound('No such invitation.')
       return SUCCESS
     },
   )
@@ -172,7 +185,12 @@ const sharedRoutes: FastifyPluginAsyncTypebox = async function sharedRoutes(app)
       },
     },
     async function stopViewing(request) {
-      if (!(await repo.stopViewing(request.user.sub, request.params.id))) throw errors.notFound('No such share.')
+      const stopped = await app.db.transaction(async (tx) => {
+        const ownerId = await repo.stopViewing(request.user.sub, request.params.id, tx)
+        if (ownerId) await app.changes.record(tx, ownerId, { type: 'share', action: 'deleted', id: request.params.id })
+        return ownerId
+      })
+      if (!stopped) throw errors.notFound('No such share.')
       return SUCCESS
     },
   )

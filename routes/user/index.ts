@@ -73,7 +73,14 @@ const userRoutes: FastifyPluginAsyncTypebox = async function userRoutes(app) {
           await emailChange.request(current, email, password)
         }
       }
-      const user = await users.updateProfile(request.user.sub, changes)
+      const changed = Object.values(changes).some((v) => v !== undefined)
+      const user = await app.db.transaction(async (tx) => {
+        const updated = await users.updateProfile(request.user.sub, changes, tx)
+        if (updated && changed) {
+          await app.changes.record(tx, request.user.sub, { type: 'profile', action: 'updated', id: request.user.sub })
+        }
+        return updated
+      })
       app.profileCache.invalidate(request.user.sub)
       if (!user) throw gone()
       return toProfile(user)

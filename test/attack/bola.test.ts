@@ -54,6 +54,14 @@ t.test('object-level authorization matrix over every id-taking route', async (t)
   const [group] = (
     await call(owner, 'POST', `/v1/user/${owner.user.id}/group/invite`, { email: admin.user.email })
   ).json()
+  // A webhook subscription (a public address literal: no DNS needed) and one message of it.
+  const webhook = (
+    await call(owner, 'POST', '/v1/webhooks', {
+      url: 'https://[2606:4700:4700::1111]/hook',
+      event_types: ['checkin.created'],
+    })
+  ).json()
+  const webhookMessage = (await call(owner, 'POST', `/v1/webhooks/${webhook.id}/test`)).json()
   const ownSessions = (await call(owner, 'GET', '/v1/users/me/sessions')).json().data
   const sessionId = ownSessions[0].id
   // A passkey row as a registration stores it (the ceremony itself is tested in test/mfa/).
@@ -73,6 +81,7 @@ t.test('object-level authorization matrix over every id-taking route', async (t)
     group_id: group.id,
     date,
     reflection_id: reflection.id,
+    message_id: webhookMessage.message_id,
   }
   const idFor = (path: string): string | undefined => {
     if (path.includes('/checkins/')) return checkins[0].id
@@ -83,6 +92,7 @@ t.test('object-level authorization matrix over every id-taking route', async (t)
       return share.id
     if (path.startsWith('/v1/users/me/sessions/')) return sessionId
     if (path.startsWith('/v1/users/me/passkeys/')) return passkey?.id
+    if (path.startsWith('/v1/webhooks/')) return webhook.id
   }
 
   // Expected status class per actor for the owner's objects. Non-owners get exactly the 404 of a
@@ -93,7 +103,8 @@ t.test('object-level authorization matrix over every id-taking route', async (t)
     if (path.startsWith('/v1/user/{user_id}')) return [403]
     if (path.startsWith('/v1/shared/{owner_id}')) {
       if (actor !== 'viewer') return [404]
-      const scoped = /\/(checkins|measurements|sleep)/.test(path)
+      // The feed (`sync`) is readable when the share covers any of its types (checkin here).
+      const scoped = /\/(checkins|measurements|sleep|sync)/.test(path)
       return scoped ? [200] : [403]
     }
     // A calendar day is a key within the caller's own data: the call reaches the caller's entry, never
@@ -118,6 +129,7 @@ t.test('object-level authorization matrix over every id-taking route', async (t)
     '/v1/user/{user_id}/group/{group_id}/invite': { email: stranger.user.email },
     '/v1/user/{user_id}/group/invite': { email: stranger.user.email },
     '/v1/users/me/passkeys/{id}': { name: 'mine now' },
+    '/v1/webhooks/{id}': { status: 'disabled' },
   }
   const from = day(7).toISOString()
   const to = new Date().toISOString()
@@ -187,6 +199,7 @@ t.test('object-level authorization matrix over every id-taking route', async (t)
     ['Owner key'],
     'the owner’s passkey is neither renamed nor deleted',
   )
+  t.match((await call(owner, 'GET', `/v1/webhooks/${webhook.id}`)).json(), { status: 'active', url: webhook.url })
   const groups = (await call(owner, 'GET', `/v1/user/${owner.user.id}/group`)).json()
   t.equal(groups[0].pending_invites.length, 1, 'nobody else invited into the owner’s group')
 })

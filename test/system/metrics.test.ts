@@ -99,6 +99,7 @@ t.test('/metrics with METRICS_TOKEN: Prometheus text, by route pattern, nothing 
   t.equal(sample('rate_limit_hits_total', { route: '/v1/auth/forgot_password' })?.value, '1')
   t.equal(sample('job_queue_depth', { queue: 'mail' })?.value, String(queued), 'the unsent mails are the queue')
   t.ok(Number(sample('job_queue_oldest_age_seconds', { queue: 'mail' })?.value) >= 0)
+  t.equal(sample('job_queue_depth', { queue: 'webhooks' })?.value, '0', 'no webhook waiting: none subscribed')
   t.equal(family('job_queue_scrape_errors').metrics[0].value, '0')
   const queries = Number(
     sample('db_query_duration_seconds_count', { driver: process.env.DATABASE_URL ? 'postgres' : 'pglite' })?.value,

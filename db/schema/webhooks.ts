@@ -1,0 +1,112 @@
+import { sql } from 'drizzle-orm'
+import { check, index, integer, jsonb, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core'
+import { clientApps } from './auth.ts'
+import { users } from './user.ts'
+
+/**
+ * A webhook endpoint. It belongs to an account (its own data's events) or to a client app (the events
+ * of the users who use that app); exactly one of the two. The signing secret must be readable to sign
+ * (HMAC), so it is kept as is; it is shown once, at creation and rotation.
+ */
+export const webhookSubscriptions = pgTable(
+  'webhook_subscriptions',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    userId: uuid('user_id').references(() => users.id, { onDelete: 'cascade' }),
+    clientId: uuid('client_id').references(() => clientApps.id, { onDelete: 'cascade' }),
+    url: text('url').notNull(),
+    eventTypes: text('event_types').array().notNull(),
+    description: text('description'),
+    secret: text('secret').notNull(),
+    /** After a rotation the previous secret also signs (a second signature) until it expires. */
+    previousSecret: text('previous_secret'),
+    previousSecretExpiresAt: timestamp('previous_secret_expires_at', { withTimezone: true, precision: 3 }),
+    status: text('status', { enum: ['active', 'disabled'] })
+      .notNull()
+      .default('active'),
+    /** `receiver_gone` (a 410), `failing` (a message ran out of retries), `owner`, `admin`. */
+    disabledReason: text('disabled_reason'),
+    disabledAt: timestamp('disabled_at', { withTimezone: true, precision: 3 }),
+    createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
+  },
+  (t) => [
+    index('webhook_subscriptions_user_idx').on(t.userId),
+    index('webhook_subscriptions_client_idx').on(t.clientId),
+    check('webhook_subscriptions_one_owner', sql`(${t.userId} is null) <> (${t.clientId} is null)`),
+  ],
+)
+
+/**
+ * The outbox: one row per event for one subscription, written in the transaction of the change. The
+ * worker groups the rows of a subscription into a message (`message_id`) and sends that.
+ * `payload` is the thin event (ids, user id, type, range, seq), never health data.
+ */
+export const webhookEvents = pgTable(
+  'webhook_events',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    subscriptionId: uuid('subscription_id')
+      .notNull()
+      .references(() => webhookSubscriptions.id, { onDelete: 'cascade' }),
+    userId: uuid('user_id').notNull(),
+    eventType: text('event_type').notNull(),
+    payload: jsonb('payload').notNull(),
+    /** Set when the worker puts the event into a message; purging the message (after 30 days) takes it along. */
+    messageId: uuid('message_id').references(() => webhookMessages.id, { onDelete: 'cascade' }),
+    createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
+  },
+  (t) => [
+    index('webhook_events_unbatched_idx').on(t.createdAt).where(sql`${t.messageId} is null`),
+    index('webhook_events_user_idx').on(t.userId),
+  ],
+)
+
+/**
+ * A message: what one HTTP request carries (one event, or a batch), with its `webhook-id`, sent until a
+ * 2xx (at-least-once: retries carry the same id and the same body) on the Standard Webhooks schedule.
+ */
+export const webhookMessages = pgTable(
+  'webhook_messages',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    subscriptionId: uuid('subscription_id')
+      .notNull()
+      .references(() => webhookSubscriptions.id, { onDelete: 'cascade' }),
+    body: text('body').notNull(),
+    eventCount: integer('event_count').notNull(),
+    status: text('status', { enum: ['pending', 'succeeded', 'failed'] })
+      .notNull()
+      .default('pending'),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: timestamp('next_attempt_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
+    createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
+    deliveredAt: timestamp('delivered_at', { withTimezone: true, precision: 3 }),
+  },
+  (t) => [
+    index('webhook_messages_due_idx').on(t.nextAttemptAt).where(sql`${t.status} = 'pending'`),
+    index('webhook_messages_subscription_idx').on(t.subscriptionId, t.createdAt),
+  ],
+)
+
+/** The delivery log: every attempt of every message, with its answer and latency. */
+export const webhookAttempts = pgTable(
+  'webhook_attempts',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    messageId: uuid('message_id')
+      .notNull()
+      .references(() => webhookMessages.id, { onDelete: 'cascade' }),
+    subscriptionId: uuid('subscription_id')
+      .notNull()
+      .references(() => webhookSubscriptions.id, { onDelete: 'cascade' }),
+    attempt: integer('attempt').notNull(),
+    /** The receiver's HTTP status; null when there was none (timeout, refused address, connection error). */
+    statusCode: integer('status_code'),
+    latencyMs: integer('latency_ms').notNull(),
+    /** `timeout`, `refused_address`, `connection_failed`, `redirect`, `http_<status>`; null on success. */
+    error: text('error'),
+    at: timestamp('at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
+  },
+  (t) => [index('webhook_attempts_subscription_idx').on(t.subscriptionId, t.at)],
+)

@@ -1,0 +1,381 @@
+import { randomBytes } from 'node:crypto'
+import { type SQL, and, desc, eq, inArray, isNull, lt, or, sql } from 'drizzle-orm'
+import { type Db, type DbOrTx, queryRows } from '../../db/client.ts'
+import { webhookAttempts, webhookEvents, webhookMessages, webhookSubscriptions } from '../../db/schema/index.ts'
+
+export type SubscriptionRow = typeof webhookSubscriptions.$inferSelect
+export type MessageRow = typeof webhookMessages.$inferSelect
+export type AttemptRow = typeof webhookAttempts.$inferSelect
+
+/** Who a subscription belongs to: an account, or a client app (admin API, CLI; OAuth clients later). */
+export type Owner = { userId: string } | { clientId: string }
+
+/** A Standard Webhooks signing secret: `whsec_` + base64 of 32 random bytes (the spec asks for 24 to 64). */
+export function newSecret(): string {
+  return `whsec_${randomBytes(32).toString('base64')}`
+}
+
+/** The `webhook-id` of a message: stable across its retries. */
+export const webhookId = (messageId: string) => `msg_${messageId.replace(/-/g, '')}`
+
+const ownerIs = (owner: Owner) =>
+  'userId' in owner ? eq(webhookSubscriptions.userId, owner.userId) : eq(webhookSubscriptions.clientId, owner.clientId)
+
+/** An event as the outbox keeps it: what the receiver gets, never health data. */
+export interface OutboxEvent {
+  userId: string
+  eventType: string
+  payload: { type: string; timestamp: string; data: Record<string, unknown> }
+}
+
+export function createWebhookRepository(db: Db) {
+  return {
+    async create(
+      owner: Owner,
+      values: { url: string; eventTypes: string[]; description: string | null },
+    ): Promise<SubscriptionRow> {
+      const [row] = await db
+        .insert(webhookSubscriptions)
+        .values({ ...owner, ...values, secret: newSecret() })
+        .returning()
+      return row
+    },
+
+    async list(owner: Owner, limit: number, after?: { at: Date; id: string }) {
+      return db
+        .select()
+        .from(webhookSubscriptions)
+        .where(
+          and(
+            ownerIs(owner),
+            after
+              ? or(
+                  lt(webhookSubscriptions.createdAt, after.at),
+                  and(eq(webhookSubscriptions.createdAt, after.at), lt(webhookSubscriptions.id, after.id)),
+                )
+              : undefined,
+          ),
+        )
+        .orderBy(desc(webhookSubscriptions.createdAt), desc(webhookSubscriptions.id))
+        .limit(limit)
+    },
+
+    async get(owner: Owner, id: string): Promise<SubscriptionRow | null> {
+      const [row] = await db
+        .select()
+        .from(webhookSubscriptions)
+        .where(and(eq(webhookSubscriptions.id, id), ownerIs(owner)))
+      return row ?? null
+    },
+
+    /** Any subscription by id (the admin's view). */
+    async byId(id: string): Promise<SubscriptionRow | null> {
+      const [row] = await db.select().from(webhookSubscriptions).where(eq(webhookSubscriptions.id, id))
+      return row ?? null
+    },
+
+    async update(
+      id: string,
+      changes: { url?: string; eventTypes?: string[]; description?: string | null; status?: 'active' | 'disabled' },
+      disabledReason?: string,
+    ): Promise<SubscriptionRow | null> {
+      const set: Partial<typeof webhookSubscriptions.$inferInsert> = { updatedAt: new Date() }
+      if (changes.url !== undefined) set.url = changes.url
+      if (changes.eventTypes !== undefined) set.eventTypes = changes.eventTypes
+      if (changes.description !== undefined) set.description = changes.description
+      if (changes.status === 'active') Object.assign(set, { status: 'active', disabledReason: null, disabledAt: null })
+      if (changes.status === 'disabled') {
+        Object.assign(set, { status: 'disabled', disabledReason: disabledReason ?? 'owner', disabledAt: new Date() })
+      }
+      const [row] = await db.update(webhookSubscriptions).set(set).where(eq(webhookSubscriptions.id, id)).returning()
+      return row ?? null
+    },
+
+    /** A new secret; the previous one still signs (a second signature) for `overlapS` seconds. */
+    async rotate(id: string, overlapS: number): Promise<SubscriptionRow | null> {
+      const [row] = await db
+        .update(webhookSubscriptions)
+        .set({
+          previousSecret: sql`${webhookSubscriptions.secret}`,
+          previousSecretExpiresAt: new Date(Date.now() + overlapS * 1000),
+          secret: newSecret(),
+          updatedAt: new Date(),
+        })
+        .where(eq(webhookSubscriptions.id, id))
+        .returning()
+      return row ?? null
+    },
+
+    async remove(id: string): Promise<boolean> {
+      const rows = await db
+        .delete(webhookSubscriptions)
+        .where(eq(webhookSubscriptions.id, id))
+        .returning({ id: webhookSubscriptions.id })
+      return rows.length > 0
+    },
+
+    /**
+     * Writes the events of one user's changes for every active subscription that wants them, in the
+     * transaction of the change: the user's own subscriptions, and those of the client apps the user has a
+     * live session with (until OAuth grants exist, a session through an app is the user's consent to it).
+     * One statement, whatever the number of subscriptions (none: an index probe on each side).
+     * `everSignedIn`: every app the user ever had a session with, ended ones too (`user.deleted`: an app that
+     * held the user's data hears that it is to be erased, though the deletion has just ended its sessions).
+     */
+    async enqueue(tx: DbOrTx, userId: string, events: OutboxEvent[], everSignedIn = false): Promise<void> {
+      if (events.length === 0) return
+      const values = events.map((e) => sql`(${e.eventType}::text, ${JSON.stringify(e.payload)}::jsonb)`)
+      await tx.execute(sql`
+        insert into webhook_events (subscription_id, user_id, event_type, payload)
+        select s.id, ${userId}::uuid, e.event_type, e.payload
+          from webhook_subscriptions s
+          join (values ${sql.join(values, sql`, `)}) as e(event_type, payload) on e.event_type = any(s.event_types)
+         where s.status = 'active'
+           and (s.user_id = ${userId}::uuid
+                or s.client_id in (select client_id from sessions
+                                    where user_id = ${userId}::uuid
+                                      ${everSignedIn ? sql`` : sql`and revoked_at is null and expires_at > now()`}))`)
+    },
+
+    /**
+     * The same, as a statement of the change log's own recording statement (ChangeStatement): the events
+     * are built in SQL from the inserted change_log rows (`rows`), so the outbox costs no round trip.
+     */
+    enqueueChanges(rows: SQL): SQL {
+      const iso = (c: string) => sql.raw(`to_char(${c} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`)
+      return sql`
+        insert into webhook_events (subscription_id, user_id, event_type, payload)
+        select s.id, r.user_id, r.type || '.' || r.action,
+               jsonb_build_object(
+                 'type', r.type || '.' || r.action,
+                 'timestamp', ${iso('r.at')},
+                 'data', jsonb_build_object('user_id', r.user_id, 'seq', r.seq)
+                   || case when r.object_id is null then '{}'::jsonb else jsonb_build_object('id', r.object_id) end
+                   || case when r.range_from is null then '{}'::jsonb else jsonb_build_object('range', jsonb_build_object(
+                        'type', r.range_type, 'from', ${iso('r.range_from')}, 'to', ${iso('r.range_to')},
+                        'count', r.range_count)) end)
+          from ${rows} r
+          join webhook_subscriptions s on (r.type || '.' || r.action) = any(s.event_types)
+         where s.status = 'active'
+           and (s.user_id = r.user_id
+                or s.client_id in (select client_id from sessions
+                                    where user_id = r.user_id and revoked_at is null and expires_at > now()))
+         order by r.seq`
+    },
+
+    /** A message made by hand (the test event), outside the change log. */
+    async enqueueMessage(subscriptionId: string, body: string): Promise<MessageRow> {
+      const [row] = await db.insert(webhookMessages).values({ subscriptionId, body, eventCount: 1 }).returning()
+      return row
+    },
+
+    /**
+     * Groups events not yet in a message into messages, at most `perMessage` events each, per subscription,
+     * oldest first. The rows are claimed with SKIP LOCKED, so processes batching at once take different ones.
+     */
+    async batch(limit: number, perMessage: number, now: () => Date): Promise<number> {
+      return db.transaction(async (tx) => {
+        const rows = await tx
+          .select({
+            id: webhookEvents.id,
+            subscriptionId: webhookEvents.subscriptionId,
+            payload: webhookEvents.payload,
+          })
+          .from(webhookEvents)
+          .where(isNull(webhookEvents.messageId))
+          // One transaction's events share created_at: within it, a user's in seq order.
+          .orderBy(
+            webhookEvents.createdAt,
+            webhookEvents.userId,
+            sql`(${webhookEvents.payload} #>> '{data,seq}')::bigint nulls first`,
+            webhookEvents.id,
+          )
+          .limit(limit)
+          .for('update', { skipLocked: true })
+        const bySubscription = new Map<string, typeof rows>()
+        for (const r of rows) {
+          const list = bySubscription.get(r.subscriptionId)
+          if (list) list.push(r)
+          else bySubscription.set(r.subscriptionId, [r])
+        }
+        let made = 0
+        for (const [subscriptionId, list] of bySubscription) {
+          for (let i = 0; i < list.length; i += perMessage) {
+            const chunk = list.slice(i, i + perMessage)
+            const body =
+              chunk.length === 1
+                ? JSON.stringify(chunk[0].payload)
+                : JSON.stringify({
+                    type: 'batch',
+                    timestamp: now().toISOString(),
+                    data: { events: chunk.map((c) => c.payload) },
+                  })
+            const [message] = await tx
+              .insert(webhookMessages)
+              .values({ subscriptionId, body, eventCount: chunk.length })
+              .returning({ id: webhookMessages.id })
+            await tx
+              .update(webhookEvents)
+              .set({ messageId: message.id })
+              .where(
+                inArray(
+                  webhookEvents.id,
+                  chunk.map((c) => c.id),
+                ),
+              )
+            made++
+          }
+        }
+        return made
+      })
+    },
+
+    /**
+     * Claims due messages of active subscriptions: SKIP LOCKED so processes never take the same one, and a
+     * lease (`next_attempt_at` moved past the attempt's timeout) so a crash mid-send makes it due again.
+     * `accept` picks which of the candidates to take (the per-subscription cap); the rest stay untouched.
+     */
+    async claim(
+      limit: number,
+      leaseMs: number,
+      accept: (m: { id: string; subscriptionId: string }) => boolean,
+    ): Promise<Array<{ message: MessageRow; subscription: SubscriptionRow }>> {
+      return db.transaction(async (tx) => {
+        const candidates = await tx
+          .select({ message: webhookMessages, subscription: webhookSubscriptions })
+          .from(webhookMessages)
+          .innerJoin(webhookSubscriptions, eq(webhookSubscriptions.id, webhookMessages.subscriptionId))
+          .where(
+            and(
+              eq(webhookMessages.status, 'pending'),
+              sql`${webhookMessages.nextAttemptAt} <= now()`,
+              eq(webhookSubscriptions.status, 'active'),
+            ),
+          )
+          .orderBy(webhookMessages.nextAttemptAt)
+          .limit(limit)
+          .for('update', { of: webhookMessages, skipLocked: true })
+        const taken = candidates.filter((c) => accept(c.message))
+        if (taken.length > 0) {
+          await tx
+            .update(webhookMessages)
+            .set({
+              nextAttemptAt: sql`now() + make_interval(secs => ${leaseMs / 1000})`,
+              attempts: sql`${webhookMessages.attempts} + 1`,
+            })
+            .where(
+              inArray(
+                webhookMessages.id,
+                taken.map((c) => c.message.id),
+              ),
+            )
+        }
+        return taken.map((c) => ({ ...c, message: { ...c.message, attempts: c.message.attempts + 1 } }))
+      })
+    },
+
+    async logAttempt(values: typeof webhookAttempts.$inferInsert): Promise<void> {
+      await db.insert(webhookAttempts).values(values)
+    },
+
+    async succeeded(messageId: string): Promise<void> {
+      await db
+        .update(webhookMessages)
+        .set({ status: 'succeeded', deliveredAt: new Date() })
+        .where(eq(webhookMessages.id, messageId))
+    },
+
+    async retryAt(messageId: string, delayMs: number): Promise<void> {
+      await db
+        .update(webhookMessages)
+        .set({ nextAttemptAt: sql`now() + make_interval(secs => ${delayMs / 1000})` })
+        .where(eq(webhookMessages.id, messageId))
+    },
+
+    async failed(messageId: string): Promise<void> {
+      await db.update(webhookMessages).set({ status: 'failed' }).where(eq(webhookMessages.id, messageId))
+    },
+
+    /** Disables an active subscription; answers it when this call disabled it (so its owner is told once). */
+    async disable(id: string, reason: string): Promise<SubscriptionRow | null> {
+      const [row] = await db
+        .update(webhookSubscriptions)
+        .set({ status: 'disabled', disabledReason: reason, disabledAt: new Date(), updatedAt: new Date() })
+        .where(and(eq(webhookSubscriptions.id, id), eq(webhookSubscriptions.status, 'active')))
+        .returning()
+      return row ?? null
+    },
+
+    async messages(subscriptionId: string, limit: number, after?: { at: Date; id: string }) {
+      return db
+        .select()
+        .from(webhookMessages)
+        .where(
+          and(
+            eq(webhookMessages.subscriptionId, subscriptionId),
+            after
+              ? or(
+                  lt(webhookMessages.createdAt, after.at),
+                  and(eq(webhookMessages.createdAt, after.at), lt(webhookMessages.id, after.id)),
+                )
+              : undefined,
+          ),
+        )
+        .orderBy(desc(webhookMessages.createdAt), desc(webhookMessages.id))
+        .limit(limit)
+    },
+
+    async message(subscriptionId: string, messageId: string): Promise<MessageRow | null> {
+      const [row] = await db
+        .select()
+        .from(webhookMessages)
+        .where(and(eq(webhookMessages.id, messageId), eq(webhookMessages.subscriptionId, subscriptionId)))
+      return row ?? null
+    },
+
+    async attempts(subscriptionId: string, limit: number, after?: { at: Date; id: string }) {
+      return db
+        .select()
+        .from(webhookAttempts)
+        .where(
+          and(
+            eq(webhookAttempts.subscriptionId, subscriptionId),
+            after
+              ? or(
+                  lt(webhookAttempts.at, after.at),
+                  and(eq(webhookAttempts.at, after.at), lt(webhookAttempts.id, after.id)),
+                )
+              : undefined,
+          ),
+        )
+        .orderBy(desc(webhookAttempts.at), desc(webhookAttempts.id))
+        .limit(limit)
+    },
+
+    /** Manual redelivery: the message (same id, same body) is due again now, whatever its state. */
+    async redeliver(subscriptionId: string, messageId: string): Promise<MessageRow | null> {
+      const [row] = await db
+        .update(webhookMessages)
+        .set({ status: 'pending', nextAttemptAt: sql`now()` })
+        .where(and(eq(webhookMessages.id, messageId), eq(webhookMessages.subscriptionId, subscriptionId)))
+        .returning()
+      return row ?? null
+    },
+
+    /** Deletes delivered and failed messages (with their attempts) older than `days`. */
+    async purge(days: number): Promise<number> {
+      const rows = await db
+        .delete(webhookMessages)
+        .where(
+          and(
+            inArray(webhookMessages.status, ['succeeded', 'failed']),
+            sql`${webhookMessages.createdAt} < now() - make_interval(days => ${days})`,
+          ),
+        )
+        .returning({ id: webhookMessages.id })
+      return rows.length
+    },
+  }
+}
+
+export type WebhookRepository = ReturnType<typeof createWebhookRepository>
