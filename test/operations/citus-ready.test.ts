@@ -14,6 +14,7 @@ import { freshDatabase } from '../helpers/database.ts'
 /** Replicated to every node (create_reference_table): small, global, joined with user data. */
 const REFERENCE: Record<string, string> = {
   client_apps: 'the first-party apps: a handful of rows, read on every login and refresh',
+  oauth_clients: 'the third-party apps (issue 17): few rows, read on every OAuth request',
   firmware_releases: 'the firmware catalogue: few rows, read by every device, referenced by install reports',
 }
 
@@ -29,6 +30,11 @@ const GLOBAL: Record<string, string> = {
   peer_groups: 'a peer group is shared by its members: distributed by group id with its members and invites',
   peer_group_members: 'distributed by group_id, co-located with peer_groups',
   peer_group_invites: 'distributed by group_id, co-located with peer_groups',
+  oauth_models:
+    "oidc-provider's grants, codes and tokens, found by (kind, id) alone when a token is presented: distributed by id",
+  webhook_subscriptions: 'owned by an account or by a client app (no user): distributed by subscription id',
+  webhook_messages: 'distributed by subscription_id, co-located with webhook_subscriptions',
+  webhook_attempts: 'distributed by subscription_id, co-located with webhook_subscriptions',
 }
 
 /**
@@ -45,6 +51,8 @@ const PENDING: Record<string, string> = {
   mfa_login_tokens: 'the mfa_token is presented before the user is known (unique hash): token must name its user',
   login_attempts: 'attempts on unknown addresses have no user: split them into a global table',
   shares: 'two users per row (owner, viewer) and a global invite code: distribute by owner_id, code lookup table',
+  webhook_events:
+    "a user's change queued for a subscription's message: distribute by subscription_id (add it to the key) with the messages",
 }
 
 interface KeyRow {
@@ -142,8 +150,9 @@ t.test('every user-data table keys on user_id first, and co-locates its foreign 
       const target = cols[0]?.ref_table as string
       if (target in REFERENCE) continue
       if (target === 'users') {
-        if (cols.length !== 1 || cols[0]?.column_name !== 'user_id')
-          out.push(`${name}: refers to users other than by user_id`)
+        // A partitioned table's foreign key is listed once per partition under the same name: count columns.
+        const columns = new Set(cols.map((c) => c.column_name))
+        if (columns.size !== 1 || !columns.has('user_id')) out.push(`${name}: refers to users other than by user_id`)
         continue
       }
       const colocated = cols.some((c) => c.column_name === 'user_id' && c.ref_column === 'user_id')
