@@ -108,7 +108,8 @@ export default fp(
      * what other processes served in the last FLUSH_MS, never more.
      */
     const FLUSH_MS = 200
-    const tallies = new Map<string, { start: number; known: number; pending: number }>()
+    /** Per client key: the row's total as last read, requests not yet written, and those being written. */
+    const tallies = new Map<string, { start: number; known: number; pending: number; inFlight: number }>()
     const windowMs = windowS * 1000
 
     async function add(key: string, start: number, n: number): Promise<number> {
@@ -127,14 +128,19 @@ export default fp(
       for (const [key, tally] of tallies) {
         const n = tally.pending
         if (n > 0) {
+          // Still counted (as in flight) while the row is written, so a request meanwhile sees them.
           tally.pending = 0
+          tally.inFlight += n
           try {
-            tally.known = await add(key, tally.start, n)
+            // Counts only grow within a window: an older flush answering late must not lower `known`.
+            tally.known = Math.max(tally.known, await add(key, tally.start, n))
           } catch {
             tally.pending += n
+          } finally {
+            tally.inFlight -= n
           }
         }
-        if (tally.start + windowMs <= now && tally.pending === 0) tallies.delete(key)
+        if (tally.start + windowMs <= now && tally.pending === 0 && tally.inFlight === 0) tallies.delete(key)
       }
     }
     if (config.RATE_LIMIT_ENABLED) {
@@ -154,12 +160,16 @@ export default fp(
       const tally = tallies.get(key)
       if (tally && tally.start === start) {
         tally.pending++
-        return { current: tally.known + tally.pending, ttl }
+        return { current: tally.known + tally.inFlight + tally.pending, ttl }
       }
-      const fresh = { start, known: 0, pending: 0 }
+      const fresh = { start, known: 0, pending: 0, inFlight: 1 }
       tallies.set(key, fresh)
-      fresh.known = await add(key, start, 1)
-      return { current: fresh.known + fresh.pending, ttl }
+      try {
+        fresh.known = Math.max(fresh.known, await add(key, start, 1))
+      } finally {
+        fresh.inFlight -= 1
+      }
+      return { current: fresh.known + fresh.inFlight + fresh.pending, ttl }
     }
 
     /** Per client, across its users and every process: RateLimit-Policy / RateLimit headers. */
