@@ -4,6 +4,10 @@
  * newest first at the end.
  */
 import pg from 'pg'
+import type { Database } from '../db/client.ts'
+import { hashPassword } from '../routes/auth/passwords.ts'
+import { createClientAppRepository } from '../routes/clients/repository.ts'
+import { createUserRepository } from '../routes/user/repository.ts'
 import { type ServerProcess, type StartOptions, startServer } from '../test/helpers/processes.ts'
 
 async function onServer(baseUrl: string, statement: string) {
@@ -24,6 +28,38 @@ export function databaseUrlOrExit(): string {
     process.exit(2)
   }
   return url
+}
+
+/**
+ * Migrates `database`, then makes a client app and one verified user per name (`<name>@bench.local`, the
+ * given password, hashed at cost 4): the client's x-auth-token and the users' ids by name.
+ */
+export async function seedBenchUsers(
+  database: Database,
+  names: string[],
+  { password, timeZone }: { password: string; timeZone: string },
+) {
+  await database.migrate()
+  const client = await createClientAppRepository(database.db).create('bench')
+  const passwordHash = await hashPassword(password, 4)
+  const users = createUserRepository(database.db)
+  const ids: Record<string, string> = {}
+  const now = new Date()
+  for (const name of names) {
+    const row = await users.create({
+      email: `${name}@bench.local`,
+      passwordHash,
+      firstName: 'Bench',
+      lastName: name,
+      tocAcceptedAt: now,
+      privacyPolicyAcceptedAt: now,
+      emailVerifiedAt: now,
+      timeZone,
+    })
+    if (!row) throw new Error('user exists')
+    ids[name] = row.id
+  }
+  return { token: client.x_auth_token, ids }
 }
 
 export function benchHarness(timeoutS: number) {

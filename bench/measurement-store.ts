@@ -17,7 +17,6 @@
  *     compacted: aggregate?bucket=1d and statistics/daily over the whole range, p50/p99 over QUERY_RUNS.
  * Values are seeded random walks (a periodic pattern would compress unfairly well). Bounded by BENCH_TIMEOUT_S.
  */
-import type { ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
@@ -27,18 +26,11 @@ import { sql } from 'drizzle-orm'
 import pg from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
 import { type Database, openDatabase, openDatabaseForCli, queryRows } from '../db/client.ts'
-import { hashPassword } from '../routes/auth/passwords.ts'
-import { createClientAppRepository } from '../routes/clients/repository.ts'
 import { compactMeasurements } from '../routes/measurement/compaction.ts'
 import { createMeasurementRepository } from '../routes/measurement/repository.ts'
-import { createUserRepository } from '../routes/user/repository.ts'
-import { startServer as startProcess } from '../test/helpers/processes.ts'
+import { benchHarness, databaseUrlOrExit, seedBenchUsers } from './harness.ts'
 
-const BASE_URL = process.env.DATABASE_URL
-if (!BASE_URL) {
-  console.error('DATABASE_URL (a PostgreSQL server to create a scratch database on) is required')
-  process.exit(2)
-}
+const BASE_URL = databaseUrlOrExit()
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback)
 const SIZES = {
   postgres: {
@@ -64,14 +56,8 @@ const T0 = Date.parse('2025-01-06T00:00:00Z')
 const PASSWORD = 'Bench-Mark-42!'
 const ZONE = 'Asia/Kathmandu'
 
-const children = new Set<ChildProcess>()
-const cleanups: Array<() => Promise<void>> = []
-const deadline = setTimeout(() => {
-  console.error(`benchmark exceeded ${TIMEOUT_S} s, stopping`)
-  for (const c of children) c.kill('SIGKILL')
-  process.exit(1)
-}, TIMEOUT_S * 1000)
-deadline.unref()
+const bench = benchHarness(TIMEOUT_S)
+const { cleanups } = bench
 
 /** A seeded random walk of integers in [lo, hi], one step of -1, 0 or +1 per sample. */
 function walk(seed: number, lo: number, hi: number) {
@@ -127,31 +113,8 @@ function percentile(sorted: number[], p: number) {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]
 }
 
-async function prepare(database: Database, names: string[]) {
-  await database.migrate()
-  const client = await createClientAppRepository(database.db).create('bench')
-  const passwordHash = await hashPassword(PASSWORD, 4)
-  const ids: Record<string, string> = {}
-  const now = new Date()
-  for (const name of names) {
-    const row = await createUserRepository(database.db).create({
-      email: `${name}@bench.local`,
-      passwordHash,
-      firstName: 'Bench',
-      lastName: name,
-      tocAcceptedAt: now,
-      privacyPolicyAcceptedAt: now,
-      emailVerifiedAt: now,
-      timeZone: ZONE,
-    })
-    if (!row) throw new Error('user exists')
-    ids[name] = row.id
-  }
-  return { token: client.x_auth_token, ids }
-}
-
 async function startServer(serverEnv: Record<string, string>): Promise<string> {
-  const server = await startProcess(
+  const server = await bench.server(
     {
       NODE_ENV: 'development',
       LOG_LEVEL: 'warn',
@@ -166,11 +129,6 @@ async function startServer(serverEnv: Record<string, string>): Promise<string> {
     },
     { ready: '/readyz', testDefaults: false },
   )
-  children.add(server.child)
-  cleanups.push(async () => {
-    await server.stop()
-    children.delete(server.child)
-  })
   return server.url
 }
 
@@ -270,20 +228,7 @@ async function scenario(kind: 'postgres' | 'pglite') {
   let serverEnv: Record<string, string>
   let copyUrl: string | undefined
   if (kind === 'postgres') {
-    const name = `nowatch_bench_${Date.now().toString(36)}`
-    const admin = new pg.Client({ connectionString: BASE_URL })
-    await admin.connect()
-    await admin.query(`create database ${name}`)
-    await admin.end()
-    const url = new URL(BASE_URL as string)
-    url.pathname = `/${name}`
-    cleanups.push(async () => {
-      const c = new pg.Client({ connectionString: BASE_URL })
-      await c.connect()
-      await c.query(`drop database if exists ${name} with (force)`)
-      await c.end()
-    })
-    copyUrl = url.toString()
+    copyUrl = await bench.scratchDatabase(BASE_URL, 'nowatch_bench_store')
     database = await openDatabase({ databaseUrl: copyUrl, poolMax: CONCURRENCY + 2 })
     serverEnv = { DATABASE_URL: copyUrl, PG_POOL_MAX: '20' }
   } else {
@@ -292,7 +237,7 @@ async function scenario(kind: 'postgres' | 'pglite') {
     database = await openDatabase({ dataDir: dir })
     serverEnv = { DATA_DIR: dir }
   }
-  const { token, ids } = await prepare(database, names)
+  const { token, ids } = await seedBenchUsers(database, names, { password: PASSWORD, timeZone: ZONE })
   const hrOf = (u: number) => heartRate(u + 1, T0, size.hours * 3600)
   // Each figure is printed as it is measured, so a failure later keeps what was measured.
   const out = new Proxy<Record<string, unknown>>(
@@ -495,7 +440,7 @@ async function scenario(kind: 'postgres' | 'pglite') {
       QUERY_RUNS,
     ),
   }
-  for (const c of cleanups.splice(0).reverse()) await c()
+  await bench.cleanUp()
   return out
 }
 
@@ -518,5 +463,5 @@ try {
     console.log(JSON.stringify(r, null, 2))
   }
 } finally {
-  for (const c of cleanups.reverse()) await c().catch((err) => console.error('cleanup:', err))
+  await bench.cleanUp()
 }

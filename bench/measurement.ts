@@ -20,11 +20,8 @@ import { sql } from 'drizzle-orm'
 import pg from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
 import { type Database, openDatabase, queryRows } from '../db/client.ts'
-import { hashPassword } from '../routes/auth/passwords.ts'
-import { createClientAppRepository } from '../routes/clients/repository.ts'
 import { ensurePartitionsBetween } from '../routes/measurement/partitions.ts'
-import { createUserRepository } from '../routes/user/repository.ts'
-import { benchHarness, databaseUrlOrExit } from './harness.ts'
+import { benchHarness, databaseUrlOrExit, seedBenchUsers } from './harness.ts'
 
 const BASE_URL = databaseUrlOrExit()
 const DAYS = Number(process.env.BENCH_DAYS ?? 30)
@@ -72,29 +69,6 @@ async function pool<T>(items: T[], concurrency: number, work: (item: T) => Promi
 
 function percentile(sorted: number[], p: number) {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]
-}
-
-async function prepare(database: Database, users: string[]) {
-  await database.migrate()
-  const client = await createClientAppRepository(database.db).create('bench')
-  const passwordHash = await hashPassword(PASSWORD, 4)
-  const ids: Record<string, string> = {}
-  const now = new Date()
-  for (const name of users) {
-    const row = await createUserRepository(database.db).create({
-      email: `${name}@bench.local`,
-      passwordHash,
-      firstName: 'Bench',
-      lastName: name,
-      tocAcceptedAt: now,
-      privacyPolicyAcceptedAt: now,
-      emailVerifiedAt: now,
-      timeZone: 'Europe/Berlin',
-    })
-    if (!row) throw new Error('user exists')
-    ids[name] = row.id
-  }
-  return { token: client.x_auth_token, ids }
 }
 
 async function startServer(env: Record<string, string>): Promise<string> {
@@ -171,7 +145,10 @@ async function benchPostgres() {
   const url = new URL(await bench.scratchDatabase(BASE_URL as string, 'nowatch_bench'))
   const database = await openDatabase({ databaseUrl: url.toString(), poolMax: CONCURRENCY + 2 })
   cleanups.push(() => database.close())
-  const { token, ids } = await prepare(database, ['copy', 'http'])
+  const { token, ids } = await seedBenchUsers(database, ['copy', 'http'], {
+    password: PASSWORD,
+    timeZone: 'Europe/Berlin',
+  })
 
   // 1. COPY baseline: the same rows, another user, same table and server, same concurrency.
   const batches = Math.ceil((DAYS * 86400) / BATCH)
@@ -237,7 +214,7 @@ async function benchPglite() {
   const dir = mkdtempSync(join(tmpdir(), 'nowatch-bench-pglite-'))
   cleanups.push(async () => rmSync(dir, { recursive: true, force: true }))
   const database = await openDatabase({ dataDir: dir })
-  const { token } = await prepare(database, ['http'])
+  const { token } = await seedBenchUsers(database, ['http'], { password: PASSWORD, timeZone: 'Europe/Berlin' })
   await database.close()
   const server = await startServer({ DATA_DIR: dir })
   const auth = await login(server, token, 'http')
