@@ -15,24 +15,19 @@
  *    with the per-client limit counting (RATE_LIMIT_ENABLED on, a quota too large to hit), on a second server.
  * Bounded by BENCH_TIMEOUT_S.
  */
-import type { ChildProcess } from 'node:child_process'
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os'
 import autocannon from 'autocannon'
 import * as oauth from 'oauth4webapi'
-import pg from 'pg'
 import { openDatabase } from '../db/client.ts'
 import { hashPassword } from '../routes/auth/passwords.ts'
 import { createClientAppRepository } from '../routes/clients/repository.ts'
 import { createOAuthClientRepository } from '../routes/oauth/repository.ts'
 import { createUserRepository } from '../routes/user/repository.ts'
 import { FormAgent, REDIRECT, discover, insecure, obtainTokens } from '../test/helpers/oauth.ts'
-import { freePort, startServer } from '../test/helpers/processes.ts'
+import { freePort } from '../test/helpers/processes.ts'
+import { benchHarness, databaseUrlOrExit } from './harness.ts'
 
-const BASE_URL = process.env.DATABASE_URL
-if (!BASE_URL) {
-  console.error('DATABASE_URL (a PostgreSQL server to create a scratch database on) is required')
-  process.exit(2)
-}
+const BASE_URL = databaseUrlOrExit()
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 10)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2)
@@ -44,35 +39,11 @@ const TIMEOUT_S = Number(process.env.BENCH_TIMEOUT_S ?? 900)
 const PASSWORD = 'Bench-Mark-42!'
 const USERS = CONNECTIONS + LOGIN_CONNECTIONS * LOGINS
 
-const children = new Set<ChildProcess>()
-const cleanups: Array<() => Promise<void>> = []
-const deadline = setTimeout(() => {
-  console.error(`benchmark exceeded ${TIMEOUT_S} s, stopping`)
-  for (const c of children) c.kill('SIGKILL')
-  process.exit(1)
-}, TIMEOUT_S * 1000)
-deadline.unref()
+const bench = benchHarness(TIMEOUT_S)
 
 const email = (i: number) => `user${i}@bench.local`
 const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b)
 const pct = (xs: number[], p: number) => sorted(xs)[Math.min(xs.length - 1, Math.ceil((p / 100) * xs.length) - 1)]
-
-async function scratchDatabase(): Promise<string> {
-  const name = `nowatch_bench_oauth_${Date.now().toString(36)}`
-  const admin = new pg.Client({ connectionString: BASE_URL })
-  await admin.connect()
-  await admin.query(`create database ${name}`)
-  await admin.end()
-  cleanups.push(async () => {
-    const c = new pg.Client({ connectionString: BASE_URL })
-    await c.connect()
-    await c.query(`drop database if exists ${name} with (force)`)
-    await c.end()
-  })
-  const url = new URL(BASE_URL as string)
-  url.pathname = `/${name}`
-  return url.href
-}
 
 async function seed(databaseUrl: string) {
   const database = await openDatabase({ databaseUrl, poolMax: 4 })
@@ -110,15 +81,7 @@ async function seed(databaseUrl: string) {
 async function start(env: Record<string, string>): Promise<string> {
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
-  const server = await startServer(
-    { LOG_LEVEL: 'warn', PORT: String(port), PUBLIC_URL: url, ...env },
-    { testDefaults: false },
-  )
-  children.add(server.child)
-  cleanups.push(async () => {
-    await server.stop()
-    children.delete(server.child)
-  })
+  await bench.server({ LOG_LEVEL: 'warn', PORT: String(port), PUBLIC_URL: url, ...env }, { testDefaults: false })
   return url
 }
 
@@ -150,7 +113,7 @@ async function timed(workers: number, count: number, step: (w: number, i: number
 const fmt = (n: number, d = 1) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d })
 
 async function main() {
-  const databaseUrl = await scratchDatabase()
+  const databaseUrl = await bench.scratchDatabase(BASE_URL, 'nowatch_bench_oauth')
   const seeded = await seed(databaseUrl)
   const env = {
     NODE_ENV: 'production',
@@ -267,6 +230,6 @@ async function main() {
 try {
   await main()
 } finally {
-  for (const c of cleanups.reverse()) await c().catch((e) => console.error(e))
+  await bench.cleanUp()
 }
 process.exit(0)
