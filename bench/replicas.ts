@@ -13,16 +13,13 @@
  * cutime+cstime (backends that exited), before and after each phase; divided by the requests answered.
  * Bounded by BENCH_TIMEOUT_S.
  */
-import type { ChildProcess } from 'node:child_process'
 import { readFileSync, readdirSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { join } from 'node:path'
 import autocannon from 'autocannon'
 import { openDatabase } from '../db/client.ts'
-import { hashPassword } from '../routes/auth/passwords.ts'
-import { createClientAppRepository } from '../routes/clients/repository.ts'
-import { createUserRepository } from '../routes/user/repository.ts'
-import { type ServerProcess, startCluster, startReplica, startServer } from '../test/helpers/processes.ts'
+import { type ServerProcess, startCluster, startReplica } from '../test/helpers/processes.ts'
+import { benchHarness, seedBenchUsers } from './harness.ts'
 
 const USERS = Number(process.env.BENCH_USERS ?? 8)
 const DAYS = Number(process.env.BENCH_DAYS ?? 7)
@@ -33,13 +30,7 @@ const TIMEOUT_S = Number(process.env.BENCH_TIMEOUT_S ?? 900)
 const PASSWORD = 'Bench-Mark-42!'
 const TICKS = 100 // USER_HZ on Linux
 
-const children = new Set<ChildProcess>()
-const deadline = setTimeout(() => {
-  console.error(`benchmark exceeded ${TIMEOUT_S} s, stopping`)
-  for (const c of children) c.kill('SIGKILL')
-  process.exit(1)
-}, TIMEOUT_S * 1000)
-deadline.unref()
+const bench = benchHarness(TIMEOUT_S)
 
 /** CPU seconds used so far by one cluster: its processes, plus the children its postmaster has reaped. */
 function clusterCpuSeconds(dataDir: string): number {
@@ -65,149 +56,135 @@ function clusterCpuSeconds(dataDir: string): number {
 
 async function main() {
   const cluster = await startCluster()
+  bench.cleanups.push(() => cluster.destroy())
   const replica = await startReplica(cluster)
-  const stopAll: Array<() => Promise<unknown> | unknown> = [() => replica.destroy(), () => cluster.destroy()]
-  try {
-    const env = { DATABASE_URL: cluster.url, RATE_LIMIT_ENABLED: 'false', JOBS_ENABLED: 'false', LOG_LEVEL: 'error' }
-    const seeder = await startServer(env)
-    children.add(seeder.child)
-    const database = await openDatabase({ databaseUrl: cluster.url, poolMax: 2 })
-    const client = await createClientAppRepository(database.db).create('bench replicas')
-    const hash = await hashPassword(PASSWORD, 4)
-    const now = new Date()
-    const tokens: string[] = []
-    for (let u = 0; u < USERS; u++) {
-      await createUserRepository(database.db).create({
-        email: `r${u}@bench.local`,
-        passwordHash: hash,
-        firstName: 'R',
-        lastName: String(u),
-        tocAcceptedAt: now,
-        privacyPolicyAcceptedAt: now,
-        emailVerifiedAt: now,
-        timeZone: 'Europe/Berlin',
-      })
-      const login = await fetch(`${seeder.url}/v2/auth/login`, {
+  bench.cleanups.push(() => replica.destroy())
+  const env = { DATABASE_URL: cluster.url, RATE_LIMIT_ENABLED: 'false', JOBS_ENABLED: 'false', LOG_LEVEL: 'error' }
+  // The seeding server is then the "primary alone" server of the comparison.
+  const seeder = await bench.server(env)
+  const database = await openDatabase({ databaseUrl: cluster.url, poolMax: 2 })
+  const names = Array.from({ length: USERS }, (_, u) => `r${u}`)
+  const { token: clientToken } = await seedBenchUsers(database, names, {
+    password: PASSWORD,
+    timeZone: 'Europe/Berlin',
+  })
+  await database.close()
+  const tokens: string[] = []
+  for (const name of names) {
+    const login = await fetch(`${seeder.url}/v2/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-auth-token': clientToken },
+      body: JSON.stringify({ email: `${name}@bench.local`, password: PASSWORD }),
+    })
+    const { access } = (await login.json()) as { access: string }
+    tokens.push(access)
+    // Heart rate every 30 s and steps every 5 minutes for DAYS days before 2026-11-20.
+    const start = Date.UTC(2026, 10, 20) - DAYS * 86_400_000
+    const samples: Array<{ type: string; timestamp: string; value: number }> = []
+    for (let t = start; t < start + DAYS * 86_400_000; t += 30_000) {
+      samples.push({ type: 'heart_rate', timestamp: new Date(t).toISOString(), value: 55 + ((t / 30_000) % 40) })
+      if (t % 300_000 === 0) samples.push({ type: 'steps', timestamp: new Date(t).toISOString(), value: 20 })
+    }
+    for (let i = 0; i < samples.length; i += 10_000) {
+      const res = await fetch(`${seeder.url}/v1/measurements`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-auth-token': client.x_auth_token },
-        body: JSON.stringify({ email: `r${u}@bench.local`, password: PASSWORD }),
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${access}` },
+        body: JSON.stringify({ device_id: 'w', samples: samples.slice(i, i + 10_000) }),
       })
-      const { access } = (await login.json()) as { access: string }
-      tokens.push(access)
-      // Heart rate every 30 s and steps every 5 minutes for DAYS days before 2026-11-20.
-      const start = Date.UTC(2026, 10, 20) - DAYS * 86_400_000
-      const samples: Array<{ type: string; timestamp: string; value: number }> = []
-      for (let t = start; t < start + DAYS * 86_400_000; t += 30_000) {
-        samples.push({ type: 'heart_rate', timestamp: new Date(t).toISOString(), value: 55 + ((t / 30_000) % 40) })
-        if (t % 300_000 === 0) samples.push({ type: 'steps', timestamp: new Date(t).toISOString(), value: 20 })
-      }
-      for (let i = 0; i < samples.length; i += 10_000) {
-        const res = await fetch(`${seeder.url}/v1/measurements`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${access}` },
-          body: JSON.stringify({ device_id: 'w', samples: samples.slice(i, i + 10_000) }),
-        })
-        if (res.status !== 200) throw new Error(`seed failed: ${res.status} ${await res.text()}`)
-      }
+      if (res.status !== 200) throw new Error(`seed failed: ${res.status} ${await res.text()}`)
     }
-    await database.close()
-    await seeder.stop()
-    children.delete(seeder.child)
-    const seeded = USERS * DAYS * (2880 + 288)
-    console.log(`seeded ${USERS} users, ${seeded} samples`)
+  }
+  const seeded = USERS * DAYS * (2880 + 288)
+  console.log(`seeded ${USERS} users, ${seeded} samples`)
 
-    const from = new Date(Date.UTC(2026, 10, 20) - DAYS * 86_400_000)
-    const day = (d: Date) => d.toISOString().slice(0, 10)
-    const paths = [
-      `/v1/measurements/aggregate?type=heart_rate&bucket=1h&from=${from.toISOString()}&to=2026-11-20T00:00:00Z`,
-      `/v1/statistics/daily?from=${day(from)}&to=2026-11-19`,
-      '/v1/users/me',
-    ]
-    const requests = tokens.flatMap((token) =>
-      paths.map((path) => ({ method: 'GET' as const, path, headers: { authorization: `Bearer ${token}` } })),
-    )
+  const from = new Date(Date.UTC(2026, 10, 20) - DAYS * 86_400_000)
+  const day = (d: Date) => d.toISOString().slice(0, 10)
+  const paths = [
+    `/v1/measurements/aggregate?type=heart_rate&bucket=1h&from=${from.toISOString()}&to=2026-11-20T00:00:00Z`,
+    `/v1/statistics/daily?from=${day(from)}&to=2026-11-19`,
+    '/v1/users/me',
+  ]
+  const requests = tokens.flatMap((token) =>
+    paths.map((path) => ({ method: 'GET' as const, path, headers: { authorization: `Bearer ${token}` } })),
+  )
 
-    const servers: Record<'primary' | 'replica', ServerProcess> = {
-      primary: await startServer(env),
-      replica: await startServer({ ...env, DATABASE_REPLICA_URLS: replica.url, REPLICA_MAX_LAG_S: '30' }),
+  const servers: Record<'primary' | 'replica', ServerProcess> = {
+    primary: seeder,
+    replica: await bench.server({ ...env, DATABASE_REPLICA_URLS: replica.url, REPLICA_MAX_LAG_S: '30' }),
+  }
+  // Let the replica catch up with the seed and the fences of the logins expire.
+  for (let i = 0; i < 600; i++) {
+    const ready = (await (await fetch(`${servers.replica.url}/readyz`)).json()) as {
+      replicas: Array<{ state: string }>
     }
-    for (const s of Object.values(servers)) {
-      children.add(s.child)
-      stopAll.unshift(() => s.stop())
-    }
-    // Let the replica catch up with the seed and the fences of the logins expire.
-    for (let i = 0; i < 600; i++) {
-      const ready = (await (await fetch(`${servers.replica.url}/readyz`)).json()) as {
-        replicas: Array<{ state: string }>
-      }
-      if (ready.replicas[0]?.state === 'up') break
-      await new Promise((r) => setTimeout(r, 100))
-    }
+    if (ready.replicas[0]?.state === 'up') break
+    await new Promise((r) => setTimeout(r, 100))
+  }
 
-    const totals = {
-      primary: { requests: 0, primaryCpu: 0, replicaCpu: 0, non2xx: 0, p99: [] as number[], rps: [] as number[] },
-      replica: { requests: 0, primaryCpu: 0, replicaCpu: 0, non2xx: 0, p99: [] as number[], rps: [] as number[] },
-    }
-    const replicaData = join(cluster.dir, `replica-${replica.port}`)
-    for (let round = 0; round < ROUNDS; round++) {
-      for (const kind of ['primary', 'replica'] as const) {
-        // Warm-up (pools, caches), not counted.
-        await autocannon({ url: servers[kind].url, connections: CONNECTIONS, duration: 2, requests })
-        const cpu0 = clusterCpuSeconds(join(cluster.dir, 'data'))
-        const rcpu0 = clusterCpuSeconds(replicaData)
-        const result = await autocannon({
-          url: servers[kind].url,
-          connections: CONNECTIONS,
-          duration: DURATION_S,
-          requests,
-        })
-        const cpu1 = clusterCpuSeconds(join(cluster.dir, 'data'))
-        const rcpu1 = clusterCpuSeconds(replicaData)
-        const answered = result.requests.total
-        const t = totals[kind]
-        t.requests += answered
-        t.primaryCpu += cpu1 - cpu0
-        t.replicaCpu += rcpu1 - rcpu0
-        t.non2xx += result.non2xx + result.errors + result.timeouts
-        t.p99.push(result.latency.p99)
-        t.rps.push(result.requests.average)
-        console.log(
-          `round ${round + 1} ${kind}: ${answered} requests, ${result.requests.average} req/s, p99 ${result.latency.p99} ms, ` +
-            `primary CPU ${(cpu1 - cpu0).toFixed(2)} s, replica CPU ${(rcpu1 - rcpu0).toFixed(2)} s, non-2xx ${result.non2xx}`,
-        )
-      }
-    }
-    const per1000 = (cpu: number, n: number) => ((cpu / n) * 1000).toFixed(3)
-    console.log(
-      `\nmachine: ${cpus().length} × ${cpus()[0]?.model}, load ${loadavg()
-        .map((l) => l.toFixed(2))
-        .join(' ')}`,
-    )
-    console.log(
-      '| servers | requests | req/s (mean of rounds) | p99 ms | primary CPU s / 1,000 req | replica CPU s / 1,000 req | non-2xx |',
-    )
-    console.log('|---|---|---|---|---|---|---|')
+  const totals = {
+    primary: { requests: 0, primaryCpu: 0, replicaCpu: 0, non2xx: 0, p99: [] as number[], rps: [] as number[] },
+    replica: { requests: 0, primaryCpu: 0, replicaCpu: 0, non2xx: 0, p99: [] as number[], rps: [] as number[] },
+  }
+  const replicaData = join(cluster.dir, `replica-${replica.port}`)
+  for (let round = 0; round < ROUNDS; round++) {
     for (const kind of ['primary', 'replica'] as const) {
+      // Warm-up (pools, caches), not counted.
+      await autocannon({ url: servers[kind].url, connections: CONNECTIONS, duration: 2, requests })
+      const cpu0 = clusterCpuSeconds(join(cluster.dir, 'data'))
+      const rcpu0 = clusterCpuSeconds(replicaData)
+      const result = await autocannon({
+        url: servers[kind].url,
+        connections: CONNECTIONS,
+        duration: DURATION_S,
+        requests,
+      })
+      const cpu1 = clusterCpuSeconds(join(cluster.dir, 'data'))
+      const rcpu1 = clusterCpuSeconds(replicaData)
+      const answered = result.requests.total
       const t = totals[kind]
-      const rps = t.rps.reduce((a, b) => a + b, 0) / t.rps.length
+      t.requests += answered
+      t.primaryCpu += cpu1 - cpu0
+      t.replicaCpu += rcpu1 - rcpu0
+      t.non2xx += result.non2xx + result.errors + result.timeouts
+      t.p99.push(result.latency.p99)
+      t.rps.push(result.requests.average)
       console.log(
-        `| ${kind === 'primary' ? 'primary alone' : 'primary + 1 replica'} | ${t.requests} | ${rps.toFixed(0)} | ${Math.max(...t.p99)} | ` +
-          `${per1000(t.primaryCpu, t.requests)} | ${per1000(t.replicaCpu, t.requests)} | ${t.non2xx} |`,
+        `round ${round + 1} ${kind}: ${answered} requests, ${result.requests.average} req/s, p99 ${result.latency.p99} ms, ` +
+          `primary CPU ${(cpu1 - cpu0).toFixed(2)} s, replica CPU ${(rcpu1 - rcpu0).toFixed(2)} s, non-2xx ${result.non2xx}`,
       )
     }
-    const ratio =
-      totals.replica.primaryCpu / totals.replica.requests / (totals.primary.primaryCpu / totals.primary.requests)
-    console.log(`\nprimary CPU per request with the replica: ${(ratio * 100).toFixed(0)} % of primary alone`)
-  } finally {
-    for (const stop of stopAll) await stop()
   }
+  const per1000 = (cpu: number, n: number) => ((cpu / n) * 1000).toFixed(3)
+  console.log(
+    `\nmachine: ${cpus().length} × ${cpus()[0]?.model}, load ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  )
+  console.log(
+    '| servers | requests | req/s (mean of rounds) | p99 ms | primary CPU s / 1,000 req | replica CPU s / 1,000 req | non-2xx |',
+  )
+  console.log('|---|---|---|---|---|---|---|')
+  for (const kind of ['primary', 'replica'] as const) {
+    const t = totals[kind]
+    const rps = t.rps.reduce((a, b) => a + b, 0) / t.rps.length
+    console.log(
+      `| ${kind === 'primary' ? 'primary alone' : 'primary + 1 replica'} | ${t.requests} | ${rps.toFixed(0)} | ${Math.max(...t.p99)} | ` +
+        `${per1000(t.primaryCpu, t.requests)} | ${per1000(t.replicaCpu, t.requests)} | ${t.non2xx} |`,
+    )
+  }
+  const ratio =
+    totals.replica.primaryCpu / totals.replica.requests / (totals.primary.primaryCpu / totals.primary.requests)
+  console.log(`\nprimary CPU per request with the replica: ${(ratio * 100).toFixed(0)} % of primary alone`)
 }
 
 main().then(
-  () => process.exit(0),
-  (err) => {
+  async () => {
+    await bench.cleanUp()
+    process.exit(0)
+  },
+  async (err) => {
     console.error(err)
-    for (const c of children) c.kill('SIGKILL')
+    await bench.cleanUp()
     process.exit(1)
   },
 )
