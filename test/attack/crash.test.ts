@@ -1,11 +1,9 @@
 import { sql } from 'drizzle-orm'
 import t from 'tap'
 import { queryRows } from '../../db/client.ts'
-import { hashPassword } from '../../routes/auth/passwords.ts'
-import { createClientAppRepository } from '../../routes/clients/repository.ts'
-import { createUserRepository } from '../../routes/user/repository.ts'
 import { freshDatabase } from '../helpers/database.ts'
 import { type ServerProcess, startServer } from '../helpers/processes.ts'
+import { loginOver, seedUsers } from '../helpers/seed.ts'
 
 // kill -9 of the real server in the middle of concurrent measurement uploads, on PostgreSQL.
 const skip = process.env.DATABASE_URL ? false : 'runs in the PostgreSQL suite (DATABASE_URL set)'
@@ -19,26 +17,11 @@ t.test('kill -9 during uploads: every acknowledged batch is whole, no batch is p
     JOBS_ENABLED: 'false',
     RATE_LIMIT_ENABLED: 'false',
   }
-  const client = await createClientAppRepository(database.db).create('crash test')
-  const now = new Date()
-  await createUserRepository(database.db).create({
-    email: 'crash@example.com',
-    passwordHash: await hashPassword('Tide-Pool-42!', 4),
-    firstName: 'Crash',
-    lastName: 'Test',
-    tocAcceptedAt: now,
-    privacyPolicyAcceptedAt: now,
-    emailVerifiedAt: now,
-  })
+  const clientToken = await seedUsers(database, ['crash@example.com'], 'crash test')
 
   let server: ServerProcess = await startServer(env)
   t.teardown(() => server.stop('SIGKILL'))
-  const login = await fetch(`${server.url}/v2/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-auth-token': client.x_auth_token },
-    body: JSON.stringify({ email: 'crash@example.com', password: 'Tide-Pool-42!' }),
-  })
-  const { access } = (await login.json()) as { access: string }
+  const { access } = await loginOver(server.url, clientToken, 'crash@example.com')
 
   // Each batch is its own device, so what was stored of it can be counted afterwards.
   const acknowledged = new Set<string>()

@@ -1,9 +1,7 @@
 import t from 'tap'
 import { openDatabase } from '../../db/client.ts'
-import { hashPassword } from '../../routes/auth/passwords.ts'
-import { createClientAppRepository } from '../../routes/clients/repository.ts'
-import { createUserRepository } from '../../routes/user/repository.ts'
 import { HAVE_PGBOUNCER, HAVE_PG_BINARIES, startCluster, startPgBouncer, startServer } from '../helpers/processes.ts'
+import { loginOver, seedUsers } from '../helpers/seed.ts'
 
 // The real server as a child process on a PostgreSQL cluster of the test's own, which is stopped
 // under load and started again. Runs in the PostgreSQL suite (it needs the server binaries).
@@ -37,26 +35,10 @@ t.test(
     t.teardown(() => server.stop())
 
     const database = await openDatabase({ databaseUrl: cluster.url, poolMax: 1 })
-    const client = await createClientAppRepository(database.db).create('outage test')
-    const now = new Date()
-    await createUserRepository(database.db).create({
-      email: 'outage@example.com',
-      passwordHash: await hashPassword('Tide-Pool-42!', 4),
-      firstName: 'Out',
-      lastName: 'Age',
-      tocAcceptedAt: now,
-      privacyPolicyAcceptedAt: now,
-      emailVerifiedAt: now,
-    })
+    const clientToken = await seedUsers(database, ['outage@example.com'], 'outage test')
     await database.close()
 
-    const login = await fetch(`${server.url}/v2/auth/login`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-auth-token': client.x_auth_token },
-      body: JSON.stringify({ email: 'outage@example.com', password: 'Tide-Pool-42!' }),
-    })
-    t.equal(login.status, 200)
-    const { access } = (await login.json()) as { access: string }
+    const { access } = await loginOver(server.url, clientToken, 'outage@example.com')
 
     /** Concurrent authenticated reads for a while; every answer's status, body and time. */
     async function load(ms: number, workers = 6) {

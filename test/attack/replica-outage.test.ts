@@ -1,10 +1,8 @@
 import pg from 'pg'
 import t from 'tap'
 import { openDatabase } from '../../db/client.ts'
-import { hashPassword } from '../../routes/auth/passwords.ts'
-import { createClientAppRepository } from '../../routes/clients/repository.ts'
-import { createUserRepository } from '../../routes/user/repository.ts'
 import { HAVE_PG_BINARIES, startCluster, startReplica, startServer } from '../helpers/processes.ts'
+import { loginOver, seedUsers } from '../helpers/seed.ts'
 
 // Issue 21: the real server on a primary and a streaming replica of the test's own (pg_basebackup -R).
 // The replica is killed (immediate shutdown) under concurrent reads: not one answer may be other than 200;
@@ -36,24 +34,9 @@ t.test('a replica killed under load: zero non-2xx, out of rotation, back after r
   t.teardown(() => server.stop())
 
   const database = await openDatabase({ databaseUrl: cluster.url, poolMax: 1 })
-  const client = await createClientAppRepository(database.db).create('replica outage test')
-  const now = new Date()
-  await createUserRepository(database.db).create({
-    email: 'replica@example.com',
-    passwordHash: await hashPassword('Tide-Pool-42!', 4),
-    firstName: 'Rep',
-    lastName: 'Lica',
-    tocAcceptedAt: now,
-    privacyPolicyAcceptedAt: now,
-    emailVerifiedAt: now,
-  })
+  const clientToken = await seedUsers(database, ['replica@example.com'], 'replica outage test')
   await database.close()
-  const login = await fetch(`${server.url}/v2/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-auth-token': client.x_auth_token },
-    body: JSON.stringify({ email: 'replica@example.com', password: 'Tide-Pool-42!' }),
-  })
-  const { access } = (await login.json()) as { access: string }
+  const { access } = await loginOver(server.url, clientToken, 'replica@example.com')
   const auth = { authorization: `Bearer ${access}` }
   const samples = Array.from({ length: 600 }, (_, i) => ({
     type: 'heart_rate',

@@ -4,12 +4,11 @@ import { sql } from 'drizzle-orm'
 import { SMTPServer } from 'smtp-server'
 import t from 'tap'
 import { queryRows } from '../../db/client.ts'
-import { hashPassword } from '../../routes/auth/passwords.ts'
 import { createClientAppRepository } from '../../routes/clients/repository.ts'
 import { revokeClientApp } from '../../routes/clients/revoke.ts'
-import { createUserRepository } from '../../routes/user/repository.ts'
 import { freshDatabase } from '../helpers/database.ts'
 import { startServer } from '../helpers/processes.ts'
+import { SEED_PASSWORD, seedUsers } from '../helpers/seed.ts'
 
 // Two server processes on one PostgreSQL database, as behind a load balancer.
 const skip = process.env.DATABASE_URL ? false : 'runs in the PostgreSQL suite (DATABASE_URL set)'
@@ -46,27 +45,17 @@ t.test('two processes, one database: revocation, rate limits and jobs hold acros
   const [a, b] = await Promise.all([startServer(env), startServer(env)])
   t.teardown(() => Promise.all([a.stop(), b.stop()]))
 
-  const client = await createClientAppRepository(database.db).create('scale-out')
-  const now = new Date()
-  await createUserRepository(database.db).create({
-    email: 'scale@example.com',
-    passwordHash: await hashPassword('Tide-Pool-42!', 4),
-    firstName: 'Scale',
-    lastName: 'Out',
-    tocAcceptedAt: now,
-    privacyPolicyAcceptedAt: now,
-    emailVerifiedAt: now,
-  })
+  const clientToken = await seedUsers(database, ['scale@example.com'], 'scale-out')
   const post = (server: { url: string }, path: string, body: object, headers: Record<string, string> = {}) =>
     fetch(`${server.url}${path}`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-auth-token': client.x_auth_token, ...headers },
+      headers: { 'content-type': 'application/json', 'x-auth-token': clientToken, ...headers },
       body: JSON.stringify(body),
     })
 
   t.test('a logout through one process is honoured by the other within SESSION_CACHE_TTL_MS', async (t) => {
     const tokens = (await (
-      await post(a, '/v2/auth/login', { email: 'scale@example.com', password: 'Tide-Pool-42!' })
+      await post(a, '/v2/auth/login', { email: 'scale@example.com', password: SEED_PASSWORD })
     ).json()) as {
       access: string
     }
@@ -102,7 +91,7 @@ t.test('two processes, one database: revocation, rate limits and jobs hold acros
       const through = (server: { url: string }, path: string, body: object, headers: Record<string, string> = {}) =>
         post(server, path, body, { 'x-auth-token': app.x_auth_token, ...headers })
       const tokens = (await (
-        await through(a, '/v2/auth/login', { email: 'scale@example.com', password: 'Tide-Pool-42!' })
+        await through(a, '/v2/auth/login', { email: 'scale@example.com', password: SEED_PASSWORD })
       ).json()) as { access: string; refresh: string }
       const [ra, rb] = await Promise.all([
         through(a, '/v1/auth/refresh', { refresh: tokens.refresh }),

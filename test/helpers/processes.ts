@@ -28,6 +28,35 @@ function asPostgres(cmd: string, args: string[]) {
     : execFileSync(cmd, args, { stdio: 'pipe' })
 }
 
+/**
+ * Start/stop of one PostgreSQL data directory on `port`, its socket in `socketDir`, loopback only, fsync off:
+ * the set-up a cluster of a test's own and its replicas share.
+ */
+function pgControl(data: string, port: number, socketDir: string, logFile: string) {
+  const start = () =>
+    asPostgres(join(PG_BIN, 'pg_ctl'), [
+      '-D',
+      data,
+      '-l',
+      logFile,
+      '-w',
+      '-t',
+      '60',
+      '-o',
+      `-p ${port} -k ${socketDir} -c listen_addresses=127.0.0.1 -c fsync=off`,
+      'start',
+    ])
+  const stop = (mode: 'fast' | 'immediate' = 'fast') =>
+    asPostgres(join(PG_BIN, 'pg_ctl'), ['-D', data, '-m', mode, '-w', 'stop'])
+  const kill = () => {
+    try {
+      stop('immediate')
+    } catch {}
+  }
+  start()
+  return { url: `postgres://postgres@127.0.0.1:${port}/postgres`, port, start, stop, kill }
+}
+
 /** A throw-away PostgreSQL cluster of the test's own, which it may stop and start at will. */
 export async function startCluster() {
   const dir = mkdtempSync(join(tmpdir(), 'nowatch-pg-'))
@@ -35,33 +64,13 @@ export async function startCluster() {
   const port = await freePort()
   const data = join(dir, 'data')
   asPostgres(join(PG_BIN, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8'])
-  const start = () =>
-    asPostgres(join(PG_BIN, 'pg_ctl'), [
-      '-D',
-      data,
-      '-l',
-      join(dir, 'pg.log'),
-      '-w',
-      '-t',
-      '60',
-      '-o',
-      `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`,
-      'start',
-    ])
-  const stop = (mode: 'fast' | 'immediate' = 'fast') =>
-    asPostgres(join(PG_BIN, 'pg_ctl'), ['-D', data, '-m', mode, '-w', 'stop'])
-  start()
+  const { kill, ...control } = pgControl(data, port, dir, join(dir, 'pg.log'))
   return {
-    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
-    port,
+    ...control,
     dir,
     data,
-    start,
-    stop,
     destroy() {
-      try {
-        stop('immediate')
-      } catch {}
+      kill()
       rmSync(dir, { recursive: true, force: true })
     },
   }
@@ -89,33 +98,8 @@ export async function startReplica(primary: { port: number; dir: string }) {
     '-c',
     'fast',
   ])
-  const start = () =>
-    asPostgres(join(PG_BIN, 'pg_ctl'), [
-      '-D',
-      data,
-      '-l',
-      join(primary.dir, `replica-${port}.log`),
-      '-w',
-      '-t',
-      '60',
-      '-o',
-      `-p ${port} -k ${primary.dir} -c listen_addresses=127.0.0.1 -c fsync=off`,
-      'start',
-    ])
-  const stop = (mode: 'fast' | 'immediate' = 'fast') =>
-    asPostgres(join(PG_BIN, 'pg_ctl'), ['-D', data, '-m', mode, '-w', 'stop'])
-  start()
-  return {
-    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
-    port,
-    start,
-    stop,
-    destroy() {
-      try {
-        stop('immediate')
-      } catch {}
-    },
-  }
+  const { kill, ...control } = pgControl(data, port, primary.dir, join(primary.dir, `replica-${port}.log`))
+  return { ...control, destroy: kill }
 }
 
 export const PGBOUNCER_BIN = process.env.PGBOUNCER_BIN ?? '/usr/sbin/pgbouncer'

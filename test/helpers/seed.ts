@@ -19,7 +19,27 @@ export async function seededDatabase(emails: string[]) {
   const dataDir = pgUrl ? undefined : mkdtempSync(join(tmpdir(), 'nowatch-proc-'))
   const database: Database & { url?: string } = pgUrl ? await freshDatabase() : await openDatabase({ dataDir })
   if (!pgUrl) await database.migrate()
-  const client = await createClientAppRepository(database.db).create('process test')
+  const clientToken = await seedUsers(database, emails)
+  if (!pgUrl) await database.close()
+  const env: Record<string, string> = pgUrl
+    ? { DATABASE_URL: database.url as string }
+    : { NODE_ENV: 'development', DATA_DIR: dataDir as string }
+  return {
+    env,
+    clientToken,
+    /** Drops the PostgreSQL database (PGlite folders live in the temp dir). */
+    async close() {
+      if (pgUrl) await database.close()
+    },
+  }
+}
+
+/**
+ * A client app and one verified user per e-mail (password SEED_PASSWORD) in a migrated database that a server
+ * process uses or will use; the client's x-auth-token.
+ */
+export async function seedUsers(database: Database, emails: string[], clientName = 'process test'): Promise<string> {
+  const client = await createClientAppRepository(database.db).create(clientName)
   const users = createUserRepository(database.db)
   const now = new Date()
   const passwordHash = await hashPassword(SEED_PASSWORD, 4)
@@ -34,18 +54,7 @@ export async function seededDatabase(emails: string[]) {
       emailVerifiedAt: now,
     })
   }
-  if (!pgUrl) await database.close()
-  const env: Record<string, string> = pgUrl
-    ? { DATABASE_URL: database.url as string }
-    : { NODE_ENV: 'development', DATA_DIR: dataDir as string }
-  return {
-    env,
-    clientToken: client.x_auth_token,
-    /** Drops the PostgreSQL database (PGlite folders live in the temp dir). */
-    async close() {
-      if (pgUrl) await database.close()
-    },
-  }
+  return client.x_auth_token
 }
 
 export async function loginOver(

@@ -1,10 +1,8 @@
 import pg from 'pg'
 import t from 'tap'
 import { openDatabase } from '../../db/client.ts'
-import { hashPassword } from '../../routes/auth/passwords.ts'
-import { createClientAppRepository } from '../../routes/clients/repository.ts'
-import { createUserRepository } from '../../routes/user/repository.ts'
 import { HAVE_PGBOUNCER, startPgBouncer, startServer } from '../helpers/processes.ts'
+import { loginOver, seedUsers } from '../helpers/seed.ts'
 
 // Issue 21: two processes booting together through PgBouncer in transaction mode. With a session-level
 // pg_advisory_lock the unlock ran on another server connection, leaving the lock held on a pooled
@@ -66,25 +64,9 @@ t.test('two processes boot together through PgBouncer (transaction mode), twice,
   // And the server works through the pooler: login, upload, read back, on the two processes of the last round.
   const [a, b] = running as [Awaited<ReturnType<typeof startServer>>, Awaited<ReturnType<typeof startServer>>]
   const database = await openDatabase({ databaseUrl: direct, poolMax: 1 })
-  const client = await createClientAppRepository(database.db).create('pgbouncer test')
-  const now = new Date()
-  await createUserRepository(database.db).create({
-    email: 'bouncer@example.com',
-    passwordHash: await hashPassword('Tide-Pool-42!', 4),
-    firstName: 'Pg',
-    lastName: 'Bouncer',
-    tocAcceptedAt: now,
-    privacyPolicyAcceptedAt: now,
-    emailVerifiedAt: now,
-  })
+  const clientToken = await seedUsers(database, ['bouncer@example.com'], 'pgbouncer test')
   await database.close()
-  const login = await fetch(`${a.url}/v2/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-auth-token': client.x_auth_token },
-    body: JSON.stringify({ email: 'bouncer@example.com', password: 'Tide-Pool-42!' }),
-  })
-  t.equal(login.status, 200)
-  const { access } = (await login.json()) as { access: string }
+  const { access } = await loginOver(a.url, clientToken, 'bouncer@example.com')
   const auth = { authorization: `Bearer ${access}` }
   const samples = Array.from({ length: 50 }, (_, i) => ({
     type: 'heart_rate',
