@@ -27,6 +27,8 @@ const GLOBAL: Record<string, string> = {
   telemetry_logs: "the apps' telemetry, queried by admins across users (user_id is optional); by its id",
   telemetry_metric_points: "the apps' telemetry, queried by admins across users (user_id is optional); by its id",
   webauthn_challenges: 'short-lived ceremony state; no user yet for a passwordless login; by challenge',
+  passkey_credentials:
+    'which account a credential id belongs to (a passwordless login has no user yet; one account per id): by credential_id',
   peer_groups: 'a peer group is shared by its members: distributed by group id with its members and invites',
   peer_group_members: 'distributed by group_id, co-located with peer_groups',
   peer_group_invites: 'distributed by group_id, co-located with peer_groups',
@@ -47,7 +49,6 @@ const PENDING: Record<string, string> = {
   verification_codes: 'updated by code id alone after a lookup by user: add user_id to that update first',
   password_check_failures: 'deleted by id alone: add user_id to that delete first',
   mfa_totp_factors: 'updated by factor id alone: add user_id to that update first',
-  passkeys: 'credential ids are unique across users (passwordless login finds the user by it): lookup table',
   mfa_login_tokens: 'the mfa_token is presented before the user is known (unique hash): token must name its user',
   login_attempts: 'attempts on unknown addresses have no user: split them into a global table',
   shares: 'two users per row (owner, viewer) and a global invite code: distribute by owner_id, code lookup table',
