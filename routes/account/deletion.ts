@@ -3,6 +3,7 @@ import type { DbOrTx } from '../../db/client.ts'
 import { createHistoryRepository } from '../auth/history-repository.ts'
 import { createMfaRepository } from '../mfa/repository.ts'
 import { createGroupRepository } from '../sharing/group-repository.ts'
+import { createSharingRepository } from '../sharing/repository.ts'
 import { type UserRow, createUserRepository } from '../user/repository.ts'
 
 /**
@@ -19,7 +20,10 @@ export function accountDeletionSteps(app: FastifyInstance): DeletionStep[] {
   const history = createHistoryRepository(app.db)
   const groups = createGroupRepository(app.db)
   const mfa = createMfaRepository(app.db)
+  const sharing = createSharingRepository(app.db)
   return [
+    // Shares are keyed by owner (they go with the owner's row); the viewer's side and the codes have no foreign key.
+    { name: 'shares viewed and invite codes', run: (tx, user) => sharing.forgetUser(user.id, tx) },
     // passkey_credentials is keyed by credential id, without a foreign key (Citus: docs/scaling.md).
     {
       name: 'passkeys and their credential ids',
