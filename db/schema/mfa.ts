@@ -56,11 +56,14 @@ export const mfaRecoveryCodes = pgTable(
   ],
 )
 
-/** WebAuthn credentials (passkeys), as @simplewebauthn/server asks them to be stored. */
+/**
+ * WebAuthn credentials (passkeys), as @simplewebauthn/server asks them to be stored. Keyed by user (Citus:
+ * distributed by user_id); a credential id is unique across accounts through `passkey_credentials`.
+ */
 export const passkeys = pgTable(
   'passkeys',
   {
-    id: uuid('id').primaryKey().defaultRandom(),
+    id: uuid('id').notNull().defaultRandom(),
     userId: uuid('user_id')
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
@@ -80,10 +83,25 @@ export const passkeys = pgTable(
     lastUsedAt: timestamp('last_used_at', { withTimezone: true, precision: 3 }),
   },
   (t) => [
-    uniqueIndex('passkeys_credential_key').on(t.credentialId),
+    // Led by user_id, the distribution column on Citus (docs/scaling.md).
+    primaryKey({ name: 'passkeys_pkey', columns: [t.userId, t.id] }),
+    uniqueIndex('passkeys_credential_key').on(t.userId, t.credentialId),
     index('passkeys_user_idx').on(t.userId, t.createdAt, t.id),
   ],
 )
+
+/**
+ * Which account a credential id belongs to: a passwordless login presents the credential before the account
+ * is known, and one credential may belong to one account only (the primary key enforces it). Written in the
+ * transaction that stores the passkey, deleted in the one that removes it (repository and account deletion);
+ * no foreign key, as on Citus, where it is distributed by credential_id and cannot refer to user-distributed
+ * tables (docs/scaling.md).
+ */
+export const passkeyCredentials = pgTable('passkey_credentials', {
+  credentialId: text('credential_id').primaryKey(),
+  userId: uuid('user_id').notNull(),
+  createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
+})
 
 /**
  * WebAuthn challenges, server-side so that any process can finish a ceremony another one began;

@@ -17,22 +17,23 @@ export type Scope = (typeof SCOPES)[number]
 /**
  * A share: the owner lets the viewer read some of their data (scopes). It is `pending` until the
  * viewer accepts the e-mailed invite (before `expires_at`), then `active`. Declined, cancelled,
- * revoked or stopped shares are deleted: access ends with the row.
+ * revoked or stopped shares are deleted: access ends with the row. Owner's data: keyed by owner_id (Citus:
+ * distributed by it); the viewer has no foreign key (a second user per row cannot be co-located), so account
+ * deletion removes the shares it views (routes/sharing/repository.ts `forgetUser`).
  */
 export const shares = pgTable(
   'shares',
   {
-    id: uuid('id').primaryKey().defaultRandom(),
+    id: uuid('id').notNull().defaultRandom(),
     ownerId: uuid('owner_id')
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
-    viewerId: uuid('viewer_id')
-      .notNull()
-      .references(() => users.id, { onDelete: 'cascade' }),
+    viewerId: uuid('viewer_id').notNull(),
     scopes: text('scopes').array().notNull(),
     status: text('status', { enum: ['pending', 'active'] })
       .notNull()
       .default('pending'),
+    /** The pending invite's code (SHA-256); unique across shares through `share_invite_codes`. */
     inviteCodeHash: text('invite_code_hash'),
     expiresAt: timestamp('expires_at', { withTimezone: true, precision: 3 }),
     acceptedAt: timestamp('accepted_at', { withTimezone: true, precision: 3 }),
@@ -40,12 +41,25 @@ export const shares = pgTable(
     updatedAt: timestamp('updated_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
   },
   (t) => [
+    // Led by owner_id, the distribution column on Citus (docs/scaling.md).
+    primaryKey({ name: 'shares_pkey', columns: [t.ownerId, t.id] }),
     uniqueIndex('shares_owner_viewer_key').on(t.ownerId, t.viewerId),
-    uniqueIndex('shares_invite_code_key').on(t.inviteCodeHash),
     index('shares_viewer_idx').on(t.viewerId, t.status),
     check('shares_not_self', sql`${t.ownerId} <> ${t.viewerId}`),
   ],
 )
+
+/**
+ * A pending invite by its e-mailed code: the link is opened without an account, so the code must name its
+ * share (owner_id, share_id) before the owner's rows can be read. Written with the invite, deleted when it
+ * is accepted or its share goes; no foreign key, as on Citus, where it is distributed by code_hash.
+ */
+export const shareInviteCodes = pgTable('share_invite_codes', {
+  codeHash: text('code_hash').primaryKey(),
+  ownerId: uuid('owner_id').notNull(),
+  shareId: uuid('share_id').notNull(),
+  createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
+})
 
 /** Peer groups (Beddit reference): members read each other's data with every scope. */
 export const peerGroups = pgTable('peer_groups', {

@@ -1,19 +1,10 @@
 import { sql } from 'drizzle-orm'
-import {
-  check,
-  date,
-  index,
-  integer,
-  pgTable,
-  primaryKey,
-  real,
-  text,
-  timestamp,
-  uniqueIndex,
-  uuid,
-} from 'drizzle-orm/pg-core'
+import { check, date, index, integer, pgTable, primaryKey, real, text, timestamp, uuid } from 'drizzle-orm/pg-core'
 
-/** An account. `email` is stored trimmed and lower-cased, so the unique index is case-insensitive. */
+/**
+ * An account. `email` is stored trimmed and lower-cased; it is unique across accounts through `user_emails`
+ * (case-insensitive, since both hold the normalised address). Keyed by id (Citus: distributed by it).
+ */
 export const users = pgTable(
   'users',
   {
@@ -46,11 +37,26 @@ export const users = pgTable(
     updatedAt: timestamp('updated_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
   },
   (t) => [
-    uniqueIndex('users_email_key').on(t.email),
     index('users_created_idx').on(t.createdAt, t.id),
     check('users_email_normalised', sql`${t.email} = lower(btrim(${t.email}))`),
     check('users_sleep_time_goal_range', sql`${t.sleepTimeGoal} between 0 and 86400`),
   ],
+)
+
+/**
+ * Which account an e-mail address belongs to: register, login, password reset, verification and e-mail change
+ * look the address up here first, then read the user by id; the primary key keeps one account per address.
+ * Written with the user, moved by a confirmed e-mail change and deleted with the account in the same
+ * transaction (routes/user/repository.ts); no foreign key, as on Citus, where it is distributed by email.
+ */
+export const userEmails = pgTable(
+  'user_emails',
+  {
+    email: text('email').primaryKey(),
+    userId: uuid('user_id').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
+  },
+  (t) => [check('user_emails_email_normalised', sql`${t.email} = lower(btrim(${t.email}))`)],
 )
 
 /** Account settings as key/value (WAVIoT "accounts_settings"); the set of keys is closed in the API schema. */

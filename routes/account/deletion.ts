@@ -1,7 +1,9 @@
 import type { FastifyInstance } from 'fastify'
 import type { DbOrTx } from '../../db/client.ts'
 import { createHistoryRepository } from '../auth/history-repository.ts'
+import { createMfaRepository } from '../mfa/repository.ts'
 import { createGroupRepository } from '../sharing/group-repository.ts'
+import { createSharingRepository } from '../sharing/repository.ts'
 import { type UserRow, createUserRepository } from '../user/repository.ts'
 
 /**
@@ -17,7 +19,16 @@ export interface DeletionStep {
 export function accountDeletionSteps(app: FastifyInstance): DeletionStep[] {
   const history = createHistoryRepository(app.db)
   const groups = createGroupRepository(app.db)
+  const mfa = createMfaRepository(app.db)
+  const sharing = createSharingRepository(app.db)
   return [
+    // Shares are keyed by owner (they go with the owner's row); the viewer's side and the codes have no foreign key.
+    { name: 'shares viewed and invite codes', run: (tx, user) => sharing.forgetUser(user.id, tx) },
+    // passkey_credentials is keyed by credential id, without a foreign key (Citus: docs/scaling.md).
+    {
+      name: 'passkeys and their credential ids',
+      run: async (tx, user) => void (await mfa.deletePasskeysOf(user.id, tx)),
+    },
     // Beddit: a group is deleted when one member is left; leaving by deletion counts too.
     { name: 'peer groups', run: (tx, user) => groups.leaveAll(user.id, tx) },
     { name: 'login attempts by e-mail', run: (tx, user) => history.deleteByEmail(user.email, tx) },

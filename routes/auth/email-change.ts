@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { errors } from '../../plugins/errors.ts'
 import { isUniqueViolation } from '../journal/db-errors.ts'
-import { type UserRow, createUserRepository, normaliseEmail } from '../user/repository.ts'
+import { EMAIL_TAKEN_CONSTRAINT, type UserRow, createUserRepository, normaliseEmail } from '../user/repository.ts'
 import { createCodeRepository } from './code-repository.ts'
 import { userMails } from './email-change-mails.ts'
 import { createPasswordCheck } from './password-check.ts'
@@ -78,7 +78,7 @@ function createEmailChangeService(app: FastifyInstance) {
         })
       } catch (err) {
         // The address was registered by someone else while the change waited.
-        if (isUniqueViolation(err, 'users_email_key')) throw invalid()
+        if (isUniqueViolation(err, EMAIL_TAKEN_CONSTRAINT)) throw invalid()
         throw err
       }
       app.profileCache.invalidate(userId)

@@ -1,10 +1,11 @@
-import { and, asc, count, desc, eq, gt, isNotNull, isNull, lt, or, sql } from 'drizzle-orm'
+import { and, asc, count, desc, eq, gt, inArray, isNotNull, isNull, lt, or, sql } from 'drizzle-orm'
 import { type Db, type DbOrTx, queryRows } from '../../db/client.ts'
 import { type KeysetAfter, keysetAfter } from '../../db/keyset.ts'
 import {
   mfaLoginTokens,
   mfaRecoveryCodes,
   mfaTotpFactors,
+  passkeyCredentials,
   passkeys,
   webauthnChallenges,
 } from '../../db/schema/index.ts'
@@ -116,9 +117,44 @@ export function createMfaRepository(db: Db) {
 
     // Passkeys
 
+    /**
+     * Stores the passkey and its credential id's owner in one transaction; null when the credential is
+     * registered already, to this account (the passkey's key) or to another one (passkey_credentials' key,
+     * which waits for a concurrent registration of the same id to commit or roll back).
+     */
     async addPasskey(values: typeof passkeys.$inferInsert, tx?: DbOrTx) {
-      const [row] = await (tx ?? db).insert(passkeys).values(values).onConflictDoNothing().returning()
-      return row ?? null
+      const add = async (t: DbOrTx) => {
+        const [row] = await t.insert(passkeys).values(values).onConflictDoNothing().returning()
+        if (!row) return null
+        const owned = await t
+          .insert(passkeyCredentials)
+          .values({ credentialId: row.credentialId, userId: row.userId })
+          .onConflictDoNothing()
+          .returning({ userId: passkeyCredentials.userId })
+        if (owned.length > 0) return row
+        await t.delete(passkeys).where(and(eq(passkeys.userId, row.userId), eq(passkeys.id, row.id)))
+        return null
+      }
+      return tx ? add(tx) : db.transaction(add)
+    },
+
+    /** The credential's lookup rows go with the passkeys (no foreign key: docs/scaling.md). */
+    async forgetCredentials(credentialIds: string[], tx: DbOrTx) {
+      if (credentialIds.length === 0) return
+      await tx.delete(passkeyCredentials).where(inArray(passkeyCredentials.credentialId, credentialIds))
+    },
+
+    /** Every passkey of the account and its credential lookup rows (account deletion, admin reset). */
+    async deletePasskeysOf(userId: string, tx: DbOrTx) {
+      const rows = await tx
+        .delete(passkeys)
+        .where(eq(passkeys.userId, userId))
+        .returning({ id: passkeys.id, credentialId: passkeys.credentialId })
+      await this.forgetCredentials(
+        rows.map((r) => r.credentialId),
+        tx,
+      )
+      return rows
     },
 
     async passkeysOf(userId: string, tx?: DbOrTx) {
@@ -144,8 +180,26 @@ export function createMfaRepository(db: Db) {
         .limit(limit)
     },
 
-    async passkeyByCredentialId(credentialId: string) {
-      const [row] = await db.select().from(passkeys).where(eq(passkeys.credentialId, credentialId)).limit(1)
+    /**
+     * The passkey of a credential id: its account from passkey_credentials, then the passkey by that account
+     * (two single-shard reads on Citus). `userId` given (second factor, step-up): that account's only.
+     */
+    async passkeyByCredentialId(credentialId: string, userId: string | null) {
+      let owner = userId
+      if (owner === null) {
+        const [found] = await db
+          .select({ userId: passkeyCredentials.userId })
+          .from(passkeyCredentials)
+          .where(eq(passkeyCredentials.credentialId, credentialId))
+          .limit(1)
+        if (!found) return null
+        owner = found.userId
+      }
+      const [row] = await db
+        .select()
+        .from(passkeys)
+        .where(and(eq(passkeys.userId, owner), eq(passkeys.credentialId, credentialId)))
+        .limit(1)
       return row ?? null
     },
 
@@ -158,11 +212,12 @@ export function createMfaRepository(db: Db) {
       return row ?? null
     },
 
-    async deletePasskey(userId: string, id: string, tx?: DbOrTx) {
-      const [row] = await (tx ?? db)
+    async deletePasskey(userId: string, id: string, tx: DbOrTx) {
+      const [row] = await tx
         .delete(passkeys)
         .where(and(eq(passkeys.id, id), eq(passkeys.userId, userId)))
         .returning()
+      if (row) await this.forgetCredentials([row.credentialId], tx)
       return row ?? null
     },
 
@@ -170,15 +225,18 @@ export function createMfaRepository(db: Db) {
      * Stores the authenticator's new signature counter; a counter of 0 means the authenticator does not
      * count (synced passkeys), so it is kept as is.
      */
-    async passkeyUsed(id: string, counter: number, backedUp: boolean) {
+    async passkeyUsed(userId: string, id: string, counter: number, backedUp: boolean) {
       await db
         .update(passkeys)
         .set({ counter: sql`greatest(${passkeys.counter}, ${counter})`, backedUp, lastUsedAt: new Date() })
-        .where(eq(passkeys.id, id))
+        .where(and(eq(passkeys.userId, userId), eq(passkeys.id, id)))
     },
 
-    async flagClone(id: string) {
-      await db.update(passkeys).set({ cloneWarningAt: new Date() }).where(eq(passkeys.id, id))
+    async flagClone(userId: string, id: string) {
+      await db
+        .update(passkeys)
+        .set({ cloneWarningAt: new Date() })
+        .where(and(eq(passkeys.userId, userId), eq(passkeys.id, id)))
     },
 
     // Challenges
@@ -314,7 +372,7 @@ export function createMfaRepository(db: Db) {
         .where(eq(mfaTotpFactors.userId, userId))
         .returning({ id: mfaTotpFactors.id })
       await tx.delete(mfaRecoveryCodes).where(eq(mfaRecoveryCodes.userId, userId))
-      const keys = await tx.delete(passkeys).where(eq(passkeys.userId, userId)).returning({ id: passkeys.id })
+      const keys = await this.deletePasskeysOf(userId, tx)
       await tx.delete(mfaLoginTokens).where(eq(mfaLoginTokens.userId, userId))
       await tx.delete(webauthnChallenges).where(eq(webauthnChallenges.userId, userId))
       return { totp: totp.length, passkeys: keys.length }

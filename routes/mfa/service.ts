@@ -133,8 +133,8 @@ export function createMfaService(app: FastifyInstance) {
     userId: string | null,
     response: AuthenticationResponseJSON,
   ) {
-    const passkey = await repo.passkeyByCredentialId(response.id)
-    if (!passkey || (userId !== null && passkey.userId !== userId)) {
+    const passkey = await repo.passkeyByCredentialId(response.id, userId)
+    if (!passkey) {
       // Spend the challenge anyway: one ceremony, one try.
       const challenge = challengeOf(response)
       if (challenge) await repo.consumeChallenge(challenge, purpose, userId)
@@ -163,7 +163,7 @@ export function createMfaService(app: FastifyInstance) {
     } catch (err) {
       // The library refuses a counter that did not grow: a cloned authenticator may be in use (WebAuthn §6.1.1).
       if (/counter value/i.test((err as Error).message)) {
-        await repo.flagClone(passkey.id)
+        await repo.flagClone(passkey.userId, passkey.id)
         const owner = await users.findById(passkey.userId)
         if (owner)
           await db.transaction((tx) => mailer.enqueue(tx, mfaMails.passkeyCloneWarning(owner.email, passkey.name)))
@@ -173,7 +173,7 @@ export function createMfaService(app: FastifyInstance) {
     }
     if (!verification.verified) throw badPasskey()
     const info = verification.authenticationInfo
-    await repo.passkeyUsed(passkey.id, info.newCounter, info.credentialBackedUp)
+    await repo.passkeyUsed(passkey.userId, passkey.id, info.newCounter, info.credentialBackedUp)
     return { passkey, userVerified: info.userVerified, amr: passkeyAmr(passkey.deviceType, info.userVerified) }
   }
 

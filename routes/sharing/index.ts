@@ -65,7 +65,7 @@ const sharingRoutes: FastifyPluginAsyncTypebox = async function sharingRoutes(ap
       })
       if (!id)
         throw errors.badRequest('already_shared', 'This person already has a share or a pending invite from you.')
-      const row = await repo.get(id)
+      const row = await repo.get(ownerId, id)
       if (!row) throw errors.notFound()
       return reply.status(201).send(toShare(row))
     },

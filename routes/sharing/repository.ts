@@ -1,9 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { and, desc, eq, gt, lt, or, sql } from 'drizzle-orm'
+import { and, desc, eq, gt, inArray, isNotNull, lt, or, sql } from 'drizzle-orm'
 import { alias } from 'drizzle-orm/pg-core'
 import type { Db, DbOrTx } from '../../db/client.ts'
 import { keysetAfter } from '../../db/keyset.ts'
-import { SCOPES, type Scope, peerGroupMembers, shares, users } from '../../db/schema/index.ts'
+import { SCOPES, type Scope, peerGroupMembers, shareInviteCodes, shares, users } from '../../db/schema/index.ts'
 
 export { SCOPES, type Scope }
 
@@ -52,6 +52,22 @@ function after(cursor?: { at: Date; id: string }) {
   return keysetAfter(shares.createdAt, shares.id, cursor)
 }
 
+/** The invite codes of shares that went (no foreign key: docs/scaling.md). */
+async function forgetCodes(tx: DbOrTx, rows: Array<{ codeHash: string | null }>) {
+  const hashes = rows.map((r) => r.codeHash).filter((h): h is string => h !== null)
+  if (hashes.length > 0) await tx.delete(shareInviteCodes).where(inArray(shareInviteCodes.codeHash, hashes))
+}
+
+/** Runs `work` in the given transaction, or in a new one. */
+function inTx<T>(db: Db, tx: DbOrTx | undefined, work: (tx: DbOrTx) => Promise<T>): Promise<T> {
+  return tx ? work(tx) : db.transaction(work)
+}
+
+/**
+ * Shares are the owner's data (keyed by owner_id). Owner-side queries filter by owner_id; the viewer side
+ * ("invites to me", "shared with me", accept/decline/stop by id) filters by viewer_id, a multi-shard query on
+ * Citus (docs/scaling.md); an e-mailed code is looked up in share_invite_codes first.
+ */
 export function createSharingRepository(db: Db) {
   return {
     /** Creates a pending share; an expired invite to the same viewer is replaced. Null when one is live. */
@@ -59,7 +75,7 @@ export function createSharingRepository(db: Db) {
       values: { ownerId: string; viewerId: string; scopes: string[]; codeHash: string; expiresAt: Date },
       tx: DbOrTx,
     ): Promise<string | null> {
-      await tx
+      const expired = await tx
         .delete(shares)
         .where(
           and(
@@ -69,25 +85,50 @@ export function createSharingRepository(db: Db) {
             lt(shares.expiresAt, sql`now()`),
           ),
         )
+        .returning({ codeHash: shares.inviteCodeHash })
+      await forgetCodes(tx, expired)
       const rows = await tx
         .insert(shares)
         .values({ ...values, inviteCodeHash: values.codeHash, status: 'pending' })
         .onConflictDoNothing({ target: [shares.ownerId, shares.viewerId] })
         .returning({ id: shares.id })
-      return rows[0]?.id ?? null
+      const id = rows[0]?.id
+      if (!id) return null
+      await tx.insert(shareInviteCodes).values({ codeHash: values.codeHash, ownerId: values.ownerId, shareId: id })
+      return id
     },
 
-    /** A live pending invite by its e-mailed code (the confirmation page); null when none. */
-    async findInviteByCode(codeHash: string) {
-      const [row] = await joined(db)
-        .where(and(eq(shares.inviteCodeHash, codeHash), eq(shares.status, 'pending'), gt(shares.expiresAt, sql`now()`)))
+    /** The share an e-mailed code names (owner and id), from the lookup table; null when none. */
+    async shareOfCode(codeHash: string, tx?: DbOrTx) {
+      const [row] = await (tx ?? db)
+        .select({ ownerId: shareInviteCodes.ownerId, shareId: shareInviteCodes.shareId })
+        .from(shareInviteCodes)
+        .where(eq(shareInviteCodes.codeHash, codeHash))
         .limit(1)
       return row ?? null
     },
 
-    async get(id: string, tx?: DbOrTx) {
+    /** A live pending invite by its e-mailed code (the confirmation page); null when none. */
+    async findInviteByCode(codeHash: string) {
+      const share = await this.shareOfCode(codeHash)
+      if (!share) return null
+      const [row] = await joined(db)
+        .where(
+          and(
+            eq(shares.ownerId, share.ownerId),
+            eq(shares.id, share.shareId),
+            eq(shares.inviteCodeHash, codeHash),
+            eq(shares.status, 'pending'),
+            gt(shares.expiresAt, sql`now()`),
+          ),
+        )
+        .limit(1)
+      return row ?? null
+    },
+
+    async get(ownerId: string, id: string, tx?: DbOrTx) {
       const [row] = await joined(tx ?? db)
-        .where(eq(shares.id, id))
+        .where(and(eq(shares.ownerId, ownerId), eq(shares.id, id)))
         .limit(1)
       return row ?? null
     },
@@ -118,11 +159,14 @@ export function createSharingRepository(db: Db) {
 
     /** Revokes an active share or cancels a pending invite of mine. */
     async deleteOwned(ownerId: string, id: string, tx?: DbOrTx): Promise<boolean> {
-      const rows = await (tx ?? db)
-        .delete(shares)
-        .where(and(eq(shares.id, id), eq(shares.ownerId, ownerId)))
-        .returning({ id: shares.id })
-      return rows.length > 0
+      return inTx(db, tx, async (tx) => {
+        const rows = await tx
+          .delete(shares)
+          .where(and(eq(shares.id, id), eq(shares.ownerId, ownerId)))
+          .returning({ codeHash: shares.inviteCodeHash })
+        await forgetCodes(tx, rows)
+        return rows.length > 0
+      })
     },
 
     /** Live invites addressed to me. */
@@ -145,29 +189,52 @@ export function createSharingRepository(db: Db) {
       where: { viewerId: string; id: string } | { codeHash: string },
       tx?: DbOrTx,
     ): Promise<{ id: string; ownerId: string } | null> {
-      const rows = await (tx ?? db)
-        .update(shares)
-        .set({ status: 'active', acceptedAt: new Date(), inviteCodeHash: null, expiresAt: null, updatedAt: new Date() })
-        .where(
-          and(
-            'codeHash' in where
-              ? eq(shares.inviteCodeHash, where.codeHash)
-              : and(eq(shares.id, where.id), eq(shares.viewerId, where.viewerId)),
-            eq(shares.status, 'pending'),
-            gt(shares.expiresAt, sql`now()`),
-          ),
-        )
-        .returning({ id: shares.id, ownerId: shares.ownerId })
-      return rows[0] ?? null
+      return inTx(db, tx, async (tx) => {
+        let match: ReturnType<typeof and>
+        if ('codeHash' in where) {
+          const share = await this.shareOfCode(where.codeHash, tx)
+          if (!share) return null
+          match = and(
+            eq(shares.ownerId, share.ownerId),
+            eq(shares.id, share.shareId),
+            eq(shares.inviteCodeHash, where.codeHash),
+          )
+        } else {
+          match = and(eq(shares.id, where.id), eq(shares.viewerId, where.viewerId))
+        }
+        // The row as it was (its code), locked, then the update by its key.
+        const [pending] = await tx
+          .select({ id: shares.id, ownerId: shares.ownerId, codeHash: shares.inviteCodeHash })
+          .from(shares)
+          .where(and(match, eq(shares.status, 'pending'), gt(shares.expiresAt, sql`now()`)))
+          .for('update')
+          .limit(1)
+        if (!pending) return null
+        await tx
+          .update(shares)
+          .set({
+            status: 'active',
+            acceptedAt: new Date(),
+            inviteCodeHash: null,
+            expiresAt: null,
+            updatedAt: new Date(),
+          })
+          .where(and(eq(shares.ownerId, pending.ownerId), eq(shares.id, pending.id)))
+        await forgetCodes(tx, [pending])
+        return { id: pending.id, ownerId: pending.ownerId }
+      })
     },
 
     /** Declines an invite addressed to me; answers its owner's id (null: no such invite). */
     async decline(viewerId: string, id: string, tx?: DbOrTx): Promise<string | null> {
-      const rows = await (tx ?? db)
-        .delete(shares)
-        .where(and(eq(shares.id, id), eq(shares.viewerId, viewerId), eq(shares.status, 'pending')))
-        .returning({ ownerId: shares.ownerId })
-      return rows[0]?.ownerId ?? null
+      return inTx(db, tx, async (tx) => {
+        const rows = await tx
+          .delete(shares)
+          .where(and(eq(shares.id, id), eq(shares.viewerId, viewerId), eq(shares.status, 'pending')))
+          .returning({ ownerId: shares.ownerId, codeHash: shares.inviteCodeHash })
+        await forgetCodes(tx, rows)
+        return rows[0]?.ownerId ?? null
+      })
     },
 
     /** Who shares with me (active shares), newest first. */
@@ -180,11 +247,31 @@ export function createSharingRepository(db: Db) {
 
     /** Stops viewing a share; answers its owner's id (null: no such share). */
     async stopViewing(viewerId: string, id: string, tx?: DbOrTx): Promise<string | null> {
-      const rows = await (tx ?? db)
+      return inTx(db, tx, async (tx) => {
+        const rows = await tx
+          .delete(shares)
+          .where(and(eq(shares.id, id), eq(shares.viewerId, viewerId), eq(shares.status, 'active')))
+          .returning({ ownerId: shares.ownerId, codeHash: shares.inviteCodeHash })
+        await forgetCodes(tx, rows)
+        return rows[0]?.ownerId ?? null
+      })
+    },
+
+    /**
+     * Account deletion: the shares the account views (its own go with it by owner_id) and the invite codes
+     * of both. Multi-shard on Citus (by viewer_id), as account deletion is rare.
+     */
+    async forgetUser(userId: string, tx: DbOrTx) {
+      const owned = await tx
+        .select({ codeHash: shares.inviteCodeHash })
+        .from(shares)
+        .where(and(eq(shares.ownerId, userId), isNotNull(shares.inviteCodeHash)))
+      await forgetCodes(tx, owned)
+      const viewed = await tx
         .delete(shares)
-        .where(and(eq(shares.id, id), eq(shares.viewerId, viewerId), eq(shares.status, 'active')))
-        .returning({ ownerId: shares.ownerId })
-      return rows[0]?.ownerId ?? null
+        .where(eq(shares.viewerId, userId))
+        .returning({ codeHash: shares.inviteCodeHash })
+      await forgetCodes(tx, viewed)
     },
 
     /**

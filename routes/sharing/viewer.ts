@@ -28,7 +28,7 @@ const sharedRoutes: FastifyPluginAsyncTypebox = async function sharedRoutes(app)
       const accepted = await repo.accept(where, tx)
       if (accepted)
         await app.changes.record(tx, accepted.ownerId, { type: 'share', action: 'updated', id: accepted.id })
-      return accepted?.id ?? null
+      return accepted
     })
   const { config } = app
 
@@ -82,9 +82,9 @@ const sharedRoutes: FastifyPluginAsyncTypebox = async function sharedRoutes(app)
       },
     },
     async function acceptByLink(request, reply) {
-      const id = await acceptAndRecord({ codeHash: hashInviteCode(request.body.code) })
-      if (!id) return deadLink(request, reply, config, 'invitation')
-      return reply.redirect(`${config.APP_URL.replace(/\/$/, '')}/shared/${id}`, 303)
+      const accepted = await acceptAndRecord({ codeHash: hashInviteCode(request.body.code) })
+      if (!accepted) return deadLink(request, reply, config, 'invitation')
+      return reply.redirect(`${config.APP_URL.replace(/\/$/, '')}/shared/${accepted.id}`, 303)
     },
   )
 
@@ -124,8 +124,8 @@ const sharedRoutes: FastifyPluginAsyncTypebox = async function sharedRoutes(app)
       },
     },
     async function acceptInvite(request) {
-      const id = await acceptAndRecord({ viewerId: request.user.sub, id: request.params.id })
-      const row = id ? await repo.get(id) : null
+      const accepted = await acceptAndRecord({ viewerId: request.user.sub, id: request.params.id })
+      const row = accepted ? await repo.get(accepted.ownerId, accepted.id) : null
       if (!row) throw errors.notFound('No such invitation, or it has expired.')
       return toShared(row)
     },

@@ -1,8 +1,9 @@
+import { randomUUID } from 'node:crypto'
 import { and, asc, desc, eq, ilike, isNull, sql } from 'drizzle-orm'
 import fp from 'fastify-plugin'
 import type { Db, DbOrTx } from '../../db/client.ts'
 import { keysetAfter } from '../../db/keyset.ts'
-import { userSettings, users } from '../../db/schema/index.ts'
+import { userEmails, userSettings, users } from '../../db/schema/index.ts'
 import { errors } from '../../plugins/errors.ts'
 import { SETTINGS, type SettingKey, type SettingValue, decodeSetting, encodeSetting } from './settings.ts'
 
@@ -39,13 +40,36 @@ export function normaliseEmail(email: string): string {
   return email.trim().toLowerCase()
 }
 
+/** The constraint a confirmed e-mail change breaks when the address was registered meanwhile. */
+export const EMAIL_TAKEN_CONSTRAINT = 'user_emails_pkey'
+
+/** No account has this id (random UUIDs are version 4): the second read of a lookup that found nothing. */
+const NO_USER = '00000000-0000-0000-0000-000000000000'
+
+/** Runs `work` in the given transaction, or in a new one. */
+function inTx<T>(db: Db, tx: DbOrTx | undefined, work: (tx: DbOrTx) => Promise<T>): Promise<T> {
+  return tx ? work(tx) : db.transaction(work)
+}
+
+/**
+ * Addresses are unique through user_emails (Citus: distributed by email, users by id): a lookup by address
+ * reads user_emails, then the user by id.
+ */
 export function createUserRepository(db: Db) {
   return {
+    /** The account of an address: its id from user_emails, then the row (both reads whether found or not). */
     async findByEmail(email: string, tx?: DbOrTx): Promise<UserRow | null> {
-      const [row] = await (tx ?? db)
+      const q = tx ?? db
+      const [owner] = await q
+        .select({ userId: userEmails.userId })
+        .from(userEmails)
+        .where(eq(userEmails.email, normaliseEmail(email)))
+        .limit(1)
+      // An unknown address costs the same two reads as a known one (no timing difference to enumerate by).
+      const [row] = await q
         .select()
         .from(users)
-        .where(eq(users.email, normaliseEmail(email)))
+        .where(eq(users.id, owner?.userId ?? NO_USER))
         .limit(1)
       return row ?? null
     },
@@ -80,23 +104,47 @@ export function createUserRepository(db: Db) {
      * new user, or null when the address was taken; the existing row is left as it was.
      */
     async createOrTouch(values: NewUser, tx?: DbOrTx): Promise<{ id: string; firstName: string } | null> {
-      const [row] = await (tx ?? db)
-        .insert(users)
-        .values({ ...values, email: normaliseEmail(values.email) })
-        .onConflictDoUpdate({ target: users.email, set: { updatedAt: sql`${users.updatedAt}` } })
-        // xmax is 0 on a row this statement inserted, and set on one it updated.
-        .returning({ id: users.id, firstName: users.firstName, inserted: sql<boolean>`(xmax = 0)` })
-      return row.inserted ? { id: row.id, firstName: row.firstName } : null
+      const email = normaliseEmail(values.email)
+      return inTx(db, tx, async (tx) => {
+        // The address first: a new lookup row, or a no-op update of the existing one (both write).
+        const [owner] = await tx
+          .insert(userEmails)
+          .values({ email, userId: values.id ?? randomUUID() })
+          .onConflictDoUpdate({ target: userEmails.email, set: { createdAt: sql`${userEmails.createdAt}` } })
+          // xmax is 0 on a row this statement inserted, and set on one it updated.
+          .returning({ userId: userEmails.userId, inserted: sql<boolean>`(xmax = 0)` })
+        if (!owner.inserted) {
+          // Then the user row: inserted, or touched as it is (both write and commit, so neither answers faster).
+          await tx
+            .update(users)
+            .set({ updatedAt: sql`${users.updatedAt}` })
+            .where(eq(users.id, owner.userId))
+          return null
+        }
+        const [row] = await tx
+          .insert(users)
+          .values({ ...values, id: owner.userId, email })
+          .returning({ id: users.id, firstName: users.firstName })
+        return row
+      })
     },
 
-    /** Inserts a user; null when the email already has an account. */
+    /** Inserts a user and its address; null when the address already has an account. */
     async create(values: NewUser, tx?: DbOrTx): Promise<UserRow | null> {
-      const rows = await (tx ?? db)
-        .insert(users)
-        .values({ ...values, email: normaliseEmail(values.email) })
-        .onConflictDoNothing({ target: users.email })
-        .returning()
-      return rows[0] ?? null
+      const email = normaliseEmail(values.email)
+      return inTx(db, tx, async (tx) => {
+        const [owner] = await tx
+          .insert(userEmails)
+          .values({ email, userId: values.id ?? randomUUID() })
+          .onConflictDoNothing({ target: userEmails.email })
+          .returning({ userId: userEmails.userId })
+        if (!owner) return null
+        const rows = await tx
+          .insert(users)
+          .values({ ...values, id: owner.userId, email })
+          .returning()
+        return rows[0] ?? null
+      })
     },
 
     async setPasswordHash(id: string, passwordHash: string, tx?: DbOrTx) {
@@ -216,7 +264,11 @@ export function createUserRepository(db: Db) {
 
     /** Deletes the user; every table owning rows by user_id cascades from here. */
     async delete(id: string, tx: DbOrTx): Promise<boolean> {
-      const rows = await tx.delete(users).where(eq(users.id, id)).returning({ id: users.id })
+      const rows = await tx.delete(users).where(eq(users.id, id)).returning({ email: users.email })
+      // The address is free again (user_emails has no foreign key: docs/scaling.md).
+      for (const r of rows) {
+        await tx.delete(userEmails).where(and(eq(userEmails.email, r.email), eq(userEmails.userId, id)))
+      }
       return rows.length > 0
     },
 
@@ -237,8 +289,18 @@ export function createUserRepository(db: Db) {
       return row ?? null
     },
 
-    /** Makes the pending address the login address, verified (the code proved the mailbox). */
+    /**
+     * Makes the pending address the login address, verified (the code proved the mailbox), and moves its
+     * user_emails row in the same transaction: the new address is inserted first, so an address registered
+     * meanwhile raises a unique violation of EMAIL_TAKEN_CONSTRAINT (the transaction rolls back whole).
+     */
     async applyPendingEmail(id: string, email: string, tx: DbOrTx): Promise<UserRow | null> {
+      const [current] = await tx.select({ email: users.email }).from(users).where(eq(users.id, id)).limit(1)
+      if (!current) return null
+      if (current.email !== email) {
+        await tx.insert(userEmails).values({ email, userId: id })
+        await tx.delete(userEmails).where(and(eq(userEmails.email, current.email), eq(userEmails.userId, id)))
+      }
       const [row] = await tx
         .update(users)
         .set({
