@@ -395,35 +395,33 @@ export const RESTING_WINDOW_MIN_MINUTES = 3
  * Local days start and end on UTC quarter-hours in every zone, so the rollup alone answers them exactly.
  */
 function dailyCore(userId: string, tz: string, fromDate: string, toDate: string): SQL {
+  // One pass over the quarter-hours (a year is 35,040 rows per type), grouped by day and type at once: the
+  // resting heart rate is a min in the same groups, so no intermediate row set is materialised (a CTE read
+  // twice was written out, to disk past work_mem, and read back).
   return sql`
     bounds as (${dayBounds(sql`${fromDate}::date`, sql`${toDate}::date + 1`, tz)}),
-    src as (
-      select b.first_day + width_bucket(q.quarter, b.starts) - 1 as day, q.type, q.count, q.sum, q.min, q.max,
-             case when q.type = 'heart_rate' then least(${sql.join(
+    per_type as (
+      select b.first_day + width_bucket(q.quarter, b.starts) - 1 as day, q.type,
+             sum(q.count)::float8 as n, sum(q.sum) as s, min(q.min) as lo, max(q.max) as hi,
+             min(case when q.type = 'heart_rate' then least(${sql.join(
                WINDOWS.map((w) =>
                  sql.raw(`case when bit_count(((q.minute_mask >> ${5 * w}) & 31)::bit(5)) >= ${RESTING_WINDOW_MIN_MINUTES}
                      then q.w${w}_sum / q.w${w}_count end`),
                ),
                sql`, `,
-             )}) end as resting
+             )}) end) as resting
         from bounds b
         join measurement_quarters q
           on q.user_id = ${userId} and q.type = any(${typeArray(STAT_TYPES)})
          and q.quarter >= b.starts[1] and q.quarter < b.starts[cardinality(b.starts)]
+       group by 1, 2
     ),
     days as (
       select d::date as day from generate_series(${fromDate}::date::timestamp, ${toDate}::date::timestamp, interval '1 day') d
     ),
-    per_type as (
-      select day, type, sum(count)::float8 as n, sum(sum) as s, min(min) as lo, max(max) as hi
-        from src group by day, type
-    ),
-    resting as (
-      select day, min(resting) as bpm from src where resting is not null group by day
-    ),
     daily as (
       select d.day,
-             r.bpm as resting_heart_rate,
+             max(p.resting) filter (where p.type = 'heart_rate') as resting_heart_rate,
              max(p.n) filter (where p.type = 'heart_rate') as hr_n,
              max(p.s) filter (where p.type = 'heart_rate') as hr_s,
              max(p.lo) filter (where p.type = 'heart_rate') as heart_rate_min,
@@ -440,8 +438,7 @@ function dailyCore(userId: string, tz: string, fromDate: string, toDate: string)
              max(p.s) filter (where p.type = 'active_energy') as active_energy
         from days d
         left join per_type p on p.day = d.day
-        left join resting r on r.day = d.day
-       group by d.day, r.bpm
+       group by d.day
     )`
 }
 
