@@ -381,6 +381,12 @@ export const RESTING_WINDOW_MIN_MINUTES = 3
  * Per-day sums, counts, extremes and resting heart rate over local days [fromDate, toDate]; SQL of one query.
  * Local days start and end on UTC quarter-hours in every zone, so the rollup alone answers them exactly.
  */
+/**
+ * How many of window w's five minutes have samples: the bits of minute_mask, added up as integers (a cast to
+ * bit(5) for bit_count allocated a bit string per row, a tenth of a year's daily statistics).
+ */
+const minutesOfWindow = (w: number) => [0, 1, 2, 3, 4].map((b) => `((q.minute_mask >> ${5 * w + b}) & 1)`).join(' + ')
+
 function dailyCore(userId: string, tz: string, fromDate: string, toDate: string): SQL {
   // One pass over the quarter-hours (a year is 35,040 rows per type), grouped by day and type at once: the
   // resting heart rate is a min in the same groups, so no intermediate row set is materialised (a CTE read
@@ -392,7 +398,7 @@ function dailyCore(userId: string, tz: string, fromDate: string, toDate: string)
              sum(q.count)::float8 as n, sum(q.sum) as s, min(q.min) as lo, max(q.max) as hi,
              min(case when q.type = 'heart_rate' then least(${sql.join(
                WINDOWS.map((w) =>
-                 sql.raw(`case when bit_count(((q.minute_mask >> ${5 * w}) & 31)::bit(5)) >= ${RESTING_WINDOW_MIN_MINUTES}
+                 sql.raw(`case when ${minutesOfWindow(w)} >= ${RESTING_WINDOW_MIN_MINUTES}
                      then q.w${w}_sum / q.w${w}_count end`),
                ),
                sql`, `,
