@@ -148,6 +148,8 @@ async function main() {
     [
       5,
       async (user) => {
+        // Out, then in again: an account holds at most 30 sessions (429 too_many_sessions past that).
+        await request('POST', '/v1/auth/logout', user.auth)
         user.auth = await login(user.u)
       },
     ],
@@ -175,10 +177,11 @@ async function main() {
   }
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async (_, c) => {
-      let k = c
-      while (Date.now() < end) {
-        k += CONCURRENCY
-        const user = users[k % users.length]
+      // Each client has users of its own: a login (which logs the old session out) never races another client.
+      const mine = users.filter((x) => x.u % CONCURRENCY === c)
+      let k = 0
+      while (Date.now() < end && mine.length > 0) {
+        const user = mine[k++ % mine.length]
         try {
           await pick()(user)
         } catch (err) {
