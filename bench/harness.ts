@@ -65,22 +65,52 @@ export async function seedBenchUsers(
 export function benchHarness(timeoutS: number) {
   const servers = new Set<ServerProcess>()
   const cleanups: Array<() => Promise<void> | void> = []
+  let step = 'start'
+  let finished = false
   const deadline = setTimeout(() => {
-    console.error(`benchmark exceeded ${timeoutS} s, stopping`)
+    console.error(`benchmark exceeded ${timeoutS} s, stopping (last step: ${step})`)
     for (const s of servers) s.child.kill('SIGKILL')
     process.exit(1)
   }, timeoutS * 1000)
   deadline.unref()
+  // The event loop drains while the benchmark still awaits: a promise that nothing will ever settle (no socket,
+  // timer or child left to settle it). Node would exit quietly (13, or 0 behind a pipe); a benchmark fails loudly.
+  process.on('beforeExit', () => {
+    if (finished) return
+    console.error(
+      `benchmark failed: the event loop drained while awaiting a promise that never settles (last step: ${step})`,
+    )
+    process.exit(1)
+  })
 
   return {
     /** Runs at the end (or at `cleanUp`), newest first. */
     cleanups,
 
+    /** Names what the benchmark does now (reported when it overruns or hangs). */
+    step(name: string) {
+      step = name
+    },
+
+    /** The benchmark is complete: the event loop may drain now. */
+    finish() {
+      finished = true
+    },
+
     /** A server process on a free loopback port, stopped by `cleanUp`. */
     async server(env: Record<string, string>, options?: StartOptions): Promise<ServerProcess> {
       const server = await startServer(env, options)
       servers.add(server)
+      let stopping = false
+      // A server dying under the benchmark says so, with its last output, instead of failing later requests.
+      server.child.once('exit', (code, signal) => {
+        if (stopping) return
+        console.error(
+          `server ${server.url} exited during the benchmark (${signal ?? code}, step: ${step}); its last output:\n${server.output().slice(-4000)}`,
+        )
+      })
       cleanups.push(async () => {
+        stopping = true
         await server.stop()
         servers.delete(server)
       })
@@ -99,6 +129,7 @@ export function benchHarness(timeoutS: number) {
 
     /** Runs the clean-ups registered so far, newest first; a failing one is logged, the others still run. */
     async cleanUp() {
+      if (!step.startsWith('clean-up')) step = `clean-up (after ${step})`
       for (const c of cleanups.splice(0).reverse()) {
         try {
           await c()

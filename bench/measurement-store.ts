@@ -246,6 +246,7 @@ async function scenario(kind: 'postgres' | 'pglite') {
       set(target, key, value) {
         target[key as string] = value
         console.log(`${kind} ${String(key)}: ${JSON.stringify(value)}`)
+        bench.step(`${kind}, after ${String(key)}`)
         return true
       },
     },
@@ -375,6 +376,7 @@ async function scenario(kind: 'postgres' | 'pglite') {
   const to = new Date(T0).toISOString()
   for (const s of yearSeries) yearIngest.push(await ingestAll(server, [year], () => batches(s, BATCH)))
   out.yearIngest = yearIngest
+  bench.step(`${kind}, the previous layout's minute rollup of the year`)
   // Same-run baseline of the year-long day buckets: the previous layout's per-minute rollup of the same heart rate
   // and the previous query over it (in-process, as the new repository call below).
   await store.db.execute(sql`
@@ -383,7 +385,9 @@ async function scenario(kind: 'postgres' | 'pglite') {
            min(value) as min, max(value) as max
       from measurements where user_id = ${ids.year} and type = 'heart_rate' group by 1, 2, 3`)
   await store.db.execute(sql`alter table bench_minutes add primary key (user_id, type, minute)`)
+  bench.step(`${kind}, compacting the year`)
   await compactMeasurements(store.db, { before: T0, wait: true })
+  bench.step(`${kind}, vacuum analyze after the year`)
   await store.db.execute(sql`vacuum analyze`)
   const dayOf = (ms: number) => new Intl.DateTimeFormat('en-CA', { timeZone: ZONE }).format(new Date(ms))
   const inProcess = async (run: () => Promise<unknown>) => {
@@ -462,6 +466,12 @@ try {
     )
     console.log(JSON.stringify(r, null, 2))
   }
+  bench.finish()
+} catch (err) {
+  // Printed before the clean-ups: a clean-up that fails or hangs must not hide why the run stopped.
+  console.error('benchmark failed:', err)
+  process.exitCode = 1
 } finally {
   await bench.cleanUp()
+  bench.finish()
 }

@@ -298,6 +298,15 @@ function describe(err: unknown): string {
   return /no answer within|timeout/i.test(message) ? 'no answer in time' : 'unreachable'
 }
 
+/** Set while a read-only snapshot transaction is opened (db/snapshot.ts); `onReplica` says where it went. */
+export const snapshotReads = new AsyncLocalStorage<{ onReplica: boolean }>()
+
+/** Whether a failed read on a replica is worth running again on the primary (as ReplicaSet.read does). */
+export function retryOnPrimary(err: unknown): boolean {
+  const state = sqlState(err)
+  return !state || RETRY_CODES.has(state) || RETRY_CLASSES.has(state.slice(0, 2))
+}
+
 /**
  * The primary's pool, which sends the plain reads of a replica-scoped request to the replica set. Drizzle's
  * node-postgres session calls `query` for statements and `connect` for transactions, so every query of a
@@ -308,10 +317,20 @@ export class RoutedPool extends pg.Pool {
 
   // biome-ignore lint/suspicious/noExplicitAny: pg.Pool's overloads
   override connect(...args: any[]): any {
-    // A transaction runs on the primary; what the request reads after it must see what it did.
     const scope = readScope.getStore()
+    const primary = () => (super.connect as (...a: unknown[]) => Promise<pg.PoolClient>)(...args)
+    // A read-only snapshot (db/snapshot.ts) of a replica-scoped request may run on the request's replica.
+    const snapshot = snapshotReads.getStore()
+    if (scope && snapshot && this.replicas && !scope.wrote && args.length === 0) {
+      snapshot.onReplica = false
+      return this.replicas.read(scope, primary, (pool) => {
+        snapshot.onReplica = true
+        return pool.connect()
+      })
+    }
+    // A transaction runs on the primary; what the request reads after it must see what it did.
     if (scope) scope.wrote = true
-    return (super.connect as (...a: unknown[]) => unknown)(...args)
+    return primary()
   }
 
   // biome-ignore lint/suspicious/noExplicitAny: pg.Pool's overloads

@@ -77,13 +77,17 @@ export class SessionCache {
     const hit = this.entries.get(sid)
     if (hit && hit.until > now) return hit.state
     const state = await this.load(sid)
+    sweep(this.entries, (e) => e.until <= now)
+    sweep(this.touched, (at) => at < now - 60_000)
     if (this.ttlMs > 0) {
       if (this.entries.size > 100_000) this.entries.clear()
+      this.entries.delete(sid)
       this.entries.set(sid, { state, until: now + this.ttlMs })
     }
     // last_used_at is written at most once a minute per session, off the request's critical path.
     if (state?.active && (this.touched.get(sid) ?? 0) < now - 60_000) {
       if (this.touched.size > 100_000) this.touched.clear()
+      this.touched.delete(sid)
       this.touched.set(sid, now)
       this.touch(sid).catch(() => {})
     }
@@ -92,6 +96,19 @@ export class SessionCache {
 
   invalidate(...sids: string[]) {
     for (const sid of sids) this.entries.delete(sid)
+  }
+}
+
+/**
+ * Drops a cache's stale entries from its front. Entries are (re)inserted at the back when (re)set, so a Map's
+ * insertion order is their time order and the sweep stops at the first fresh one: amortised O(1) a call.
+ * Without it an entry stayed until the 100,000-entry reset; a long-running server kept every session and
+ * user it had seen in its old generation (the soak, bench/soak.ts, BENCHMARKS.md).
+ */
+function sweep<V>(map: Map<string, V>, stale: (value: V) => boolean): void {
+  for (const [key, value] of map) {
+    if (!stale(value)) return
+    map.delete(key)
   }
 }
 
@@ -113,9 +130,11 @@ export class TtlCache<T> {
     if (hit && hit.until > now) return hit.value
     const value = this.load(key)
     if (this.ttlMs > 0) {
+      sweep(this.entries, (e) => e.until <= now)
       if (this.entries.size >= this.max) this.entries.clear()
       // Set before the load resolves: an invalidate() during the load drops this entry too.
       const entry = { value, until: now + this.ttlMs }
+      this.entries.delete(key)
       this.entries.set(key, entry)
       value.catch(() => {
         if (this.entries.get(key) === entry) this.entries.delete(key)

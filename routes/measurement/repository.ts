@@ -1,6 +1,7 @@
 import { type SQL, sql } from 'drizzle-orm'
 import { type Db, type DbOrTx, queryRows } from '../../db/client.ts'
 import { CATALOGUE, type MeasurementTypeName, TYPE_NAMES } from '../../db/schema/measurement-catalogue.ts'
+import { readSnapshot } from '../../db/snapshot.ts'
 import { createUserRepository } from '../user/repository.ts'
 import {
   type StoredSample,
@@ -187,17 +188,16 @@ const REPLACE_ROLLUP = sql.raw(
 )
 
 /**
- * Slots (type, slot, count, sum, min, max) covering [from, to) exactly: quarter-hours of the rollup for the
- * whole quarter-hours inside the range, raw rows grouped by quarter-hour for the partial ones at its edges
- * (at most 2 x 15 minutes of raw rows).
+ * [from, to) split for the rollup: the whole quarter-hours inside it [innerFrom, innerTo) (which the rollup
+ * answers) and the raw samples of the partial quarter-hours at its two edges (at most 2 x 15 minutes).
  */
-async function quarterSource(
+async function splitAtQuarters(
   db: DbOrTx,
   userId: string,
   types: readonly string[],
   fromMs: number,
   toMs: number,
-): Promise<SQL> {
+): Promise<{ innerFrom: number; innerTo: number; edges: SQL }> {
   let innerFrom = ceilTo(fromMs, QUARTER_MS)
   let innerTo = floorTo(toMs, QUARTER_MS)
   if (innerFrom >= innerTo) innerFrom = innerTo = fromMs
@@ -205,42 +205,40 @@ async function quarterSource(
     [fromMs, innerFrom],
     [innerTo, toMs],
   ])
-  return sql`
-    select type, quarter as slot, count, sum, min, max
-      from measurement_quarters
-     where user_id = ${userId} and type = any(${typeArray(types)})
-       and quarter >= ${ts(innerFrom)} and quarter < ${ts(innerTo)}
-    union all
-    select type, ${quarterOf(sql`measured_at`)}, count(*)::int, sum(value), min(value), max(value)
-      from (${edges}) r
-     group by 1, 2`
+  return { innerFrom, innerTo, edges }
 }
 
-/** As quarterSource, in UTC 5-minute slots: the rollup's 5-minute windows, raw rows at the edges. */
-async function fiveMinuteSource(
+/**
+ * Slots (type, slot, count, sum, min, max) covering [from, to) exactly, in UTC quarter-hours (`15m`) or
+ * 5 minutes (`5m`, the rollup's 5-minute windows): the rollup for the whole quarter-hours inside the range,
+ * raw rows grouped by slot for the partial ones at its edges. Read in the caller's snapshot (readSnapshot):
+ * the edges come from the blocks and the row table.
+ */
+async function rollupSource(
   db: DbOrTx,
   userId: string,
   types: readonly string[],
   fromMs: number,
   toMs: number,
+  slot: '15m' | '5m',
 ): Promise<SQL> {
-  let innerFrom = ceilTo(fromMs, QUARTER_MS)
-  let innerTo = floorTo(toMs, QUARTER_MS)
-  if (innerFrom >= innerTo) innerFrom = innerTo = fromMs
-  const edges = await rawSamplesIn(db, userId, types, [
-    [fromMs, innerFrom],
-    [innerTo, toMs],
-  ])
-  return sql`
+  const { innerFrom, innerTo, edges } = await splitAtQuarters(db, userId, types, fromMs, toMs)
+  const inner = sql`q.user_id = ${userId} and q.type = any(${typeArray(types)})
+       and q.quarter >= ${ts(innerFrom)} and q.quarter < ${ts(innerTo)}`
+  const rollup =
+    slot === '15m'
+      ? sql`select q.type, q.quarter as slot, q.count, q.sum, q.min, q.max from measurement_quarters q where ${inner}`
+      : sql`
     select q.type, q.quarter + make_interval(mins => 5 * w.i) as slot, w.count, w.sum, w.min, w.max
       from measurement_quarters q
      cross join lateral (values (0, q.w0_count, q.w0_sum, q.w0_min, q.w0_max),
                                 (1, q.w1_count, q.w1_sum, q.w1_min, q.w1_max),
                                 (2, q.w2_count, q.w2_sum, q.w2_min, q.w2_max)) w(i, count, sum, min, max)
-     where q.user_id = ${userId} and q.type = any(${typeArray(types)})
-       and q.quarter >= ${ts(innerFrom)} and q.quarter < ${ts(innerTo)} and w.count > 0
+     where ${inner} and w.count > 0`
+  return sql`
+    ${rollup}
     union all
-    select type, ${fiveOf(sql`measured_at`)}, count(*)::int, sum(value), min(value), max(value)
+    select type, ${(slot === '15m' ? quarterOf : fiveOf)(sql`measured_at`)}, count(*)::int, sum(value), min(value), max(value)
       from (${edges}) r
      group by 1, 2`
 }
@@ -336,18 +334,7 @@ async function dayBuckets(
   toMs: number,
   tz: string,
 ): Promise<AggregateRow[]> {
-  let innerFrom = ceilTo(fromMs, QUARTER_MS)
-  let innerTo = floorTo(toMs, QUARTER_MS)
-  if (innerFrom >= innerTo) innerFrom = innerTo = fromMs
-  const edges = await rawSamplesIn(
-    db,
-    userId,
-    [type],
-    [
-      [fromMs, innerFrom],
-      [innerTo, toMs],
-    ],
-  )
+  const { innerFrom, innerTo, edges } = await splitAtQuarters(db, userId, [type], fromMs, toMs)
   return queryRows<AggregateRow>(
     db,
     sql`
@@ -394,36 +381,40 @@ export const RESTING_WINDOW_MIN_MINUTES = 3
  * Per-day sums, counts, extremes and resting heart rate over local days [fromDate, toDate]; SQL of one query.
  * Local days start and end on UTC quarter-hours in every zone, so the rollup alone answers them exactly.
  */
+/**
+ * How many of window w's five minutes have samples: the bits of minute_mask, added up as integers (a cast to
+ * bit(5) for bit_count allocated a bit string per row, a tenth of a year's daily statistics).
+ */
+const minutesOfWindow = (w: number) => [0, 1, 2, 3, 4].map((b) => `((q.minute_mask >> ${5 * w + b}) & 1)`).join(' + ')
+
 function dailyCore(userId: string, tz: string, fromDate: string, toDate: string): SQL {
+  // One pass over the quarter-hours (a year is 35,040 rows per type), grouped by day and type at once: the
+  // resting heart rate is a min in the same groups, so no intermediate row set is materialised (a CTE read
+  // twice was written out, to disk past work_mem, and read back).
   return sql`
     bounds as (${dayBounds(sql`${fromDate}::date`, sql`${toDate}::date + 1`, tz)}),
-    src as (
-      select b.first_day + width_bucket(q.quarter, b.starts) - 1 as day, q.type, q.count, q.sum, q.min, q.max,
-             case when q.type = 'heart_rate' then least(${sql.join(
+    per_type as (
+      select b.first_day + width_bucket(q.quarter, b.starts) - 1 as day, q.type,
+             sum(q.count)::float8 as n, sum(q.sum) as s, min(q.min) as lo, max(q.max) as hi,
+             min(case when q.type = 'heart_rate' then least(${sql.join(
                WINDOWS.map((w) =>
-                 sql.raw(`case when bit_count(((q.minute_mask >> ${5 * w}) & 31)::bit(5)) >= ${RESTING_WINDOW_MIN_MINUTES}
+                 sql.raw(`case when ${minutesOfWindow(w)} >= ${RESTING_WINDOW_MIN_MINUTES}
                      then q.w${w}_sum / q.w${w}_count end`),
                ),
                sql`, `,
-             )}) end as resting
+             )}) end) as resting
         from bounds b
         join measurement_quarters q
           on q.user_id = ${userId} and q.type = any(${typeArray(STAT_TYPES)})
          and q.quarter >= b.starts[1] and q.quarter < b.starts[cardinality(b.starts)]
+       group by 1, 2
     ),
     days as (
       select d::date as day from generate_series(${fromDate}::date::timestamp, ${toDate}::date::timestamp, interval '1 day') d
     ),
-    per_type as (
-      select day, type, sum(count)::float8 as n, sum(sum) as s, min(min) as lo, max(max) as hi
-        from src group by day, type
-    ),
-    resting as (
-      select day, min(resting) as bpm from src where resting is not null group by day
-    ),
     daily as (
       select d.day,
-             r.bpm as resting_heart_rate,
+             max(p.resting) filter (where p.type = 'heart_rate') as resting_heart_rate,
              max(p.n) filter (where p.type = 'heart_rate') as hr_n,
              max(p.s) filter (where p.type = 'heart_rate') as hr_s,
              max(p.lo) filter (where p.type = 'heart_rate') as heart_rate_min,
@@ -440,8 +431,7 @@ function dailyCore(userId: string, tz: string, fromDate: string, toDate: string)
              max(p.s) filter (where p.type = 'active_energy') as active_energy
         from days d
         left join per_type p on p.day = d.day
-        left join resting r on r.day = d.day
-       group by d.day, r.bpm
+       group by d.day
     )`
 }
 
@@ -505,11 +495,10 @@ export function createMeasurementRepository(db: Db) {
     ): Promise<SampleRow[]> {
       // One snapshot for the rows and the blocks: a compaction committing between the two reads would show a
       // sample twice or not at all.
-      return db.transaction(
-        async (tx) => {
-          const rows = await queryRows<SampleRow>(
-            tx,
-            sql`
+      return readSnapshot(db, async (tx) => {
+        const rows = await queryRows<SampleRow>(
+          tx,
+          sql`
             select type, ${iso(sql`measured_at`)} as timestamp, nullif(device_id, '') as device_id, value
               from measurements
              where user_id = ${userId} and type = ${q.type}
@@ -520,65 +509,63 @@ export function createMeasurementRepository(db: Db) {
              -- device_id has collation "C" (migration 0021): code point order, the order of the blocks' merge.
              order by measurements.measured_at, measurements.device_id
              limit ${q.limit}`,
+        )
+        const lower = Math.max(q.from?.getTime() ?? EARLIEST, q.after?.at.getTime() ?? EARLIEST)
+        const upper = q.to?.getTime() ?? LATEST
+        const after: StoredSample | undefined = q.after
+          ? { type: q.type, deviceId: q.after.deviceId, at: q.after.at.getTime(), value: 0 }
+          : undefined
+        const fromBlocks: StoredSample[] = []
+        let blocksDoneBefore = LATEST
+        let cursor: { hour: number; deviceId: string } | undefined
+        for (;;) {
+          const batch = await blocksIn(
+            tx,
+            userId,
+            [q.type],
+            lower,
+            upper,
+            cursor
+              ? sql`and (hour, device_id) > (${new Date(cursor.hour).toISOString()}::timestamptz, ${cursor.deviceId})`
+              : sql``,
+            LIST_BLOCK_BATCH,
           )
-          const lower = Math.max(q.from?.getTime() ?? EARLIEST, q.after?.at.getTime() ?? EARLIEST)
-          const upper = q.to?.getTime() ?? LATEST
-          const after: StoredSample | undefined = q.after
-            ? { type: q.type, deviceId: q.after.deviceId, at: q.after.at.getTime(), value: 0 }
-            : undefined
-          const fromBlocks: StoredSample[] = []
-          let blocksDoneBefore = LATEST
-          let cursor: { hour: number; deviceId: string } | undefined
-          for (;;) {
-            const batch = await blocksIn(
-              tx,
-              userId,
-              [q.type],
-              lower,
-              upper,
-              cursor
-                ? sql`and (hour, device_id) > (${new Date(cursor.hour).toISOString()}::timestamptz, ${cursor.deviceId})`
-                : sql``,
-              LIST_BLOCK_BATCH,
-            )
-            for (const x of samplesOf(batch, lower, upper)) {
-              if (!after || compareSamples(x, after) > 0) fromBlocks.push(x)
-            }
-            if (batch.length < LIST_BLOCK_BATCH) break
-            const last = batch[batch.length - 1]
-            cursor = { hour: hourOfRow(last), deviceId: last.device_id }
-            // Blocks not read yet start at this hour or later.
-            blocksDoneBefore = cursor.hour
-            if (fromBlocks.filter((x) => x.at < blocksDoneBefore).length >= q.limit) break
-            blocksDoneBefore = LATEST
+          for (const x of samplesOf(batch, lower, upper)) {
+            if (!after || compareSamples(x, after) > 0) fromBlocks.push(x)
           }
-          if (fromBlocks.length === 0) return rows
-          const lastRow = rows.length === q.limit ? rows[rows.length - 1] : undefined
-          const lastRowKey: StoredSample | undefined = lastRow
-            ? { type: q.type, deviceId: lastRow.device_id ?? NO_DEVICE, at: Date.parse(lastRow.timestamp), value: 0 }
-            : undefined
-          const merged = [
-            ...rows.map((r) => ({
-              key: { type: q.type, deviceId: r.device_id ?? NO_DEVICE, at: Date.parse(r.timestamp), value: r.value },
-              row: r,
+          if (batch.length < LIST_BLOCK_BATCH) break
+          const last = batch[batch.length - 1]
+          cursor = { hour: hourOfRow(last), deviceId: last.device_id }
+          // Blocks not read yet start at this hour or later.
+          blocksDoneBefore = cursor.hour
+          if (fromBlocks.filter((x) => x.at < blocksDoneBefore).length >= q.limit) break
+          blocksDoneBefore = LATEST
+        }
+        if (fromBlocks.length === 0) return rows
+        const lastRow = rows.length === q.limit ? rows[rows.length - 1] : undefined
+        const lastRowKey: StoredSample | undefined = lastRow
+          ? { type: q.type, deviceId: lastRow.device_id ?? NO_DEVICE, at: Date.parse(lastRow.timestamp), value: 0 }
+          : undefined
+        const merged = [
+          ...rows.map((r) => ({
+            key: { type: q.type, deviceId: r.device_id ?? NO_DEVICE, at: Date.parse(r.timestamp), value: r.value },
+            row: r,
+          })),
+          ...fromBlocks
+            .filter((x) => x.at < blocksDoneBefore && (!lastRowKey || compareSamples(x, lastRowKey) <= 0))
+            .map((x) => ({
+              key: x,
+              row: {
+                type: x.type,
+                timestamp: new Date(x.at).toISOString(),
+                device_id: x.deviceId === NO_DEVICE ? null : x.deviceId,
+                value: x.value,
+              },
             })),
-            ...fromBlocks
-              .filter((x) => x.at < blocksDoneBefore && (!lastRowKey || compareSamples(x, lastRowKey) <= 0))
-              .map((x) => ({
-                key: x,
-                row: {
-                  type: x.type,
-                  timestamp: new Date(x.at).toISOString(),
-                  device_id: x.deviceId === NO_DEVICE ? null : x.deviceId,
-                  value: x.value,
-                },
-              })),
-          ]
-          merged.sort((a, b) => compareSamples(a.key, b.key))
-          return merged.slice(0, q.limit).map((m) => m.row)
-        },
-        { isolationLevel: 'repeatable read', accessMode: 'read only' },
-      )
+        ]
+        merged.sort((a, b) => compareSamples(a.key, b.key))
+        return merged.slice(0, q.limit).map((m) => m.row)
+      })
     },
 
     /** avg/min/max/count/sum of one type per bucket over [from, to); empty buckets are left out. */
@@ -587,11 +574,19 @@ export function createMeasurementRepository(db: Db) {
       q: { type: MeasurementTypeName; from: Date; to: Date; bucket: Bucket; timeZone: string },
     ): Promise<AggregateRow[]> {
       const { bucket, timeZone: tz } = q
-      if (bucket === '1d') return dayBuckets(db, userId, q.type, q.from.getTime(), q.to.getTime(), tz)
-      const res = await queryRows<AggregateRow>(
-        db,
-        sql`
-        with m as (${await (bucket === '1m' ? minuteSource : bucket === '5m' ? fiveMinuteSource : quarterSource)(db, userId, [q.type], q.from.getTime(), q.to.getTime())}),
+      const fromMs = q.from.getTime()
+      const toMs = q.to.getTime()
+      // One snapshot for the blocks decoded here and the statement reading the row table and the rollup.
+      return readSnapshot(db, async (tx) => {
+        if (bucket === '1d') return dayBuckets(tx, userId, q.type, fromMs, toMs, tz)
+        const source =
+          bucket === '1m'
+            ? await minuteSource(tx, userId, [q.type], fromMs, toMs)
+            : await rollupSource(tx, userId, [q.type], fromMs, toMs, bucket === '5m' ? '5m' : '15m')
+        return queryRows<AggregateRow>(
+          tx,
+          sql`
+        with m as (${source}),
         b as (
           select ${bucketStart(bucket, tz)} as start, sum(count)::int as count, sum(sum) as sum,
                  min(min) as min, max(max) as max
@@ -600,8 +595,8 @@ export function createMeasurementRepository(db: Db) {
         select ${iso(sql`b.start`)} as start, ${iso(bucketEnd(bucket, tz))} as "end",
                count, sum / count as avg, min, max, sum
           from b order by b.start`,
-      )
-      return res
+        )
+      })
     },
 
     /**
@@ -677,13 +672,15 @@ export function createMeasurementRepository(db: Db) {
       to: Date,
     ): Promise<Partial<Record<MeasurementTypeName, WindowStat>>> {
       if (to.getTime() <= from.getTime()) return {}
-      const res = await queryRows<WindowStat & { type: MeasurementTypeName }>(
-        db,
-        sql`
-        with m as (${await quarterSource(db, userId, TYPE_NAMES, from.getTime(), to.getTime())})
+      const res = await readSnapshot(db, async (tx) =>
+        queryRows<WindowStat & { type: MeasurementTypeName }>(
+          tx,
+          sql`
+        with m as (${await rollupSource(tx, userId, TYPE_NAMES, from.getTime(), to.getTime(), '15m')})
         select type, sum(count)::int as count, sum(sum) / sum(count) as avg, min(min) as min, max(max) as max,
                sum(sum) as sum
           from m group by type order by type`,
+        ),
       )
       const out: Partial<Record<MeasurementTypeName, WindowStat>> = {}
       for (const { type, ...stat } of res) {
@@ -694,19 +691,21 @@ export function createMeasurementRepository(db: Db) {
 
     /** The time (ms) of the user's first sample of a type at or after `from`, or null when there is none. */
     async nextSampleAt(userId: string, type: MeasurementTypeName, from: Date): Promise<number | null> {
-      const [row] = await queryRows<{ at: string }>(
-        db,
-        sql`
-        select ${iso(sql`measured_at`)} as at from measurements
-         where user_id = ${userId} and type = ${type} and measured_at >= ${ts(from.getTime())}
-         order by measured_at limit 1`,
-      )
-      const rowAt = row ? Date.parse(row.at) : null
-      // The first block holding a sample at or after `from` (its first sample, or a later one of the hour).
-      const [block] = await blocksIn(db, userId, [type], from.getTime(), rowAt ?? LATEST, sql``, 1)
-      if (!block) return rowAt
-      const [first] = samplesOf([block], from.getTime(), LATEST).sort(compareSamples)
-      return rowAt === null || (first && first.at < rowAt) ? (first?.at ?? rowAt) : rowAt
+      return readSnapshot(db, async (tx) => {
+        const [row] = await queryRows<{ at: string }>(
+          tx,
+          sql`
+          select ${iso(sql`measured_at`)} as at from measurements
+           where user_id = ${userId} and type = ${type} and measured_at >= ${ts(from.getTime())}
+           order by measured_at limit 1`,
+        )
+        const rowAt = row ? Date.parse(row.at) : null
+        // The first block holding a sample at or after `from` (its first sample, or a later one of the hour).
+        const [block] = await blocksIn(tx, userId, [type], from.getTime(), rowAt ?? LATEST, sql``, 1)
+        if (!block) return rowAt
+        const [first] = samplesOf([block], from.getTime(), LATEST).sort(compareSamples)
+        return rowAt === null || (first && first.at < rowAt) ? (first?.at ?? rowAt) : rowAt
+      })
     },
 
     /** The first and last sample time of a type (ms), or null when the user has none. */
@@ -735,19 +734,21 @@ export function createMeasurementRepository(db: Db) {
       userId: string,
       q: { type: MeasurementTypeName; from: Date; to: Date; maxHoldMinutes: number },
     ): Promise<Array<{ deviceId: string; value: number; start: number; end: number; lastSample: number }>> {
-      const rows = await queryRows<{
-        device_id: string
-        value: number
-        start: string
-        end: string
-        last_sample: string
-      }>(
-        db,
-        sql`
+      // One snapshot for the blocks decoded here and the statement reading the row table.
+      const rows = await readSnapshot(db, async (tx) =>
+        queryRows<{
+          device_id: string
+          value: number
+          start: string
+          end: string
+          last_sample: string
+        }>(
+          tx,
+          sql`
         with s as (
           select device_id, measured_at, value,
                  lead(measured_at) over (partition by device_id order by measured_at) as next_at
-            from (${await rawSamples(db, userId, [q.type], q.from.getTime(), q.to.getTime())}) r
+            from (${await rawSamples(tx, userId, [q.type], q.from.getTime(), q.to.getTime())}) r
         ),
         seg as (
           select device_id, value, measured_at as start_at,
@@ -765,6 +766,7 @@ export function createMeasurementRepository(db: Db) {
                ${iso(sql`max(start_at)`)} as last_sample
           from grouped group by device_id, value, grp
          order by device_id, min(start_at)`,
+        ),
       )
       return rows.map((r) => ({
         deviceId: r.device_id,
@@ -792,15 +794,17 @@ export function createMeasurementRepository(db: Db) {
       // The minutes that begin inside [start, end) hold the samples of [ceil(start), ceil(end)).
       const starts = sql.param(windows.map((w) => new Date(ceilTo(w.start, MINUTE_MS)).toISOString()))
       const ends = sql.param(windows.map((w) => new Date(ceilTo(w.end, MINUTE_MS)).toISOString()))
-      const compacted = await blockMinutesOfWindows(
-        db,
-        userId,
-        types,
-        windows.map((w) => ({ start: ceilTo(w.start, MINUTE_MS), end: ceilTo(w.end, MINUTE_MS) })),
-      )
-      const rows = await queryRows<{ i: number; type: MeasurementTypeName; avg: number; lowest_minute: number }>(
-        db,
-        sql`
+      // One snapshot for the blocks decoded here and the statement reading the row table.
+      const rows = await readSnapshot(db, async (tx) => {
+        const compacted = await blockMinutesOfWindows(
+          tx,
+          userId,
+          types,
+          windows.map((w) => ({ start: ceilTo(w.start, MINUTE_MS), end: ceilTo(w.end, MINUTE_MS) })),
+        )
+        return queryRows<{ i: number; type: MeasurementTypeName; avg: number; lowest_minute: number }>(
+          tx,
+          sql`
         with w as (
           select * from unnest(${starts}::timestamptz[], ${ends}::timestamptz[]) with ordinality as w(s, e, i)
         ),
@@ -827,7 +831,8 @@ export function createMeasurementRepository(db: Db) {
         )
         select i, type, sum(sum) / sum(count) as avg, min(sum / count) as lowest_minute
           from merged group by i, type`,
-      )
+        )
+      })
       for (const r of rows) {
         out[r.i][r.type] = { avg: r.avg, lowest_minute: r.lowest_minute }
       }

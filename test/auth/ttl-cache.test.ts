@@ -1,5 +1,5 @@
 import t from 'tap'
-import { TtlCache } from '../../plugins/auth.ts'
+import { SessionCache, TtlCache } from '../../plugins/auth.ts'
 
 t.test('one load per key while fresh, shared by concurrent misses', async (t) => {
   let loads = 0
@@ -55,3 +55,44 @@ t.test('bounded: past max entries the map starts over', async (t) => {
   await cache.get('a')
   t.equal(loads, 4, 'older ones were dropped')
 })
+
+t.test(
+  'stale entries leave the caches as newer ones arrive (a long-running server keeps only fresh ones)',
+  async (t) => {
+    let now = Date.parse('2026-12-01T12:00:00Z')
+    t.teardown(() => {
+      Date.now = realNow
+    })
+    const realNow = Date.now
+    Date.now = () => now
+    const size = (cache: object) => (cache as unknown as { entries: Map<string, unknown> }).entries.size
+    const ttl = new TtlCache(2000, async (key) => key)
+    for (let i = 0; i < 50; i++) await ttl.get(`u${i}`)
+    t.equal(size(ttl), 50)
+    await ttl.get('u0')
+    now += 2500
+    await ttl.get('late')
+    t.equal(size(ttl), 1, 'the 50 stale entries were dropped by the next miss')
+    t.equal(await ttl.get('late'), 'late')
+
+    const touched: string[] = []
+    const sessions = new SessionCache(
+      2000,
+      async (sid) => ({ active: true, sid }) as never,
+      async (sid) => {
+        touched.push(sid)
+      },
+    )
+    for (let i = 0; i < 50; i++) await sessions.get(`s${i}`)
+    t.equal(size(sessions), 50)
+    now += 61_000
+    await sessions.get('s0')
+    t.equal(size(sessions), 1, 'expired sessions are gone, the one asked again is back')
+    t.equal(
+      (sessions as unknown as { touched: Map<string, number> }).touched.size,
+      1,
+      'touch marks older than a minute too',
+    )
+    t.equal(touched.filter((s) => s === 's0').length, 2, 's0 is touched again after a minute')
+  },
+)

@@ -235,7 +235,8 @@ export async function startServer(env: Record<string, string>, options: StartOpt
     child,
     output: () => out,
     stop(signal = 'SIGTERM') {
-      if (child.exitCode !== null) return Promise.resolve(child.exitCode)
+      // A child ended by a signal (an OOM kill, an abort) has signalCode set and exitCode null; its 'exit' is past.
+      if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode)
       return new Promise((resolve) => {
         child.once('exit', (code) => resolve(code))
         child.kill(signal)
