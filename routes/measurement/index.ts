@@ -189,10 +189,11 @@ const measurementRoutes: FastifyPluginAsyncTypebox = async function measurementR
         'measurements',
         rows.map((r) => r.at),
       )
+      // The change log entry goes into the upload's own statement, recorded only when a sample was stored.
+      const userId = request.user.sub
+      const changes = rows.length ? sampleRanges(rows, 'created') : []
       const result = await app.db.transaction(async function ingestBatch(tx) {
-        const stored = await repo.ingest(request.user.sub, device_id, rows, tx)
-        if (stored.accepted > 0) await app.changes.record(tx, request.user.sub, sampleRanges(rows, 'created'))
-        return stored
+        return repo.ingest(userId, device_id, rows, tx, (stored) => app.changes.recording(userId, changes, stored))
       })
       result.duplicates += all.length - rows.length
       app.metrics.samplesIngested.inc({ result: 'accepted' }, result.accepted)
