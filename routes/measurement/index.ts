@@ -192,8 +192,10 @@ const measurementRoutes: FastifyPluginAsyncTypebox = async function measurementR
       // The change log entry goes into the upload's own statement, recorded only when a sample was stored.
       const userId = request.user.sub
       const changes = rows.length ? sampleRanges(rows, 'created') : []
-      const result = await app.db.transaction(async function ingestBatch(tx) {
-        return repo.ingest(userId, device_id, rows, tx, (stored) => app.changes.recording(userId, changes, stored))
+      // On PostgreSQL one round trip (the pool; the CLI's PGlite socket and PGlite take a transaction).
+      const result = await repo.store(userId, device_id, rows, {
+        pool: app.database.via === 'postgres' ? app.database.pool : undefined,
+        changes: (stored) => app.changes.recording(userId, changes, stored),
       })
       result.duplicates += all.length - rows.length
       app.metrics.samplesIngested.inc({ result: 'accepted' }, result.accepted)

@@ -1,5 +1,7 @@
 import { type SQL, sql } from 'drizzle-orm'
+import type pg from 'pg'
 import { type Db, type DbOrTx, queryRows } from '../../db/client.ts'
+import { pipelined } from '../../db/pipelined.ts'
 import { CATALOGUE, type MeasurementTypeName, TYPE_NAMES } from '../../db/schema/measurement-catalogue.ts'
 import { createUserRepository } from '../user/repository.ts'
 import {
@@ -11,6 +13,7 @@ import {
   deleteFromBlocks,
   hourOfRow,
   lockUser,
+  lockUserStatement,
   samplesOf,
   samplesSource,
   withoutCompacted,
@@ -461,6 +464,20 @@ async function insertSamples(
   options: { checkBlocks: boolean; changes?: (stored: SQL) => SQL },
 ): Promise<{ accepted: number; blocked: boolean }> {
   if (samples.length === 0) return { accepted: 0, blocked: false }
+  const [row] = await queryRows<{ accepted: number; blocked: boolean }>(
+    tx,
+    insertSamplesStatement(userId, device, samples, options),
+  )
+  return { accepted: row?.accepted ?? 0, blocked: row?.blocked === true }
+}
+
+/** The statement of insertSamples: one row (accepted int, blocked boolean). */
+function insertSamplesStatement(
+  userId: string,
+  device: string,
+  samples: NewSample[],
+  options: { checkBlocks: boolean; changes?: (stored: SQL) => SQL },
+): SQL {
   const hours = new Map<string, { type: string; hour: number }>()
   if (options.checkBlocks) {
     for (const s of samples) {
@@ -477,9 +494,7 @@ async function insertSamples(
             on b.user_id = ${userId} and b.type = k.type and b.device_id = ${device}
            and b.hour = timestamptz 'epoch' + k.hour_ms * interval '1 millisecond')`
     : sql`false`
-  const [row] = await queryRows<{ accepted: number; blocked: boolean }>(
-    tx,
-    sql`
+  return sql`
     with blocked as (select ${blocked} as yes),
     input as (
       select type, timestamptz 'epoch' + ms * interval '1 millisecond' as measured_at, value
@@ -498,9 +513,7 @@ async function insertSamples(
       ${rollupOf(userId, sql`select type, measured_at, value from ins`)}
       on conflict (user_id, type, quarter) do update set ${ADD_TO_ROLLUP}
     )${options.changes ? sql`, ${options.changes(sql`exists (select 1 from ins)`)}` : sql``}
-    select (select count(*) from ins)::int as accepted, (select yes from blocked) as blocked`,
-  )
-  return { accepted: row?.accepted ?? 0, blocked: row?.blocked === true }
+    select (select count(*) from ins)::int as accepted, (select yes from blocked) as blocked`
 }
 
 export function createMeasurementRepository(db: Db) {
@@ -526,15 +539,49 @@ export function createMeasurementRepository(db: Db) {
       batch: NewSample[],
       tx: DbOrTx,
       changes?: (stored: SQL) => SQL,
+      /** Known to meet a block already (store's first try): straight to the look at the blocks. */
+      blocked = false,
     ): Promise<{ accepted: number; duplicates: number }> {
       const device = deviceId ?? NO_DEVICE
       await lockUser(tx, userId, 'shared')
-      let stored = await insertSamples(tx, userId, device, batch, { checkBlocks: true, changes })
+      let stored = blocked
+        ? { accepted: 0, blocked: true }
+        : await insertSamples(tx, userId, device, batch, { checkBlocks: true, changes })
       if (stored.blocked) {
         const samples = await withoutCompacted(tx, userId, device, batch)
         stored = await insertSamples(tx, userId, device, samples, { checkBlocks: false, changes })
       }
       return { accepted: stored.accepted, duplicates: batch.length - stored.accepted }
+    },
+
+    /**
+     * A whole upload, all-or-nothing, as `ingest` in a transaction of its own. On a PostgreSQL pool
+     * (`pool`) the lock and the statement go in one round trip (db/pipelined.ts: one implicit transaction,
+     * each statement its own snapshot, so the statement still looks at the blocks only once it holds the
+     * lock); only a batch that meets a compacted block takes the transaction as well.
+     */
+    async store(
+      userId: string,
+      deviceId: string | undefined,
+      batch: NewSample[],
+      options: { pool?: pg.Pool; changes?: (stored: SQL) => SQL } = {},
+    ): Promise<{ accepted: number; duplicates: number }> {
+      let blocked = false
+      if (options.pool && batch.length > 0) {
+        const [row] = await pipelined(options.pool, [
+          lockUserStatement(userId, 'shared'),
+          insertSamplesStatement(userId, deviceId ?? NO_DEVICE, batch, {
+            checkBlocks: true,
+            changes: options.changes,
+          }),
+        ])
+        if (row?.blocked === 'f') {
+          const accepted = Number(row.accepted)
+          return { accepted, duplicates: batch.length - accepted }
+        }
+        blocked = true
+      }
+      return db.transaction((tx) => this.ingest(userId, deviceId, batch, tx, options.changes, blocked))
     },
 
     /**
