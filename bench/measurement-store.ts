@@ -6,8 +6,17 @@
  * One run, PostgreSQL (a scratch database `nowatch_bench_*` created and dropped) and then PGlite beside it:
  *  1. baseline: raw COPY of the 1 Hz heart rate of USERS users over HOURS hours into a plain row table of the
  *     old layout (the same columns and primary key, no rollup), 10,000-row COPYs on CONCURRENCY connections;
+ *     Then the same shape as the live HTTP batches of step 2: USERS clients at once, each COPYing its own user's
+ *     60-row batches (one COPY, hence one transaction, each) into the same table, SMALL_BATCHES each. The goal
+ *     (HTTP ≥ 50 % of COPY) is read per shape (issue 23b): 10,000-sample HTTP batches against the 10,000-row
+ *     COPYs, 60-sample HTTP batches against the 60-row COPYs (`ingestRatios`; the 60-sample batches against
+ *     the large COPYs, the reading before, is printed too). A 60-sample batch cannot be as cheap per sample as
+ *     a 10,000-row COPY whatever the server does: comparing those measures the batch size, not the server;
  *  2. the same samples through HTTP (POST /v1/measurements, 10,000-sample batches, all users at once), then
  *     USERS users sending 60-sample batches (a minute each, as a watch syncing live) for SMALL_BATCHES each;
+ *     BENCH_INGEST_ONLY=1 stops after this step (short before/after runs of the ingest path);
+ *     BENCH_SERVER_NODE_OPTIONS goes to the server (`--import=./bench/server-cpu-profile.mjs` profiles it;
+ *     node refuses --cpu-prof in NODE_OPTIONS);
  *  3. raw range reads (GET /v1/measurements, 10,000 a page) from the row table, compaction
  *     (compactMeasurements, as `npm run cli -- measurements compact`), the same reads from the blocks;
  *  4. storage all-in (tables, indexes, TOAST of measurements, measurement_quarters, measurement_blocks) per
@@ -141,7 +150,7 @@ async function startServer(serverEnv: Record<string, string>): Promise<string> {
       MEASUREMENT_BATCH_LIMIT: String(BATCH),
       // Measure throughput, not the load shedding of a shared machine (under-pressure's 503s).
       MAX_EVENT_LOOP_DELAY_MS: '0',
-      // e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile the server under the bench's load.
+      // e.g. `--import=./bench/server-cpu-profile.mjs` to profile the server under the bench's load.
       ...(process.env.BENCH_SERVER_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_SERVER_NODE_OPTIONS } : {}),
       ...serverEnv,
     },

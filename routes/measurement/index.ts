@@ -182,8 +182,8 @@ const measurementRoutes: FastifyPluginAsyncTypebox = async function measurementR
         const h = rawHorizon(retention, r.type, now)
         return h === null || r.at >= h
       })
-      // The months' partitions first (DDL on its own, usually a cache hit), then one transaction: the samples and
-      // their rollup, checked against the compacted blocks under the user's lock.
+      // The months' partitions first (DDL on its own, usually a cache hit), then one transaction: the samples, their
+      // rollup and the change log, checked against the compacted blocks under the user's lock (repository.ts store).
       await ensurePartitions(
         app.db,
         'measurements',
