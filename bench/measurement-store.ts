@@ -6,8 +6,17 @@
  * One run, PostgreSQL (a scratch database `nowatch_bench_*` created and dropped) and then PGlite beside it:
  *  1. baseline: raw COPY of the 1 Hz heart rate of USERS users over HOURS hours into a plain row table of the
  *     old layout (the same columns and primary key, no rollup), 10,000-row COPYs on CONCURRENCY connections;
+ *     Then the same shape as the live HTTP batches of step 2: USERS clients at once, each COPYing its own user's
+ *     60-row batches (one COPY, hence one transaction, each) into the same table, SMALL_BATCHES each. The goal
+ *     (HTTP ≥ 50 % of COPY) is read per shape (issue 23b): 10,000-sample HTTP batches against the 10,000-row
+ *     COPYs, 60-sample HTTP batches against the 60-row COPYs (`ingestRatios`; the 60-sample batches against
+ *     the large COPYs, the reading before, is printed too). A 60-sample batch cannot be as cheap per sample as
+ *     a 10,000-row COPY whatever the server does: comparing those measures the batch size, not the server;
  *  2. the same samples through HTTP (POST /v1/measurements, 10,000-sample batches, all users at once), then
  *     USERS users sending 60-sample batches (a minute each, as a watch syncing live) for SMALL_BATCHES each;
+ *     BENCH_INGEST_ONLY=1 stops after this step (short before/after runs of the ingest path);
+ *     BENCH_SERVER_NODE_OPTIONS goes to the server (`--import=./bench/server-cpu-profile.mjs` profiles it;
+ *     node refuses --cpu-prof in NODE_OPTIONS);
  *  3. raw range reads (GET /v1/measurements, 10,000 a page) from the row table, compaction
  *     (compactMeasurements, as `npm run cli -- measurements compact`), the same reads from the blocks;
  *  4. storage all-in (tables, indexes, TOAST of measurements, measurement_quarters, measurement_blocks) per
@@ -100,6 +109,22 @@ function heartRate(seed: number, start: number, count: number): Series {
   return { type: 'heart_rate', start, count, stepMs: 1000, value: (i) => values[i] }
 }
 
+const randomUuid = () =>
+  randomBytes(16)
+    .toString('hex')
+    .replace(/(.{8})(.{4})(.{4})(.{4})(.{12})/, '$1-$2-$3-$4-$5')
+
+/** COPY text bodies of `size`-row batches of the series for one user, in time order. */
+function* copyBatches(userId: string, s: Series, size: number): Generator<string> {
+  for (let b = 0; b * size < s.count; b++) {
+    let body = ''
+    for (let i = b * size; i < Math.min(s.count, (b + 1) * size); i++) {
+      body += `${userId}\t${s.type}\t${new Date(s.start + i * s.stepMs).toISOString()}\twatch\t${s.value(i)}\n`
+    }
+    yield body
+  }
+}
+
 async function pool<T>(items: Iterable<T>, concurrency: number, work: (item: T) => Promise<void>) {
   const it = items[Symbol.iterator]()
   await Promise.all(
@@ -125,6 +150,8 @@ async function startServer(serverEnv: Record<string, string>): Promise<string> {
       MEASUREMENT_BATCH_LIMIT: String(BATCH),
       // Measure throughput, not the load shedding of a shared machine (under-pressure's 503s).
       MAX_EVENT_LOOP_DELAY_MS: '0',
+      // e.g. `--import=./bench/server-cpu-profile.mjs` to profile the server under the bench's load.
+      ...(process.env.BENCH_SERVER_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_SERVER_NODE_OPTIONS } : {}),
       ...serverEnv,
     },
     { ready: '/readyz', testDefaults: false },
@@ -239,6 +266,9 @@ async function scenario(kind: 'postgres' | 'pglite') {
   }
   const { token, ids } = await seedBenchUsers(database, names, { password: PASSWORD, timeZone: ZONE })
   const hrOf = (u: number) => heartRate(u + 1, T0, size.hours * 3600)
+  // The live minutes after the bulk hours: 60-sample batches, the same for COPY and HTTP.
+  const liveStart = T0 + size.hours * 3600_000
+  const liveHeartRateOf = (u: number) => heartRate(1000 + u, liveStart, size.smallBatches * 60)
   // Each figure is printed as it is measured, so a failure later keeps what was measured.
   const out = new Proxy<Record<string, unknown>>(
     { sizes: size },
@@ -260,19 +290,7 @@ async function scenario(kind: 'postgres' | 'pglite') {
         primary key (user_id, type, measured_at, device_id))`)
     const copyPool = new pg.Pool({ connectionString: copyUrl, max: CONCURRENCY })
     function* copyBodies() {
-      for (let u = 0; u < size.users; u++) {
-        const s = hrOf(u)
-        const userId = randomBytes(16)
-          .toString('hex')
-          .replace(/(.{8})(.{4})(.{4})(.{4})(.{12})/, '$1-$2-$3-$4-$5')
-        for (let b = 0; b * BATCH < s.count; b++) {
-          let body = ''
-          for (let i = b * BATCH; i < Math.min(s.count, (b + 1) * BATCH); i++) {
-            body += `${userId}\theart_rate\t${new Date(s.start + i * 1000).toISOString()}\twatch\t${s.value(i)}\n`
-          }
-          yield body
-        }
-      }
+      for (let u = 0; u < size.users; u++) yield* copyBatches(randomUuid(), hrOf(u), BATCH)
     }
     const started = performance.now()
     let rows = 0
@@ -298,6 +316,34 @@ async function scenario(kind: 'postgres' | 'pglite') {
       sql`select pg_total_relation_size('bench_plain')::float8 as bytes, (select count(*) from bench_plain)::float8 as n`,
     )
     out.copy = { rows: plain.n, seconds, perSecond: plain.n / seconds, bytesPerSample: plain.bytes / plain.n }
+    // The same shape as HTTP's live batches (issue 23b): USERS clients at once, each COPYing its own user's
+    // 60-row batches, one transaction each, into the table the large COPYs filled.
+    // Connections are opened before the clock starts, as the HTTP clients' are kept alive.
+    const smallPool = new pg.Pool({ connectionString: copyUrl, max: size.users })
+    const clients = await Promise.all(Array.from({ length: size.users }, () => smallPool.connect()))
+    const smallStarted = performance.now()
+    let smallRows = 0
+    await Promise.all(
+      clients.map(async (client, u) => {
+        const userId = randomUuid()
+        try {
+          for (const body of copyBatches(userId, liveHeartRateOf(u), 60)) {
+            await pipeline(
+              async function* () {
+                yield body
+              },
+              client.query(copyFrom('copy bench_plain (user_id, type, measured_at, device_id, value) from stdin')),
+            )
+            smallRows += 60
+          }
+        } finally {
+          client.release()
+        }
+      }),
+    )
+    const smallSeconds = (performance.now() - smallStarted) / 1000
+    await smallPool.end()
+    out.copySmall = { rows: smallRows, seconds: smallSeconds, perSecond: smallRows / smallSeconds }
     await database.db.execute(sql`drop table bench_plain`)
   }
   if (kind === 'pglite') await database.close()
@@ -310,10 +356,23 @@ async function scenario(kind: 'postgres' | 'pglite') {
 
   // 2. HTTP ingest: 10,000-sample batches (CONCURRENCY users at a time), then 60-sample batches (all users at once).
   out.ingestLarge = await ingestAll(server, auths, (u) => batches(hrOf(u), BATCH), CONCURRENCY)
-  const liveStart = T0 + size.hours * 3600_000
-  out.ingestSmall = await ingestAll(server, auths, (u) =>
-    batches(heartRate(1000 + u, liveStart, size.smallBatches * 60), 60),
-  )
+  out.ingestSmall = await ingestAll(server, auths, (u) => batches(liveHeartRateOf(u), 60))
+  // HTTP ÷ COPY of the same shape (and the 60-sample batches against the large COPYs too, as before).
+  const copy = out.copy as { perSecond: number } | undefined
+  const copySmall = out.copySmall as { perSecond: number } | undefined
+  if (copy && copySmall) {
+    const large = (out.ingestLarge as { perSecond: number }).perSecond
+    const small = (out.ingestSmall as { perSecond: number }).perSecond
+    out.ingestRatios = {
+      'large HTTP / large COPY': large / copy.perSecond,
+      'small HTTP / small COPY': small / copySmall.perSecond,
+      'small HTTP / large COPY': small / copy.perSecond,
+    }
+  }
+  if (process.env.BENCH_INGEST_ONLY === '1') {
+    await bench.cleanUp()
+    return out
+  }
 
   // 3. Raw reads from rows, compaction, raw reads from blocks.
   await store.db.execute(sql`analyze`)

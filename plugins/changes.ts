@@ -59,6 +59,13 @@ export interface Changes {
    * user's change row lock until commit).
    */
   record(tx: DbOrTx, userId: string, entries: ChangeEntry | ChangeEntry[]): Promise<RecordedChange[]>
+  /**
+   * The same recording as WITH items (`change_cursor`, `change_logged`, ...) for a write path to put into its
+   * own last statement (the measurement upload), so the change costs no round trip of its own; nothing is
+   * recorded where `when` (an SQL boolean over the statement's other items) is false. The same rule as
+   * `record`: that statement is the transaction's last write.
+   */
+  recording(userId: string, entries: ChangeEntry[], when?: SQL): SQL
   /** Adds a statement run with every recording (see ChangeStatement); once, at start. */
   alsoWrite(statement: ChangeStatement): void
   /** Deletes entries older than the retention and moves each user's `pruned_seq`; answers how many went. */
@@ -102,9 +109,7 @@ export default fp(
         statements.push(statement)
       },
 
-      async record(tx, userId, entry) {
-        const entries = Array.isArray(entry) ? entry : [entry]
-        if (entries.length === 0) return []
+      recording(userId, entries, when) {
         const n = entries.length
         const values = entries.map(
           (
@@ -114,25 +119,31 @@ export default fp(
             ${e.range ? e.range.from.toISOString() : null}::timestamptz,
             ${e.range ? e.range.to.toISOString() : null}::timestamptz, ${e.range?.count ?? null}::int)`,
         )
-        const rows = await queryRows<{ seq: string | number; at: Date | string }>(
-          tx,
-          sql`
-          with c as (
-            insert into change_cursors as c (user_id, last_seq) values (${userId}, ${n}::bigint)
+        return sql`
+          change_cursor as (
+            insert into change_cursors as c (user_id, last_seq)
+            select ${userId}::uuid, ${n}::bigint ${when ? sql`where ${when}` : sql``}
             on conflict (user_id) do update set last_seq = c.last_seq + ${n}::bigint
             returning last_seq
           ),
-          logged as (
+          change_logged as (
             insert into change_log (user_id, seq, type, action, object_id, range_type, range_from, range_to, range_count)
             select ${userId}::uuid, c.last_seq - ${n}::bigint + v.ord, v.type, v.action, v.object_id, v.range_type, v.range_from, v.range_to, v.range_count
-              from c, (values ${sql.join(values, sql`, `)}) as v(ord, type, action, object_id, range_type, range_from, range_to, range_count)
+              from change_cursor c, (values ${sql.join(values, sql`, `)}) as v(ord, type, action, object_id, range_type, range_from, range_to, range_count)
              order by v.ord
             returning user_id, seq, type, action, object_id, range_type, range_from, range_to, range_count, at
           )${sql.join(
-            statements.map((s, i) => sql`, ${sql.raw(`also_${i}`)} as (${s(sql.raw('logged'))})`),
+            statements.map((s, i) => sql`, ${sql.raw(`change_also_${i}`)} as (${s(sql.raw('change_logged'))})`),
             sql``,
-          )}
-          select seq, at from logged order by seq`,
+          )}`
+      },
+
+      async record(tx, userId, entry) {
+        const entries = Array.isArray(entry) ? entry : [entry]
+        if (entries.length === 0) return []
+        const rows = await queryRows<{ seq: string | number; at: Date | string }>(
+          tx,
+          sql`with ${changes.recording(userId, entries)} select seq, at from change_logged order by seq`,
         )
         const recorded: RecordedChange[] = rows.map((r, i) => ({
           userId,

@@ -84,9 +84,19 @@ function observePool(pool: pg.Pool, observer: QueryObserver): () => void {
     client[OBSERVERS] = observers
     const query = client.query.bind(client) as (...args: unknown[]) => unknown
     ;(client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
-      // Streams (COPY, cursors) are submittables: not timed here.
-      if (typeof (args[0] as { submit?: unknown })?.submit === 'function') return query(...args)
       const start = process.hrtime.bigint()
+      // Streams (COPY, cursors) are submittables: not timed here; one that says when it is done (db/pipelined.ts) is.
+      if (typeof (args[0] as { submit?: unknown })?.submit === 'function') {
+        const done = (args[0] as { done?: unknown }).done
+        if (done instanceof Promise) {
+          const timedDone = () => {
+            const seconds = Number(process.hrtime.bigint() - start) / 1e9
+            for (const o of observers) o(seconds)
+          }
+          done.then(timedDone, timedDone)
+        }
+        return query(...args)
+      }
       const record = () => {
         const seconds = Number(process.hrtime.bigint() - start) / 1e9
         for (const o of observers) o(seconds)

@@ -18,8 +18,14 @@ const LOCK_CLASS = 727_274_023
 export type LockMode = 'shared' | 'exclusive'
 
 export async function lockUser(tx: DbOrTx, userId: string, mode: LockMode): Promise<void> {
-  if (mode === 'shared') await tx.execute(sql`select pg_advisory_xact_lock_shared(${LOCK_CLASS}, hashtext(${userId}))`)
-  else await tx.execute(sql`select pg_advisory_xact_lock(${LOCK_CLASS}, hashtext(${userId}))`)
+  await tx.execute(lockUserStatement(userId, mode))
+}
+
+/** The statement taking the user's lock until the end of the transaction. */
+export function lockUserStatement(userId: string, mode: LockMode): SQL {
+  return mode === 'shared'
+    ? sql`select pg_advisory_xact_lock_shared(${LOCK_CLASS}, hashtext(${userId}))`
+    : sql`select pg_advisory_xact_lock(${LOCK_CLASS}, hashtext(${userId}))`
 }
 
 /** Takes the user's exclusive lock if free at once; false when another transaction holds it. */

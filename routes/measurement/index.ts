@@ -182,17 +182,20 @@ const measurementRoutes: FastifyPluginAsyncTypebox = async function measurementR
         const h = rawHorizon(retention, r.type, now)
         return h === null || r.at >= h
       })
-      // The months' partitions first (DDL on its own, usually a cache hit), then one transaction: the samples and
-      // their rollup, checked against the compacted blocks under the user's lock.
+      // The months' partitions first (DDL on its own, usually a cache hit), then one transaction: the samples, their
+      // rollup and the change log, checked against the compacted blocks under the user's lock (repository.ts store).
       await ensurePartitions(
         app.db,
         'measurements',
         rows.map((r) => r.at),
       )
-      const result = await app.db.transaction(async function ingestBatch(tx) {
-        const stored = await repo.ingest(request.user.sub, device_id, rows, tx)
-        if (stored.accepted > 0) await app.changes.record(tx, request.user.sub, sampleRanges(rows, 'created'))
-        return stored
+      // The change log entry goes into the upload's own statement, recorded only when a sample was stored.
+      const userId = request.user.sub
+      const changes = rows.length ? sampleRanges(rows, 'created') : []
+      // On PostgreSQL one round trip (the pool; the CLI's PGlite socket and PGlite take a transaction).
+      const result = await repo.store(userId, device_id, rows, {
+        pool: app.database.via === 'postgres' ? app.database.pool : undefined,
+        changes: (stored) => app.changes.recording(userId, changes, stored),
       })
       result.duplicates += all.length - rows.length
       app.metrics.samplesIngested.inc({ result: 'accepted' }, result.accepted)

@@ -1,5 +1,7 @@
 import { type SQL, sql } from 'drizzle-orm'
+import type pg from 'pg'
 import { type Db, type DbOrTx, queryRows } from '../../db/client.ts'
+import { pipelined } from '../../db/pipelined.ts'
 import { CATALOGUE, type MeasurementTypeName, TYPE_NAMES } from '../../db/schema/measurement-catalogue.ts'
 import { readSnapshot } from '../../db/snapshot.ts'
 import { createUserRepository } from '../user/repository.ts'
@@ -12,6 +14,7 @@ import {
   deleteFromBlocks,
   hourOfRow,
   lockUser,
+  lockUserStatement,
   samplesOf,
   samplesSource,
   withoutCompacted,
@@ -437,6 +440,72 @@ function dailyCore(userId: string, tz: string, fromDate: string, toDate: string)
 
 const AVERAGED = ['hrv_rmssd', 'skin_temperature', 'spo2', 'respiratory_rate', 'stress'] as const
 
+/**
+ * The one statement of an upload: the samples (times as ms since the epoch, exact in int8 and cheaper for the
+ * server than parsing 10,000 timestamps) into the row table, skipping those already there; the rows stored
+ * added to their quarter-hours; the change log where `changes` gives its WITH items. With `checkBlocks`,
+ * nothing is written when a compacted block of the batch's (type, hour)s exists for the device (`blocked`).
+ */
+async function insertSamples(
+  tx: DbOrTx,
+  userId: string,
+  device: string,
+  samples: NewSample[],
+  options: { checkBlocks: boolean; changes?: (stored: SQL) => SQL },
+): Promise<{ accepted: number; blocked: boolean }> {
+  if (samples.length === 0) return { accepted: 0, blocked: false }
+  const [row] = await queryRows<{ accepted: number; blocked: boolean }>(
+    tx,
+    insertSamplesStatement(userId, device, samples, options),
+  )
+  return { accepted: row?.accepted ?? 0, blocked: row?.blocked === true }
+}
+
+/** The statement of insertSamples: one row (accepted int, blocked boolean). */
+function insertSamplesStatement(
+  userId: string,
+  device: string,
+  samples: NewSample[],
+  options: { checkBlocks: boolean; changes?: (stored: SQL) => SQL },
+): SQL {
+  const hours = new Map<string, { type: string; hour: number }>()
+  if (options.checkBlocks) {
+    for (const s of samples) {
+      const hour = Math.floor(s.at / 3600_000) * 3600_000
+      hours.set(`${s.type} ${hour}`, { type: s.type, hour })
+    }
+  }
+  const keys = [...hours.values()]
+  const blocked = options.checkBlocks
+    ? sql`exists (
+        select 1 from unnest(${sql.param(keys.map((k) => k.type))}::text[],
+                             ${sql.param(keys.map((k) => k.hour))}::int8[]) as k(type, hour_ms)
+          join measurement_blocks b
+            on b.user_id = ${userId} and b.type = k.type and b.device_id = ${device}
+           and b.hour = timestamptz 'epoch' + k.hour_ms * interval '1 millisecond')`
+    : sql`false`
+  return sql`
+    with blocked as (select ${blocked} as yes),
+    input as (
+      select type, timestamptz 'epoch' + ms * interval '1 millisecond' as measured_at, value
+        from unnest(${sql.param(samples.map((s) => s.type))}::text[], ${sql.param(samples.map((s) => s.at))}::int8[],
+                    ${sql.param(samples.map((s) => s.value))}::float8[]) as t(type, ms, value)
+       where not (select yes from blocked)
+    ),
+    ins as (
+      insert into measurements (user_id, type, measured_at, device_id, value)
+      select ${userId}, type, measured_at, ${device}, value from input
+      on conflict do nothing
+      returning type, measured_at, value
+    ),
+    roll as (
+      insert into measurement_quarters as m (${ROLLUP_COLUMNS})
+      ${rollupOf(userId, sql`select type, measured_at, value from ins`)}
+      on conflict (user_id, type, quarter) do update set ${ADD_TO_ROLLUP}
+    )${options.changes ? sql`, ${options.changes(sql`exists (select 1 from ins)`)}` : sql``}
+    select (select count(*) from ins)::int as accepted, (select yes from blocked) as blocked`
+}
+
 export function createMeasurementRepository(db: Db) {
   const users = createUserRepository(db)
 
@@ -447,41 +516,62 @@ export function createMeasurementRepository(db: Db) {
      * count/sum/min/max are added to their quarter-hours in measurement_quarters by the same statement, so the
      * rollup is never out of step with the raw rows. Under the user's shared lock (blocks.ts), so that no
      * compaction moves rows into blocks between the look at the blocks and the insert.
+     *
+     * Round trips (issue 23b): the lock, then one statement that inserts only if no block of the batch's
+     * (type, hour)s exists (the usual case: recent samples) and also writes the change log (`changes`, given
+     * the condition "some sample was stored"). Where a block exists (a re-send after compaction, a late
+     * sample of a compacted hour) that statement stores nothing and says so, and the batch goes again without
+     * the samples the blocks hold (withoutCompacted): two round trips more, only then.
      */
     async ingest(
       userId: string,
       deviceId: string | undefined,
       batch: NewSample[],
       tx: DbOrTx,
+      changes?: (stored: SQL) => SQL,
+      /** Known to meet a block already (store's first try): straight to the look at the blocks. */
+      blocked = false,
     ): Promise<{ accepted: number; duplicates: number }> {
       const device = deviceId ?? NO_DEVICE
       await lockUser(tx, userId, 'shared')
-      const samples = await withoutCompacted(tx, userId, device, batch)
-      const types = sql.param(samples.map((s) => s.type))
-      const times = sql.param(samples.map((s) => new Date(s.at).toISOString()))
-      const values = sql.param(samples.map((s) => s.value))
-      const [row] = await queryRows<{ accepted: number }>(
-        tx,
-        sql`
-        with input as (
-          select * from unnest(${types}::text[], ${times}::timestamptz[], ${values}::float8[])
-            as t(type, measured_at, value)
-        ),
-        ins as (
-          insert into measurements (user_id, type, measured_at, device_id, value)
-          select ${userId}, type, measured_at, ${device}, value from input
-          on conflict do nothing
-          returning type, measured_at, value
-        ),
-        roll as (
-          insert into measurement_quarters as m (${ROLLUP_COLUMNS})
-          ${rollupOf(userId, sql`select type, measured_at, value from ins`)}
-          on conflict (user_id, type, quarter) do update set ${ADD_TO_ROLLUP}
-        )
-        select count(*)::int as accepted from ins`,
-      )
-      const accepted = row?.accepted ?? 0
-      return { accepted, duplicates: batch.length - accepted }
+      let stored = blocked
+        ? { accepted: 0, blocked: true }
+        : await insertSamples(tx, userId, device, batch, { checkBlocks: true, changes })
+      if (stored.blocked) {
+        const samples = await withoutCompacted(tx, userId, device, batch)
+        stored = await insertSamples(tx, userId, device, samples, { checkBlocks: false, changes })
+      }
+      return { accepted: stored.accepted, duplicates: batch.length - stored.accepted }
+    },
+
+    /**
+     * A whole upload, all-or-nothing, as `ingest` in a transaction of its own. On a PostgreSQL pool
+     * (`pool`) the lock and the statement go in one round trip (db/pipelined.ts: one implicit transaction,
+     * each statement its own snapshot, so the statement still looks at the blocks only once it holds the
+     * lock); only a batch that meets a compacted block takes the transaction as well.
+     */
+    async store(
+      userId: string,
+      deviceId: string | undefined,
+      batch: NewSample[],
+      options: { pool?: pg.Pool; changes?: (stored: SQL) => SQL } = {},
+    ): Promise<{ accepted: number; duplicates: number }> {
+      let blocked = false
+      if (options.pool && batch.length > 0) {
+        const [row] = await pipelined(options.pool, [
+          lockUserStatement(userId, 'shared'),
+          insertSamplesStatement(userId, deviceId ?? NO_DEVICE, batch, {
+            checkBlocks: true,
+            changes: options.changes,
+          }),
+        ])
+        if (row?.blocked === 'f') {
+          const accepted = Number(row.accepted)
+          return { accepted, duplicates: batch.length - accepted }
+        }
+        blocked = true
+      }
+      return db.transaction((tx) => this.ingest(userId, deviceId, batch, tx, options.changes, blocked))
     },
 
     /**
