@@ -173,7 +173,8 @@ export function createProvider(app: FastifyInstance) {
     clients: [],
     scopes: Object.keys(OAUTH_SCOPES),
     claims: {
-      openid: ['sub'],
+      // amr (RFC 8176) says how the user signed in: ["pwd"], ["pwd","otp"], ["pwd","hwk","user"], ["hwk","user"].
+      openid: ['sub', 'amr'],
       'profile:read': ['email', 'email_verified', 'given_name', 'family_name', 'zoneinfo'],
     },
     async findAccount(_ctx, sub) {
