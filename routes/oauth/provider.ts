@@ -1,4 +1,4 @@
-import { createHash, createPrivateKey, hkdfSync, timingSafeEqual } from 'node:crypto'
+import { createHash, createPrivateKey, hkdfSync } from 'node:crypto'
 import { sql } from 'drizzle-orm'
 import type { FastifyInstance } from 'fastify'
 import type { Configuration, KoaContextWithOIDC } from 'oidc-provider'
@@ -7,7 +7,7 @@ import { OAUTH_SCOPES } from '../../plugins/oauth-scopes.ts'
 import { createUserRepository } from '../user/repository.ts'
 import { drizzleAdapter } from './adapter.ts'
 import { deviceConfirmPage, deviceInputPage, deviceSuccessPage, messagePage } from './pages.ts'
-import { createAuthorizationRepository, createOAuthClientRepository, hashClientSecret } from './repository.ts'
+import { createAuthorizationRepository, createOAuthClientRepository } from './repository.ts'
 
 /**
  * oidc-provider 9 prints `Unsupported runtime` to stderr when imported on Node 20 (its supported line is
@@ -333,12 +333,13 @@ export function createProvider(app: FastifyInstance) {
   provider.on('server_error', (_ctx: unknown, err: Error) => app.log.error({ err }, 'OAuth server error'))
   // The issuer's scheme and host, not the request's: every URL the library writes is under PUBLIC_URL.
   provider.proxy = true
-  // The client table keeps the SHA-256 of each secret: the comparison hashes what the client presents.
-  const Client = provider.Client as unknown as { prototype: { compareClientSecret(actual: string): boolean } }
-  Client.prototype.compareClientSecret = function compareClientSecret(this: { clientSecret?: string }, actual) {
-    const stored = Buffer.from(this.clientSecret ?? '', 'utf8')
-    const given = Buffer.from(hashClientSecret(String(actual)), 'utf8')
-    return stored.length === given.length && timingSafeEqual(stored, given)
+  // The client table keeps the SHA-256 of each secret: the comparison hashes what the client presents,
+  // and after a rotation also accepts the previous secret until its overlap ends (the library awaits it).
+  const Client = provider.Client as unknown as {
+    prototype: { compareClientSecret(actual: string): Promise<boolean> }
+  }
+  Client.prototype.compareClientSecret = function compareClientSecret(this: { clientId: string }, actual) {
+    return clients.secretMatches(this.clientId, String(actual))
   }
   return { provider, keys, issuer }
 }

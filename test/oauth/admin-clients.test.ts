@@ -155,6 +155,8 @@ t.test('a revoked client loses its tokens at once; a rotated secret replaces the
     method: 'POST',
     url: `/v1/admin/oauth-clients/${client_id}/rotate-secret`,
     headers: admin.headers,
+    // No overlap (a leaked secret); the overlap is tested in secret-rotation.test.ts.
+    payload: { overlap_s: 0 },
   })
   const refreshWith = (secret: string) =>
     oauth.refreshTokenGrantRequest(
@@ -164,7 +166,7 @@ t.test('a revoked client loses its tokens at once; a rotated secret replaces the
       tokens.refresh_token as string,
       insecure,
     )
-  t.equal((await refreshWith(client_secret)).status, 401, 'the old secret stops at once')
+  t.equal((await refreshWith(client_secret)).status, 401, 'with overlap_s 0 the old secret stops at once')
   const refreshed = await oauth.processRefreshTokenResponse(
     as,
     c.client,
