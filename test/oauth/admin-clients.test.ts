@@ -242,10 +242,19 @@ t.test('npm run cli -- oauth-client create / list / revoke', async (t) => {
   t.ok(list.some((c: { client_id: string }) => c.client_id === pub.client_id))
   const revoked = await cli('oauth-client', 'revoke', '--id', pub.client_id)
   t.ok(revoked.revoked)
+  const rotated = await cli('oauth-client', 'rotate', '--id', confidential.client_id, '--overlap-s', '600')
+  t.match(rotated, { client_id: confidential.client_id, client_secret: /^[A-Za-z0-9_-]{43}$/ })
+  t.not(rotated.client_secret, confidential.client_secret)
+  t.ok(Date.parse(rotated.previous_secret_expires) > Date.now(), 'the old secret overlaps')
+  await t.rejects(
+    run(process.execPath, ['--import', 'tsx', 'cli.ts', 'oauth-client', 'rotate', '--id', pub.client_id], { env }),
+    /revoked/,
+  )
   const database = await openDatabase({ dataDir: dir })
   try {
     const [row] = await database.db.select().from(oauthClients).where(eq(oauthClients.id, confidential.client_id))
-    t.equal(row.secretHash, hashClientSecret(confidential.client_secret))
+    t.equal(row.secretHash, hashClientSecret(rotated.client_secret))
+    t.equal(row.previousSecretHash, hashClientSecret(confidential.client_secret), 'the replaced one, until its end')
   } finally {
     await database.close()
   }

@@ -4,6 +4,7 @@ import * as oauth from 'oauth4webapi'
 import t, { type Test } from 'tap'
 import { queryRows } from '../../db/client.ts'
 import { createUser, login, sharedClient } from '../helpers/fixtures.ts'
+import { enrolTotp, totpAt } from '../helpers/mfa.ts'
 import {
   type FormAgent as Agent,
   FormAgent,
@@ -188,6 +189,25 @@ t.test('passkeys on the OAuth sign-in page', async (t) => {
     t.same(claims?.amr, ['pwd', 'hwk', 'user'], 'the ID token says password and passkey')
     t.equal((await fetch(`${url}/v1/measurements/types`, { headers: bearer(tokens.access_token) })).status, 200)
     t.same(await lastAttempt(user.id), { reason: null, success: true }, 'in the login history')
+  })
+
+  t.test('an account with a passkey and a TOTP app is offered both', async (t) => {
+    const user = await createUser(app)
+    const headers = bearer((await login(app, user)).access)
+    const { secret } = await enrolTotp(app, headers, Date.now())
+    const authenticator = SoftwareAuthenticator.forApp(app)
+    await registerPasskey(app, headers, authenticator)
+    const { agent, req, page } = await signInPage()
+    const second = await agent.submit(page.html, { email: user.email, password: user.password })
+    const html = second.page?.html ?? ''
+    t.match(html, /use your passkey, or enter the code of your authenticator app, or a recovery code/)
+    t.match(html, /data-passkey-options=/)
+    t.match(html, /name="code"/)
+    t.notMatch(html, /data-passkey-unsupported/, 'the code works without script')
+    // The code (next time step: each step counts once) finishes it as before.
+    const done = await agent.submit(html, { code: await totpAt(secret, Date.now() + 30_000) })
+    const tokens = await consentAndExchange(t, agent, req, done.page?.html ?? '')
+    t.same(oauth.getValidatedIdTokenClaims(tokens)?.amr, ['pwd', 'otp'])
   })
 
   t.test('passwordless: "Sign in with a passkey" on the first step', async (t) => {
