@@ -25,6 +25,9 @@ const USAGE = `Operator commands (npm run cli -- <command>):
   oauth-client create --name NAME --redirect-uri URI [--redirect-uri URI …] --scope "S1 S2 …" [--public]
                                             register a third-party app (OAuth client); prints client_id and, unless
                                             --public, client_secret (shown once) as JSON
+  oauth-client rotate --id CLIENT_ID [--overlap-s N]
+                                            a new client_secret (printed as JSON); the old one works N more
+                                            seconds (default CLIENT_SECRET_OVERLAP_S, 86400; 0 = stops at once)
   oauth-client list                         list the OAuth clients (never their secrets)
   oauth-client revoke --id CLIENT_ID        revoke an OAuth client and delete every grant and token it holds
   admin create --email E --password P [--first-name F] [--last-name L]
@@ -194,6 +197,25 @@ try {
           after = { at: last.createdAt, id: last.id }
         }
         print(all)
+        break
+      }
+      case 'oauth-client rotate': {
+        if (!values.id) fail('oauth-client rotate needs --id')
+        const overlap = values['overlap-s'] ?? String(config.CLIENT_SECRET_OVERLAP_S)
+        if (!/^\d{1,7}$/.test(overlap) || Number(overlap) > 2592000) fail('--overlap-s must be 0..2592000 seconds')
+        const oauthClientRepo = createOAuthClientRepository(database.db)
+        const rotated = await oauthClientRepo.rotate(values.id, Number(overlap))
+        if (!rotated) {
+          const existing = await oauthClientRepo.get(values.id)
+          fail(
+            !existing
+              ? 'no OAuth client has this id'
+              : existing.revokedAt
+                ? 'this OAuth client is revoked'
+                : 'a public client has no secret',
+          )
+        }
+        print({ ...toOAuthClient(rotated.row), client_secret: rotated.secret })
         break
       }
       case 'oauth-client revoke': {

@@ -18,6 +18,9 @@ export const oauthClients = pgTable('oauth_clients', {
   updatedAt: timestamp('updated_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
   secretRotatedAt: timestamp('secret_rotated_at', { withTimezone: true, precision: 3 }),
   revokedAt: timestamp('revoked_at', { withTimezone: true, precision: 3 }),
+  /** The secret before the last rotation (its SHA-256), accepted until `previous_secret_expires_at`. */
+  previousSecretHash: text('previous_secret_hash'),
+  previousSecretExpiresAt: timestamp('previous_secret_expires_at', { withTimezone: true, precision: 3 }),
 })
 
 /**

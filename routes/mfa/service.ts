@@ -132,6 +132,8 @@ export function createMfaService(app: FastifyInstance) {
     purpose: ChallengePurpose,
     userId: string | null,
     response: AuthenticationResponseJSON,
+    /** The one challenge this ceremony may answer (the OAuth page binds it to its interaction). */
+    boundChallenge?: string,
   ) {
     const passkey = await repo.passkeyByCredentialId(response.id, userId)
     if (!passkey) {
@@ -149,7 +151,8 @@ export function createMfaService(app: FastifyInstance) {
     try {
       verification = await verifyAuthenticationResponse({
         response,
-        expectedChallenge: (c) => repo.consumeChallenge(c, purpose, userId),
+        expectedChallenge: async (c) =>
+          (await repo.consumeChallenge(c, purpose, userId)) && (boundChallenge === undefined || c === boundChallenge),
         expectedOrigin: rp.origins,
         expectedRPID: rp.id,
         credential: {
@@ -184,6 +187,17 @@ export function createMfaService(app: FastifyInstance) {
     } catch {
       return null
     }
+  }
+
+  /**
+   * A passwordless passkey login (discoverable credential): the account it names, if it may log in, and
+   * how it authenticated. Opens nothing (`passkeyLogin` and the OAuth sign-in page end here).
+   */
+  async function passkeyAccount(response: AuthenticationResponseJSON, boundChallenge?: string) {
+    const result = await checkAssertion('login', null, response, boundChallenge)
+    const user = await users.findById(result.passkey.userId)
+    if (!loginAllowed(user)) throw badPasskey()
+    return { user, amr: result.amr, userVerified: result.userVerified }
   }
 
   /** Not disabled, and not locked for an e-mail left unverified past the deadline (as the password login). */
@@ -424,12 +438,49 @@ export function createMfaService(app: FastifyInstance) {
       return false
     },
 
+    /**
+     * A passkey as the second step of the OAuth sign-in page, after the password: the same checks and
+     * backoff as `verifyLogin` (a failure counts in the account's login failures). Answers the amr.
+     */
+    async checkLoginPasskey(
+      request: FastifyRequest,
+      user: UserRow,
+      response: AuthenticationResponseJSON,
+      boundChallenge?: string,
+    ): Promise<string[]> {
+      await auth.throttle(user.email)
+      try {
+        return (await checkAssertion('second_factor', user.id, response, boundChallenge)).amr
+      } catch (err) {
+        if (err instanceof AppError) {
+          await auth.history.record({
+            userId: user.id,
+            email: user.email,
+            success: false,
+            reason: 'invalid_mfa_code',
+            ...requestMeta(request),
+          })
+        }
+        throw err
+      }
+    },
+
+    /** Which second steps a signed-in-by-password account can take: a passkey, a code (TOTP or recovery). */
+    async loginFactors(userId: string): Promise<{ passkey: boolean; code: boolean }> {
+      const [totp, recovery, passkeys] = [
+        await repo.totp(userId),
+        await repo.recoveryCodeSummary(userId),
+        await repo.countPasskeys(userId),
+      ]
+      return { passkey: passkeys > 0, code: Boolean(totp?.confirmedAt) || (recovery?.remaining ?? 0) > 0 }
+    },
+
+    passkeyAccount,
+
     /** `POST /v1/auth/passkey/login`: a discoverable credential names and authenticates the account. */
     async passkeyLogin(request: FastifyRequest, response: AuthenticationResponseJSON): Promise<Tokens> {
-      const result = await checkAssertion('login', null, response)
-      const user = await users.findById(result.passkey.userId)
-      if (!loginAllowed(user)) throw badPasskey()
-      const sessionAuth: SessionAuth = { method: 'passkey', amr: result.amr, aal: result.userVerified ? 2 : 1 }
+      const { user, amr, userVerified } = await passkeyAccount(response)
+      const sessionAuth: SessionAuth = { method: 'passkey', amr, aal: userVerified ? 2 : 1 }
       return auth.openSession(request, user, sessionAuth, 'user')
     },
 

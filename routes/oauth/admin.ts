@@ -9,6 +9,7 @@ import {
   OAuthClientIdParamsSchema,
   OAuthClientSchema,
   PaginationQuerySchema,
+  RotateOAuthClientSecretBodySchema,
   UpdateOAuthClientBodySchema,
   decodeOAuthCursor,
   redirectUriProblem,
@@ -151,22 +152,33 @@ const oauthClientAdminRoutes: FastifyPluginAsyncTypebox = async function oauthCl
   app.post(
     '/admin/oauth-clients/:id/rotate-secret',
     {
+      // The body is optional: an absent one is the empty object (the default overlap).
+      preValidation: async function emptyBodyIsEmptyObject(request) {
+        request.body ??= {}
+      },
       schema: {
         ...schemaBase,
         summary: 'Give a confidential third-party app a new client secret',
         description:
-          "The new `client_secret` is in this answer only; the old one stops working at once (a client secret has one holder, the integrator's server). Issued tokens are not touched. A public client has no secret: `409 public_client`; a revoked one: `409 client_revoked`.",
+          "The new `client_secret` is in this answer only. The old one keeps working at the token, revocation and introspection endpoints for `overlap_s` seconds (default CLIENT_SECRET_OVERLAP_S, 24 h; `previous_secret_expires` says until when), so the integrator's servers can switch one by one; `overlap_s: 0` stops it at once (a leaked secret). Only the secret just replaced overlaps: rotating again ends any older one at once. Issued tokens are not touched. A public client has no secret: `409 public_client`; a revoked one: `409 client_revoked`.",
         params: OAuthClientIdParamsSchema,
-        response: { 200: IssuedOAuthClientSchema, ...errorResponses(400, ...ADMIN_ERRORS, 404, 409) },
+        body: RotateOAuthClientSecretBodySchema,
+        response: { 200: IssuedOAuthClientSchema, ...errorResponses(400, ...ADMIN_ERRORS, 404, 409, 413, 415) },
       },
     },
     async function rotateOAuthClientSecret(request) {
+      const overlapS = request.body.overlap_s ?? app.config.CLIENT_SECRET_OVERLAP_S
       const rotated = await db.transaction(async (tx) => {
-        const r = await clients.rotate(request.params.id, tx)
+        const r = await clients.rotate(request.params.id, overlapS, tx)
         if (r) {
           await audit.record(
             request,
-            { action: 'oauth_client.rotate_secret', targetType: 'oauth_client', targetId: r.row.id },
+            {
+              action: 'oauth_client.rotate_secret',
+              targetType: 'oauth_client',
+              targetId: r.row.id,
+              details: { overlap_s: overlapS },
+            },
             tx,
           )
         }

@@ -1,17 +1,22 @@
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { AuthenticationResponseJSON } from '@simplewebauthn/server'
 import { type Static, Type } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
 import { sql } from 'drizzle-orm'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type Provider from 'oidc-provider'
-import { AppError } from '../../plugins/errors.ts'
+import { AppError, errors } from '../../plugins/errors.ts'
 import { noteErrorId } from '../../plugins/metrics.ts'
 import { DOCS_CLIENT_ID, OAUTH_SCOPES, isOAuthScope } from '../../plugins/oauth-scopes.ts'
 import { createAuthService, requestMeta } from '../auth/service.ts'
+import { errorResponses } from '../common.ts'
+import { AuthenticationOptionsSchema, AuthenticationResponseSchema } from '../mfa/schemas.ts'
 import { createMfaService } from '../mfa/service.ts'
 import { createUserRepository } from '../user/repository.ts'
-import { consentPage, messagePage, pageCsp, secondFactorPage, signInPage } from './pages.ts'
+import { type PasskeyActions, consentPage, messagePage, pageCsp, secondFactorPage, signInPage } from './pages.ts'
+import { passkeyScriptRoute } from './passkey-script.ts'
 import { INTERACTION_PREFIX, OAUTH_ROUTES, createProvider } from './provider.ts'
 import { createOAuthClientRepository } from './repository.ts'
 
@@ -40,6 +45,14 @@ const ConsentBodySchema = Type.Object(
   { additionalProperties: false },
 )
 const CsrfBodySchema = Type.Object({ csrf: FormField }, { additionalProperties: false })
+const PasskeyBodySchema = Type.Object(
+  {
+    csrf: FormField,
+    /** The assertion of navigator.credentials.get(), as WebAuthn's toJSON() (JSON text; the page's script writes it). */
+    assertion: Type.String({ maxLength: 12_000 }),
+  },
+  { additionalProperties: false },
+)
 const HtmlSchema = Type.String({ description: 'An HTML page' })
 
 /** The pending password step of an account with a second factor, kept in the interaction (5 minutes). */
@@ -47,6 +60,17 @@ interface PendingMfa {
   accountId: string
   at: number
 }
+
+/**
+ * What an interaction keeps between its pages: the password step waiting for a second factor, and the
+ * WebAuthn challenge last handed to this interaction's page (its assertion must answer that one).
+ */
+interface InteractionState {
+  pendingMfa?: PendingMfa
+  passkeyChallenge?: string
+}
+
+const PENDING_MFA_MS = 300_000
 
 /**
  * The OAuth 2.0 authorization server for third-party apps (integrators): oidc-provider mounted under
@@ -61,6 +85,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async function oauthRoutes(app) {
   const auth = createAuthService(app)
   const mfa = createMfaService(app)
   const users = createUserRepository(app.db)
+  passkeyScriptRoute(app)
 
   // The docs page's own public client: Swagger UI's "Authorize" (code + PKCE) at PUBLIC_URL/docs.
   await createOAuthClientRepository(app.db).ensureDocsClient(
@@ -163,10 +188,10 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async function oauthRoutes(app) {
     }
   }
 
-  function page(reply: FastifyReply, html: string, redirectTo?: string, status = 200) {
+  function page(reply: FastifyReply, html: string, redirectTo?: string, status = 200, script = false) {
     return reply
       .status(status)
-      .header('content-security-policy', pageCsp(redirectTo))
+      .header('content-security-policy', pageCsp(redirectTo, script))
       .header('referrer-policy', 'same-origin')
       .type('text/html; charset=utf-8')
       .send(html)
@@ -197,6 +222,71 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async function oauthRoutes(app) {
     return reply.redirect(to, 303)
   }
 
+  const stateOf = (interaction: { result?: unknown }) => (interaction.result ?? {}) as InteractionState
+  const passkeyActions = (uid: string): PasskeyActions => ({
+    action: `${INTERACTION_PREFIX}/${uid}/passkey`,
+    optionsAction: `${INTERACTION_PREFIX}/${uid}/passkey/options`,
+  })
+
+  /** The sign-in page: e-mail and password, and (with script) a passwordless passkey. */
+  function firstStep(
+    reply: FastifyReply,
+    uid: string,
+    clientName: string,
+    redirectTo: string | undefined,
+    failed?: { error: AppError; email?: string },
+  ) {
+    return page(
+      reply,
+      signInPage({
+        action: `${INTERACTION_PREFIX}/${uid}/login`,
+        csrf: csrfOf(uid),
+        clientName,
+        email: failed?.email,
+        error: failed?.error.message,
+        passkey: passkeyActions(uid),
+      }),
+      redirectTo,
+      failed?.error.statusCode ?? 200,
+      true,
+    )
+  }
+
+  /** The second step after the password: a passkey and/or a code, whichever the account has. */
+  async function secondStep(
+    reply: FastifyReply,
+    uid: string,
+    accountId: string,
+    clientName: string,
+    redirectTo: string | undefined,
+    failed?: { message: string; status: number },
+  ) {
+    const factors = await mfa.loginFactors(accountId)
+    return page(
+      reply,
+      secondFactorPage({
+        action: `${INTERACTION_PREFIX}/${uid}/code`,
+        csrf: csrfOf(uid),
+        clientName,
+        error: failed?.message,
+        code: factors.code || !factors.passkey,
+        passkey: factors.passkey ? passkeyActions(uid) : undefined,
+      }),
+      redirectTo,
+      failed?.status ?? 200,
+      factors.passkey,
+    )
+  }
+
+  /** Keeps `state` in the stored interaction (it lives as long as the interaction does). */
+  async function saveState(uid: string, state: InteractionState) {
+    const stored = await provider.Interaction.find(uid)
+    if (!stored) return false
+    stored.result = state as never
+    await stored.save(Math.max(1, (stored.exp ?? 0) - Math.floor(Date.now() / 1000)))
+    return true
+  }
+
   app.get<{ Params: Static<typeof UidParamsSchema> }>(
     `${INTERACTION_PREFIX}/:uid`,
     { schema: { hide: true, params: UidParamsSchema, response: { 200: HtmlSchema, 400: HtmlSchema } } },
@@ -208,19 +298,9 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async function oauthRoutes(app) {
       const name = await clientName(interaction.params.client_id)
       const csrf = csrfOf(uid)
       if (interaction.prompt.name === 'login') {
-        const pending = (interaction.result as { pendingMfa?: PendingMfa } | undefined)?.pendingMfa
-        if (pending) {
-          return page(
-            reply,
-            secondFactorPage({ action: `${INTERACTION_PREFIX}/${uid}/code`, csrf, clientName: name }),
-            redirectTo,
-          )
-        }
-        return page(
-          reply,
-          signInPage({ action: `${INTERACTION_PREFIX}/${uid}/login`, csrf, clientName: name }),
-          redirectTo,
-        )
+        const pending = stateOf(interaction).pendingMfa
+        if (pending) return secondStep(reply, uid, pending.accountId, name, redirectTo)
+        return firstStep(reply, uid, name, redirectTo)
       }
       const user = interaction.session?.accountId ? await users.findById(interaction.session.accountId) : null
       if (!user) return expired(reply)
@@ -273,18 +353,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async function oauthRoutes(app) {
       const again = (error: AppError) => {
         noteErrorId(request, error.code)
         if (error.headers?.['retry-after']) reply.header('retry-after', error.headers['retry-after'])
-        return page(
-          reply,
-          signInPage({
-            action: `${INTERACTION_PREFIX}/${uid}/login`,
-            csrf: csrfOf(uid),
-            clientName: name,
-            email: request.body.email,
-            error: error.message,
-          }),
-          redirectTo,
-          error.statusCode,
-        )
+        return firstStep(reply, uid, name, redirectTo, { error, email: request.body.email })
       }
       let user: Awaited<ReturnType<typeof auth.checkCredentials>>
       try {
@@ -295,10 +364,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async function oauthRoutes(app) {
       }
       if (await app.mfa.hasFactor(user.id)) {
         // The password was right; the second factor follows on the next page, for this interaction only.
-        const stored = await provider.Interaction.find(uid)
-        if (!stored) return expired(reply)
-        stored.result = { pendingMfa: { accountId: user.id, at: Date.now() } } as never
-        await stored.save(Math.max(1, (stored.exp ?? 0) - Math.floor(Date.now() / 1000)))
+        if (!(await saveState(uid, { pendingMfa: { accountId: user.id, at: Date.now() } }))) return expired(reply)
         return reply.redirect(`${INTERACTION_PREFIX}/${uid}`, 303)
       }
       await auth.history.record({
@@ -326,31 +392,22 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async function oauthRoutes(app) {
     async function secondFactor(request, reply) {
       const { uid } = request.params
       const interaction = await details(request, reply, uid)
-      const pending = (interaction?.result as { pendingMfa?: PendingMfa } | undefined)?.pendingMfa
+      const pending = interaction ? stateOf(interaction).pendingMfa : undefined
       if (
         !interaction ||
         !pending ||
         !checkCsrf(request, uid, request.body.csrf) ||
-        Date.now() - pending.at > 300_000
+        Date.now() - pending.at > PENDING_MFA_MS
       ) {
         return expired(reply)
       }
       const redirectTo = interaction.params.redirect_uri as string | undefined
       const user = await users.findById(pending.accountId)
       if (!user || user.disabledAt) return expired(reply)
+      const name = await clientName(interaction.params.client_id)
       const retry = (message: string, status: number, code = 'invalid_mfa_code') => {
         noteErrorId(request, code)
-        return page(
-          reply,
-          secondFactorPage({
-            action: `${INTERACTION_PREFIX}/${uid}/code`,
-            csrf: csrfOf(uid),
-            clientName: String(interaction.params.client_id),
-            error: message,
-          }),
-          redirectTo,
-          status,
-        )
+        return secondStep(reply, uid, user.id, name, redirectTo, { message, status })
       }
       try {
         if (!(await mfa.checkLoginCode(request, user, request.body.code))) {
@@ -371,6 +428,111 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async function oauthRoutes(app) {
         ...requestMeta(request),
       })
       return finish(request, reply, { login: { accountId: user.id, amr: ['pwd', 'otp'] } })
+    },
+  )
+
+  /**
+   * The passkey of an interaction's sign-in: the second step of an account waiting for it after its
+   * password (its own passkeys, purpose `second_factor`), or else a passwordless sign-in (a discoverable
+   * credential, purpose `login`). The MFA domain's options, challenge storage and verification; the
+   * challenge is also kept in the interaction, so an assertion answers this sign-in's ceremony only.
+   */
+  function passkeyStep(interaction: { prompt: { name: string }; result?: unknown }) {
+    const state = stateOf(interaction)
+    if (interaction.prompt.name !== 'login') return null
+    if (state.pendingMfa) return Date.now() - state.pendingMfa.at > PENDING_MFA_MS ? null : state
+    return state
+  }
+
+  app.post<{ Params: Static<typeof UidParamsSchema>; Body: Static<typeof CsrfBodySchema> }>(
+    `${INTERACTION_PREFIX}/:uid/passkey/options`,
+    {
+      config: { rateLimit: { max: 30, timeWindow: 60_000, groupId: 'login' } },
+      schema: {
+        hide: true,
+        params: UidParamsSchema,
+        body: CsrfBodySchema,
+        response: { 200: AuthenticationOptionsSchema, ...errorResponses(400, 429) },
+      },
+    },
+    async function passkeyOptions(request, reply) {
+      const { uid } = request.params
+      const interaction = await details(request, reply, uid)
+      const state = interaction && passkeyStep(interaction)
+      if (!interaction || !state || !checkCsrf(request, uid, request.body.csrf)) {
+        throw errors.badRequest('interaction_expired', 'This sign-in has expired; go back to the app and start again.')
+      }
+      const accountId = state.pendingMfa?.accountId ?? null
+      if (accountId && !(await mfa.loginFactors(accountId)).passkey) {
+        throw errors.badRequest('no_passkey', 'This account has no passkey; use a code.')
+      }
+      const options = await mfa.assertionOptions(accountId ? 'second_factor' : 'login', accountId)
+      if (!(await saveState(uid, { ...state, passkeyChallenge: options.challenge }))) {
+        throw errors.badRequest('interaction_expired', 'This sign-in has expired; go back to the app and start again.')
+      }
+      return options
+    },
+  )
+
+  app.post<{ Params: Static<typeof UidParamsSchema>; Body: Static<typeof PasskeyBodySchema> }>(
+    `${INTERACTION_PREFIX}/:uid/passkey`,
+    {
+      config: { rateLimit: { max: 30, timeWindow: 60_000, groupId: 'login' } },
+      schema: {
+        hide: true,
+        params: UidParamsSchema,
+        body: PasskeyBodySchema,
+        response: { 200: HtmlSchema, 303: Type.Null(), 400: HtmlSchema, 401: HtmlSchema, 429: HtmlSchema },
+      },
+    },
+    async function passkeySignIn(request, reply) {
+      const { uid } = request.params
+      const interaction = await details(request, reply, uid)
+      const state = interaction && passkeyStep(interaction)
+      if (!interaction || !state || !checkCsrf(request, uid, request.body.csrf)) return expired(reply)
+      const redirectTo = interaction.params.redirect_uri as string | undefined
+      const name = await clientName(interaction.params.client_id)
+      const pending = state.pendingMfa
+      const user = pending ? await users.findById(pending.accountId) : null
+      if (pending && (!user || user.disabledAt)) return expired(reply)
+      const failed = (error: AppError) => {
+        noteErrorId(request, error.code)
+        if (error.headers?.['retry-after']) reply.header('retry-after', error.headers['retry-after'])
+        return user
+          ? secondStep(reply, uid, user.id, name, redirectTo, { message: error.message, status: error.statusCode })
+          : firstStep(reply, uid, name, redirectTo, { error })
+      }
+      // The challenge this page was given, once: a second post of the page needs a new ceremony.
+      const bound = state.passkeyChallenge
+      if (bound) await saveState(uid, { pendingMfa: pending })
+      const response = parseAssertion(request.body.assertion)
+      try {
+        if (!bound || !response)
+          throw errors.unauthorized('passkey_rejected', 'This passkey could not be verified for this account.')
+        if (user) {
+          const amr = await mfa.checkLoginPasskey(request, user, response, bound)
+          await auth.history.record({
+            userId: user.id,
+            email: user.email,
+            success: true,
+            reason: null,
+            ...requestMeta(request),
+          })
+          return finish(request, reply, { login: { accountId: user.id, amr: ['pwd', ...amr] } })
+        }
+        const signedIn = await mfa.passkeyAccount(response, bound)
+        await auth.history.record({
+          userId: signedIn.user.id,
+          email: signedIn.user.email,
+          success: true,
+          reason: null,
+          ...requestMeta(request),
+        })
+        return finish(request, reply, { login: { accountId: signedIn.user.id, amr: signedIn.amr } })
+      } catch (err) {
+        if (err instanceof AppError) return failed(err)
+        throw err
+      }
     },
   )
 
@@ -434,6 +596,17 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async function oauthRoutes(app) {
       return finish(request, reply, { error: 'access_denied', error_description: 'The user denied the request.' })
     },
   )
+}
+
+/** The assertion field of a passkey form: WebAuthn's toJSON() shape, or null. */
+function parseAssertion(text: string): AuthenticationResponseJSON | null {
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    return null
+  }
+  return Value.Check(AuthenticationResponseSchema, value) ? (value as unknown as AuthenticationResponseJSON) : null
 }
 
 export default oauthRoutes

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { OAUTH_SCOPES, isOAuthScope } from '../../plugins/oauth-scopes.ts'
 import { escapeHtml } from '../confirm-page.ts'
+import { passkeyScriptTag } from './passkey-script.ts'
 
 /**
  * The OAuth server's own pages: sign-in, consent, the device code pages and errors. Server-rendered,
@@ -32,18 +33,23 @@ export function redirectSource(uri: string | undefined): string {
   }
 }
 
-export function pageCsp(redirectTo?: string): string {
+/**
+ * The pages' CSP. `script`: the sign-in pages' passkey step, which loads our one script (same origin,
+ * integrity-checked) and fetches its WebAuthn options from this server; never inline script.
+ */
+export function pageCsp(redirectTo?: string, script = false): string {
   return [
     "default-src 'none'",
     `style-src ${STYLE_HASH}`,
+    ...(script ? ["script-src 'self'", "connect-src 'self'"] : []),
     `form-action 'self'${redirectTo ? ` ${redirectSource(redirectTo)}` : ''}`,
     "frame-ancestors 'none'",
     "base-uri 'none'",
   ].join('; ')
 }
 
-function layout(title: string, body: string): string {
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><meta name="robots" content="noindex"><meta name="referrer" content="same-origin"><title>${escapeHtml(title)} · NOWATCH</title><style>${STYLE}</style></head><body>${body}<p class="muted">NOWATCH</p></body></html>`
+function layout(title: string, body: string, script = false): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><meta name="robots" content="noindex"><meta name="referrer" content="same-origin"><title>${escapeHtml(title)} · NOWATCH</title><style>${STYLE}</style>${script ? passkeyScriptTag() : ''}</head><body>${body}<p class="muted">NOWATCH</p></body></html>`
 }
 
 const hidden = (fields: Record<string, string>) =>
@@ -51,7 +57,34 @@ const hidden = (fields: Record<string, string>) =>
     .map(([k, v]) => `<input type="hidden" name="${escapeHtml(k)}" value="${escapeHtml(v)}">`)
     .join('')
 
-export function signInPage(p: { action: string; csrf: string; clientName: string; email?: string; error?: string }) {
+/** Where a passkey form posts its assertion, and where its script asks for the WebAuthn options. */
+export interface PasskeyActions {
+  action: string
+  optionsAction: string
+}
+
+/**
+ * A passkey button: hidden until the script finds WebAuthn in this browser (without script the page is
+ * the password or code form alone). The script fills `assertion` and posts the form with its CSRF token.
+ */
+function passkeyForm(p: PasskeyActions & { csrf: string; label: string; secondary: boolean; failed: string }) {
+  return (
+    `<form method="post" action="${escapeHtml(p.action)}" data-passkey-options="${escapeHtml(p.optionsAction)}" hidden>` +
+    `${hidden({ csrf: p.csrf, assertion: '' })}` +
+    `<button type="submit"${p.secondary ? ' class="secondary"' : ''}>${escapeHtml(p.label)}</button>` +
+    `<p class="error" role="alert" data-passkey-status hidden>${escapeHtml(p.failed)}</p></form>`
+  )
+}
+
+export function signInPage(p: {
+  action: string
+  csrf: string
+  clientName: string
+  email?: string
+  error?: string
+  /** Passwordless sign-in with a discoverable passkey. */
+  passkey?: PasskeyActions
+}) {
   return layout(
     'Sign in',
     `<h1>Sign in to NOWATCH</h1><p><strong>${escapeHtml(p.clientName)}</strong> wants to connect to your NOWATCH account.</p>` +
@@ -59,18 +92,58 @@ export function signInPage(p: { action: string; csrf: string; clientName: string
       `<form method="post" action="${escapeHtml(p.action)}">${hidden({ csrf: p.csrf })}` +
       `<label for="email">E-mail</label><input id="email" type="email" name="email" autocomplete="username" required value="${escapeHtml(p.email ?? '')}">` +
       '<label for="password">Password</label><input id="password" type="password" name="password" autocomplete="current-password" required>' +
-      '<button type="submit">Sign in</button></form>',
+      '<button type="submit">Sign in</button></form>' +
+      (p.passkey
+        ? passkeyForm({
+            ...p.passkey,
+            csrf: p.csrf,
+            label: 'Sign in with a passkey',
+            secondary: true,
+            failed: 'The passkey did not work (or was cancelled). Try again, or use your password.',
+          })
+        : ''),
+    Boolean(p.passkey),
   )
 }
 
-export function secondFactorPage(p: { action: string; csrf: string; clientName: string; error?: string }) {
+export function secondFactorPage(p: {
+  action: string
+  csrf: string
+  clientName: string
+  error?: string
+  /** The account has a TOTP app or recovery codes left. */
+  code: boolean
+  /** The account has passkeys. */
+  passkey?: PasskeyActions
+}) {
+  const ways = [
+    p.passkey ? 'use your passkey' : '',
+    p.code ? 'enter the code of your authenticator app, or a recovery code' : '',
+  ]
+    .filter(Boolean)
+    .join(', or ')
   return layout(
     'Second factor',
-    `<h1>Your second factor</h1><p>To connect <strong>${escapeHtml(p.clientName)}</strong>, enter the code of your authenticator app, or a recovery code.</p>` +
+    `<h1>Your second factor</h1><p>To connect <strong>${escapeHtml(p.clientName)}</strong>, ${escapeHtml(ways)}.</p>` +
       (p.error ? `<p class="error" role="alert">${escapeHtml(p.error)}</p>` : '') +
-      `<form method="post" action="${escapeHtml(p.action)}">${hidden({ csrf: p.csrf })}` +
-      '<label for="code">Code</label><input id="code" type="text" name="code" inputmode="text" autocomplete="one-time-code" required>' +
-      '<button type="submit">Continue</button></form>',
+      (p.passkey
+        ? passkeyForm({
+            ...p.passkey,
+            csrf: p.csrf,
+            label: 'Use a passkey',
+            secondary: false,
+            failed: 'The passkey did not work (or was cancelled). Try again.',
+          }) +
+          (p.code
+            ? ''
+            : '<p class="error" data-passkey-unsupported>This account’s second factor is a passkey: use a browser that supports passkeys, with JavaScript on.</p>')
+        : '') +
+      (p.code
+        ? `<form method="post" action="${escapeHtml(p.action)}">${hidden({ csrf: p.csrf })}` +
+          '<label for="code">Code</label><input id="code" type="text" name="code" inputmode="text" autocomplete="one-time-code" required>' +
+          `<button type="submit"${p.passkey ? ' class="secondary"' : ''}>Continue</button></form>`
+        : ''),
+    Boolean(p.passkey),
   )
 }
 

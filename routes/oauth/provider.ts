@@ -1,4 +1,4 @@
-import { createHash, createPrivateKey, hkdfSync, timingSafeEqual } from 'node:crypto'
+import { createHash, createPrivateKey, hkdfSync } from 'node:crypto'
 import { sql } from 'drizzle-orm'
 import type { FastifyInstance } from 'fastify'
 import type { Configuration, KoaContextWithOIDC } from 'oidc-provider'
@@ -7,7 +7,7 @@ import { OAUTH_SCOPES } from '../../plugins/oauth-scopes.ts'
 import { createUserRepository } from '../user/repository.ts'
 import { drizzleAdapter } from './adapter.ts'
 import { deviceConfirmPage, deviceInputPage, deviceSuccessPage, messagePage } from './pages.ts'
-import { createAuthorizationRepository, createOAuthClientRepository, hashClientSecret } from './repository.ts'
+import { createAuthorizationRepository, createOAuthClientRepository } from './repository.ts'
 
 /**
  * oidc-provider 9 prints `Unsupported runtime` to stderr when imported on Node 20 (its supported line is
@@ -108,33 +108,67 @@ export function oauthKeys(secret: string) {
   }
 }
 
-/** RFC 8628 §3.5: polling sooner than this after the previous poll of a device code answers `slow_down`. */
+/** RFC 8628 §3.2: the polling interval a device is first given (and the default when none is given). */
 export const DEVICE_POLL_INTERVAL_S = 5
+/** RFC 8628 §3.5: each `slow_down` raises the device code's interval by 5 seconds, for all later polls. */
+export const SLOW_DOWN_STEP_S = 5
 
 /**
- * `slow_down` for a device that polls faster than the interval (RFC 8628 §3.2 default, 5 s): the library
- * answers `authorization_pending`; this turns it into `slow_down` when the same device code was polled
- * less than DEVICE_POLL_INTERVAL_S ago. The last poll is kept on the device code's row (every process).
+ * The device grant's polling rules, which the library leaves out: the device authorization answer names
+ * its `interval` (RFC 8628 §3.2), and a poll of a pending device code sooner than its interval after the
+ * previous poll answers `slow_down` and raises that code's interval by 5 s from then on (§3.5; the
+ * library would answer `authorization_pending`). Each device code's interval and last poll are a
+ * `DevicePoll` row of oauth_models (kind, device code) that expires with it, so every process agrees.
  */
-function slowDown(app: FastifyInstance) {
-  return async function slowDownMiddleware(ctx: KoaContextWithOIDC, next: () => Promise<void>) {
+function devicePolling(app: FastifyInstance) {
+  /** Records this poll of `code`; answers whether it came too soon, and the interval from now on. */
+  async function poll(code: string): Promise<{ tooSoon: boolean; interval: number }> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const [polled] = await queryRows<{ too_soon: boolean; interval: number }>(
+        app.db,
+        sql`update oauth_models m
+               set last_used_at = now(),
+                   payload = case when prev.too_soon
+                                  then jsonb_build_object('interval', prev.interval + ${SLOW_DOWN_STEP_S}::int)
+                                  else m.payload end
+              from (select id, (payload->>'interval')::int as interval,
+                           last_used_at > now() - make_interval(secs => (payload->>'interval')::int) as too_soon
+                      from oauth_models where kind = 'DevicePoll' and id = ${code} for update) prev
+             where m.kind = 'DevicePoll' and m.id = prev.id
+         returning prev.too_soon, (m.payload->>'interval')::int as interval`,
+      )
+      if (polled) return { tooSoon: polled.too_soon, interval: polled.interval }
+      // The first poll of this code (the interval runs between polls): it starts the row.
+      const started = await queryRows<{ id: string }>(
+        app.db,
+        sql`insert into oauth_models (kind, id, payload, expires_at, last_used_at)
+            select 'DevicePoll', id, jsonb_build_object('interval', ${DEVICE_POLL_INTERVAL_S}::int), expires_at, now()
+              from oauth_models where kind = 'DeviceCode' and id = ${code}
+            on conflict (kind, id) do nothing
+            returning id`,
+      )
+      if (started.length > 0) return { tooSoon: false, interval: DEVICE_POLL_INTERVAL_S }
+      // Another process started it at the same moment: this poll is the second one.
+    }
+    return { tooSoon: true, interval: DEVICE_POLL_INTERVAL_S }
+  }
+
+  return async function devicePollingMiddleware(ctx: KoaContextWithOIDC, next: () => Promise<void>) {
     await next()
+    if (ctx.path === OAUTH_ROUTES.device_authorization && ctx.status === 200) {
+      const body = ctx.body as { device_code?: string; interval?: number } | undefined
+      if (body?.device_code) body.interval = DEVICE_POLL_INTERVAL_S
+      return
+    }
     if (ctx.path !== OAUTH_ROUTES.token || ctx.status !== 400) return
     const body = ctx.body as { error?: string } | undefined
     const code = (ctx.oidc?.params as { device_code?: unknown } | undefined)?.device_code
     if (body?.error !== 'authorization_pending' || typeof code !== 'string') return
-    // The poll is counted only when it comes after the interval; a sooner one finds no row to update.
-    const counted = await queryRows<{ id: string }>(
-      app.db,
-      sql`update oauth_models set last_used_at = now()
-           where kind = 'DeviceCode' and id = ${code}
-             and (last_used_at is null or last_used_at <= now() - make_interval(secs => ${DEVICE_POLL_INTERVAL_S}))
-       returning id`,
-    )
-    if (counted.length === 0) {
+    const { tooSoon, interval } = await poll(code)
+    if (tooSoon) {
       ctx.body = {
         error: 'slow_down',
-        error_description: `poll at most every ${DEVICE_POLL_INTERVAL_S} seconds (and 5 more after each slow_down)`,
+        error_description: `polled sooner than the interval; poll at most every ${interval} seconds from now on`,
       }
     }
   }
@@ -173,7 +207,8 @@ export function createProvider(app: FastifyInstance) {
     clients: [],
     scopes: Object.keys(OAUTH_SCOPES),
     claims: {
-      openid: ['sub'],
+      // amr (RFC 8176) says how the user signed in: ["pwd"], ["pwd","otp"], ["pwd","hwk","user"], ["hwk","user"].
+      openid: ['sub', 'amr'],
       'profile:read': ['email', 'email_verified', 'given_name', 'family_name', 'zoneinfo'],
     },
     async findAccount(_ctx, sub) {
@@ -292,18 +327,19 @@ export function createProvider(app: FastifyInstance) {
   if (runtimeNotice) app.log.warn({ node: process.version }, runtimeNotice)
   const provider = new Provider(issuer, configuration)
   provider.use(offlineAccessWithoutPrompt as never)
-  provider.use(slowDown(app) as never)
+  provider.use(devicePolling(app) as never)
   // Koa would print failures to stderr; they go to our logger, without the request (no tokens in a log line).
   provider.silent = true
   provider.on('server_error', (_ctx: unknown, err: Error) => app.log.error({ err }, 'OAuth server error'))
   // The issuer's scheme and host, not the request's: every URL the library writes is under PUBLIC_URL.
   provider.proxy = true
-  // The client table keeps the SHA-256 of each secret: the comparison hashes what the client presents.
-  const Client = provider.Client as unknown as { prototype: { compareClientSecret(actual: string): boolean } }
-  Client.prototype.compareClientSecret = function compareClientSecret(this: { clientSecret?: string }, actual) {
-    const stored = Buffer.from(this.clientSecret ?? '', 'utf8')
-    const given = Buffer.from(hashClientSecret(String(actual)), 'utf8')
-    return stored.length === given.length && timingSafeEqual(stored, given)
+  // The client table keeps the SHA-256 of each secret: the comparison hashes what the client presents,
+  // and after a rotation also accepts the previous secret until its overlap ends (the library awaits it).
+  const Client = provider.Client as unknown as {
+    prototype: { compareClientSecret(actual: string): Promise<boolean> }
+  }
+  Client.prototype.compareClientSecret = function compareClientSecret(this: { clientId: string }, actual) {
+    return clients.secretMatches(this.clientId, String(actual))
   }
   return { provider, keys, issuer }
 }

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { and, desc, eq, inArray, isNull, or, sql } from 'drizzle-orm'
 import type { Db, DbOrTx } from '../../db/client.ts'
 import { type KeysetAfter, keysetAfter } from '../../db/keyset.ts'
@@ -83,18 +83,45 @@ export function createOAuthClientRepository(db: Db) {
       return row ?? null
     },
 
-    /** A new secret for a confidential client; the old one stops at once (a client secret has one holder). */
-    async rotate(id: string, tx?: DbOrTx): Promise<{ row: OAuthClientRow; secret: string } | null> {
+    /**
+     * A new secret for a confidential client; the current one keeps working for `overlapS` seconds (0:
+     * it stops at once, for a leaked secret). A secret older than the current one stops at once: after
+     * two rotations in a row only the last two secrets work.
+     */
+    async rotate(id: string, overlapS: number, tx?: DbOrTx): Promise<{ row: OAuthClientRow; secret: string } | null> {
       const secret = randomBytes(32).toString('base64url')
       const now = new Date()
       const [row] = await (tx ?? db)
         .update(oauthClients)
-        .set({ secretHash: hashClientSecret(secret), secretRotatedAt: now, updatedAt: now })
+        .set({
+          secretHash: hashClientSecret(secret),
+          previousSecretHash: overlapS > 0 ? oauthClients.secretHash : null,
+          previousSecretExpiresAt: overlapS > 0 ? new Date(now.getTime() + overlapS * 1000) : null,
+          secretRotatedAt: now,
+          updatedAt: now,
+        })
         .where(
           and(eq(oauthClients.id, id), isNull(oauthClients.revokedAt), sql`${oauthClients.secretHash} is not null`),
         )
         .returning()
       return row ? { row, secret } : null
+    },
+
+    /**
+     * Whether `secret` is the live client's secret, or the one before its last rotation while that one's
+     * overlap lasts. Both compared in constant time, whichever matches (as the client apps' secrets).
+     */
+    async secretMatches(id: string, secret: string): Promise<boolean> {
+      const row = await this.live(id)
+      const given = Buffer.from(hashClientSecret(secret), 'utf8')
+      const same = (hash: string | null | undefined) => {
+        const stored = Buffer.from(hash ?? '', 'utf8')
+        return stored.length === given.length && timingSafeEqual(stored, given)
+      }
+      const current = same(row?.secretHash)
+      const previous = same(row?.previousSecretHash)
+      const overlapping = (row?.previousSecretExpiresAt?.getTime() ?? 0) > Date.now()
+      return row !== null && (current || (previous && overlapping))
     },
 
     /** The docs page's public client (Swagger UI), kept in step with PUBLIC_URL at every boot. */

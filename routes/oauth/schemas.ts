@@ -90,9 +90,26 @@ export const OAuthClientSchema = Type.Object(
     created: DateTimeSchema,
     updated: DateTimeSchema,
     secret_rotated: Type.Union([DateTimeSchema, Type.Null()]),
+    previous_secret_expires: Type.Union([DateTimeSchema, Type.Null()], {
+      description: 'Until when the secret before the last rotation still works; null when it no longer does.',
+    }),
     revoked: Type.Union([DateTimeSchema, Type.Null()]),
   },
   { additionalProperties: false, description: 'A third-party OAuth client (never its secret)' },
+)
+
+export const RotateOAuthClientSecretBodySchema = Type.Object(
+  {
+    overlap_s: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 2592000,
+        description:
+          'Seconds the old secret keeps working (0..30 days); default CLIENT_SECRET_OVERLAP_S (86400), as for the client apps. 0 stops it at once (a leaked secret).',
+      }),
+    ),
+  },
+  { additionalProperties: false },
 )
 
 export const IssuedOAuthClientSchema = Type.Object(
@@ -147,6 +164,10 @@ export function toOAuthClient(row: OAuthClientRow): Static<typeof OAuthClientSch
     created: row.createdAt.toISOString(),
     updated: row.updatedAt.toISOString(),
     secret_rotated: row.secretRotatedAt?.toISOString() ?? null,
+    previous_secret_expires:
+      row.previousSecretExpiresAt && row.previousSecretExpiresAt.getTime() > Date.now()
+        ? row.previousSecretExpiresAt.toISOString()
+        : null,
     revoked: row.revokedAt?.toISOString() ?? null,
   }
 }

@@ -9,12 +9,17 @@ import { freshDatabase } from './database.ts'
 
 /**
  * The app listening on a loopback port of its own, with PUBLIC_URL (the issuer) that very address: the
- * socket is bound first (port 0), then the app is built for it and serves its requests.
+ * socket is bound first (port 0), then the app is built for it and serves its requests. `host`
+ * `localhost` names it so (a browser's WebAuthn needs a domain as RP ID, not an IP address).
  */
-export async function startOAuthApp(t: Test, env: Record<string, string> = {}) {
+export async function startOAuthApp(
+  t: Test,
+  env: Record<string, string> = {},
+  { host = '127.0.0.1' }: { host?: '127.0.0.1' | 'localhost' } = {},
+) {
   const server: Server = createServer()
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  const url = `http://${host}:${(server.address() as AddressInfo).port}`
   const database = await freshDatabase()
   const app = await buildApp({ config: testConfig({ PUBLIC_URL: url, ...env }), database, logger: false })
   await app.ready()

@@ -155,6 +155,8 @@ t.test('a revoked client loses its tokens at once; a rotated secret replaces the
     method: 'POST',
     url: `/v1/admin/oauth-clients/${client_id}/rotate-secret`,
     headers: admin.headers,
+    // No overlap (a leaked secret); the overlap is tested in secret-rotation.test.ts.
+    payload: { overlap_s: 0 },
   })
   const refreshWith = (secret: string) =>
     oauth.refreshTokenGrantRequest(
@@ -164,7 +166,7 @@ t.test('a revoked client loses its tokens at once; a rotated secret replaces the
       tokens.refresh_token as string,
       insecure,
     )
-  t.equal((await refreshWith(client_secret)).status, 401, 'the old secret stops at once')
+  t.equal((await refreshWith(client_secret)).status, 401, 'with overlap_s 0 the old secret stops at once')
   const refreshed = await oauth.processRefreshTokenResponse(
     as,
     c.client,
@@ -240,10 +242,19 @@ t.test('npm run cli -- oauth-client create / list / revoke', async (t) => {
   t.ok(list.some((c: { client_id: string }) => c.client_id === pub.client_id))
   const revoked = await cli('oauth-client', 'revoke', '--id', pub.client_id)
   t.ok(revoked.revoked)
+  const rotated = await cli('oauth-client', 'rotate', '--id', confidential.client_id, '--overlap-s', '600')
+  t.match(rotated, { client_id: confidential.client_id, client_secret: /^[A-Za-z0-9_-]{43}$/ })
+  t.not(rotated.client_secret, confidential.client_secret)
+  t.ok(Date.parse(rotated.previous_secret_expires) > Date.now(), 'the old secret overlaps')
+  await t.rejects(
+    run(process.execPath, ['--import', 'tsx', 'cli.ts', 'oauth-client', 'rotate', '--id', pub.client_id], { env }),
+    /revoked/,
+  )
   const database = await openDatabase({ dataDir: dir })
   try {
     const [row] = await database.db.select().from(oauthClients).where(eq(oauthClients.id, confidential.client_id))
-    t.equal(row.secretHash, hashClientSecret(confidential.client_secret))
+    t.equal(row.secretHash, hashClientSecret(rotated.client_secret))
+    t.equal(row.previousSecretHash, hashClientSecret(confidential.client_secret), 'the replaced one, until its end')
   } finally {
     await database.close()
   }

@@ -23,8 +23,6 @@ async function submitDeviceForm(agent: FormAgent, html: string, id: string, fiel
   })
 }
 
-const wait = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
 t.test('device authorization grant (RFC 8628) end to end with oauth4webapi', async (t) => {
   const { app, url, issuer } = await startOAuthApp(t)
   const as = await discover(issuer)
@@ -70,18 +68,67 @@ t.test('device authorization grant (RFC 8628) end to end with oauth4webapi', asy
       user_code: /^[A-Z]{4}-[A-Z]{4}$/,
       verification_uri: `${url}/oauth/device`,
       expires_in: 600,
+      interval: 5,
     })
     t.match(device.verification_uri_complete, `${url}/oauth/device?user_code=`)
     t.same(await errorOf(await poll(device.device_code)), { status: 400, error: 'authorization_pending' })
     t.same(await errorOf(await poll(device.device_code)), { status: 400, error: 'slow_down' }, 'polled too soon')
     const done = await enter(device.user_code)
     t.match(done.page?.html, /Gym Screen is connected to your account/)
-    await wait(5_100)
     const tokens = await oauth.processDeviceCodeResponse(as, watch.client, await poll(device.device_code))
     t.ok(tokens.access_token)
     t.ok(tokens.refresh_token, 'offline_access gives a refresh token')
     t.equal((await fetch(`${url}/v1/measurements/types`, { headers: bearer(tokens.access_token) })).status, 200)
     t.equal((await errorOf(await poll(device.device_code))).error, 'invalid_grant', 'a device code gives tokens once')
+  })
+
+  t.test('the interval is announced, and each slow_down raises it by 5 s (RFC 8628 §3.2, §3.5)', async (t) => {
+    const device = await start()
+    t.equal(device.interval, 5, 'the device authorization answer names the interval')
+    /** oauth4webapi's reading of a poll: the tokens, or the RFC 8628 error it throws. */
+    const outcome = async () => {
+      try {
+        await oauth.processDeviceCodeResponse(as, watch.client, await poll(device.device_code))
+        return 'tokens'
+      } catch (err) {
+        if (err instanceof oauth.ResponseBodyError) return err.error
+        throw err
+      }
+    }
+    /** The previous poll, moved `s` seconds into the past (instead of waiting on a loaded machine). */
+    const lastPollAgo = (s: number) =>
+      queryRows(
+        app.db,
+        sql`update oauth_models set last_used_at = now() - make_interval(secs => ${s})
+             where kind = 'DevicePoll' and id = ${device.device_code} returning id`,
+      )
+    const interval = async () =>
+      (
+        await queryRows<{ interval: number }>(
+          app.db,
+          sql`select (payload->>'interval')::int as interval from oauth_models
+               where kind = 'DevicePoll' and id = ${device.device_code}`,
+        )
+      )[0]?.interval
+    t.equal(await outcome(), 'authorization_pending', 'the first poll')
+    await lastPollAgo(5.5)
+    t.equal(await outcome(), 'authorization_pending', '5 s after the previous one: on time')
+    t.equal(await outcome(), 'slow_down', 'at once: too soon')
+    t.equal(await interval(), 10, 'the interval is now 10 s')
+    await lastPollAgo(6)
+    t.equal(await outcome(), 'slow_down', '6 s later: the raised interval is not over, so it rises again')
+    t.equal(await interval(), 15)
+    await lastPollAgo(12)
+    t.equal(await outcome(), 'slow_down', '12 s later: still sooner than 15 s (now 20)')
+    await lastPollAgo(21)
+    t.equal(await outcome(), 'authorization_pending', 'after the raised interval: on time')
+    await lastPollAgo(21)
+    t.equal(await outcome(), 'authorization_pending', 'the interval stays raised, it does not come back down')
+    t.equal(await interval(), 20)
+    t.match(await (await poll(device.device_code)).json(), {
+      error: 'slow_down',
+      error_description: /every 25 seconds/,
+    })
   })
 
   t.test('the user cancels: access_denied', async (t) => {
