@@ -1,5 +1,15 @@
 import { sql } from 'drizzle-orm'
-import { boolean, doublePrecision, index, integer, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core'
+import {
+  boolean,
+  doublePrecision,
+  index,
+  integer,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uuid,
+} from 'drizzle-orm/pg-core'
 import { users } from './user.ts'
 
 /** Apps allowed to call the routes that have no user yet (x-auth-token). The secret is kept as SHA-256 only. */
@@ -93,7 +103,7 @@ export const loginAttempts = pgTable(
 export const verificationCodes = pgTable(
   'verification_codes',
   {
-    id: uuid('id').primaryKey().defaultRandom(),
+    id: uuid('id').notNull().defaultRandom(),
     userId: uuid('user_id')
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
@@ -104,7 +114,11 @@ export const verificationCodes = pgTable(
     usedAt: timestamp('used_at', { withTimezone: true, precision: 3 }),
     createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
   },
-  (t) => [index('verification_codes_user_idx').on(t.userId, t.purpose, t.createdAt)],
+  (t) => [
+    // Led by user_id, the distribution column on Citus (docs/scaling.md).
+    primaryKey({ columns: [t.userId, t.id] }),
+    index('verification_codes_user_idx').on(t.userId, t.purpose, t.createdAt),
+  ],
 )
 
 /**
