@@ -130,12 +130,16 @@ export const verificationCodes = pgTable(
 export const passwordCheckFailures = pgTable(
   'password_check_failures',
   {
-    id: uuid('id').primaryKey().defaultRandom(),
+    id: uuid('id').notNull().defaultRandom(),
     userId: uuid('user_id')
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
     purpose: text('purpose').notNull(),
     createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
   },
-  (t) => [index('password_check_failures_user_idx').on(t.userId, t.createdAt)],
+  (t) => [
+    // Led by user_id, the distribution column on Citus (docs/scaling.md).
+    primaryKey({ columns: [t.userId, t.id] }),
+    index('password_check_failures_user_idx').on(t.userId, t.createdAt),
+  ],
 )
