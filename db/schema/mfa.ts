@@ -23,7 +23,7 @@ import { users } from './user.ts'
 export const mfaTotpFactors = pgTable(
   'mfa_totp_factors',
   {
-    id: uuid('id').primaryKey().defaultRandom(),
+    id: uuid('id').notNull().defaultRandom(),
     userId: uuid('user_id')
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
@@ -34,7 +34,11 @@ export const mfaTotpFactors = pgTable(
     lastUsedAt: timestamp('last_used_at', { withTimezone: true, precision: 3 }),
     createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
   },
-  (t) => [uniqueIndex('mfa_totp_factors_user_key').on(t.userId)],
+  (t) => [
+    // Led by user_id, the distribution column on Citus (docs/scaling.md).
+    primaryKey({ columns: [t.userId, t.id] }),
+    uniqueIndex('mfa_totp_factors_user_key').on(t.userId),
+  ],
 )
 
 /** Ten single-use recovery codes per account, kept as keyed hashes only. */

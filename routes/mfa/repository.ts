@@ -48,7 +48,7 @@ export function createMfaRepository(db: Db) {
      * Accepts a time step once: the row is updated only when the step is newer than the last accepted
      * one, so two processes given the same code cannot both accept it. `confirm` activates the factor.
      */
-    async useTotpStep(factorId: string, step: number, confirm: boolean, tx?: DbOrTx): Promise<boolean> {
+    async useTotpStep(userId: string, factorId: string, step: number, confirm: boolean, tx?: DbOrTx): Promise<boolean> {
       const rows = await (tx ?? db)
         .update(mfaTotpFactors)
         .set({
@@ -58,6 +58,7 @@ export function createMfaRepository(db: Db) {
         })
         .where(
           and(
+            eq(mfaTotpFactors.userId, userId),
             eq(mfaTotpFactors.id, factorId),
             or(isNull(mfaTotpFactors.lastUsedStep), lt(mfaTotpFactors.lastUsedStep, step)),
             confirm ? isNull(mfaTotpFactors.confirmedAt) : isNotNull(mfaTotpFactors.confirmedAt),

@@ -101,7 +101,7 @@ export function createMfaService(app: FastifyInstance) {
       if (!factor?.confirmedAt) return false
       const secret = readSecret(factor.secretEncrypted, userId)
       const step = secret === null ? null : await matchingStep(secret, trimmed)
-      return step !== null && (await repo.useTotpStep(factor.id, step, false))
+      return step !== null && (await repo.useTotpStep(userId, factor.id, step, false))
     }
     if (normaliseRecoveryCode(trimmed).length !== 10) return false
     const hash = hashRecoveryCode(keys.recovery, trimmed)
@@ -222,7 +222,7 @@ export function createMfaService(app: FastifyInstance) {
       const step = secret === null ? null : await matchingStep(secret, code.trim())
       if (step === null) throw errors.badRequest('invalid_code', 'The code is wrong or expired.')
       return db.transaction(async (tx) => {
-        if (!(await repo.useTotpStep(factor.id, step, true, tx))) {
+        if (!(await repo.useTotpStep(user.id, factor.id, step, true, tx))) {
           throw errors.badRequest('invalid_code', 'The code is wrong or expired.')
         }
         const codes = await newRecoveryCodes(user.id, tx)
