@@ -32,7 +32,7 @@ export const clientApps = pgTable('client_apps', {
 export const sessions = pgTable(
   'sessions',
   {
-    id: uuid('id').primaryKey().defaultRandom(),
+    id: uuid('id').notNull().defaultRandom(),
     userId: uuid('user_id')
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
@@ -61,6 +61,8 @@ export const sessions = pgTable(
     authTime: timestamp('auth_time', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
   },
   (t) => [
+    // Led by user_id, the distribution column on Citus: every lookup names the token's `sub` (docs/scaling.md).
+    primaryKey({ columns: [t.userId, t.id] }),
     index('sessions_user_active_idx').on(t.userId, t.lastUsedAt).where(sql`${t.revokedAt} is null`),
     // Revoking a client app ends its live sessions in one statement.
     index('sessions_client_active_idx')

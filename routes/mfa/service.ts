@@ -468,13 +468,21 @@ export function createMfaService(app: FastifyInstance) {
         }
         throw err
       }
-      const session = await auth.sessions.get(request.user.sid)
+      const session = await auth.sessions.get(request.user.sub, request.user.sid)
       if (!session || session.revokedAt)
         throw errors.unauthorized('session_revoked', 'This session has ended; log in again.')
       const aal = Math.max(session.aal, amr.some((m) => m !== 'pwd') ? 2 : 1)
       const authTime = new Date()
       const next = randomUUID()
-      if (!(await auth.sessions.reauthenticated(session.id, { amr, aal, authTime }, session.refreshJti, next))) {
+      if (
+        !(await auth.sessions.reauthenticated(
+          session.userId,
+          session.id,
+          { amr, aal, authTime },
+          session.refreshJti,
+          next,
+        ))
+      ) {
         throw errors.unauthorized('session_revoked', 'This session has ended; log in again.')
       }
       app.sessionCache.invalidate(session.id)

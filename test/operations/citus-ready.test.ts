@@ -43,7 +43,6 @@ const GLOBAL: Record<string, string> = {
  */
 const PENDING: Record<string, string> = {
   users: 'distributed by id, but e-mail is unique across users: needs a lookup table keyed by e-mail',
-  sessions: 'looked up by session id alone (every request, refresh): add the JWT sub to those lookups first',
   passkeys: 'credential ids are unique across users (passwordless login finds the user by it): lookup table',
   mfa_login_tokens: 'the mfa_token is presented before the user is known (unique hash): token must name its user',
   login_attempts: 'attempts on unknown addresses have no user: split them into a global table',
