@@ -399,7 +399,7 @@ export function createMfaService(app: FastifyInstance) {
         }
         throw err
       }
-      if (!(await repo.spendLoginToken(pending.id))) {
+      if (!(await repo.spendLoginToken(pending.userId, pending.id))) {
         throw errors.unauthorized('invalid_mfa_token', 'This mfa_token is wrong, used or expired; log in again.')
       }
       // Admin power only when the login began at the admin login, and the account is still an admin.
