@@ -72,14 +72,17 @@ export const sessions = pgTable(
 )
 
 /**
- * Every login attempt, successful or not, and every token refresh (authorization history, WAVIoT
- * reference), with the place of a public address as the offline GeoIP database saw it at the time.
+ * Every login attempt on an account, successful or not, and every token refresh (authorization history,
+ * WAVIoT reference), with the place of a public address as the offline GeoIP database saw it at the time.
+ * Attempts on addresses without an account are in `login_attempts_unknown` (Citus: docs/scaling.md).
  */
 export const loginAttempts = pgTable(
   'login_attempts',
   {
-    id: uuid('id').primaryKey().defaultRandom(),
-    userId: uuid('user_id').references(() => users.id, { onDelete: 'cascade' }),
+    id: uuid('id').notNull().defaultRandom(),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
     email: text('email').notNull(),
     type: text('type', { enum: ['login', 'refresh'] })
       .notNull()
@@ -96,8 +99,32 @@ export const loginAttempts = pgTable(
     createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
   },
   (t) => [
+    // Led by user_id, the distribution column on Citus (docs/scaling.md).
+    primaryKey({ columns: [t.userId, t.id] }),
     index('login_attempts_user_idx').on(t.userId, t.createdAt, t.id),
-    index('login_attempts_email_idx').on(t.email, t.createdAt),
+    index('login_attempts_email_idx').on(t.userId, t.email, t.createdAt),
+  ],
+)
+
+/**
+ * Failed logins typed with an address that has no account: no user to file them under, so they are kept by
+ * the SHA-256 of the normalised address (global, distributed by it on Citus), never the address itself.
+ * They count in that address's login backoff as they always did, so an unknown address backs off exactly
+ * like a known one (no enumeration), and they go when an account with that address is deleted.
+ */
+export const loginAttemptsUnknown = pgTable(
+  'login_attempts_unknown',
+  {
+    id: uuid('id').notNull().defaultRandom(),
+    emailHash: text('email_hash').notNull(),
+    reason: text('reason'),
+    ip: text('ip'),
+    userAgent: text('user_agent'),
+    createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.emailHash, t.id] }),
+    index('login_attempts_unknown_email_idx').on(t.emailHash, t.createdAt),
   ],
 )
 

@@ -98,7 +98,9 @@ export function createAuthService(app: FastifyInstance) {
   }
 
   async function throttle(email: string) {
-    const { failures, last } = await history.recentFailures(email, FAILURE_WINDOW_S)
+    // The account's failures are kept under its user id (Citus, docs/scaling.md): find whose address it is.
+    const account = await users.findByEmail(email)
+    const { failures, last } = await history.recentFailures(email, account?.id ?? null, FAILURE_WINDOW_S)
     if (failures >= HARD_LIMIT) {
       throw errors.tooMany(
         'rate_limited',

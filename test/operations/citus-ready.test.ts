@@ -28,6 +28,7 @@ const GLOBAL: Record<string, string> = {
   telemetry_metric_points: "the apps' telemetry, queried by admins across users (user_id is optional); by its id",
   webauthn_challenges: 'short-lived ceremony state; no user yet for a passwordless login; by challenge',
   mfa_login_token_keys: 'the opaque mfa_token is presented before the user is known: token hash → user; by hash',
+  login_attempts_unknown: 'failed logins on addresses without an account (no user): by the address hash',
   peer_groups: 'a peer group is shared by its members: distributed by group id with its members and invites',
   peer_group_members: 'distributed by group_id, co-located with peer_groups',
   peer_group_invites: 'distributed by group_id, co-located with peer_groups',
@@ -45,7 +46,6 @@ const GLOBAL: Record<string, string> = {
 const PENDING: Record<string, string> = {
   users: 'distributed by id, but e-mail is unique across users: needs a lookup table keyed by e-mail',
   passkeys: 'credential ids are unique across users (passwordless login finds the user by it): lookup table',
-  login_attempts: 'attempts on unknown addresses have no user: split them into a global table',
   shares: 'two users per row (owner, viewer) and a global invite code: distribute by owner_id, code lookup table',
   webhook_events:
     "a user's change queued for a subscription's message: distribute by subscription_id (add it to the key) with the messages",
