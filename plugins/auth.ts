@@ -62,34 +62,36 @@ declare module 'fastify' {
 /**
  * Session liveness cached per process for at most SESSION_CACHE_TTL_MS (default 2 s): a revocation
  * made by this process takes effect at once, one made by another process within that time.
+ * A session is looked up by the user the token names (`sub`) and its id (`sid`): the key leads with the
+ * user on Citus (docs/scaling.md). Entries are kept by session id, for the user they were loaded for.
  */
 export class SessionCache {
-  private readonly entries = new Map<string, { state: SessionState | null; until: number }>()
+  private readonly entries = new Map<string, { userId: string; state: SessionState | null; until: number }>()
   private readonly touched = new Map<string, number>()
   constructor(
     private readonly ttlMs: number,
-    private readonly load: (sid: string) => Promise<SessionState | null>,
-    private readonly touch: (sid: string) => Promise<void>,
+    private readonly load: (userId: string, sid: string) => Promise<SessionState | null>,
+    private readonly touch: (userId: string, sid: string) => Promise<void>,
   ) {}
 
-  async get(sid: string): Promise<SessionState | null> {
+  async get(userId: string, sid: string): Promise<SessionState | null> {
     const now = Date.now()
     const hit = this.entries.get(sid)
-    if (hit && hit.until > now) return hit.state
-    const state = await this.load(sid)
+    if (hit && hit.until > now && hit.userId === userId) return hit.state
+    const state = await this.load(userId, sid)
     sweep(this.entries, (e) => e.until <= now)
     sweep(this.touched, (at) => at < now - 60_000)
     if (this.ttlMs > 0) {
       if (this.entries.size > 100_000) this.entries.clear()
       this.entries.delete(sid)
-      this.entries.set(sid, { state, until: now + this.ttlMs })
+      this.entries.set(sid, { userId, state, until: now + this.ttlMs })
     }
     // last_used_at is written at most once a minute per session, off the request's critical path.
     if (state?.active && (this.touched.get(sid) ?? 0) < now - 60_000) {
       if (this.touched.size > 100_000) this.touched.clear()
       this.touched.delete(sid)
       this.touched.set(sid, now)
-      this.touch(sid).catch(() => {})
+      this.touch(userId, sid).catch(() => {})
     }
     return state
   }
@@ -178,8 +180,8 @@ export default fp(
     const sessionsRepo = app.sessionRepository
     const cache = new SessionCache(
       app.config.SESSION_CACHE_TTL_MS,
-      (sid) => sessionsRepo.state(sid),
-      (sid) => sessionsRepo.touch(sid),
+      (userId, sid) => sessionsRepo.state(userId, sid),
+      (userId, sid) => sessionsRepo.touch(userId, sid),
     )
     app.decorate('sessionCache', cache)
 
@@ -209,7 +211,7 @@ export default fp(
       if (claims.typ !== undefined || typeof claims.sid !== 'string' || typeof claims.sub !== 'string') {
         throw errors.unauthorized('invalid_token', 'The access token is not valid.')
       }
-      const state = await cache.get(claims.sid)
+      const state = await cache.get(claims.sub, claims.sid)
       if (!state?.active || state.userId !== claims.sub) {
         throw errors.unauthorized('session_revoked', 'This session has ended; log in again.')
       }

@@ -1,5 +1,15 @@
 import { sql } from 'drizzle-orm'
-import { boolean, doublePrecision, index, integer, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core'
+import {
+  boolean,
+  doublePrecision,
+  index,
+  integer,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uuid,
+} from 'drizzle-orm/pg-core'
 import { users } from './user.ts'
 
 /** Apps allowed to call the routes that have no user yet (x-auth-token). The secret is kept as SHA-256 only. */
@@ -22,7 +32,7 @@ export const clientApps = pgTable('client_apps', {
 export const sessions = pgTable(
   'sessions',
   {
-    id: uuid('id').primaryKey().defaultRandom(),
+    id: uuid('id').notNull().defaultRandom(),
     userId: uuid('user_id')
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
@@ -51,6 +61,8 @@ export const sessions = pgTable(
     authTime: timestamp('auth_time', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
   },
   (t) => [
+    // Led by user_id, the distribution column on Citus: every lookup names the token's `sub` (docs/scaling.md).
+    primaryKey({ columns: [t.userId, t.id] }),
     index('sessions_user_active_idx').on(t.userId, t.lastUsedAt).where(sql`${t.revokedAt} is null`),
     // Revoking a client app ends its live sessions in one statement.
     index('sessions_client_active_idx')
@@ -60,14 +72,17 @@ export const sessions = pgTable(
 )
 
 /**
- * Every login attempt, successful or not, and every token refresh (authorization history, WAVIoT
- * reference), with the place of a public address as the offline GeoIP database saw it at the time.
+ * Every login attempt on an account, successful or not, and every token refresh (authorization history,
+ * WAVIoT reference), with the place of a public address as the offline GeoIP database saw it at the time.
+ * Attempts on addresses without an account are in `login_attempts_unknown` (Citus: docs/scaling.md).
  */
 export const loginAttempts = pgTable(
   'login_attempts',
   {
-    id: uuid('id').primaryKey().defaultRandom(),
-    userId: uuid('user_id').references(() => users.id, { onDelete: 'cascade' }),
+    id: uuid('id').notNull().defaultRandom(),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
     email: text('email').notNull(),
     type: text('type', { enum: ['login', 'refresh'] })
       .notNull()
@@ -84,8 +99,32 @@ export const loginAttempts = pgTable(
     createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
   },
   (t) => [
+    // Led by user_id, the distribution column on Citus (docs/scaling.md).
+    primaryKey({ columns: [t.userId, t.id] }),
     index('login_attempts_user_idx').on(t.userId, t.createdAt, t.id),
-    index('login_attempts_email_idx').on(t.email, t.createdAt),
+    index('login_attempts_email_idx').on(t.userId, t.email, t.createdAt),
+  ],
+)
+
+/**
+ * Failed logins typed with an address that has no account: no user to file them under, so they are kept by
+ * the SHA-256 of the normalised address (global, distributed by it on Citus), never the address itself.
+ * They count in that address's login backoff as they always did, so an unknown address backs off exactly
+ * like a known one (no enumeration), and they go when an account with that address is deleted.
+ */
+export const loginAttemptsUnknown = pgTable(
+  'login_attempts_unknown',
+  {
+    id: uuid('id').notNull().defaultRandom(),
+    emailHash: text('email_hash').notNull(),
+    reason: text('reason'),
+    ip: text('ip'),
+    userAgent: text('user_agent'),
+    createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.emailHash, t.id] }),
+    index('login_attempts_unknown_email_idx').on(t.emailHash, t.createdAt),
   ],
 )
 
@@ -93,7 +132,7 @@ export const loginAttempts = pgTable(
 export const verificationCodes = pgTable(
   'verification_codes',
   {
-    id: uuid('id').primaryKey().defaultRandom(),
+    id: uuid('id').notNull().defaultRandom(),
     userId: uuid('user_id')
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
@@ -104,7 +143,11 @@ export const verificationCodes = pgTable(
     usedAt: timestamp('used_at', { withTimezone: true, precision: 3 }),
     createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
   },
-  (t) => [index('verification_codes_user_idx').on(t.userId, t.purpose, t.createdAt)],
+  (t) => [
+    // Led by user_id, the distribution column on Citus (docs/scaling.md).
+    primaryKey({ columns: [t.userId, t.id] }),
+    index('verification_codes_user_idx').on(t.userId, t.purpose, t.createdAt),
+  ],
 )
 
 /**
@@ -116,12 +159,16 @@ export const verificationCodes = pgTable(
 export const passwordCheckFailures = pgTable(
   'password_check_failures',
   {
-    id: uuid('id').primaryKey().defaultRandom(),
+    id: uuid('id').notNull().defaultRandom(),
     userId: uuid('user_id')
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
     purpose: text('purpose').notNull(),
     createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
   },
-  (t) => [index('password_check_failures_user_idx').on(t.userId, t.createdAt)],
+  (t) => [
+    // Led by user_id, the distribution column on Citus (docs/scaling.md).
+    primaryKey({ columns: [t.userId, t.id] }),
+    index('password_check_failures_user_idx').on(t.userId, t.createdAt),
+  ],
 )

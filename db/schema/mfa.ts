@@ -23,7 +23,7 @@ import { users } from './user.ts'
 export const mfaTotpFactors = pgTable(
   'mfa_totp_factors',
   {
-    id: uuid('id').primaryKey().defaultRandom(),
+    id: uuid('id').notNull().defaultRandom(),
     userId: uuid('user_id')
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
@@ -34,7 +34,11 @@ export const mfaTotpFactors = pgTable(
     lastUsedAt: timestamp('last_used_at', { withTimezone: true, precision: 3 }),
     createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
   },
-  (t) => [uniqueIndex('mfa_totp_factors_user_key').on(t.userId)],
+  (t) => [
+    // Led by user_id, the distribution column on Citus (docs/scaling.md).
+    primaryKey({ columns: [t.userId, t.id] }),
+    uniqueIndex('mfa_totp_factors_user_key').on(t.userId),
+  ],
 )
 
 /** Ten single-use recovery codes per account, kept as keyed hashes only. */
@@ -123,11 +127,13 @@ export const webauthnChallenges = pgTable(
 /**
  * A login that passed the password and waits for its second factor. Only the token's SHA-256 is kept;
  * it works once, for a few minutes, from the client app that started the login, for a few tries.
+ * Keyed by the user (Citus, docs/scaling.md); the opaque token is first resolved to its user through
+ * `mfa_login_token_keys`.
  */
 export const mfaLoginTokens = pgTable(
   'mfa_login_tokens',
   {
-    id: uuid('id').primaryKey().defaultRandom(),
+    id: uuid('id').notNull().defaultRandom(),
     userId: uuid('user_id')
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
@@ -141,8 +147,28 @@ export const mfaLoginTokens = pgTable(
     createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
   },
   (t) => [
-    uniqueIndex('mfa_login_tokens_hash_key').on(t.tokenHash),
-    index('mfa_login_tokens_user_idx').on(t.userId),
+    primaryKey({ columns: [t.userId, t.id] }),
+    uniqueIndex('mfa_login_tokens_hash_key').on(t.userId, t.tokenHash),
     check('mfa_login_tokens_attempts_nonnegative', sql`${t.attempts} >= 0`),
+  ],
+)
+
+/**
+ * Which account an `mfa_token` belongs to, by the token's SHA-256: the token is opaque and is presented
+ * before the user is known, so this global lookup (distributed by `token_hash` on Citus, as `user_emails`
+ * is by e-mail) finds the user whose shard holds the token's row. Written with the row, swept with it.
+ */
+export const mfaLoginTokenKeys = pgTable(
+  'mfa_login_token_keys',
+  {
+    tokenHash: text('token_hash').primaryKey(),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    expiresAt: timestamp('expires_at', { withTimezone: true, precision: 3 }).notNull(),
+  },
+  (t) => [
+    index('mfa_login_token_keys_user_idx').on(t.userId),
+    index('mfa_login_token_keys_expires_idx').on(t.expiresAt),
   ],
 )

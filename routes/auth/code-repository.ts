@@ -62,14 +62,17 @@ export function createCodeRepository(secret: string) {
       const presented = Buffer.from(hash(userId, purpose, /^\d{6}$/.test(code) ? code : 'x'), 'hex')
       const ok = timingSafeEqual(presented, Buffer.from(row.codeHash, 'hex'))
       if (ok) {
-        await tx.update(verificationCodes).set({ usedAt: new Date() }).where(eq(verificationCodes.id, row.id))
+        await tx
+          .update(verificationCodes)
+          .set({ usedAt: new Date() })
+          .where(and(eq(verificationCodes.userId, userId), eq(verificationCodes.id, row.id)))
         return true
       }
       const attempts = row.attempts + 1
       await tx
         .update(verificationCodes)
         .set({ attempts, usedAt: attempts >= MAX_CODE_ATTEMPTS ? new Date() : null })
-        .where(eq(verificationCodes.id, row.id))
+        .where(and(eq(verificationCodes.userId, userId), eq(verificationCodes.id, row.id)))
       return false
     },
   }

@@ -55,7 +55,9 @@ export function createPasswordCheck(db: Db) {
     const left = backoffLeftS(earlier.failures, earlier.last ? new Date(earlier.last) : null)
     if (left > 0) {
       // Refused unchecked: not a guess, so it does not count.
-      await db.delete(passwordCheckFailures).where(eq(passwordCheckFailures.id, mine.id))
+      await db
+        .delete(passwordCheckFailures)
+        .where(and(eq(passwordCheckFailures.userId, user.id), eq(passwordCheckFailures.id, mine.id)))
       throw errors.tooMany('rate_limited', 'Too many wrong passwords for this account; wait before trying again.', left)
     }
     const ok = await verifyPassword(password, user.passwordHash)

@@ -98,7 +98,9 @@ export function createAuthService(app: FastifyInstance) {
   }
 
   async function throttle(email: string) {
-    const { failures, last } = await history.recentFailures(email, FAILURE_WINDOW_S)
+    // The account's failures are kept under its user id (Citus, docs/scaling.md): find whose address it is.
+    const account = await users.findByEmail(email)
+    const { failures, last } = await history.recentFailures(email, account?.id ?? null, FAILURE_WINDOW_S)
     if (failures >= HARD_LIMIT) {
       throw errors.tooMany(
         'rate_limited',
@@ -261,12 +263,18 @@ export function createAuthService(app: FastifyInstance) {
         }
         throw errors.unauthorized('invalid_token', 'The refresh token is not valid.')
       }
-      if (claims.typ !== 'refresh' || typeof claims.sid !== 'string' || typeof claims.jti !== 'string') {
+      if (
+        claims.typ !== 'refresh' ||
+        typeof claims.sub !== 'string' ||
+        typeof claims.sid !== 'string' ||
+        typeof claims.jti !== 'string'
+      ) {
         throw errors.unauthorized('invalid_token', 'The refresh token is not valid.')
       }
       const outcome = await app.transactionEndingSessions(async (tx, end) => {
-        const session = await sessions.getForUpdate(claims.sid, tx)
-        if (!session || session.userId !== claims.sub) return { error: 'invalid' as const }
+        // By the user the refresh token names and its session (signed together), one shard on Citus.
+        const session = await sessions.getForUpdate(claims.sub, claims.sid, tx)
+        if (!session) return { error: 'invalid' as const }
         if (session.revokedAt || session.expiresAt.getTime() <= Date.now()) return { error: 'revoked' as const }
         // Checked before the token is looked at: another app's refresh neither rotates nor revokes the session.
         if (session.clientId === null || session.clientId !== clientId) return { error: 'client' as const }
@@ -291,6 +299,7 @@ export function createAuthService(app: FastifyInstance) {
         const next = randomUUID()
         const rotatedAt = new Date()
         await sessions.rotate(
+          session.userId,
           session.id,
           claims.jti,
           next,

@@ -16,8 +16,11 @@ const active = () => and(isNull(sessions.revokedAt), gt(sessions.expiresAt, sql`
 
 export function createSessionRepository(db: Db) {
   return {
-    /** What the bearer check needs: is this session alive, and whose is it. */
-    async state(sessionId: string): Promise<SessionState | null> {
+    /**
+     * What the bearer check needs: is this session alive, and whose is it. Looked up by the user the token
+     * names (its `sub`) and the session id, so on Citus it is one shard's primary-key lookup.
+     */
+    async state(userId: string, sessionId: string): Promise<SessionState | null> {
       const [row] = await db
         .select({
           userId: sessions.userId,
@@ -34,7 +37,7 @@ export function createSessionRepository(db: Db) {
         .from(sessions)
         .innerJoin(users, eq(users.id, sessions.userId))
         .leftJoin(clientApps, eq(clientApps.id, sessions.clientId))
-        .where(eq(sessions.id, sessionId))
+        .where(and(eq(sessions.userId, userId), eq(sessions.id, sessionId)))
         .limit(1)
       if (!row) return null
       return {
@@ -70,18 +73,28 @@ export function createSessionRepository(db: Db) {
       return row
     },
 
-    async get(sessionId: string, tx?: DbOrTx) {
-      const [row] = await (tx ?? db).select().from(sessions).where(eq(sessions.id, sessionId)).limit(1)
+    async get(userId: string, sessionId: string, tx?: DbOrTx) {
+      const [row] = await (tx ?? db)
+        .select()
+        .from(sessions)
+        .where(and(eq(sessions.userId, userId), eq(sessions.id, sessionId)))
+        .limit(1)
       return row ?? null
     },
 
     /** Locks the session row for a refresh rotation, so two rotations of one token cannot both win. */
-    async getForUpdate(sessionId: string, tx: DbOrTx) {
-      const [row] = await tx.select().from(sessions).where(eq(sessions.id, sessionId)).for('update').limit(1)
+    async getForUpdate(userId: string, sessionId: string, tx: DbOrTx) {
+      const [row] = await tx
+        .select()
+        .from(sessions)
+        .where(and(eq(sessions.userId, userId), eq(sessions.id, sessionId)))
+        .for('update')
+        .limit(1)
       return row ?? null
     },
 
     async rotate(
+      userId: string,
       sessionId: string,
       previousJti: string,
       nextJti: string,
@@ -92,11 +105,14 @@ export function createSessionRepository(db: Db) {
       await (tx ?? db)
         .update(sessions)
         .set({ refreshJti: nextJti, previousRefreshJti: previousJti, rotatedAt, lastUsedAt: new Date(), expiresAt })
-        .where(eq(sessions.id, sessionId))
+        .where(and(eq(sessions.userId, userId), eq(sessions.id, sessionId)))
     },
 
-    async touch(sessionId: string) {
-      await db.update(sessions).set({ lastUsedAt: new Date() }).where(eq(sessions.id, sessionId))
+    async touch(userId: string, sessionId: string) {
+      await db
+        .update(sessions)
+        .set({ lastUsedAt: new Date() })
+        .where(and(eq(sessions.userId, userId), eq(sessions.id, sessionId)))
     },
 
     async countActive(userId: string, tx?: DbOrTx): Promise<number> {
@@ -163,6 +179,7 @@ export function createSessionRepository(db: Db) {
 
     /** A re-authentication: the session's tokens claim this method and time from now on. */
     async reauthenticated(
+      userId: string,
       sessionId: string,
       auth: { amr: string[]; aal: number; authTime: Date },
       previousJti: string,
@@ -180,7 +197,7 @@ export function createSessionRepository(db: Db) {
           rotatedAt: new Date(),
           lastUsedAt: new Date(),
         })
-        .where(and(eq(sessions.id, sessionId), active()))
+        .where(and(eq(sessions.userId, userId), eq(sessions.id, sessionId), active()))
         .returning({ id: sessions.id })
       return rows.length > 0
     },
@@ -190,12 +207,15 @@ export function createSessionRepository(db: Db) {
       const rows = await (tx ?? db)
         .update(sessions)
         .set({ revokedAt: new Date(), revokedReason: reason })
-        .where(and(eq(sessions.id, sessionId), eq(sessions.userId, userId), isNull(sessions.revokedAt)))
+        .where(and(eq(sessions.userId, userId), eq(sessions.id, sessionId), isNull(sessions.revokedAt)))
         .returning({ id: sessions.id })
       return rows.length > 0
     },
 
-    /** Ends every live session opened through a client app (the app was revoked); returns the sessions ended. */
+    /**
+     * Ends every live session opened through a client app (the app was revoked); returns the sessions ended.
+     * Across users (admin, rare): a multi-shard update on Citus (docs/scaling.md).
+     */
     async revokeByClient(
       clientId: string,
       reason: string,

@@ -2,6 +2,7 @@ import { and, asc, count, desc, eq, gt, inArray, isNotNull, isNull, lt, or, sql 
 import { type Db, type DbOrTx, queryRows } from '../../db/client.ts'
 import { type KeysetAfter, keysetAfter } from '../../db/keyset.ts'
 import {
+  mfaLoginTokenKeys,
   mfaLoginTokens,
   mfaRecoveryCodes,
   mfaTotpFactors,
@@ -49,7 +50,7 @@ export function createMfaRepository(db: Db) {
      * Accepts a time step once: the row is updated only when the step is newer than the last accepted
      * one, so two processes given the same code cannot both accept it. `confirm` activates the factor.
      */
-    async useTotpStep(factorId: string, step: number, confirm: boolean, tx?: DbOrTx): Promise<boolean> {
+    async useTotpStep(userId: string, factorId: string, step: number, confirm: boolean, tx?: DbOrTx): Promise<boolean> {
       const rows = await (tx ?? db)
         .update(mfaTotpFactors)
         .set({
@@ -59,6 +60,7 @@ export function createMfaRepository(db: Db) {
         })
         .where(
           and(
+            eq(mfaTotpFactors.userId, userId),
             eq(mfaTotpFactors.id, factorId),
             or(isNull(mfaTotpFactors.lastUsedStep), lt(mfaTotpFactors.lastUsedStep, step)),
             confirm ? isNull(mfaTotpFactors.confirmedAt) : isNotNull(mfaTotpFactors.confirmedAt),
@@ -277,15 +279,33 @@ export function createMfaRepository(db: Db) {
       admin: boolean
       ttlS: number
     }) {
-      await db.insert(mfaLoginTokens).values({
-        userId: values.userId,
-        tokenHash: values.tokenHash,
-        clientId: values.clientId,
-        admin: values.admin,
-        expiresAt: sql`now() + make_interval(secs => ${values.ttlS})` as unknown as Date,
+      const expiresAt = sql`now() + make_interval(secs => ${values.ttlS})` as unknown as Date
+      // The row on the user's shard, and the lookup by hash that finds the user when the token comes back.
+      await db.transaction(async (tx) => {
+        await tx.insert(mfaLoginTokens).values({
+          userId: values.userId,
+          tokenHash: values.tokenHash,
+          clientId: values.clientId,
+          admin: values.admin,
+          expiresAt,
+        })
+        await tx.insert(mfaLoginTokenKeys).values({ tokenHash: values.tokenHash, userId: values.userId, expiresAt })
       })
-      if (Math.random() < 0.05)
+      // Across users (the expired ones): a multi-shard delete on Citus (docs/scaling.md).
+      if (Math.random() < 0.05) {
         await db.delete(mfaLoginTokens).where(lt(mfaLoginTokens.expiresAt, sql`now() - interval '1 hour'`))
+        await db.delete(mfaLoginTokenKeys).where(lt(mfaLoginTokenKeys.expiresAt, sql`now() - interval '1 hour'`))
+      }
+    },
+
+    /** The account an unexpired mfa_token belongs to (the token is opaque), or null. */
+    async userOfLoginToken(tokenHash: string): Promise<string | null> {
+      const [row] = await db
+        .select({ userId: mfaLoginTokenKeys.userId })
+        .from(mfaLoginTokenKeys)
+        .where(and(eq(mfaLoginTokenKeys.tokenHash, tokenHash), gt(mfaLoginTokenKeys.expiresAt, sql`now()`)))
+        .limit(1)
+      return row?.userId ?? null
     },
 
     /**
@@ -293,11 +313,14 @@ export function createMfaRepository(db: Db) {
      * are spent. The count is taken before the code is checked, so parallel guesses cannot exceed it.
      */
     async tryLoginToken(tokenHash: string, clientId: string | null, maxAttempts: number) {
+      const userId = await this.userOfLoginToken(tokenHash)
+      if (!userId) return null
       const [row] = await db
         .update(mfaLoginTokens)
         .set({ attempts: sql`${mfaLoginTokens.attempts} + 1` })
         .where(
           and(
+            eq(mfaLoginTokens.userId, userId),
             eq(mfaLoginTokens.tokenHash, tokenHash),
             clientId === null ? isNull(mfaLoginTokens.clientId) : eq(mfaLoginTokens.clientId, clientId),
             isNull(mfaLoginTokens.usedAt),
@@ -311,11 +334,14 @@ export function createMfaRepository(db: Db) {
 
     /** Looks a live token up without spending a try (to hand out passkey options for it). */
     async liveLoginToken(tokenHash: string, clientId: string | null) {
+      const userId = await this.userOfLoginToken(tokenHash)
+      if (!userId) return null
       const [row] = await db
         .select()
         .from(mfaLoginTokens)
         .where(
           and(
+            eq(mfaLoginTokens.userId, userId),
             eq(mfaLoginTokens.tokenHash, tokenHash),
             clientId === null ? isNull(mfaLoginTokens.clientId) : eq(mfaLoginTokens.clientId, clientId),
             isNull(mfaLoginTokens.usedAt),
@@ -327,11 +353,11 @@ export function createMfaRepository(db: Db) {
     },
 
     /** Single use: false when another request used it first. */
-    async spendLoginToken(id: string): Promise<boolean> {
+    async spendLoginToken(userId: string, id: string): Promise<boolean> {
       const rows = await db
         .update(mfaLoginTokens)
         .set({ usedAt: new Date() })
-        .where(and(eq(mfaLoginTokens.id, id), isNull(mfaLoginTokens.usedAt)))
+        .where(and(eq(mfaLoginTokens.userId, userId), eq(mfaLoginTokens.id, id), isNull(mfaLoginTokens.usedAt)))
         .returning({ id: mfaLoginTokens.id })
       return rows.length > 0
     },
@@ -374,6 +400,7 @@ export function createMfaRepository(db: Db) {
       await tx.delete(mfaRecoveryCodes).where(eq(mfaRecoveryCodes.userId, userId))
       const keys = await this.deletePasskeysOf(userId, tx)
       await tx.delete(mfaLoginTokens).where(eq(mfaLoginTokens.userId, userId))
+      await tx.delete(mfaLoginTokenKeys).where(eq(mfaLoginTokenKeys.userId, userId))
       await tx.delete(webauthnChallenges).where(eq(webauthnChallenges.userId, userId))
       return { totp: totp.length, passkeys: keys.length }
     },

@@ -101,7 +101,7 @@ export function createMfaService(app: FastifyInstance) {
       if (!factor?.confirmedAt) return false
       const secret = readSecret(factor.secretEncrypted, userId)
       const step = secret === null ? null : await matchingStep(secret, trimmed)
-      return step !== null && (await repo.useTotpStep(factor.id, step, false))
+      return step !== null && (await repo.useTotpStep(userId, factor.id, step, false))
     }
     if (normaliseRecoveryCode(trimmed).length !== 10) return false
     const hash = hashRecoveryCode(keys.recovery, trimmed)
@@ -236,7 +236,7 @@ export function createMfaService(app: FastifyInstance) {
       const step = secret === null ? null : await matchingStep(secret, code.trim())
       if (step === null) throw errors.badRequest('invalid_code', 'The code is wrong or expired.')
       return db.transaction(async (tx) => {
-        if (!(await repo.useTotpStep(factor.id, step, true, tx))) {
+        if (!(await repo.useTotpStep(user.id, factor.id, step, true, tx))) {
           throw errors.badRequest('invalid_code', 'The code is wrong or expired.')
         }
         const codes = await newRecoveryCodes(user.id, tx)
@@ -413,7 +413,7 @@ export function createMfaService(app: FastifyInstance) {
         }
         throw err
       }
-      if (!(await repo.spendLoginToken(pending.id))) {
+      if (!(await repo.spendLoginToken(pending.userId, pending.id))) {
         throw errors.unauthorized('invalid_mfa_token', 'This mfa_token is wrong, used or expired; log in again.')
       }
       // Admin power only when the login began at the admin login, and the account is still an admin.
@@ -519,13 +519,21 @@ export function createMfaService(app: FastifyInstance) {
         }
         throw err
       }
-      const session = await auth.sessions.get(request.user.sid)
+      const session = await auth.sessions.get(request.user.sub, request.user.sid)
       if (!session || session.revokedAt)
         throw errors.unauthorized('session_revoked', 'This session has ended; log in again.')
       const aal = Math.max(session.aal, amr.some((m) => m !== 'pwd') ? 2 : 1)
       const authTime = new Date()
       const next = randomUUID()
-      if (!(await auth.sessions.reauthenticated(session.id, { amr, aal, authTime }, session.refreshJti, next))) {
+      if (
+        !(await auth.sessions.reauthenticated(
+          session.userId,
+          session.id,
+          { amr, aal, authTime },
+          session.refreshJti,
+          next,
+        ))
+      ) {
         throw errors.unauthorized('session_revoked', 'This session has ended; log in again.')
       }
       app.sessionCache.invalidate(session.id)

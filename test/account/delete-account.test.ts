@@ -1,5 +1,6 @@
 import t from 'tap'
-import { loginAttempts } from '../../db/schema/index.ts'
+import { loginAttemptsUnknown } from '../../db/schema/index.ts'
+import { emailKey } from '../../routes/auth/history-repository.ts'
 import { compactMeasurements } from '../../routes/measurement/compaction.ts'
 import { buildTestApp } from '../helpers/app.ts'
 import { bearer, login, sharedClient, userWithToken } from '../helpers/fixtures.ts'
@@ -22,7 +23,8 @@ async function busyUser(app: Awaited<ReturnType<typeof buildTestApp>>) {
     payload: { weight: 70, time_zone: 'Europe/Helsinki' },
   })
   const client = await sharedClient(app)
-  // A failed login (user_id set), a failed one kept by address only, and mail queued to the address.
+  // A failed login (user_id set), a failed one kept by the address's hash only (typed before the account
+  // existed), and mail queued to the address.
   await app.inject({
     method: 'POST',
     url: '/v2/auth/login',
@@ -30,8 +32,8 @@ async function busyUser(app: Awaited<ReturnType<typeof buildTestApp>>) {
     payload: { email: u.user.email, password: 'Wrong-password-1!' },
   })
   await app.db
-    .insert(loginAttempts)
-    .values({ userId: null, email: u.user.email, success: false, reason: 'invalid_credentials', ip: '10.0.0.1' })
+    .insert(loginAttemptsUnknown)
+    .values({ emailHash: emailKey(u.user.email), reason: 'invalid_credentials', ip: '10.0.0.1' })
   await app.inject({
     method: 'POST',
     url: '/v1/auth/forgot_password',
@@ -85,13 +87,14 @@ t.test('deleting my account removes every row of mine and nothing of anyone else
   const a = await busyUser(app)
   const b = await busyUser(app)
   await linkUsers(app, a, b)
-  const needlesA = [a.user.id, a.user.email]
+  const needlesA = [a.user.id, a.user.email, emailKey(a.user.email)]
   const before = new Set((await rowsMentioning(app, needlesA)).map((r) => r.table))
   for (const table of [
     'users',
     'sessions',
     'user_settings',
     'login_attempts',
+    'login_attempts_unknown',
     'mail_outbox',
     'verification_codes',
     'rate_counters',

@@ -121,6 +121,45 @@ t.test('refresh, logout and token checks', async (t) => {
     t.equal(res.json().error, 'invalid_client')
   })
 
+  t.test("a session is found by the token's user and session id together (Citus: sub leads the key)", async (t) => {
+    const a = await createUser(app)
+    const b = await createUser(app)
+    const tokensA = await login(a)
+    const claims = decodeJwt(tokensA.access)
+    const now = Math.floor(Date.now() / 1000)
+    // Signed with the server's key, so only the pairing is wrong: B's id with A's session.
+    const access = app.jwt.sign({
+      sub: b.id,
+      sid: claims.sid,
+      role: 'user',
+      iat: now,
+      nbf: now,
+      exp: now + 60,
+    } as never)
+    const res = await app.inject({
+      method: 'GET',
+      url: '/v1/users/me/auth-history',
+      headers: { authorization: `Bearer ${access}` },
+    })
+    t.equal(res.statusCode, 401)
+    t.equal(res.json().error, 'session_revoked')
+    const claimsR = decodeJwt(tokensA.refresh)
+    const forged = app.jwt.sign({
+      typ: 'refresh',
+      sub: b.id,
+      sid: claimsR.sid,
+      jti: claimsR.jti,
+      iat: now,
+      exp: now + 60,
+    } as never)
+    const r = await refresh(forged)
+    t.equal(r.statusCode, 401)
+    t.equal(r.json().error, 'invalid_token')
+    // A's session is untouched: neither rotated nor revoked by the mismatched tokens.
+    t.equal((await probe(tokensA)).statusCode, 200)
+    t.equal((await refresh(tokensA.refresh)).statusCode, 200)
+  })
+
   t.test('logout ends the current session only', async (t) => {
     const user = await createUser(app)
     const a = await login(user)

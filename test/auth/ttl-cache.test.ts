@@ -78,15 +78,15 @@ t.test(
     const touched: string[] = []
     const sessions = new SessionCache(
       2000,
-      async (sid) => ({ active: true, sid }) as never,
-      async (sid) => {
+      async (_userId, sid) => ({ active: true, sid }) as never,
+      async (_userId, sid) => {
         touched.push(sid)
       },
     )
-    for (let i = 0; i < 50; i++) await sessions.get(`s${i}`)
+    for (let i = 0; i < 50; i++) await sessions.get('u', `s${i}`)
     t.equal(size(sessions), 50)
     now += 61_000
-    await sessions.get('s0')
+    await sessions.get('u', 's0')
     t.equal(size(sessions), 1, 'expired sessions are gone, the one asked again is back')
     t.equal(
       (sessions as unknown as { touched: Map<string, number> }).touched.size,

@@ -5,7 +5,7 @@ import { createAccountDeletionService } from '../../routes/account/deletion.ts'
 import { createMfaRepository } from '../../routes/mfa/repository.ts'
 import { buildTestApp } from '../helpers/app.ts'
 import { userWithToken } from '../helpers/fixtures.ts'
-import { databaseBefore } from '../helpers/migration-steps.ts'
+import { databaseMigratedUpTo } from '../helpers/migrate-partway.ts'
 
 // Issue 21 (Citus-ready): passkeys are keyed by (user_id, id); a credential id names its one account in
 // passkey_credentials, which a passwordless login reads first. The ceremonies are tested in
@@ -97,7 +97,7 @@ t.test('an admin reset and an account deletion remove the lookup rows', async (t
 })
 
 t.test('the migration fills passkey_credentials from the passkeys of a populated database', async (t) => {
-  const before = await databaseBefore('passkey_credentials')
+  const before = await databaseMigratedUpTo('_passkey_credentials')
   t.teardown(() => before.close())
   const db = before.db
   const users = await queryRows<{ id: string }>(

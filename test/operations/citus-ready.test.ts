@@ -38,6 +38,8 @@ const GLOBAL: Record<string, string> = {
   webauthn_challenges: 'short-lived ceremony state; no user yet for a passwordless login; by challenge',
   passkey_credentials:
     'which account a credential id belongs to (a passwordless login has no user yet; one account per id): by credential_id',
+  mfa_login_token_keys: 'the opaque mfa_token is presented before the user is known: token hash → user; by hash',
+  login_attempts_unknown: 'failed logins on addresses without an account (no user): by the address hash',
   peer_groups: 'a peer group is shared by its members: distributed by group id with its members and invites',
   peer_group_members: 'distributed by group_id, co-located with peer_groups',
   peer_group_invites: 'distributed by group_id, co-located with peer_groups',
@@ -55,12 +57,6 @@ const GLOBAL: Record<string, string> = {
  * that each still breaks it: a table fixed here must move to the rule.
  */
 const PENDING: Record<string, string> = {
-  sessions: 'looked up by session id alone (every request, refresh): add the JWT sub to those lookups first',
-  verification_codes: 'updated by code id alone after a lookup by user: add user_id to that update first',
-  password_check_failures: 'deleted by id alone: add user_id to that delete first',
-  mfa_totp_factors: 'updated by factor id alone: add user_id to that update first',
-  mfa_login_tokens: 'the mfa_token is presented before the user is known (unique hash): token must name its user',
-  login_attempts: 'attempts on unknown addresses have no user: split them into a global table',
   webhook_events:
     "a user's change queued for a subscription's message: distribute by subscription_id (add it to the key) with the messages",
 }

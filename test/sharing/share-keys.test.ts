@@ -5,7 +5,7 @@ import { createAccountDeletionService } from '../../routes/account/deletion.ts'
 import { hashInviteCode } from '../../routes/sharing/repository.ts'
 import { buildTestApp } from '../helpers/app.ts'
 import { type UserWithToken, lastMail, userWithToken } from '../helpers/fixtures.ts'
-import { databaseBefore } from '../helpers/migration-steps.ts'
+import { databaseMigratedUpTo } from '../helpers/migrate-partway.ts'
 
 // Issue 21 (Citus-ready): shares are keyed by (owner_id, id); an e-mailed invite code names its share in
 // share_invite_codes (read first when the link is opened), written with the invite and removed when it is
@@ -125,7 +125,7 @@ t.test('account deletion removes the shares an account views and the codes of bo
 })
 
 t.test('the migration fills share_invite_codes from the pending shares of a populated database', async (t) => {
-  const before = await databaseBefore('share_keys')
+  const before = await databaseMigratedUpTo('_share_keys')
   t.teardown(() => before.close())
   const db = before.db
   const ids = (

@@ -5,7 +5,7 @@ import { createAccountDeletionService } from '../../routes/account/deletion.ts'
 import { createUserRepository } from '../../routes/user/repository.ts'
 import { buildTestApp } from '../helpers/app.ts'
 import { PASSWORD, bearer, codeFromMail, createUser, login, sharedClient, uniqueEmail } from '../helpers/fixtures.ts'
-import { databaseBefore } from '../helpers/migration-steps.ts'
+import { databaseMigratedUpTo } from '../helpers/migrate-partway.ts'
 
 // Issue 21 (Citus-ready): users are keyed by id alone; an address names its one account in user_emails,
 // which every lookup by address reads first. Normalisation is today's: trimmed and lower-cased.
@@ -100,7 +100,7 @@ t.test('a confirmed e-mail change moves the lookup row; account deletion frees t
 })
 
 t.test('the migration fills user_emails from the users of a populated database', async (t) => {
-  const before = await databaseBefore('user_emails')
+  const before = await databaseMigratedUpTo('_user_emails')
   t.teardown(() => before.close())
   const db = before.db
   const ids = (
