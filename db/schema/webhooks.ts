@@ -1,11 +1,13 @@
 import { sql } from 'drizzle-orm'
 import { check, index, integer, jsonb, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core'
 import { clientApps } from './auth.ts'
+import { oauthClients } from './oauth.ts'
 import { users } from './user.ts'
 
 /**
- * A webhook endpoint. It belongs to an account (its own data's events) or to a client app (the events
- * of the users who use that app); exactly one of the two. The signing secret must be readable to sign
+ * A webhook endpoint. It belongs to an account (its own data's events), to a first-party client app (the
+ * events of the users who use that app) or to a third-party OAuth client (the events of the users who
+ * granted it, within the grant's scopes, and `authorization.revoked`); exactly one of the three. The signing secret must be readable to sign
  * (HMAC), so it is kept as is; it is shown once, at creation and rotation.
  */
 export const webhookSubscriptions = pgTable(
@@ -14,6 +16,7 @@ export const webhookSubscriptions = pgTable(
     id: uuid('id').primaryKey().defaultRandom(),
     userId: uuid('user_id').references(() => users.id, { onDelete: 'cascade' }),
     clientId: uuid('client_id').references(() => clientApps.id, { onDelete: 'cascade' }),
+    oauthClientId: text('oauth_client_id').references(() => oauthClients.id, { onDelete: 'cascade' }),
     url: text('url').notNull(),
     eventTypes: text('event_types').array().notNull(),
     description: text('description'),
@@ -33,7 +36,8 @@ export const webhookSubscriptions = pgTable(
   (t) => [
     index('webhook_subscriptions_user_idx').on(t.userId),
     index('webhook_subscriptions_client_idx').on(t.clientId),
-    check('webhook_subscriptions_one_owner', sql`(${t.userId} is null) <> (${t.clientId} is null)`),
+    index('webhook_subscriptions_oauth_client_idx').on(t.oauthClientId),
+    check('webhook_subscriptions_one_owner', sql`num_nonnulls(${t.userId}, ${t.clientId}, ${t.oauthClientId}) = 1`),
   ],
 )
 

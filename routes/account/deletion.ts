@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { DbOrTx } from '../../db/client.ts'
 import { createHistoryRepository } from '../auth/history-repository.ts'
+import { createAuthorizationRepository } from '../oauth/repository.ts'
 import { createGroupRepository } from '../sharing/group-repository.ts'
 import { type UserRow, createUserRepository } from '../user/repository.ts'
 
@@ -17,6 +18,7 @@ export interface DeletionStep {
 export function accountDeletionSteps(app: FastifyInstance): DeletionStep[] {
   const history = createHistoryRepository(app.db)
   const groups = createGroupRepository(app.db)
+  const authorizations = createAuthorizationRepository(app.db)
   return [
     // Beddit: a group is deleted when one member is left; leaving by deletion counts too.
     { name: 'peer groups', run: (tx, user) => groups.leaveAll(user.id, tx) },
@@ -27,6 +29,11 @@ export function accountDeletionSteps(app: FastifyInstance): DeletionStep[] {
     {
       name: 'user.deleted webhook',
       run: (tx, user) => app.webhooks.announce(tx, user.id, 'user.deleted', { user_id: user.id }),
+    },
+    // Third-party apps hear that their grant ended (the grants cascade with the user row).
+    {
+      name: 'authorization.revoked webhooks',
+      run: async (tx, user) => app.webhooks.authorizationRevoked(tx, await authorizations.liveGrants(user.id, tx)),
     },
   ]
 }

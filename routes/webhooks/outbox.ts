@@ -2,7 +2,13 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { DbOrTx } from '../../db/client.ts'
 import { type AttemptResult, attempt, retryDelay, signedHeaders } from './delivery.ts'
-import { type MessageRow, type SubscriptionRow, createWebhookRepository, webhookId } from './repository.ts'
+import {
+  type EndedGrant,
+  type MessageRow,
+  type SubscriptionRow,
+  createWebhookRepository,
+  webhookId,
+} from './repository.ts'
 import { type Resolver, type TargetPolicy, systemResolver } from './targets.ts'
 
 export interface Webhooks {
@@ -12,6 +18,11 @@ export interface Webhooks {
   setResolver(resolve: Resolver): void
   /** Queues a webhook-only event (no change log entry) in the caller's transaction: `user.deleted`. */
   announce(tx: DbOrTx, userId: string, eventType: string, data: Record<string, unknown>): Promise<void>
+  /**
+   * Queues `authorization.revoked` for third-party grants that ended, in the caller's transaction (the one
+   * that ends them): to the grant's OAuth client's subscriptions and the user's own.
+   */
+  authorizationRevoked(tx: DbOrTx, grants: EndedGrant[]): Promise<void>
   /**
    * Batches new events into messages, claims the due ones and sends them. The worker calls it on a timer
    * without waiting for the answers; tests call it directly and it resolves when this round's attempts ended.
@@ -133,6 +144,10 @@ export default fp(
           [{ userId, eventType, payload: { type: eventType, timestamp: new Date().toISOString(), data } }],
           eventType === 'user.deleted',
         )
+      },
+
+      authorizationRevoked(tx, grants) {
+        return repo.enqueueAuthorizationRevoked(tx, grants)
       },
 
       async flush(options = {}) {
