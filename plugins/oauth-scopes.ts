@@ -37,8 +37,12 @@ export const isOAuthScope = (s: string): s is OAuthScope => Object.hasOwn(OAUTH_
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** The OAuth scope a third-party access token needs on this route; absent = closed to third-party tokens. */
-    oauthScope?: OAuthScope
+    /**
+     * The OAuth scope a third-party access token needs on this route, or a list of which it needs any one
+     * (`GET /v1/sync`: each scope opens part of the feed; the handler reads `request.oauth.scopes`);
+     * absent = closed to third-party tokens.
+     */
+    oauthScope?: OAuthScope | readonly OAuthScope[]
   }
 }
 
