@@ -55,14 +55,13 @@ export const DELIVERY_LOG_DAYS = 30
  * sending. A message is sent until a 2xx (same webhook-id and body each time: at-least-once), on the
  * Standard Webhooks schedule; a 410 disables its subscription, and so does a message that fails every
  * retry, after which the owner is e-mailed. At most WEBHOOK_MAX_IN_FLIGHT messages of one subscription
- * are in flight per process.
+ * are in flight at once, across every process (the claim counts the subscription's leased messages).
  */
 export default fp(
   async function webhookOutboxPlugin(app: FastifyInstance) {
     const { config } = app
     const repo = createWebhookRepository(app.db)
     const policy: TargetPolicy = { allowPrivate: config.WEBHOOK_ALLOW_PRIVATE_TARGETS, resolve: systemResolver }
-    const inFlight = new Map<string, number>()
     const running = new Set<Promise<void>>()
     const leaseMs = config.WEBHOOK_TIMEOUT_MS + 30_000
 
@@ -124,10 +123,6 @@ export default fp(
       } catch (err) {
         // The lease makes the message due again; nothing is lost.
         app.log.warn({ err, webhook: { message: message.id } }, 'webhook delivery')
-      } finally {
-        const n = (inFlight.get(subscription.id) ?? 1) - 1
-        if (n <= 0) inFlight.delete(subscription.id)
-        else inFlight.set(subscription.id, n)
       }
     }
 
@@ -152,16 +147,9 @@ export default fp(
 
       async flush(options = {}) {
         const batched = await repo.batch(BATCH_EVENTS, EVENTS_PER_MESSAGE, () => new Date())
-        const taking = new Map<string, number>()
-        const claimed = await repo.claim(CLAIM, leaseMs, (m) => {
-          const n = (inFlight.get(m.subscriptionId) ?? 0) + (taking.get(m.subscriptionId) ?? 0)
-          if (n >= config.WEBHOOK_MAX_IN_FLIGHT) return false
-          taking.set(m.subscriptionId, (taking.get(m.subscriptionId) ?? 0) + 1)
-          return true
-        })
+        const claimed = await repo.claim(CLAIM, leaseMs, config.WEBHOOK_MAX_IN_FLIGHT)
         const round: Promise<void>[] = []
         for (const { message, subscription } of claimed) {
-          inFlight.set(subscription.id, (inFlight.get(subscription.id) ?? 0) + 1)
           const p: Promise<void> = send(message, subscription).finally(() => running.delete(p))
           running.add(p)
           round.push(p)

@@ -267,9 +267,12 @@ export function createWebhookRepository(db: Db) {
               .update(webhookEvents)
               .set({ messageId: message.id })
               .where(
-                inArray(
-                  webhookEvents.id,
-                  chunk.map((c) => c.id),
+                and(
+                  eq(webhookEvents.subscriptionId, subscriptionId),
+                  inArray(
+                    webhookEvents.id,
+                    chunk.map((c) => c.id),
+                  ),
                 ),
               )
             made++
@@ -281,13 +284,16 @@ export function createWebhookRepository(db: Db) {
 
     /**
      * Claims due messages of active subscriptions: SKIP LOCKED so processes never take the same one, and a
-     * lease (`next_attempt_at` moved past the attempt's timeout) so a crash mid-send makes it due again.
-     * `accept` picks which of the candidates to take (the per-subscription cap); the rest stay untouched.
+     * lease (`next_attempt_at` and `leased_until` moved past the attempt's timeout) so a crash mid-send makes
+     * it due again. At most `maxInFlight` messages of one subscription are leased at once, in all processes:
+     * the claim also locks the subscription rows (FOR NO KEY UPDATE, which the outbox's foreign-key checks do
+     * not wait for), so two claims of one subscription take turns, and each counts the leases the other
+     * committed; a claim meeting a subscription another is claiming skips its messages this round.
      */
     async claim(
       limit: number,
       leaseMs: number,
-      accept: (m: { id: string; subscriptionId: string }) => boolean,
+      maxInFlight: number,
     ): Promise<Array<{ message: MessageRow; subscription: SubscriptionRow }>> {
       return db.transaction(async (tx) => {
         const candidates = await tx
@@ -303,15 +309,32 @@ export function createWebhookRepository(db: Db) {
           )
           .orderBy(webhookMessages.nextAttemptAt)
           .limit(limit)
-          .for('update', { of: webhookMessages, skipLocked: true })
-        const taken = candidates.filter((c) => accept(c.message))
+          .for('no key update', { of: [webhookMessages, webhookSubscriptions], skipLocked: true })
+        if (candidates.length === 0) return []
+        const subscriptionIds = [...new Set(candidates.map((c) => c.subscription.id))]
+        const leased = await tx
+          .select({ subscriptionId: webhookMessages.subscriptionId, n: sql<number>`count(*)::int` })
+          .from(webhookMessages)
+          .where(
+            and(
+              inArray(webhookMessages.subscriptionId, subscriptionIds),
+              eq(webhookMessages.status, 'pending'),
+              sql`${webhookMessages.leasedUntil} > now()`,
+            ),
+          )
+          .groupBy(webhookMessages.subscriptionId)
+        const inFlight = new Map(leased.map((r) => [r.subscriptionId, Number(r.n)]))
+        const taken = candidates.filter((c) => {
+          const n = inFlight.get(c.subscription.id) ?? 0
+          if (n >= maxInFlight) return false
+          inFlight.set(c.subscription.id, n + 1)
+          return true
+        })
         if (taken.length > 0) {
+          const lease = sql`now() + make_interval(secs => ${leaseMs / 1000})`
           await tx
             .update(webhookMessages)
-            .set({
-              nextAttemptAt: sql`now() + make_interval(secs => ${leaseMs / 1000})`,
-              attempts: sql`${webhookMessages.attempts} + 1`,
-            })
+            .set({ nextAttemptAt: lease, leasedUntil: lease, attempts: sql`${webhookMessages.attempts} + 1` })
             .where(
               inArray(
                 webhookMessages.id,
@@ -330,19 +353,22 @@ export function createWebhookRepository(db: Db) {
     async succeeded(messageId: string): Promise<void> {
       await db
         .update(webhookMessages)
-        .set({ status: 'succeeded', deliveredAt: new Date() })
+        .set({ status: 'succeeded', deliveredAt: new Date(), leasedUntil: null })
         .where(eq(webhookMessages.id, messageId))
     },
 
     async retryAt(messageId: string, delayMs: number): Promise<void> {
       await db
         .update(webhookMessages)
-        .set({ nextAttemptAt: sql`now() + make_interval(secs => ${delayMs / 1000})` })
+        .set({ nextAttemptAt: sql`now() + make_interval(secs => ${delayMs / 1000})`, leasedUntil: null })
         .where(eq(webhookMessages.id, messageId))
     },
 
     async failed(messageId: string): Promise<void> {
-      await db.update(webhookMessages).set({ status: 'failed' }).where(eq(webhookMessages.id, messageId))
+      await db
+        .update(webhookMessages)
+        .set({ status: 'failed', leasedUntil: null })
+        .where(eq(webhookMessages.id, messageId))
     },
 
     /** Disables an active subscription; answers it when this call disabled it (so its owner is told once). */

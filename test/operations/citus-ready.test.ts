@@ -35,6 +35,8 @@ const GLOBAL: Record<string, string> = {
   webhook_subscriptions: 'owned by an account or by a client app (no user): distributed by subscription id',
   webhook_messages: 'distributed by subscription_id, co-located with webhook_subscriptions',
   webhook_attempts: 'distributed by subscription_id, co-located with webhook_subscriptions',
+  webhook_events:
+    "a user's change queued for a subscription's message: keyed by (subscription_id, id), distributed by subscription_id with the messages",
 }
 
 /**
@@ -51,8 +53,6 @@ const PENDING: Record<string, string> = {
   mfa_login_tokens: 'the mfa_token is presented before the user is known (unique hash): token must name its user',
   login_attempts: 'attempts on unknown addresses have no user: split them into a global table',
   shares: 'two users per row (owner, viewer) and a global invite code: distribute by owner_id, code lookup table',
-  webhook_events:
-    "a user's change queued for a subscription's message: distribute by subscription_id (add it to the key) with the messages",
 }
 
 interface KeyRow {
@@ -176,6 +176,17 @@ t.test('every user-data table keys on user_id first, and co-locates its foreign 
   }
   for (const table of [...Object.keys(REFERENCE), ...Object.keys(GLOBAL)]) {
     t.ok(tables.includes(table), `${table} (listed) exists`)
+  }
+  // Tables distributed by subscription: their keys, and their foreign keys to one another, carry subscription_id.
+  for (const table of ['webhook_events']) {
+    const keys = keyRows.filter((r) => r.table_name === table && r.constraint_type !== 'FOREIGN KEY')
+    const pk = keys.filter((r) => r.constraint_type === 'PRIMARY KEY')
+    t.equal(pk[0]?.column_name, 'subscription_id', `${table}: the primary key leads with subscription_id`)
+    const toMessages = fkRows.filter((r) => r.table_name === table && r.ref_table === 'webhook_messages')
+    t.ok(
+      toMessages.some((r) => r.column_name === 'subscription_id' && r.ref_column === 'subscription_id'),
+      `${table} → webhook_messages carries subscription_id on both sides`,
+    )
   }
   // A user-data table may not refer to a global (non-reference) table: Citus allows foreign keys from a
   // distributed table only to a co-located distributed table or a reference table.
