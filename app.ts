@@ -56,7 +56,7 @@ import telemetryRoutes from './routes/telemetry/index.ts'
 import userRoutes from './routes/user/index.ts'
 import profileCachePlugin from './routes/user/profile-cache.ts'
 import userRepositoryPlugin from './routes/user/repository.ts'
-import webhookRoutes, { adminWebhookRoutes } from './routes/webhooks/index.ts'
+import webhookRoutes, { adminOAuthWebhookRoutes, adminWebhookRoutes } from './routes/webhooks/index.ts'
 import webhookOutboxPlugin from './routes/webhooks/outbox.ts'
 
 export interface BuildAppOptions {
@@ -185,6 +185,7 @@ export async function buildApp(options: BuildAppOptions = {}) {
   await app.register(syncRoutes, { prefix: '/v1' })
   await app.register(webhookRoutes, { prefix: '/v1' })
   await app.register(adminWebhookRoutes, { prefix: '/v1/admin/clients/:client_id' })
+  await app.register(adminOAuthWebhookRoutes, { prefix: '/v1/admin/oauth-clients/:client_id' })
   // Read-only access to the data others share with the caller: each domain's own read routes again
   // under /v1/shared/:owner_id with `shared: true`, so the viewer gets the owner's answer from the same
   // handler and query, after the share and scope check. Only GET routes are registered here: anything

@@ -14,6 +14,7 @@ import { createOAuthClientRepository } from './routes/oauth/repository.ts'
 import { redirectUriProblem, toOAuthClient } from './routes/oauth/schemas.ts'
 import { createUserRepository } from './routes/user/repository.ts'
 import { OperatorError, WEBHOOK_USAGE, webhookCommand } from './routes/webhooks/operator.ts'
+import { createWebhookRepository } from './routes/webhooks/repository.ts'
 
 const USAGE = `Operator commands (npm run cli -- <command>):
   client create --name NAME                 create a client app; prints client_id, secret and x_auth_token as JSON
@@ -220,9 +221,12 @@ try {
       }
       case 'oauth-client revoke': {
         if (!values.id) fail('oauth-client revoke needs --id')
-        const revoked = await database.db.transaction((tx) =>
-          createOAuthClientRepository(database.db).revoke(values.id as string, tx),
-        )
+        // authorization.revoked for each grant that ends, in the revoking transaction (as the admin API).
+        const revoked = await database.db.transaction(async (tx) => {
+          const r = await createOAuthClientRepository(database.db).revoke(values.id as string, tx)
+          if (r) await createWebhookRepository(database.db).enqueueAuthorizationRevoked(tx, r.grants)
+          return r
+        })
         if (!revoked) fail('no OAuth client has this id')
         print({ status: 'success', ...toOAuthClient(revoked) })
         break

@@ -4,6 +4,9 @@
  *   npm run bench:webhooks                                   # PGlite
  *   DATABASE_URL=postgres://postgres@127.0.0.1:55432/postgres npm run bench:webhooks
  *
+ * On PostgreSQL a scratch database `nowatch_bench_webhooks_*` is made on that server and dropped at the end
+ * (bench/harness.ts, as the other benches); on PGlite an in-memory database.
+ *
  * One app, one database, in this process (loopback only). Measurement batches of BATCH samples are
  * uploaded by CONCURRENCY clients in three modes, interleaved round by round so that the machine's load
  * hits all three alike:
@@ -17,9 +20,9 @@ import { cpus, loadavg, totalmem } from 'node:os'
 import { buildApp } from '../app.ts'
 import { openDatabase } from '../db/client.ts'
 import { loadConfig } from '../plugins/config.ts'
-import { freshDatabase } from '../test/helpers/database.ts'
 import { userWithToken } from '../test/helpers/fixtures.ts'
 import { startReceiver } from '../test/helpers/webhooks.ts'
+import { benchHarness } from './harness.ts'
 
 const BATCH = Number(process.env.BENCH_BATCH ?? 1000)
 const BATCHES_PER_ROUND = Number(process.env.BENCH_BATCHES ?? 20)
@@ -28,14 +31,16 @@ const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 4)
 const TIMEOUT_S = Number(process.env.BENCH_TIMEOUT_S ?? 900)
 const T0 = Date.parse('2025-01-01T00:00:00Z')
 
-const deadline = setTimeout(() => {
-  console.error(`benchmark exceeded ${TIMEOUT_S} s, stopping`)
-  process.exit(1)
-}, TIMEOUT_S * 1000)
-deadline.unref()
-
-const database = process.env.DATABASE_URL ? await freshDatabase() : await openDatabase({ dataDir: 'memory://' })
-if (!process.env.DATABASE_URL) await database.migrate()
+const bench = benchHarness(TIMEOUT_S)
+const BASE_URL = process.env.DATABASE_URL
+const database = BASE_URL
+  ? await openDatabase({
+      databaseUrl: await bench.scratchDatabase(BASE_URL, 'nowatch_bench_webhooks'),
+      poolMax: 10,
+    })
+  : await openDatabase({ dataDir: 'memory://' })
+bench.cleanups.push(() => database.close())
+await database.migrate()
 const config = loadConfig({
   NODE_ENV: 'test',
   JWT_SECRET: 'bench-secret-bench-secret-bench-secret-0123',
@@ -45,11 +50,13 @@ const config = loadConfig({
   MAX_EVENT_LOOP_DELAY_MS: '0',
   JOBS_ENABLED: 'true',
   WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true',
-  DATABASE_URL: process.env.DATABASE_URL,
+  DATABASE_URL: BASE_URL,
 })
 const app = await buildApp({ config, database, logger: false })
+bench.cleanups.push(() => app.close())
 await app.ready()
 const receiver = await startReceiver()
+bench.cleanups.push(() => receiver.close())
 const receivedAt = new Map<string, number>()
 const onDelivery = () => {
   for (const d of receiver.deliveries.splice(0)) {
@@ -182,6 +189,4 @@ const out = {
   },
 }
 console.log(JSON.stringify(out, null, 2))
-await receiver.close()
-await app.close()
-await database.close()
+await bench.cleanUp()

@@ -89,7 +89,7 @@ export const ConfigSchema = Type.Object({
   WEBHOOK_ALLOW_PRIVATE_TARGETS: Type.Boolean({ default: false }),
   /** A webhook attempt that has no answer after this long fails (and is retried). */
   WEBHOOK_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60000, default: 10000 }),
-  /** Webhook messages in flight at once per subscription, per process. */
+  /** Webhook messages in flight at once per subscription, across every process. */
   WEBHOOK_MAX_IN_FLIGHT: Type.Integer({ minimum: 1, maximum: 100, default: 4 }),
   /** Admin logins need a second factor; unset = true when NODE_ENV=production, false otherwise. */
   ADMIN_MFA_REQUIRED: Type.Optional(Type.Boolean()),

@@ -49,7 +49,8 @@ function invalidToken(description: string) {
   })
 }
 
-export function insufficientScope(description: string, scope?: OAuthScope) {
+/** `scope`: the scope the route needs, or several (space-separated, any one of them, RFC 6750 §3). */
+export function insufficientScope(description: string, scope?: string) {
   return new AppError(403, 'insufficient_scope', description, undefined, {
     'www-authenticate': bearerChallenge('insufficient_scope', description, scope),
   })
@@ -63,8 +64,15 @@ export function documentOAuthScope(route: RouteOptions) {
   const scope = route.config?.oauthScope
   const schema = route.schema as { security?: Array<Record<string, string[]>> } | undefined
   if (!scope || !schema?.security) return
-  if (!schema.security.some((s) => 'oauth2' in s)) schema.security = [...schema.security, { oauth2: [scope] }]
+  // Security requirements in a list are alternatives (OpenAPI 3): one per scope is "any one of them".
+  if (!schema.security.some((s) => 'oauth2' in s)) {
+    schema.security = [...schema.security, ...requiredScopes(scope).map((s) => ({ oauth2: [s] }))]
+  }
 }
+
+/** A route's `oauthScope` as the list of which a token needs any one. */
+export const requiredScopes = (scope: OAuthScope | readonly OAuthScope[] | undefined): OAuthScope[] =>
+  scope === undefined ? [] : typeof scope === 'string' ? [scope] : [...scope]
 
 interface TokenRow {
   payload: { scope?: string; exp?: number }
@@ -199,12 +207,17 @@ export default fp(
           throw accountLocked()
         }
         const scopes = new Set((row.payload.scope ?? '').split(' ').filter(isOAuthScope))
-        const required = request.routeOptions.config?.oauthScope
-        if (!required) {
+        const required = requiredScopes(request.routeOptions.config?.oauthScope)
+        if (required.length === 0) {
           throw insufficientScope('Third-party access tokens are not accepted on this route.')
         }
-        if (!scopes.has(required)) {
-          throw insufficientScope(`This route needs the ${required} scope, which this app was not granted.`, required)
+        if (!required.some((s) => scopes.has(s))) {
+          throw insufficientScope(
+            required.length === 1
+              ? `This route needs the ${required[0]} scope, which this app was not granted.`
+              : `This route needs one of the ${required.join(', ')} scopes; this app was granted none of them.`,
+            required.join(' '),
+          )
         }
         await rateLimit(row.client_id, reply)
         request.oauth = { clientId: row.client_id, grantId: row.grant_id, scopes }

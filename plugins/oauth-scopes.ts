@@ -1,3 +1,5 @@
+import type { ChangeType } from './changes.ts'
+
 /**
  * The OAuth 2.0 scopes a third-party app may ask for, by data domain and direction, each with the words
  * the consent page shows. A data route declares the one it needs in `config.oauthScope` (see
@@ -35,7 +37,26 @@ export const isOAuthScope = (s: string): s is OAuthScope => Object.hasOwn(OAUTH_
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** The OAuth scope a third-party access token needs on this route; absent = closed to third-party tokens. */
-    oauthScope?: OAuthScope
+    /**
+     * The OAuth scope a third-party access token needs on this route, or a list of which it needs any one
+     * (`GET /v1/sync`: each scope opens part of the feed; the handler reads `request.oauth.scopes`);
+     * absent = closed to third-party tokens.
+     */
+    oauthScope?: OAuthScope | readonly OAuthScope[]
   }
+}
+
+/**
+ * The OAuth scope that lets a third-party app see each kind of change (GET /v1/sync, webhooks of its
+ * users' changes): the read scope of the routes that show that data. Shares are the owner's alone.
+ */
+export const CHANGE_TYPE_SCOPES: Record<ChangeType, OAuthScope | null> = {
+  measurements: 'measurements:read',
+  checkin: 'journal:read',
+  day_feedback: 'journal:read',
+  activity: 'journal:read',
+  intention: 'journal:read',
+  insight: 'insights:read',
+  profile: 'profile:read',
+  share: null,
 }

@@ -1,11 +1,25 @@
 import { sql } from 'drizzle-orm'
-import { check, index, integer, jsonb, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core'
+import {
+  check,
+  foreignKey,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  unique,
+  uuid,
+} from 'drizzle-orm/pg-core'
 import { clientApps } from './auth.ts'
+import { oauthClients } from './oauth.ts'
 import { users } from './user.ts'
 
 /**
- * A webhook endpoint. It belongs to an account (its own data's events) or to a client app (the events
- * of the users who use that app); exactly one of the two. The signing secret must be readable to sign
+ * A webhook endpoint. It belongs to an account (its own data's events), to a first-party client app (the
+ * events of the users who use that app) or to a third-party OAuth client (the events of the users who
+ * granted it, within the grant's scopes, and `authorization.revoked`); exactly one of the three. The signing secret must be readable to sign
  * (HMAC), so it is kept as is; it is shown once, at creation and rotation.
  */
 export const webhookSubscriptions = pgTable(
@@ -14,6 +28,7 @@ export const webhookSubscriptions = pgTable(
     id: uuid('id').primaryKey().defaultRandom(),
     userId: uuid('user_id').references(() => users.id, { onDelete: 'cascade' }),
     clientId: uuid('client_id').references(() => clientApps.id, { onDelete: 'cascade' }),
+    oauthClientId: text('oauth_client_id').references(() => oauthClients.id, { onDelete: 'cascade' }),
     url: text('url').notNull(),
     eventTypes: text('event_types').array().notNull(),
     description: text('description'),
@@ -33,19 +48,22 @@ export const webhookSubscriptions = pgTable(
   (t) => [
     index('webhook_subscriptions_user_idx').on(t.userId),
     index('webhook_subscriptions_client_idx').on(t.clientId),
-    check('webhook_subscriptions_one_owner', sql`(${t.userId} is null) <> (${t.clientId} is null)`),
+    index('webhook_subscriptions_oauth_client_idx').on(t.oauthClientId),
+    check('webhook_subscriptions_one_owner', sql`num_nonnulls(${t.userId}, ${t.clientId}, ${t.oauthClientId}) = 1`),
   ],
 )
 
 /**
  * The outbox: one row per event for one subscription, written in the transaction of the change. The
  * worker groups the rows of a subscription into a message (`message_id`) and sends that.
- * `payload` is the thin event (ids, user id, type, range, seq), never health data.
+ * `payload` is the thin event (ids, user id, type, range, seq), never health data. Keyed by
+ * (subscription_id, id), and its message referred to with subscription_id on both sides, so it is
+ * distributed by subscription with its messages (docs/scaling.md).
  */
 export const webhookEvents = pgTable(
   'webhook_events',
   {
-    id: uuid('id').primaryKey().defaultRandom(),
+    id: uuid('id').notNull().defaultRandom(),
     subscriptionId: uuid('subscription_id')
       .notNull()
       .references(() => webhookSubscriptions.id, { onDelete: 'cascade' }),
@@ -53,10 +71,16 @@ export const webhookEvents = pgTable(
     eventType: text('event_type').notNull(),
     payload: jsonb('payload').notNull(),
     /** Set when the worker puts the event into a message; purging the message (after 30 days) takes it along. */
-    messageId: uuid('message_id').references(() => webhookMessages.id, { onDelete: 'cascade' }),
+    messageId: uuid('message_id'),
     createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
   },
   (t) => [
+    primaryKey({ columns: [t.subscriptionId, t.id] }),
+    foreignKey({
+      name: 'webhook_events_message_fk',
+      columns: [t.subscriptionId, t.messageId],
+      foreignColumns: [webhookMessages.subscriptionId, webhookMessages.id],
+    }).onDelete('cascade'),
     index('webhook_events_unbatched_idx').on(t.createdAt).where(sql`${t.messageId} is null`),
     index('webhook_events_user_idx').on(t.userId),
   ],
@@ -80,12 +104,20 @@ export const webhookMessages = pgTable(
       .default('pending'),
     attempts: integer('attempts').notNull().default(0),
     nextAttemptAt: timestamp('next_attempt_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
+    /**
+     * Set while a worker sends the message (its lease; cleared when the attempt is settled): the claim counts a
+     * subscription's leased messages, so WEBHOOK_MAX_IN_FLIGHT holds across every process.
+     */
+    leasedUntil: timestamp('leased_until', { withTimezone: true, precision: 3 }),
     createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
     deliveredAt: timestamp('delivered_at', { withTimezone: true, precision: 3 }),
   },
   (t) => [
     index('webhook_messages_due_idx').on(t.nextAttemptAt).where(sql`${t.status} = 'pending'`),
     index('webhook_messages_subscription_idx').on(t.subscriptionId, t.createdAt),
+    // What webhook_events refer to, subscription_id on both sides (co-located by subscription).
+    unique('webhook_messages_subscription_message_key').on(t.subscriptionId, t.id),
+    index('webhook_messages_leased_idx').on(t.subscriptionId).where(sql`${t.leasedUntil} is not null`),
   ],
 )
 

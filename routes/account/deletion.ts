@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import type { DbOrTx } from '../../db/client.ts'
 import { createHistoryRepository } from '../auth/history-repository.ts'
 import { createMfaRepository } from '../mfa/repository.ts'
+import { createAuthorizationRepository } from '../oauth/repository.ts'
 import { createGroupRepository } from '../sharing/group-repository.ts'
 import { createSharingRepository } from '../sharing/repository.ts'
 import { type UserRow, createUserRepository } from '../user/repository.ts'
@@ -21,6 +22,7 @@ export function accountDeletionSteps(app: FastifyInstance): DeletionStep[] {
   const groups = createGroupRepository(app.db)
   const mfa = createMfaRepository(app.db)
   const sharing = createSharingRepository(app.db)
+  const authorizations = createAuthorizationRepository(app.db)
   return [
     // Shares are keyed by owner (they go with the owner's row); the viewer's side and the codes have no foreign key.
     { name: 'shares viewed and invite codes', run: (tx, user) => sharing.forgetUser(user.id, tx) },
@@ -38,6 +40,11 @@ export function accountDeletionSteps(app: FastifyInstance): DeletionStep[] {
     {
       name: 'user.deleted webhook',
       run: (tx, user) => app.webhooks.announce(tx, user.id, 'user.deleted', { user_id: user.id }),
+    },
+    // Third-party apps hear that their grant ended (the grants cascade with the user row).
+    {
+      name: 'authorization.revoked webhooks',
+      run: async (tx, user) => app.webhooks.authorizationRevoked(tx, await authorizations.liveGrants(user.id, tx)),
     },
   ]
 }

@@ -1,8 +1,8 @@
 import { and, eq, isNull, or, sql } from 'drizzle-orm'
 import type { Adapter, AdapterPayload } from 'oidc-provider'
-import type { Db } from '../../db/client.ts'
+import type { Db, DbOrTx } from '../../db/client.ts'
 import { oauthModels } from '../../db/schema/index.ts'
-import { GRANT_TYPES, type OAuthClientRepository } from './repository.ts'
+import { type EndedGrant, GRANT_TYPES, type OAuthClientRepository } from './repository.ts'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
@@ -29,7 +29,12 @@ function clientOf(payload: Payload): string | null {
  * are not stored by the library: they are read from `oauth_clients` (what admins and the CLI register),
  * with the SHA-256 of the secret in place of the secret (the comparison hashes too, see provider.ts).
  */
-export function drizzleAdapter(db: Db, clients: OAuthClientRepository) {
+export function drizzleAdapter(
+  db: Db,
+  clients: OAuthClientRepository,
+  /** Runs in the transaction that deletes a grant (the library revoking it: refresh-token reuse, RFC 7009). */
+  grantEnded?: (tx: DbOrTx, grant: EndedGrant) => Promise<void>,
+) {
   return class DrizzleAdapter implements Adapter {
     constructor(readonly kind: string) {}
 
@@ -92,7 +97,20 @@ export function drizzleAdapter(db: Db, clients: OAuthClientRepository) {
     }
 
     async destroy(id: string): Promise<void> {
-      await db.delete(oauthModels).where(and(eq(oauthModels.kind, this.kind), eq(oauthModels.id, id)))
+      const where = and(eq(oauthModels.kind, this.kind), eq(oauthModels.id, id))
+      if (this.kind !== 'Grant' || !grantEnded) {
+        await db.delete(oauthModels).where(where)
+        return
+      }
+      await db.transaction(async (tx) => {
+        const [gone] = await tx
+          .delete(oauthModels)
+          .where(where)
+          .returning({ accountId: oauthModels.accountId, clientId: oauthModels.clientId })
+        if (gone?.accountId && gone.clientId) {
+          await grantEnded(tx, { userId: gone.accountId, clientId: gone.clientId, grantId: id })
+        }
+      })
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {

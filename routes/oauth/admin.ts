@@ -200,7 +200,7 @@ const oauthClientAdminRoutes: FastifyPluginAsyncTypebox = async function oauthCl
         ...schemaBase,
         summary: 'Revoke a third-party app',
         description:
-          'The client can no longer authorize, exchange or refresh, and every grant, code and token it holds is deleted at once: its access tokens stop working on the next request, in every process. Revoking twice keeps the first time.',
+          'The client can no longer authorize, exchange or refresh, and every grant, code and token it holds is deleted at once: its access tokens stop working on the next request, in every process. Each grant that ends is announced as `authorization.revoked` to the webhook subscriptions of the client. Revoking twice keeps the first time.',
         params: OAuthClientIdParamsSchema,
         response: { 200: OAuthClientSchema, ...errorResponses(400, ...ADMIN_ERRORS, 404) },
       },
@@ -210,6 +210,7 @@ const oauthClientAdminRoutes: FastifyPluginAsyncTypebox = async function oauthCl
         const r = await clients.revoke(request.params.id, tx)
         if (r) {
           await audit.record(request, { action: 'oauth_client.revoke', targetType: 'oauth_client', targetId: r.id }, tx)
+          await app.webhooks.authorizationRevoked(tx, r.grants)
         }
         return r
       })

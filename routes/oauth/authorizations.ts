@@ -75,13 +75,19 @@ const authorizationRoutes: FastifyPluginAsyncTypebox = async function authorizat
         ...base,
         summary: 'Remove an app’s access to my account',
         description:
-          'Revokes the grant and every code, access token and refresh token of it at once: the app’s next API request is refused (`401 invalid_token`), in every process. Another user’s grant, or one already removed: `404 not_found`. The app may ask again; the user then sees the consent page again.',
+          'Revokes the grant and every code, access token and refresh token of it at once: the app’s next API request is refused (`401 invalid_token`), in every process, and its webhook subscriptions (and mine that ask for it) get `authorization.revoked`. Another user’s grant, or one already removed: `404 not_found`. The app may ask again; the user then sees the consent page again.',
         params: AuthorizationIdParamsSchema,
         response: { 200: StatusSuccessSchema, ...errorResponses(400, 401, 404) },
       },
     },
     async function revokeAuthorization(request) {
-      if (!(await repo.revoke(request.user.sub, request.params.id))) throw errors.notFound('No such authorization.')
+      // authorization.revoked (webhooks) commits with the revocation.
+      const ended = await app.db.transaction(async (tx) => {
+        const grant = await repo.revoke(request.user.sub, request.params.id, tx)
+        if (grant) await app.webhooks.authorizationRevoked(tx, [grant])
+        return grant
+      })
+      if (!ended) throw errors.notFound('No such authorization.')
       return SUCCESS
     },
   )

@@ -203,7 +203,7 @@ export function createProvider(app: FastifyInstance) {
   const issuer = new URL(config.PUBLIC_URL).origin
 
   const configuration: Configuration = {
-    adapter: drizzleAdapter(app.db, clients),
+    adapter: drizzleAdapter(app.db, clients, (tx, grant) => app.webhooks.authorizationRevoked(tx, [grant])),
     clients: [],
     scopes: Object.keys(OAUTH_SCOPES),
     claims: {

@@ -139,20 +139,41 @@ export function createOAuthClientRepository(db: Db) {
         .onConflictDoUpdate({ target: oauthClients.id, set: { redirectUris: values.redirectUris, scopes } })
     },
 
-    /** Revokes the client and deletes every grant, code and token issued to it. Revoking twice keeps the first time. */
-    async revoke(id: string, tx: DbOrTx): Promise<OAuthClientRow | null> {
+    /**
+     * Revokes the client and deletes every grant, code and token issued to it. Revoking twice keeps the first
+     * time. `grants`: the users' grants that ended (for `authorization.revoked`).
+     */
+    async revoke(id: string, tx: DbOrTx): Promise<(OAuthClientRow & { grants: EndedGrant[] }) | null> {
       const [row] = await tx
         .update(oauthClients)
         .set({ revokedAt: sql`coalesce(${oauthClients.revokedAt}, now())` })
         .where(eq(oauthClients.id, id))
         .returning()
-      if (row) await tx.delete(oauthModels).where(eq(oauthModels.clientId, id))
-      return row ?? null
+      if (!row) return null
+      const gone = await tx
+        .delete(oauthModels)
+        .where(eq(oauthModels.clientId, id))
+        .returning({ kind: oauthModels.kind, id: oauthModels.id, accountId: oauthModels.accountId })
+      return { ...row, grants: endedGrants(gone, id) }
     },
   }
 }
 
 export type OAuthClientRepository = ReturnType<typeof createOAuthClientRepository>
+
+/** A user's grant to a client that ended: what `authorization.revoked` names. */
+export interface EndedGrant {
+  userId: string
+  clientId: string
+  grantId: string
+}
+
+/** The grants among deleted oauth_models rows. */
+export function endedGrants(rows: Array<{ kind: string; id: string; accountId: string | null }>, clientId: string) {
+  return rows
+    .filter((r) => r.kind === 'Grant' && r.accountId)
+    .map((r) => ({ userId: r.accountId as string, clientId, grantId: r.id }))
+}
 
 /** The kinds of rows that belong to a grant: what revoking it deletes. */
 const GRANT_MEMBERS = ['Grant', 'AccessToken', 'RefreshToken', 'AuthorizationCode', 'DeviceCode']
@@ -222,20 +243,35 @@ export function createAuthorizationRepository(db: Db) {
       return row?.id ?? null
     },
 
-    /** Deletes the grant of this user and every code and token of it at once; false when it is not theirs. */
-    async revoke(userId: string, grantId: string, tx?: DbOrTx): Promise<boolean> {
+    /** Deletes the grant of this user and every code and token of it at once; null when it is not theirs. */
+    async revoke(userId: string, grantId: string, tx?: DbOrTx): Promise<EndedGrant | null> {
       const run = async (t: DbOrTx) => {
-        const gone = await t
+        const [gone] = await t
           .delete(oauthModels)
           .where(and(eq(oauthModels.kind, 'Grant'), eq(oauthModels.id, grantId), eq(oauthModels.accountId, userId)))
-          .returning({ id: oauthModels.id })
-        if (gone.length === 0) return false
+          .returning({ id: oauthModels.id, clientId: oauthModels.clientId })
+        if (!gone) return null
         await t
           .delete(oauthModels)
           .where(and(eq(oauthModels.grantId, grantId), inArray(oauthModels.kind, GRANT_MEMBERS)))
-        return true
+        return { userId, clientId: gone.clientId ?? '', grantId }
       }
       return tx ? run(tx) : db.transaction(run)
+    },
+
+    /** The user's live grants (account deletion: each ends with the account). */
+    async liveGrants(userId: string, tx?: DbOrTx): Promise<EndedGrant[]> {
+      const rows = await (tx ?? db)
+        .select({ id: oauthModels.id, clientId: oauthModels.clientId })
+        .from(oauthModels)
+        .where(
+          and(
+            eq(oauthModels.kind, 'Grant'),
+            eq(oauthModels.accountId, userId),
+            or(isNull(oauthModels.expiresAt), sql`${oauthModels.expiresAt} > now()`),
+          ),
+        )
+      return rows.map((r) => ({ userId, clientId: r.clientId ?? '', grantId: r.id }))
     },
   }
 }

@@ -3,6 +3,8 @@ import type { FastifyRequest } from 'fastify'
 import type { Scope } from '../../db/schema/index.ts'
 import { CHANGE_TYPES, type ChangeType } from '../../plugins/changes.ts'
 import { AppError, errors } from '../../plugins/errors.ts'
+import { insufficientScope } from '../../plugins/oauth-bearer.ts'
+import { CHANGE_TYPE_SCOPES, type OAuthScope } from '../../plugins/oauth-scopes.ts'
 import { SECURITY } from '../../plugins/swagger.ts'
 import { errorResponses } from '../common.ts'
 import { OwnerParamsSchema } from '../owner-reads.ts'
@@ -34,6 +36,14 @@ const FEED_DESCRIPTION =
   'cursor of `GET /v1/sync/position`) and continue from that cursor. A cursor beyond the latest change is ' +
   '`400 validation_failed`. `types` narrows the feed; an unknown type is `400 validation_failed`.'
 
+/** The scopes that open part of the feed to a third-party token (any one of them; shares never). */
+const FEED_SCOPES = [...new Set(Object.values(CHANGE_TYPE_SCOPES).filter((s): s is OAuthScope => s !== null))]
+
+const OAUTH_DESCRIPTION =
+  ' A third-party (OAuth) token reads the feed filtered to its scopes: `measurements:read` → measurements, `journal:read` → ' +
+  'checkin, day_feedback, activity, intention, `insights:read` → insight, `profile:read` → profile (share changes never); ' +
+  'a token with none of them, or `types` asking for a type its scopes do not cover, is `403 insufficient_scope`.'
+
 function parseTypes(types: string | undefined): ChangeType[] {
   if (types === undefined) return [...CHANGE_TYPES]
   const asked = [...new Set(types.split(','))]
@@ -49,10 +59,17 @@ const syncRoutes: FastifyPluginAsyncTypebox = async function syncRoutes(app) {
 
   /**
    * The change types this caller may read of `ownerId`'s feed: every type of their own; a viewer, the
-   * types of the share's scopes (404 when nothing is shared, 403 when no scope covers the feed).
-   * OAuth (issue 17) plugs in here: intersect with the types the access token's scopes cover.
+   * types of the share's scopes (404 when nothing is shared, 403 when no scope covers the feed); a
+   * third-party token (always its user's own feed), the types its scopes cover.
    */
   async function allowedTypes(request: FastifyRequest, ownerId: string): Promise<ChangeType[]> {
+    const { oauth } = request
+    if (oauth) {
+      return CHANGE_TYPES.filter((type) => {
+        const scope = CHANGE_TYPE_SCOPES[type]
+        return scope !== null && oauth.scopes.has(scope)
+      })
+    }
     if (ownerId === request.user.sub) return [...CHANGE_TYPES]
     const allowed: ChangeType[] = []
     for (const type of CHANGE_TYPES) {
@@ -79,6 +96,13 @@ const syncRoutes: FastifyPluginAsyncTypebox = async function syncRoutes(app) {
     const asked = parseTypes(query.types)
     const refused = asked.filter((t) => !allowed.includes(t))
     if (query.types !== undefined && refused.length > 0) {
+      if (request.oauth) {
+        const needed = [...new Set(refused.map((t) => CHANGE_TYPE_SCOPES[t]).filter((x) => x !== null))]
+        throw insufficientScope(
+          `This app's scopes do not cover these change types: ${refused.join(', ')}.`,
+          needed.join(' ') || undefined,
+        )
+      }
       throw errors.forbidden(`You may not read these change types: ${refused.join(', ')}.`)
     }
     const types = asked.filter((t) => allowed.includes(t))
@@ -118,13 +142,14 @@ const syncRoutes: FastifyPluginAsyncTypebox = async function syncRoutes(app) {
     '/sync',
     {
       onRequest: app.authenticate,
+      config: { oauthScope: FEED_SCOPES },
       schema: {
         tags: ['sync'],
         summary: 'What changed in my data since a cursor (deletions included)',
-        description: FEED_DESCRIPTION,
+        description: FEED_DESCRIPTION + OAUTH_DESCRIPTION,
         security: SECURITY.bearer,
         querystring: SyncQuerySchema,
-        response: { 200: SyncPageSchema, ...errorResponses(400, 401, 410) },
+        response: { 200: SyncPageSchema, ...errorResponses(400, 401, 403, 410) },
       },
     },
     async function sync(request) {
@@ -136,15 +161,16 @@ const syncRoutes: FastifyPluginAsyncTypebox = async function syncRoutes(app) {
     '/sync/position',
     {
       onRequest: app.authenticate,
+      config: { oauthScope: FEED_SCOPES },
       schema: {
         tags: ['sync'],
         summary: 'The cursor of my latest change',
         description:
           'For a client that starts from scratch (or got `410 cursor_expired`): store this cursor first, then read ' +
           'everything with the list routes, then call `GET /v1/sync` with it (changes made during the re-read come again; ' +
-          'applying them twice is harmless).',
+          'applying them twice is harmless). A third-party (OAuth) token needs one of the scopes that open the feed.',
         security: SECURITY.bearer,
-        response: { 200: SyncPositionSchema, ...errorResponses(401) },
+        response: { 200: SyncPositionSchema, ...errorResponses(401, 403) },
       },
     },
     async function position(request) {

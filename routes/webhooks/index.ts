@@ -14,6 +14,7 @@ import {
   errorResponses,
   keysetPage,
 } from '../common.ts'
+import { createOAuthClientRepository } from '../oauth/repository.ts'
 import {
   type AttemptRow,
   type MessageRow,
@@ -28,6 +29,7 @@ import {
   MAX_SUBSCRIPTIONS,
   MessageIdParamsSchema,
   MessageSchema,
+  OAuthClientParamsSchema,
   RotateQuerySchema,
   SubscriptionCreateSchema,
   SubscriptionPatchSchema,
@@ -48,6 +50,7 @@ function toSubscription(s: SubscriptionRow) {
     disabled_at: s.disabledAt?.toISOString() ?? null,
     user_id: s.userId,
     client_id: s.clientId,
+    oauth_client_id: s.oauthClientId,
     created: s.createdAt.toISOString(),
     updated: s.updatedAt.toISOString(),
   }
@@ -85,7 +88,9 @@ export const WEBHOOKS_DESCRIPTION =
   'HMAC-SHA256 of "{id}.{timestamp}.{body}">` (two signatures for a while after a rotation); any Standard Webhooks library verifies ' +
   'them with the `whsec_` secret. A body is one event `{type, timestamp, data}`, or when many changes arrive at once ' +
   '`{type: "batch", timestamp, data: {events: [...]}}` (at most 100). `data` is thin: `user_id`, the change `seq` (for ' +
-  '`GET /v1/sync?cursor=`), and the `id` or measurement `range` that changed, never the health data itself. A 2xx answers; anything ' +
+  '`GET /v1/sync?cursor=`), and the `id` or measurement `range` that changed, never the health data itself; ' +
+  '`authorization.revoked` carries `user_id`, `client_id` and `grant_id` of a grant to a third-party app that ended (the user ' +
+  'removed it, a refresh token was used twice, the account was deleted, an admin revoked the app). A 2xx answers; anything ' +
   'else (a redirect too: never followed) or no answer within WEBHOOK_TIMEOUT_MS (10 s) is retried after 5 s, 5 min, 30 min, 2 h, ' +
   '5 h, 10 h, 14 h, 20 h and 24 h (±10 %; a longer Retry-After is honoured). A `410` disables the subscription at once; a message ' +
   'that fails every retry (about three days) disables it too, and the owning account is e-mailed. Delivery is at least once, and ' +
@@ -162,7 +167,7 @@ export const subscriptionRoutes: FastifyPluginAsyncTypebox<SubscriptionRoutesOpt
           eventTypes: request.body.event_types,
           description: request.body.description ?? null,
         })
-        if ('clientId' in owner) {
+        if (!('userId' in owner)) {
           await app.audit.record(request, { action: 'webhook.create', targetType: 'webhook', targetId: row.id })
         }
         return reply.status(201).send({ ...toSubscription(row), secret: row.secret })
@@ -232,10 +237,10 @@ export const subscriptionRoutes: FastifyPluginAsyncTypebox<SubscriptionRoutesOpt
         const row = await repo.update(
           current.id,
           { url: body.url, eventTypes: body.event_types, description: body.description, status: body.status },
-          'clientId' in owner ? 'admin' : 'owner',
+          !('userId' in owner) ? 'admin' : 'owner',
         )
         if (!row) throw noSuch()
-        if ('clientId' in owner) {
+        if (!('userId' in owner)) {
           await app.audit.record(request, { action: 'webhook.update', targetType: 'webhook', targetId: row.id })
         }
         return toSubscription(row)
@@ -262,7 +267,7 @@ export const subscriptionRoutes: FastifyPluginAsyncTypebox<SubscriptionRoutesOpt
         const row = await repo.rotate(id, request.query.overlap_s)
         if (!row) throw noSuch()
         const owner = await options.owner(request)
-        if ('clientId' in owner) {
+        if (!('userId' in owner)) {
           await app.audit.record(request, { action: 'webhook.rotate', targetType: 'webhook', targetId: row.id })
         }
         return { ...toSubscription(row), secret: row.secret }
@@ -286,7 +291,7 @@ export const subscriptionRoutes: FastifyPluginAsyncTypebox<SubscriptionRoutesOpt
         await owned(request, id)
         if (!(await repo.remove(id))) throw noSuch()
         const owner = await options.owner(request)
-        if ('clientId' in owner) {
+        if (!('userId' in owner)) {
           await app.audit.record(request, { action: 'webhook.delete', targetType: 'webhook', targetId: id })
         }
         return SUCCESS
@@ -427,3 +432,27 @@ export const adminWebhookRoutes: FastifyPluginAsyncTypebox = async function admi
 }
 
 export default webhookRoutes
+
+/**
+ * `/v1/admin/oauth-clients/:client_id/webhooks`: a third-party app's subscriptions, managed by admins (and
+ * the CLI). They receive the changes of the users who granted the app access, only of the types the grant's
+ * scopes read (measurements:read → measurements, journal:read → check-ins, day feedback, activities and
+ * intentions, insights:read → insights, profile:read → profile), `user.deleted`, and `authorization.revoked`
+ * when a user's grant ends. A revoked client keeps its subscriptions: its last event says why it lost access.
+ */
+export const adminOAuthWebhookRoutes: FastifyPluginAsyncTypebox = async function adminOAuthWebhookRoutes(app) {
+  const clients = createOAuthClientRepository(app.db)
+  app.addHook('onRequest', app.requireAdmin)
+  await app.register(subscriptionRoutes, {
+    owner: async (request) => {
+      const { client_id } = request.params as { client_id: string }
+      const client = await clients.get(client_id)
+      if (!client) throw errors.notFound('No such OAuth client.')
+      return { oauthClientId: client.id }
+    },
+    tag: 'admin',
+    params: OAuthClientParamsSchema,
+    security: SECURITY.bearer,
+    whose: "a third-party app's users'",
+  })
+}

@@ -1,13 +1,15 @@
 import type { Db } from '../../db/client.ts'
 import type { Config } from '../../plugins/config.ts'
 import { createClientAppRepository } from '../clients/repository.ts'
-import { createWebhookRepository } from './repository.ts'
+import { createOAuthClientRepository } from '../oauth/repository.ts'
+import { type Owner, createWebhookRepository } from './repository.ts'
 import { EVENT_TYPES, MAX_SUBSCRIPTIONS } from './schemas.ts'
 import { TargetRefused, checkTarget, systemResolver } from './targets.ts'
 
 export const WEBHOOK_USAGE = `  webhook create --client CLIENT_ID --url URL --events T1,T2 [--description D]
-                                            subscribe a client app's URL to its users' events; prints the
-                                            subscription and its whsec_ secret (shown once) as JSON
+                                            subscribe a client app's (or, with an nwc_ id, a third-party OAuth
+                                            client's) URL to its users' events; prints the subscription and its
+                                            whsec_ secret (shown once) as JSON
   webhook list --client CLIENT_ID           the client app's subscriptions (never their secrets)
   webhook rotate --id SUBSCRIPTION_ID [--overlap-s N]
                                             a new secret; the old one also signs N more seconds (default 86400)
@@ -34,10 +36,12 @@ const shown = (s: {
   status: string
   disabledReason: string | null
   clientId: string | null
+  oauthClientId: string | null
   createdAt: Date
 }) => ({
   id: s.id,
   client_id: s.clientId,
+  oauth_client_id: s.oauthClientId,
   url: s.url,
   event_types: s.eventTypes,
   status: s.status,
@@ -54,14 +58,20 @@ export async function webhookCommand(db: Db, config: Config, action: string, val
     if (!v) throw new OperatorError(`webhook ${action} needs --${name}`)
     return v
   }
-  const clientOf = async () => {
-    const client = await clients.get(need('client'))
+  const clientOf = async (): Promise<Owner> => {
+    const id = need('client')
+    if (id.startsWith('nwc_')) {
+      const oauthClient = await createOAuthClientRepository(db).get(id)
+      if (!oauthClient) throw new OperatorError('no OAuth client has this id')
+      return { oauthClientId: oauthClient.id }
+    }
+    const client = await clients.get(id)
     if (!client || client.revokedAt) throw new OperatorError('no live client app has this id')
     return { clientId: client.id }
   }
   const subscription = async () => {
     const row = await repo.byId(need('id'))
-    if (!row?.clientId) throw new OperatorError("no client app's subscription has this id")
+    if (!row?.clientId && !row?.oauthClientId) throw new OperatorError("no client app's subscription has this id")
     return row
   }
   switch (action) {

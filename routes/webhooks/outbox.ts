@@ -2,7 +2,13 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { DbOrTx } from '../../db/client.ts'
 import { type AttemptResult, attempt, retryDelay, signedHeaders } from './delivery.ts'
-import { type MessageRow, type SubscriptionRow, createWebhookRepository, webhookId } from './repository.ts'
+import {
+  type EndedGrant,
+  type MessageRow,
+  type SubscriptionRow,
+  createWebhookRepository,
+  webhookId,
+} from './repository.ts'
 import { type Resolver, type TargetPolicy, systemResolver } from './targets.ts'
 
 export interface Webhooks {
@@ -12,6 +18,11 @@ export interface Webhooks {
   setResolver(resolve: Resolver): void
   /** Queues a webhook-only event (no change log entry) in the caller's transaction: `user.deleted`. */
   announce(tx: DbOrTx, userId: string, eventType: string, data: Record<string, unknown>): Promise<void>
+  /**
+   * Queues `authorization.revoked` for third-party grants that ended, in the caller's transaction (the one
+   * that ends them): to the grant's OAuth client's subscriptions and the user's own.
+   */
+  authorizationRevoked(tx: DbOrTx, grants: EndedGrant[]): Promise<void>
   /**
    * Batches new events into messages, claims the due ones and sends them. The worker calls it on a timer
    * without waiting for the answers; tests call it directly and it resolves when this round's attempts ended.
@@ -44,14 +55,13 @@ export const DELIVERY_LOG_DAYS = 30
  * sending. A message is sent until a 2xx (same webhook-id and body each time: at-least-once), on the
  * Standard Webhooks schedule; a 410 disables its subscription, and so does a message that fails every
  * retry, after which the owner is e-mailed. At most WEBHOOK_MAX_IN_FLIGHT messages of one subscription
- * are in flight per process.
+ * are in flight at once, across every process (the claim counts the subscription's leased messages).
  */
 export default fp(
   async function webhookOutboxPlugin(app: FastifyInstance) {
     const { config } = app
     const repo = createWebhookRepository(app.db)
     const policy: TargetPolicy = { allowPrivate: config.WEBHOOK_ALLOW_PRIVATE_TARGETS, resolve: systemResolver }
-    const inFlight = new Map<string, number>()
     const running = new Set<Promise<void>>()
     const leaseMs = config.WEBHOOK_TIMEOUT_MS + 30_000
 
@@ -113,10 +123,6 @@ export default fp(
       } catch (err) {
         // The lease makes the message due again; nothing is lost.
         app.log.warn({ err, webhook: { message: message.id } }, 'webhook delivery')
-      } finally {
-        const n = (inFlight.get(subscription.id) ?? 1) - 1
-        if (n <= 0) inFlight.delete(subscription.id)
-        else inFlight.set(subscription.id, n)
       }
     }
 
@@ -135,18 +141,15 @@ export default fp(
         )
       },
 
+      authorizationRevoked(tx, grants) {
+        return repo.enqueueAuthorizationRevoked(tx, grants)
+      },
+
       async flush(options = {}) {
         const batched = await repo.batch(BATCH_EVENTS, EVENTS_PER_MESSAGE, () => new Date())
-        const taking = new Map<string, number>()
-        const claimed = await repo.claim(CLAIM, leaseMs, (m) => {
-          const n = (inFlight.get(m.subscriptionId) ?? 0) + (taking.get(m.subscriptionId) ?? 0)
-          if (n >= config.WEBHOOK_MAX_IN_FLIGHT) return false
-          taking.set(m.subscriptionId, (taking.get(m.subscriptionId) ?? 0) + 1)
-          return true
-        })
+        const claimed = await repo.claim(CLAIM, leaseMs, config.WEBHOOK_MAX_IN_FLIGHT)
         const round: Promise<void>[] = []
         for (const { message, subscription } of claimed) {
-          inFlight.set(subscription.id, (inFlight.get(subscription.id) ?? 0) + 1)
           const p: Promise<void> = send(message, subscription).finally(() => running.delete(p))
           running.add(p)
           round.push(p)

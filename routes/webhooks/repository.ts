@@ -2,13 +2,14 @@ import { randomBytes } from 'node:crypto'
 import { type SQL, and, desc, eq, inArray, isNull, lt, or, sql } from 'drizzle-orm'
 import { type Db, type DbOrTx, queryRows } from '../../db/client.ts'
 import { webhookAttempts, webhookEvents, webhookMessages, webhookSubscriptions } from '../../db/schema/index.ts'
+import { CHANGE_TYPE_SCOPES } from '../../plugins/oauth-scopes.ts'
 
 export type SubscriptionRow = typeof webhookSubscriptions.$inferSelect
 export type MessageRow = typeof webhookMessages.$inferSelect
 export type AttemptRow = typeof webhookAttempts.$inferSelect
 
-/** Who a subscription belongs to: an account, or a client app (admin API, CLI; OAuth clients later). */
-export type Owner = { userId: string } | { clientId: string }
+/** Who a subscription belongs to: an account, a first-party client app, or a third-party OAuth client (admin API, CLI). */
+export type Owner = { userId: string } | { clientId: string } | { oauthClientId: string }
 
 /** A Standard Webhooks signing secret: `whsec_` + base64 of 32 random bytes (the spec asks for 24 to 64). */
 export function newSecret(): string {
@@ -19,7 +20,34 @@ export function newSecret(): string {
 export const webhookId = (messageId: string) => `msg_${messageId.replace(/-/g, '')}`
 
 const ownerIs = (owner: Owner) =>
-  'userId' in owner ? eq(webhookSubscriptions.userId, owner.userId) : eq(webhookSubscriptions.clientId, owner.clientId)
+  'userId' in owner
+    ? eq(webhookSubscriptions.userId, owner.userId)
+    : 'clientId' in owner
+      ? eq(webhookSubscriptions.clientId, owner.clientId)
+      : eq(webhookSubscriptions.oauthClientId, owner.oauthClientId)
+
+/** A third-party app's grant that ended (the user removed it, refresh-token reuse, account deletion, client revoked). */
+export interface EndedGrant {
+  userId: string
+  clientId: string
+  grantId: string
+}
+
+/**
+ * The OAuth clients whose subscriptions hear about `r`'s change (`r`: a change_log row): those holding a live
+ * grant of the change's user with the scope that reads the change's type (plugins/oauth-scopes.ts).
+ */
+function grantedClients(r: string): SQL {
+  const cases = Object.entries(CHANGE_TYPE_SCOPES)
+    .filter(([, scope]) => scope !== null)
+    .map(([type, scope]) => sql`when ${type}::text then ${scope}::text`)
+  const scope = sql`(case ${sql.raw(r)}.type ${sql.join(cases, sql` `)} end)`
+  return sql`(select g.client_id from oauth_models g
+               where g.kind = 'Grant' and g.account_id = ${sql.raw(r)}.user_id
+                 and (g.expires_at is null or g.expires_at > now())
+                 and ${scope} = any(string_to_array(g.payload #>> '{openid,scope}', ' '))
+                 and not coalesce(${scope} = any(string_to_array(g.payload #>> '{rejected,openid,scope}', ' ')), false))`
+}
 
 /** An event as the outbox keeps it: what the receiver gets, never health data. */
 export interface OutboxEvent {
@@ -117,10 +145,10 @@ export function createWebhookRepository(db: Db) {
     /**
      * Writes the events of one user's changes for every active subscription that wants them, in the
      * transaction of the change: the user's own subscriptions, and those of the client apps the user has a
-     * live session with (until OAuth grants exist, a session through an app is the user's consent to it).
-     * One statement, whatever the number of subscriptions (none: an index probe on each side).
+     * live session with (a session through a first-party app is the user's consent to it). One statement, whatever the number of subscriptions (none: an index probe on each side).
      * `everSignedIn`: every app the user ever had a session with, ended ones too (`user.deleted`: an app that
      * held the user's data hears that it is to be erased, though the deletion has just ended its sessions).
+     * OAuth clients: those the user granted access (whatever the scopes: the account is what is gone).
      */
     async enqueue(tx: DbOrTx, userId: string, events: OutboxEvent[], everSignedIn = false): Promise<void> {
       if (events.length === 0) return
@@ -134,7 +162,9 @@ export function createWebhookRepository(db: Db) {
            and (s.user_id = ${userId}::uuid
                 or s.client_id in (select client_id from sessions
                                     where user_id = ${userId}::uuid
-                                      ${everSignedIn ? sql`` : sql`and revoked_at is null and expires_at > now()`}))`)
+                                      ${everSignedIn ? sql`` : sql`and revoked_at is null and expires_at > now()`})
+                or s.oauth_client_id in (select client_id from oauth_models
+                                          where kind = 'Grant' and account_id = ${userId}::uuid))`)
     },
 
     /**
@@ -159,8 +189,27 @@ export function createWebhookRepository(db: Db) {
          where s.status = 'active'
            and (s.user_id = r.user_id
                 or s.client_id in (select client_id from sessions
-                                    where user_id = r.user_id and revoked_at is null and expires_at > now()))
+                                    where user_id = r.user_id and revoked_at is null and expires_at > now())
+                or s.oauth_client_id in ${grantedClients('r')})
          order by r.seq`
+    },
+
+    /**
+     * `authorization.revoked` for grants that ended, in the transaction that ends them: to the subscriptions
+     * of the grant's OAuth client and to the user's own that asked for it. Thin: ids and the time.
+     */
+    async enqueueAuthorizationRevoked(tx: DbOrTx, grants: EndedGrant[]): Promise<void> {
+      if (grants.length === 0) return
+      const values = grants.map((g) => sql`(${g.userId}::uuid, ${g.clientId}::text, ${g.grantId}::text)`)
+      const type = 'authorization.revoked'
+      await tx.execute(sql`
+        insert into webhook_events (subscription_id, user_id, event_type, payload)
+        select s.id, g.user_id, ${type}::text,
+               jsonb_build_object('type', ${type}::text, 'timestamp', to_char(now() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+                 'data', jsonb_build_object('user_id', g.user_id, 'client_id', g.client_id, 'grant_id', g.grant_id))
+          from (values ${sql.join(values, sql`, `)}) as g(user_id, client_id, grant_id)
+          join webhook_subscriptions s on ${type}::text = any(s.event_types)
+         where s.status = 'active' and (s.oauth_client_id = g.client_id or s.user_id = g.user_id)`)
     },
 
     /** A message made by hand (the test event), outside the change log. */
@@ -218,9 +267,12 @@ export function createWebhookRepository(db: Db) {
               .update(webhookEvents)
               .set({ messageId: message.id })
               .where(
-                inArray(
-                  webhookEvents.id,
-                  chunk.map((c) => c.id),
+                and(
+                  eq(webhookEvents.subscriptionId, subscriptionId),
+                  inArray(
+                    webhookEvents.id,
+                    chunk.map((c) => c.id),
+                  ),
                 ),
               )
             made++
@@ -232,13 +284,16 @@ export function createWebhookRepository(db: Db) {
 
     /**
      * Claims due messages of active subscriptions: SKIP LOCKED so processes never take the same one, and a
-     * lease (`next_attempt_at` moved past the attempt's timeout) so a crash mid-send makes it due again.
-     * `accept` picks which of the candidates to take (the per-subscription cap); the rest stay untouched.
+     * lease (`next_attempt_at` and `leased_until` moved past the attempt's timeout) so a crash mid-send makes
+     * it due again. At most `maxInFlight` messages of one subscription are leased at once, in all processes:
+     * the claim also locks the subscription rows (FOR NO KEY UPDATE, which the outbox's foreign-key checks do
+     * not wait for), so two claims of one subscription take turns, and each counts the leases the other
+     * committed; a claim meeting a subscription another is claiming skips its messages this round.
      */
     async claim(
       limit: number,
       leaseMs: number,
-      accept: (m: { id: string; subscriptionId: string }) => boolean,
+      maxInFlight: number,
     ): Promise<Array<{ message: MessageRow; subscription: SubscriptionRow }>> {
       return db.transaction(async (tx) => {
         const candidates = await tx
@@ -254,15 +309,32 @@ export function createWebhookRepository(db: Db) {
           )
           .orderBy(webhookMessages.nextAttemptAt)
           .limit(limit)
-          .for('update', { of: webhookMessages, skipLocked: true })
-        const taken = candidates.filter((c) => accept(c.message))
+          .for('no key update', { of: [webhookMessages, webhookSubscriptions], skipLocked: true })
+        if (candidates.length === 0) return []
+        const subscriptionIds = [...new Set(candidates.map((c) => c.subscription.id))]
+        const leased = await tx
+          .select({ subscriptionId: webhookMessages.subscriptionId, n: sql<number>`count(*)::int` })
+          .from(webhookMessages)
+          .where(
+            and(
+              inArray(webhookMessages.subscriptionId, subscriptionIds),
+              eq(webhookMessages.status, 'pending'),
+              sql`${webhookMessages.leasedUntil} > now()`,
+            ),
+          )
+          .groupBy(webhookMessages.subscriptionId)
+        const inFlight = new Map(leased.map((r) => [r.subscriptionId, Number(r.n)]))
+        const taken = candidates.filter((c) => {
+          const n = inFlight.get(c.subscription.id) ?? 0
+          if (n >= maxInFlight) return false
+          inFlight.set(c.subscription.id, n + 1)
+          return true
+        })
         if (taken.length > 0) {
+          const lease = sql`now() + make_interval(secs => ${leaseMs / 1000})`
           await tx
             .update(webhookMessages)
-            .set({
-              nextAttemptAt: sql`now() + make_interval(secs => ${leaseMs / 1000})`,
-              attempts: sql`${webhookMessages.attempts} + 1`,
-            })
+            .set({ nextAttemptAt: lease, leasedUntil: lease, attempts: sql`${webhookMessages.attempts} + 1` })
             .where(
               inArray(
                 webhookMessages.id,
@@ -281,19 +353,22 @@ export function createWebhookRepository(db: Db) {
     async succeeded(messageId: string): Promise<void> {
       await db
         .update(webhookMessages)
-        .set({ status: 'succeeded', deliveredAt: new Date() })
+        .set({ status: 'succeeded', deliveredAt: new Date(), leasedUntil: null })
         .where(eq(webhookMessages.id, messageId))
     },
 
     async retryAt(messageId: string, delayMs: number): Promise<void> {
       await db
         .update(webhookMessages)
-        .set({ nextAttemptAt: sql`now() + make_interval(secs => ${delayMs / 1000})` })
+        .set({ nextAttemptAt: sql`now() + make_interval(secs => ${delayMs / 1000})`, leasedUntil: null })
         .where(eq(webhookMessages.id, messageId))
     },
 
     async failed(messageId: string): Promise<void> {
-      await db.update(webhookMessages).set({ status: 'failed' }).where(eq(webhookMessages.id, messageId))
+      await db
+        .update(webhookMessages)
+        .set({ status: 'failed', leasedUntil: null })
+        .where(eq(webhookMessages.id, messageId))
     },
 
     /** Disables an active subscription; answers it when this call disabled it (so its owner is told once). */

@@ -2,7 +2,7 @@ import { type Static, Type } from '@sinclair/typebox'
 
 /**
  * The event types, following the change feed: `<change type>.<action>`, plus `user.deleted` (the account
- * is gone; its change log with it). `webhook.test` is what "send a test event" sends, to any subscription.
+ * is gone; its change log with it) and `authorization.revoked` (a user's grant to a third-party app ended). `webhook.test` is what "send a test event" sends, to any subscription.
  */
 export const EVENT_TYPES = [
   'measurements.created',
@@ -14,6 +14,7 @@ export const EVENT_TYPES = [
   ]),
   'profile.updated',
   'user.deleted',
+  'authorization.revoked',
 ] as const
 
 export const MAX_SUBSCRIPTIONS = 20
@@ -74,6 +75,9 @@ export const SubscriptionSchema = Type.Object(
     disabled_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
     user_id: Type.Union([Type.String({ format: 'uuid' }), Type.Null()], { description: 'The owning account.' }),
     client_id: Type.Union([Type.String({ format: 'uuid' }), Type.Null()], { description: 'The owning client app.' }),
+    oauth_client_id: Type.Union([Type.String(), Type.Null()], {
+      description: 'The owning third-party (OAuth) client.',
+    }),
     created: Type.String({ format: 'date-time' }),
     updated: Type.String({ format: 'date-time' }),
   },
@@ -153,5 +157,10 @@ export const TestSentSchema = Type.Object(
 
 export const ClientParamsSchema = Type.Object(
   { client_id: Type.String({ format: 'uuid' }) },
+  { additionalProperties: false },
+)
+
+export const OAuthClientParamsSchema = Type.Object(
+  { client_id: Type.String({ pattern: '^nwc_[A-Za-z0-9_-]{22}$', description: 'The OAuth client_id' }) },
   { additionalProperties: false },
 )

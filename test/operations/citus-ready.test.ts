@@ -50,16 +50,15 @@ const GLOBAL: Record<string, string> = {
   webhook_subscriptions: 'owned by an account or by a client app (no user): distributed by subscription id',
   webhook_messages: 'distributed by subscription_id, co-located with webhook_subscriptions',
   webhook_attempts: 'distributed by subscription_id, co-located with webhook_subscriptions',
+  webhook_events:
+    "a user's change queued for a subscription's message: keyed by (subscription_id, id), distributed by subscription_id with the messages",
 }
 
 /**
  * User data that does not follow the rule yet, and what it needs first (docs/scaling.md). The test checks
  * that each still breaks it: a table fixed here must move to the rule.
  */
-const PENDING: Record<string, string> = {
-  webhook_events:
-    "a user's change queued for a subscription's message: distribute by subscription_id (add it to the key) with the messages",
-}
+const PENDING: Record<string, string> = {}
 
 interface KeyRow {
   table_name: string
@@ -180,6 +179,17 @@ t.test('every user-data table keys on user_id first, and co-locates its foreign 
   }
   for (const table of [...Object.keys(REFERENCE), ...Object.keys(GLOBAL), ...Object.keys(USER_COLUMN)]) {
     t.ok(tables.includes(table), `${table} (listed) exists`)
+  }
+  // Tables distributed by subscription: their keys, and their foreign keys to one another, carry subscription_id.
+  for (const table of ['webhook_events']) {
+    const keys = keyRows.filter((r) => r.table_name === table && r.constraint_type !== 'FOREIGN KEY')
+    const pk = keys.filter((r) => r.constraint_type === 'PRIMARY KEY')
+    t.equal(pk[0]?.column_name, 'subscription_id', `${table}: the primary key leads with subscription_id`)
+    const toMessages = fkRows.filter((r) => r.table_name === table && r.ref_table === 'webhook_messages')
+    t.ok(
+      toMessages.some((r) => r.column_name === 'subscription_id' && r.ref_column === 'subscription_id'),
+      `${table} → webhook_messages carries subscription_id on both sides`,
+    )
   }
   // A user-data table may not refer to a global (non-reference) table: Citus allows foreign keys from a
   // distributed table only to a co-located distributed table or a reference table.

@@ -1,0 +1,5 @@
+ALTER TABLE "webhook_subscriptions" DROP CONSTRAINT "webhook_subscriptions_one_owner";--> statement-breakpoint
+ALTER TABLE "webhook_subscriptions" ADD COLUMN "oauth_client_id" text;--> statement-breakpoint
+ALTER TABLE "webhook_subscriptions" ADD CONSTRAINT "webhook_subscriptions_oauth_client_id_oauth_clients_id_fk" FOREIGN KEY ("oauth_client_id") REFERENCES "public"."oauth_clients"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
+CREATE INDEX "webhook_subscriptions_oauth_client_idx" ON "webhook_subscriptions" USING btree ("oauth_client_id");--> statement-breakpoint
+ALTER TABLE "webhook_subscriptions" ADD CONSTRAINT "webhook_subscriptions_one_owner" CHECK (num_nonnulls("webhook_subscriptions"."user_id", "webhook_subscriptions"."client_id", "webhook_subscriptions"."oauth_client_id") = 1);

@@ -1,0 +1,2 @@
+ALTER TABLE "webhook_messages" ADD COLUMN "leased_until" timestamp (3) with time zone;--> statement-breakpoint
+CREATE INDEX "webhook_messages_leased_idx" ON "webhook_messages" USING btree ("subscription_id") WHERE "webhook_messages"."leased_until" is not null;
