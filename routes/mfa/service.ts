@@ -201,6 +201,21 @@ export function createMfaService(app: FastifyInstance) {
   }
 
   /** Not disabled, and not locked for an e-mail left unverified past the deadline (as the password login). */
+  /** A wrong second factor or re-authentication counts in the account's login failures (the login's backoff). */
+  async function failedSecondStep(
+    request: FastifyRequest,
+    user: UserRow,
+    reason: 'invalid_mfa_code' | 'reauthentication_failed' = 'invalid_mfa_code',
+  ) {
+    await auth.history.record({
+      userId: user.id,
+      email: user.email,
+      success: false,
+      reason,
+      ...requestMeta(request),
+    })
+  }
+
   function loginAllowed(user: UserRow | null): user is UserRow {
     if (!user || user.disabledAt) return false
     const deadline = user.createdAt.getTime() + config.EMAIL_VERIFICATION_DEADLINE_DAYS * 86400_000
@@ -392,7 +407,6 @@ export function createMfaService(app: FastifyInstance) {
         throw errors.unauthorized('invalid_mfa_token', 'This mfa_token is wrong, used or expired; log in again.')
       // The password login's per-account backoff counts failed codes too (login_attempts).
       await auth.throttle(user.email)
-      const meta = requestMeta(request)
       let amr: string[]
       try {
         if (factor === 'code') {
@@ -403,13 +417,7 @@ export function createMfaService(app: FastifyInstance) {
         }
       } catch (err) {
         if (err instanceof AppError) {
-          await auth.history.record({
-            userId: user.id,
-            email: user.email,
-            success: false,
-            reason: 'invalid_mfa_code',
-            ...meta,
-          })
+          await failedSecondStep(request, user)
         }
         throw err
       }
@@ -428,13 +436,7 @@ export function createMfaService(app: FastifyInstance) {
     async checkLoginCode(request: FastifyRequest, user: UserRow, code: string): Promise<boolean> {
       await auth.throttle(user.email)
       if (await checkCode(user.id, code)) return true
-      await auth.history.record({
-        userId: user.id,
-        email: user.email,
-        success: false,
-        reason: 'invalid_mfa_code',
-        ...requestMeta(request),
-      })
+      await failedSecondStep(request, user)
       return false
     },
 
@@ -453,13 +455,7 @@ export function createMfaService(app: FastifyInstance) {
         return (await checkAssertion('second_factor', user.id, response, boundChallenge)).amr
       } catch (err) {
         if (err instanceof AppError) {
-          await auth.history.record({
-            userId: user.id,
-            email: user.email,
-            success: false,
-            reason: 'invalid_mfa_code',
-            ...requestMeta(request),
-          })
+          await failedSecondStep(request, user)
         }
         throw err
       }
@@ -493,7 +489,6 @@ export function createMfaService(app: FastifyInstance) {
       const user = await users.findById(request.user.sub)
       if (!loginAllowed(user)) throw errors.unauthorized('session_revoked', 'This session has ended; log in again.')
       await auth.throttle(user.email)
-      const meta = requestMeta(request)
       let amr: string[]
       try {
         if (which === 'password') {
@@ -509,13 +504,7 @@ export function createMfaService(app: FastifyInstance) {
         }
       } catch (err) {
         if (err instanceof AppError) {
-          await auth.history.record({
-            userId: user.id,
-            email: user.email,
-            success: false,
-            reason: 'reauthentication_failed',
-            ...meta,
-          })
+          await failedSecondStep(request, user, 'reauthentication_failed')
         }
         throw err
       }
