@@ -446,4 +446,5 @@ try {
   }
 } finally {
   await bench.cleanUp()
+  bench.finish()
 }

@@ -257,4 +257,5 @@ try {
   }
 } finally {
   await bench.cleanUp()
+  bench.finish()
 }

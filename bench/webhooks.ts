@@ -190,3 +190,4 @@ const out = {
 }
 console.log(JSON.stringify(out, null, 2))
 await bench.cleanUp()
+bench.finish()
