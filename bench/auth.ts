@@ -22,7 +22,7 @@ import { openDatabase } from '../db/client.ts'
 import { hashPassword } from '../routes/auth/passwords.ts'
 import { createClientAppRepository } from '../routes/clients/repository.ts'
 import { createUserRepository } from '../routes/user/repository.ts'
-import { benchHarness, databaseUrlOrExit } from './harness.ts'
+import { benchHarness, databaseUrlOrExit, percentile } from './harness.ts'
 
 const BASE_URL = databaseUrlOrExit()
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 10)
@@ -48,10 +48,6 @@ const bench = benchHarness(TIMEOUT_S)
 
 const email = (i: number) => `user${i}@bench.local`
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
-function percentile(sorted: number[], p: number) {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]
-}
-
 async function seed(databaseUrl: string) {
   const database = await openDatabase({ databaseUrl, poolMax: 4 })
   try {

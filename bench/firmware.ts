@@ -20,7 +20,7 @@ import { request } from 'node:http'
 import { cpus, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
-import { benchHarness } from './harness.ts'
+import { benchHarness, benchServerEnv } from './harness.ts'
 
 const SIZE_MB = Number(process.env.SIZE_MB ?? 50)
 const RUNS = Number(process.env.RUNS ?? 5)
@@ -44,12 +44,8 @@ interface Seed {
 async function startFirmwareServer() {
   const server = await bench.server(
     {
-      NODE_ENV: 'development',
+      ...benchServerEnv(),
       DATA_DIR: dataDir,
-      LOG_LEVEL: 'warn',
-      JWT_SECRET: randomBytes(32).toString('hex'),
-      BCRYPT_COST: '4',
-      RATE_LIMIT_ENABLED: 'false',
       JOBS_ENABLED: 'false',
       REQUEST_TIMEOUT_MS: '0',
     },

@@ -3,6 +3,7 @@
  * of test/helpers/processes.ts), killed at once when the run overruns its time limit, and clean-ups run
  * newest first at the end.
  */
+import { randomBytes } from 'node:crypto'
 import pg from 'pg'
 import type { Database } from '../db/client.ts'
 import { hashPassword } from '../routes/auth/passwords.ts'
@@ -17,6 +18,25 @@ async function onServer(baseUrl: string, statement: string) {
     await c.query(statement)
   } finally {
     await c.end()
+  }
+}
+
+/** The p-th percentile of ascending `sorted` (nearest rank). */
+export function percentile(sorted: number[], p: number) {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]
+}
+
+/**
+ * The settings every benchmark's development server starts from: a fresh JWT secret, a cheap bcrypt cost and no
+ * rate limits (the bench measures the server, not its limits); a bench adds or overrides its own.
+ */
+export function benchServerEnv(): Record<string, string> {
+  return {
+    NODE_ENV: 'development',
+    LOG_LEVEL: 'warn',
+    JWT_SECRET: randomBytes(32).toString('hex'),
+    BCRYPT_COST: '4',
+    RATE_LIMIT_ENABLED: 'false',
   }
 }
 

@@ -37,7 +37,7 @@ import { from as copyFrom } from 'pg-copy-streams'
 import { type Database, openDatabase, openDatabaseForCli, queryRows } from '../db/client.ts'
 import { compactMeasurements } from '../routes/measurement/compaction.ts'
 import { createMeasurementRepository } from '../routes/measurement/repository.ts'
-import { benchHarness, databaseUrlOrExit, seedBenchUsers } from './harness.ts'
+import { benchHarness, benchServerEnv, databaseUrlOrExit, percentile, seedBenchUsers } from './harness.ts'
 
 const BASE_URL = databaseUrlOrExit()
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback)
@@ -134,18 +134,10 @@ async function pool<T>(items: Iterable<T>, concurrency: number, work: (item: T) 
   )
 }
 
-function percentile(sorted: number[], p: number) {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]
-}
-
 async function startServer(serverEnv: Record<string, string>): Promise<string> {
   const server = await bench.server(
     {
-      NODE_ENV: 'development',
-      LOG_LEVEL: 'warn',
-      JWT_SECRET: randomBytes(32).toString('hex'),
-      BCRYPT_COST: '4',
-      RATE_LIMIT_ENABLED: 'false',
+      ...benchServerEnv(),
       JOBS_ENABLED: 'false',
       MEASUREMENT_BATCH_LIMIT: String(BATCH),
       // Measure throughput, not the load shedding of a shared machine (under-pressure's 503s).

@@ -11,7 +11,6 @@
  *     plain scan of the raw rows for comparison.
  * Then 2 and 3 again on PGlite (PGLITE_DAYS days). Everything is bounded by BENCH_TIMEOUT_S.
  */
-import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { cpus, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
@@ -21,7 +20,7 @@ import pg from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
 import { type Database, openDatabase, queryRows } from '../db/client.ts'
 import { ensurePartitionsBetween } from '../routes/measurement/partitions.ts'
-import { benchHarness, databaseUrlOrExit, seedBenchUsers } from './harness.ts'
+import { benchHarness, benchServerEnv, databaseUrlOrExit, percentile, seedBenchUsers } from './harness.ts'
 
 const BASE_URL = databaseUrlOrExit()
 const DAYS = Number(process.env.BENCH_DAYS ?? 30)
@@ -67,18 +66,10 @@ async function pool<T>(items: T[], concurrency: number, work: (item: T) => Promi
   )
 }
 
-function percentile(sorted: number[], p: number) {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]
-}
-
 async function startServer(env: Record<string, string>): Promise<string> {
   const server = await bench.server(
     {
-      NODE_ENV: 'development',
-      LOG_LEVEL: 'warn',
-      JWT_SECRET: randomBytes(32).toString('hex'),
-      BCRYPT_COST: '4',
-      RATE_LIMIT_ENABLED: 'false',
+      ...benchServerEnv(),
       JOBS_ENABLED: 'false',
       ...env,
     },

@@ -13,13 +13,12 @@
  * (after warm-up and at the end) into the run's folder, to compare in Chrome DevTools' Memory tab (writing one
  * doubles the server's RSS for the rest of the run: leave them off for the RSS figures).
  */
-import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { openDatabase } from '../db/client.ts'
-import { benchHarness, databaseUrlOrExit, seedBenchUsers } from './harness.ts'
+import { benchHarness, benchServerEnv, databaseUrlOrExit, seedBenchUsers } from './harness.ts'
 
 const BASE_URL = databaseUrlOrExit()
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback)
@@ -69,11 +68,7 @@ async function main() {
   await database.close()
   const server = await bench.server(
     {
-      NODE_ENV: 'development',
-      LOG_LEVEL: 'warn',
-      JWT_SECRET: randomBytes(32).toString('hex'),
-      BCRYPT_COST: '4',
-      RATE_LIMIT_ENABLED: 'false',
+      ...benchServerEnv(),
       MAX_EVENT_LOOP_DELAY_MS: '0',
       DATABASE_URL: url,
       MEASUREMENT_COMPACTION_INTERVAL_S: '60',
