@@ -189,6 +189,18 @@ const measurementRoutes: FastifyPluginAsyncTypebox = async function measurementR
         'measurements',
         rows.map((r) => r.at),
       )
+      // Hours that compaction would already move go straight into blocks where they hold nothing yet
+      // (direct-blocks.ts); the row path stays for the rest and for any hour that holds samples already.
+      const closedBefore = app.config.MEASUREMENT_INGEST_BLOCKS
+        ? now - app.config.MEASUREMENT_COMPACTION_DELAY_S * 1000
+        : undefined
+      if (closedBefore !== undefined) {
+        await ensurePartitions(
+          app.db,
+          'measurement_blocks',
+          rows.filter((r) => r.at < closedBefore).map((r) => r.at),
+        )
+      }
       // The change log entry goes into the upload's own statement, recorded only when a sample was stored.
       const userId = request.user.sub
       const changes = rows.length ? sampleRanges(rows, 'created') : []
@@ -196,6 +208,7 @@ const measurementRoutes: FastifyPluginAsyncTypebox = async function measurementR
       const result = await repo.store(userId, device_id, rows, {
         pool: app.database.via === 'postgres' ? app.database.pool : undefined,
         changes: (stored) => app.changes.recording(userId, changes, stored),
+        closedBefore,
       })
       result.duplicates += all.length - rows.length
       app.metrics.samplesIngested.inc({ result: 'accepted' }, result.accepted)
