@@ -137,6 +137,7 @@ const measurementRoutes: FastifyPluginAsyncTypebox = async function measurementR
   const batchLimit = app.config.MEASUREMENT_BATCH_LIMIT
   const retention = parseRawRetention(app.config.MEASUREMENT_RAW_RETENTION)
   // Months that retention may drop are looked up in the catalogue on every write, never cached.
+  const retained = Object.keys(retention).length > 0
   const horizon = partitionHorizon(retention)
   if (horizon !== null) setPartitionCacheHorizon(horizon + 31 * 86_400_000)
   // A watch's upload over a phone's radio comes compressed (plugins/request-body.ts).
@@ -178,10 +179,12 @@ const measurementRoutes: FastifyPluginAsyncTypebox = async function measurementR
       const now = Date.now()
       const all: NewSample[] = samples.map((s) => ({ type: s.type, at: Date.parse(s.timestamp), value: s.value }))
       // Past its type's raw retention a sample is ignored (retention.ts): it could be one already counted.
-      const rows = all.filter((r) => {
-        const h = rawHorizon(retention, r.type, now)
-        return h === null || r.at >= h
-      })
+      const rows = retained
+        ? all.filter((r) => {
+            const h = rawHorizon(retention, r.type, now)
+            return h === null || r.at >= h
+          })
+        : all
       // The months' partitions first (DDL on its own, usually a cache hit), then one transaction: the samples, their
       // rollup and the change log, checked against the compacted blocks under the user's lock (repository.ts store).
       await ensurePartitions(
