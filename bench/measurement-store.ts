@@ -12,8 +12,11 @@
  *     COPYs, 60-sample HTTP batches against the 60-row COPYs (`ingestRatios`; the 60-sample batches against
  *     the large COPYs, the reading before, is printed too). A 60-sample batch cannot be as cheap per sample as
  *     a 10,000-row COPY whatever the server does: comparing those measures the batch size, not the server;
- *  2. the same samples through HTTP (POST /v1/measurements, 10,000-sample batches, all users at once), then
- *     USERS users sending 60-sample batches (a minute each, as a watch syncing live) for SMALL_BATCHES each;
+ *  2. the same samples through HTTP (POST /v1/measurements, 10,000-sample batches), first by a server with the
+ *     defaults for other users: these hours are closed, so they go straight into blocks (direct-blocks.ts; those
+ *     users' samples are deleted after); then by a server with MEASUREMENT_INGEST_BLOCKS=false (the row path, as
+ *     before, which the later steps measure), and USERS users sending 60-sample batches (a minute each, as a watch
+ *     syncing live: open hours, the row path in either setting) for SMALL_BATCHES each;
  *     BENCH_INGEST_ONLY=1 stops after this step (short before/after runs of the ingest path);
  *     BENCH_SERVER_NODE_OPTIONS goes to the server (`--import=./bench/server-cpu-profile.mjs` profiles it;
  *     node refuses --cpu-prof in NODE_OPTIONS);
@@ -134,7 +137,7 @@ async function pool<T>(items: Iterable<T>, concurrency: number, work: (item: T) 
   )
 }
 
-async function startServer(serverEnv: Record<string, string>): Promise<string> {
+async function startServer(serverEnv: Record<string, string>): Promise<{ url: string; stop: () => Promise<void> }> {
   const server = await bench.server(
     {
       ...benchServerEnv(),
@@ -148,7 +151,12 @@ async function startServer(serverEnv: Record<string, string>): Promise<string> {
     },
     { ready: '/readyz', testDefaults: false },
   )
-  return server.url
+  return {
+    url: server.url,
+    stop: async () => {
+      await server.stop()
+    },
+  }
 }
 
 async function login(url: string, token: string, name: string): Promise<string> {
@@ -242,7 +250,13 @@ async function storeBytes(db: Database['db']) {
 
 async function scenario(kind: 'postgres' | 'pglite') {
   const size = SIZES[kind]
-  const names = [...Array.from({ length: size.users }, (_, u) => `u${u}`), 'floats', 'year', 'copy']
+  const names = [
+    ...Array.from({ length: size.users }, (_, u) => `u${u}`),
+    ...Array.from({ length: size.users }, (_, u) => `d${u}`),
+    'floats',
+    'year',
+    'copy',
+  ]
   let database: Database
   let serverEnv: Record<string, string>
   let copyUrl: string | undefined
@@ -340,13 +354,32 @@ async function scenario(kind: 'postgres' | 'pglite') {
   }
   if (kind === 'pglite') await database.close()
 
-  const server = await startServer(serverEnv)
+  // 2a. HTTP ingest of the same 10,000-sample batches, for other users, by a server with the defaults: these hours
+  // are closed, so they go straight into blocks (routes/measurement/direct-blocks.ts). Then those users' samples
+  // are deleted and that server stopped (PGlite: one process per folder), so that the steps below measure the row
+  // path as before (the main server has MEASUREMENT_INGEST_BLOCKS=false): row reads, compaction, storage.
+  {
+    const direct = await startServer(serverEnv)
+    const directAuths: string[] = []
+    for (let u = 0; u < size.users; u++) directAuths.push(await login(direct.url, token, `d${u}`))
+    out.ingestLargeBlocks = await ingestAll(direct.url, directAuths, (u) => batches(hrOf(u), BATCH), CONCURRENCY)
+    await direct.stop()
+    const db = kind === 'postgres' ? database : await openDatabase({ dataDir: serverEnv.DATA_DIR })
+    const directIds = sql`${sql.param(Array.from({ length: size.users }, (_, u) => ids[`d${u}`]))}::uuid[]`
+    for (const table of ['measurements', 'measurement_blocks', 'measurement_quarters', 'change_log']) {
+      await db.db.execute(sql`delete from ${sql.identifier(table)} where user_id = any(${directIds})`)
+    }
+    if (kind === 'pglite') await db.close()
+  }
+
+  const { url: server } = await startServer({ ...serverEnv, MEASUREMENT_INGEST_BLOCKS: 'false' })
   const auths: string[] = []
   for (let u = 0; u < size.users; u++) auths.push(await login(server, token, `u${u}`))
   const store = kind === 'postgres' ? database : await openDatabaseForCli({ dataDir: serverEnv.DATA_DIR })
   if (kind === 'pglite') cleanups.push(() => store.close())
 
-  // 2. HTTP ingest: 10,000-sample batches (CONCURRENCY users at a time), then 60-sample batches (all users at once).
+  // 2. HTTP ingest through the row table: 10,000-sample batches (CONCURRENCY users at a time), then 60-sample batches
+  // (all users at once; live minutes, open hours: the row path in either setting).
   out.ingestLarge = await ingestAll(server, auths, (u) => batches(hrOf(u), BATCH), CONCURRENCY)
   out.ingestSmall = await ingestAll(server, auths, (u) => batches(liveHeartRateOf(u), 60))
   // HTTP ÷ COPY of the same shape (and the 60-sample batches against the large COPYs too, as before).
@@ -355,7 +388,9 @@ async function scenario(kind: 'postgres' | 'pglite') {
   if (copy && copySmall) {
     const large = (out.ingestLarge as { perSecond: number }).perSecond
     const small = (out.ingestSmall as { perSecond: number }).perSecond
+    const blocks = (out.ingestLargeBlocks as { perSecond: number }).perSecond
     out.ingestRatios = {
+      'large HTTP, straight into blocks / large COPY': blocks / copy.perSecond,
       'large HTTP / large COPY': large / copy.perSecond,
       'small HTTP / small COPY': small / copySmall.perSecond,
       'small HTTP / large COPY': small / copy.perSecond,
