@@ -1,4 +1,5 @@
 import { sql } from 'drizzle-orm'
+import fc from 'fast-check'
 import t from 'tap'
 import { queryRows } from '../../db/client.ts'
 import { compactMeasurements } from '../../routes/measurement/compaction.ts'
@@ -201,4 +202,62 @@ t.test('closed hours straight into blocks', async (t) => {
     t.equal(res.json().error, 'validation_failed')
     t.same(await counts(blocks, gina.user.id), { rows: 0, blocks: 0, in_blocks: 0 })
   })
+})
+
+t.test('random batches read the same stored as blocks or as rows (property)', async (t) => {
+  const database = await freshDatabase()
+  t.teardown(() => database.close())
+  const blocks = await buildTestApp(t, { database })
+  const rows = await buildTestApp(t, { database, env: { MEASUREMENT_INGEST_BLOCKS: 'false' } })
+  const TYPES = ['heart_rate', 'skin_temperature', 'hrv_rmssd'] as const
+  const value = {
+    heart_rate: fc.integer({ min: 20, max: 250 }),
+    skin_temperature: fc.integer({ min: 2000, max: 4500 }).map((n) => n / 100),
+    hrv_rmssd: fc.double({ min: 1, max: 300, noNaN: true }),
+  }
+  // Samples over three hours (timestamps to the millisecond, some on hour and quarter edges); the batches repeat
+  // some (within a batch and across batches, with other values: the first one stored counts).
+  const sample = fc
+    .record({
+      type: fc.constantFrom(...TYPES),
+      at: fc.oneof(
+        fc.integer({ min: 0, max: 3 * HOUR - 1 }),
+        fc.constantFrom(0, HOUR - 1, HOUR, 15 * 60_000, 45 * 60_000 - 1, 2 * HOUR + 5 * 60_000),
+      ),
+    })
+    .chain(({ type, at }) => value[type].map((v) => ({ type, timestamp: new Date(T0 + at).toISOString(), value: v })))
+  const batches = fc.array(fc.array(sample, { minLength: 1, maxLength: 200 }), { minLength: 1, maxLength: 4 })
+  let runs = 0
+  await fc.assert(
+    fc.asyncProperty(batches, fc.constantFrom('watch', undefined), async (list, device) => {
+      runs++
+      const a = await userWithToken(blocks)
+      const b = await userWithToken(rows)
+      for (const batch of list) {
+        const repeated = [
+          ...batch,
+          ...batch.slice(0, 3).map((s) => ({ ...s, value: s.type === 'heart_rate' ? 99 : s.value })),
+        ]
+        const [ra, rb] = [
+          await ingest(blocks, a.headers, repeated, device),
+          await ingest(rows, b.headers, repeated, device),
+        ]
+        if (ra.accepted !== rb.accepted || ra.duplicates !== rb.duplicates) return false
+      }
+      for (const type of TYPES) {
+        if (JSON.stringify(await everySample(a, type, 400)) !== JSON.stringify(await everySample(b, type, 400)))
+          return false
+      }
+      const quarters = (userId: string) =>
+        queryRows<Record<string, unknown>>(
+          blocks.db,
+          sql`select type, quarter::text, count, sum, min, max, w0_count, w0_sum, w0_min, w0_max, w1_count, w1_sum,
+                     w1_min, w1_max, w2_count, w2_sum, w2_min, w2_max, minute_mask
+                from measurement_quarters where user_id = ${userId} order by type, quarter`,
+        )
+      return JSON.stringify(rounded(await quarters(a.user.id))) === JSON.stringify(rounded(await quarters(b.user.id)))
+    }),
+    { seed: 20_261_202, numRuns: 8 },
+  )
+  t.equal(runs >= 8, true, 'the property ran')
 })
