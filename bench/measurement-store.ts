@@ -12,8 +12,13 @@
  *     COPYs, 60-sample HTTP batches against the 60-row COPYs (`ingestRatios`; the 60-sample batches against
  *     the large COPYs, the reading before, is printed too). A 60-sample batch cannot be as cheap per sample as
  *     a 10,000-row COPY whatever the server does: comparing those measures the batch size, not the server;
- *  2. the same samples through HTTP (POST /v1/measurements, 10,000-sample batches, all users at once), then
- *     USERS users sending 60-sample batches (a minute each, as a watch syncing live) for SMALL_BATCHES each;
+ *  2. the same samples through HTTP (POST /v1/measurements, 10,000-sample batches), first by a server with the
+ *     defaults for other users: these hours are closed, so they go straight into blocks (direct-blocks.ts; those
+ *     users' samples are deleted after); then by a server with MEASUREMENT_INGEST_BLOCKS=false (the row path, as
+ *     before, which the later steps measure), and USERS users sending 60-sample batches (a minute each, as a watch
+ *     syncing live: open hours, the row path in either setting) for SMALL_BATCHES each;
+ *     each COPY and HTTP phase also reports the CPU it cost per million samples (this process, the server, the
+ *     database's backends: `cpuSecondsPerMillion`) and `cpuRatios` compares those, a figure a loaded machine moves less;
  *     BENCH_INGEST_ONLY=1 stops after this step (short before/after runs of the ingest path);
  *     BENCH_SERVER_NODE_OPTIONS goes to the server (`--import=./bench/server-cpu-profile.mjs` profiles it;
  *     node refuses --cpu-prof in NODE_OPTIONS);
@@ -27,7 +32,7 @@
  * Values are seeded random walks (a periodic pattern would compress unfairly well). Bounded by BENCH_TIMEOUT_S.
  */
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
@@ -134,7 +139,9 @@ async function pool<T>(items: Iterable<T>, concurrency: number, work: (item: T) 
   )
 }
 
-async function startServer(serverEnv: Record<string, string>): Promise<string> {
+async function startServer(
+  serverEnv: Record<string, string>,
+): Promise<{ url: string; pid?: number; stop: () => Promise<void> }> {
   const server = await bench.server(
     {
       ...benchServerEnv(),
@@ -148,7 +155,13 @@ async function startServer(serverEnv: Record<string, string>): Promise<string> {
     },
     { ready: '/readyz', testDefaults: false },
   )
-  return server.url
+  return {
+    url: server.url,
+    pid: server.child.pid,
+    stop: async () => {
+      await server.stop()
+    },
+  }
 }
 
 async function login(url: string, token: string, name: string): Promise<string> {
@@ -169,6 +182,60 @@ async function post(url: string, auth: string, body: string): Promise<number> {
   })
   if (!res.ok) throw new Error(`ingest: ${res.status} ${await res.text()}`)
   return ((await res.json()) as { accepted: number }).accepted
+}
+
+/** CPU seconds (user + system) that process `pid` of this machine has used; 0 once it is gone. */
+function processCpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / 100
+  } catch {
+    return 0
+  }
+}
+
+/**
+ * The CPU a phase costs, in seconds per million samples, on a machine whose load makes wall-clock rates swing:
+ * this process (the clients), the API server and the PostgreSQL backends serving the scratch database (PGlite
+ * runs inside the server). Backends are listed before and after; one that starts during the phase counts whole.
+ */
+async function cpuOf<T extends { samples?: number; rows?: number }>(
+  parts: { server?: number; database?: Database },
+  work: () => Promise<T>,
+): Promise<T & { cpuSecondsPerMillion: Record<string, number> }> {
+  const backends = async () =>
+    parts.database && parts.database.via === 'postgres'
+      ? (
+          await queryRows<{ pid: number }>(
+            parts.database.db,
+            sql`select pid from pg_stat_activity where datname = current_database()`,
+          )
+        ).map((r) => Number(r.pid))
+      : []
+  const before = new Map<number, number>()
+  for (const pid of await backends()) before.set(pid, processCpuSeconds(pid))
+  const server0 = parts.server ? processCpuSeconds(parts.server) : 0
+  const bench0 = process.cpuUsage()
+  const result = await work()
+  const bench1 = process.cpuUsage(bench0)
+  const server = parts.server ? processCpuSeconds(parts.server) - server0 : 0
+  let postgres = 0
+  for (const pid of new Set([...before.keys(), ...(await backends())])) {
+    postgres += Math.max(0, processCpuSeconds(pid) - (before.get(pid) ?? 0))
+  }
+  const clients = (bench1.user + bench1.system) / 1e6
+  const perMillion = 1e6 / (result.samples ?? result.rows ?? 1)
+  const round = (x: number) => Math.round(x * perMillion * 100) / 100
+  return {
+    ...result,
+    cpuSecondsPerMillion: {
+      clients: round(clients),
+      server: round(server),
+      postgres: round(postgres),
+      total: round(clients + server + postgres),
+    },
+  }
 }
 
 /** Every user's bodies sent at once, each user's in order: answers samples/s. */
@@ -242,7 +309,13 @@ async function storeBytes(db: Database['db']) {
 
 async function scenario(kind: 'postgres' | 'pglite') {
   const size = SIZES[kind]
-  const names = [...Array.from({ length: size.users }, (_, u) => `u${u}`), 'floats', 'year', 'copy']
+  const names = [
+    ...Array.from({ length: size.users }, (_, u) => `u${u}`),
+    ...Array.from({ length: size.users }, (_, u) => `d${u}`),
+    'floats',
+    'year',
+    'copy',
+  ]
   let database: Database
   let serverEnv: Record<string, string>
   let copyUrl: string | undefined
@@ -286,19 +359,22 @@ async function scenario(kind: 'postgres' | 'pglite') {
     }
     const started = performance.now()
     let rows = 0
-    await pool(copyBodies(), CONCURRENCY, async (body) => {
-      const client = await copyPool.connect()
-      try {
-        await pipeline(
-          async function* () {
-            yield body
-          },
-          client.query(copyFrom('copy bench_plain (user_id, type, measured_at, device_id, value) from stdin')),
-        )
-        rows += BATCH
-      } finally {
-        client.release()
-      }
+    const copyCpu = await cpuOf({ database }, async () => {
+      await pool(copyBodies(), CONCURRENCY, async (body) => {
+        const client = await copyPool.connect()
+        try {
+          await pipeline(
+            async function* () {
+              yield body
+            },
+            client.query(copyFrom('copy bench_plain (user_id, type, measured_at, device_id, value) from stdin')),
+          )
+          rows += BATCH
+        } finally {
+          client.release()
+        }
+      })
+      return { rows }
     })
     const seconds = (performance.now() - started) / 1000
     await copyPool.end()
@@ -307,7 +383,13 @@ async function scenario(kind: 'postgres' | 'pglite') {
       database.db,
       sql`select pg_total_relation_size('bench_plain')::float8 as bytes, (select count(*) from bench_plain)::float8 as n`,
     )
-    out.copy = { rows: plain.n, seconds, perSecond: plain.n / seconds, bytesPerSample: plain.bytes / plain.n }
+    out.copy = {
+      rows: plain.n,
+      seconds,
+      perSecond: plain.n / seconds,
+      bytesPerSample: plain.bytes / plain.n,
+      cpuSecondsPerMillion: copyCpu.cpuSecondsPerMillion,
+    }
     // The same shape as HTTP's live batches (issue 23b): USERS clients at once, each COPYing its own user's
     // 60-row batches, one transaction each, into the table the large COPYs filled.
     // Connections are opened before the clock starts, as the HTTP clients' are kept alive.
@@ -315,50 +397,92 @@ async function scenario(kind: 'postgres' | 'pglite') {
     const clients = await Promise.all(Array.from({ length: size.users }, () => smallPool.connect()))
     const smallStarted = performance.now()
     let smallRows = 0
-    await Promise.all(
-      clients.map(async (client, u) => {
-        const userId = randomUuid()
-        try {
-          for (const body of copyBatches(userId, liveHeartRateOf(u), 60)) {
-            await pipeline(
-              async function* () {
-                yield body
-              },
-              client.query(copyFrom('copy bench_plain (user_id, type, measured_at, device_id, value) from stdin')),
-            )
-            smallRows += 60
+    const smallCpu = await cpuOf({ database }, async () => {
+      await Promise.all(
+        clients.map(async (client, u) => {
+          const userId = randomUuid()
+          try {
+            for (const body of copyBatches(userId, liveHeartRateOf(u), 60)) {
+              await pipeline(
+                async function* () {
+                  yield body
+                },
+                client.query(copyFrom('copy bench_plain (user_id, type, measured_at, device_id, value) from stdin')),
+              )
+              smallRows += 60
+            }
+          } finally {
+            client.release()
           }
-        } finally {
-          client.release()
-        }
-      }),
-    )
+        }),
+      )
+      return { rows: smallRows }
+    })
     const smallSeconds = (performance.now() - smallStarted) / 1000
     await smallPool.end()
-    out.copySmall = { rows: smallRows, seconds: smallSeconds, perSecond: smallRows / smallSeconds }
+    out.copySmall = {
+      rows: smallRows,
+      seconds: smallSeconds,
+      perSecond: smallRows / smallSeconds,
+      cpuSecondsPerMillion: smallCpu.cpuSecondsPerMillion,
+    }
     await database.db.execute(sql`drop table bench_plain`)
   }
   if (kind === 'pglite') await database.close()
 
-  const server = await startServer(serverEnv)
+  // 2a. HTTP ingest of the same 10,000-sample batches, for other users, by a server with the defaults: these hours
+  // are closed, so they go straight into blocks (routes/measurement/direct-blocks.ts). Then those users' samples
+  // are deleted and that server stopped (PGlite: one process per folder), so that the steps below measure the row
+  // path as before (the main server has MEASUREMENT_INGEST_BLOCKS=false): row reads, compaction, storage.
+  {
+    const direct = await startServer(serverEnv)
+    const directAuths: string[] = []
+    for (let u = 0; u < size.users; u++) directAuths.push(await login(direct.url, token, `d${u}`))
+    out.ingestLargeBlocks = await cpuOf(
+      { server: direct.pid, database: kind === 'postgres' ? database : undefined },
+      () => ingestAll(direct.url, directAuths, (u) => batches(hrOf(u), BATCH), CONCURRENCY),
+    )
+    await direct.stop()
+    const db = kind === 'postgres' ? database : await openDatabase({ dataDir: serverEnv.DATA_DIR })
+    const directIds = sql`${sql.param(Array.from({ length: size.users }, (_, u) => ids[`d${u}`]))}::uuid[]`
+    for (const table of ['measurements', 'measurement_blocks', 'measurement_quarters', 'change_log']) {
+      await db.db.execute(sql`delete from ${sql.identifier(table)} where user_id = any(${directIds})`)
+    }
+    if (kind === 'pglite') await db.close()
+  }
+
+  const main = await startServer({ ...serverEnv, MEASUREMENT_INGEST_BLOCKS: 'false' })
+  const server = main.url
   const auths: string[] = []
   for (let u = 0; u < size.users; u++) auths.push(await login(server, token, `u${u}`))
   const store = kind === 'postgres' ? database : await openDatabaseForCli({ dataDir: serverEnv.DATA_DIR })
   if (kind === 'pglite') cleanups.push(() => store.close())
 
-  // 2. HTTP ingest: 10,000-sample batches (CONCURRENCY users at a time), then 60-sample batches (all users at once).
-  out.ingestLarge = await ingestAll(server, auths, (u) => batches(hrOf(u), BATCH), CONCURRENCY)
-  out.ingestSmall = await ingestAll(server, auths, (u) => batches(liveHeartRateOf(u), 60))
+  // 2. HTTP ingest through the row table: 10,000-sample batches (CONCURRENCY users at a time), then 60-sample batches
+  // (all users at once; live minutes, open hours: the row path in either setting).
+  const cpuParts = { server: main.pid, database: kind === 'postgres' ? database : undefined }
+  out.ingestLarge = await cpuOf(cpuParts, () => ingestAll(server, auths, (u) => batches(hrOf(u), BATCH), CONCURRENCY))
+  out.ingestSmall = await cpuOf(cpuParts, () => ingestAll(server, auths, (u) => batches(liveHeartRateOf(u), 60)))
   // HTTP ÷ COPY of the same shape (and the 60-sample batches against the large COPYs too, as before).
   const copy = out.copy as { perSecond: number } | undefined
   const copySmall = out.copySmall as { perSecond: number } | undefined
   if (copy && copySmall) {
     const large = (out.ingestLarge as { perSecond: number }).perSecond
     const small = (out.ingestSmall as { perSecond: number }).perSecond
+    const blocks = (out.ingestLargeBlocks as { perSecond: number }).perSecond
     out.ingestRatios = {
+      'large HTTP, straight into blocks / large COPY': blocks / copy.perSecond,
       'large HTTP / large COPY': large / copy.perSecond,
       'small HTTP / small COPY': small / copySmall.perSecond,
       'small HTTP / large COPY': small / copy.perSecond,
+    }
+    // The same comparison by CPU spent per sample (clients, server, database together), which a loaded machine
+    // moves less than wall-clock rates: COPY's CPU per sample ÷ HTTP's (1 = as cheap as COPY).
+    const cpu = (x: unknown) => (x as { cpuSecondsPerMillion: { total: number } }).cpuSecondsPerMillion.total
+    out.cpuRatios = {
+      'large COPY / large HTTP, straight into blocks': cpu(out.copy) / cpu(out.ingestLargeBlocks),
+      'large COPY / large HTTP': cpu(out.copy) / cpu(out.ingestLarge),
+      'small COPY / small HTTP': cpu(out.copySmall) / cpu(out.ingestSmall),
     }
   }
   if (process.env.BENCH_INGEST_ONLY === '1') {

@@ -67,6 +67,8 @@ export const ConfigSchema = Type.Object({
   MEASUREMENT_COMPACTION_INTERVAL_S: Type.Integer({ minimum: 0, maximum: 86400, default: 900 }),
   /** An hour is compacted once it ended this long ago (most late uploads arrive before; later ones merge in). */
   MEASUREMENT_COMPACTION_DELAY_S: Type.Integer({ minimum: 0, maximum: 604800, default: 3600 }),
+  /** An upload's samples of hours that ended MEASUREMENT_COMPACTION_DELAY_S ago go straight into blocks (where the hour holds nothing yet). */
+  MEASUREMENT_INGEST_BLOCKS: Type.Boolean({ default: true }),
   /** Per-type raw retention in days, e.g. `heart_rate=30,hrv_rmssd=90` or `*=365`; past it only the 15-minute rollup stays. '' = keep raw forever. */
   MEASUREMENT_RAW_RETENTION: Type.String({
     default: '',

@@ -137,6 +137,7 @@ const measurementRoutes: FastifyPluginAsyncTypebox = async function measurementR
   const batchLimit = app.config.MEASUREMENT_BATCH_LIMIT
   const retention = parseRawRetention(app.config.MEASUREMENT_RAW_RETENTION)
   // Months that retention may drop are looked up in the catalogue on every write, never cached.
+  const retained = Object.keys(retention).length > 0
   const horizon = partitionHorizon(retention)
   if (horizon !== null) setPartitionCacheHorizon(horizon + 31 * 86_400_000)
   // A watch's upload over a phone's radio comes compressed (plugins/request-body.ts).
@@ -178,10 +179,12 @@ const measurementRoutes: FastifyPluginAsyncTypebox = async function measurementR
       const now = Date.now()
       const all: NewSample[] = samples.map((s) => ({ type: s.type, at: Date.parse(s.timestamp), value: s.value }))
       // Past its type's raw retention a sample is ignored (retention.ts): it could be one already counted.
-      const rows = all.filter((r) => {
-        const h = rawHorizon(retention, r.type, now)
-        return h === null || r.at >= h
-      })
+      const rows = retained
+        ? all.filter((r) => {
+            const h = rawHorizon(retention, r.type, now)
+            return h === null || r.at >= h
+          })
+        : all
       // The months' partitions first (DDL on its own, usually a cache hit), then one transaction: the samples, their
       // rollup and the change log, checked against the compacted blocks under the user's lock (repository.ts store).
       await ensurePartitions(
@@ -189,6 +192,18 @@ const measurementRoutes: FastifyPluginAsyncTypebox = async function measurementR
         'measurements',
         rows.map((r) => r.at),
       )
+      // Hours that compaction would already move go straight into blocks where they hold nothing yet
+      // (direct-blocks.ts); the row path stays for the rest and for any hour that holds samples already.
+      const closedBefore = app.config.MEASUREMENT_INGEST_BLOCKS
+        ? now - app.config.MEASUREMENT_COMPACTION_DELAY_S * 1000
+        : undefined
+      if (closedBefore !== undefined) {
+        await ensurePartitions(
+          app.db,
+          'measurement_blocks',
+          rows.filter((r) => r.at < closedBefore).map((r) => r.at),
+        )
+      }
       // The change log entry goes into the upload's own statement, recorded only when a sample was stored.
       const userId = request.user.sub
       const changes = rows.length ? sampleRanges(rows, 'created') : []
@@ -196,6 +211,7 @@ const measurementRoutes: FastifyPluginAsyncTypebox = async function measurementR
       const result = await repo.store(userId, device_id, rows, {
         pool: app.database.via === 'postgres' ? app.database.pool : undefined,
         changes: (stored) => app.changes.recording(userId, changes, stored),
+        closedBefore,
       })
       result.duplicates += all.length - rows.length
       app.metrics.samplesIngested.inc({ result: 'accepted' }, result.accepted)

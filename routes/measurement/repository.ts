@@ -12,6 +12,7 @@ import {
   blocksIn,
   compareSamples,
   deleteFromBlocks,
+  floorHour,
   hourOfRow,
   lockUser,
   lockUserStatement,
@@ -19,6 +20,7 @@ import {
   samplesSource,
   withoutCompacted,
 } from './blocks.ts'
+import { type DirectPlan, planDirectBlocks, rollupRows, splitClosedHours, upsertBlocks } from './direct-blocks.ts'
 
 /** `device_id` stored for samples sent without one (a primary key column cannot be null). */
 export const NO_DEVICE = ''
@@ -451,23 +453,31 @@ async function insertSamples(
   userId: string,
   device: string,
   samples: NewSample[],
-  options: { checkBlocks: boolean; changes?: (stored: SQL) => SQL },
+  options: InsertOptions,
 ): Promise<{ accepted: number; blocked: boolean }> {
-  if (samples.length === 0) return { accepted: 0, blocked: false }
+  const direct = options.direct?.accepted ?? 0
+  if (samples.length === 0 && direct === 0) return { accepted: 0, blocked: false }
   const [row] = await queryRows<{ accepted: number; blocked: boolean }>(
     tx,
     insertSamplesStatement(userId, device, samples, options),
   )
-  return { accepted: row?.accepted ?? 0, blocked: row?.blocked === true }
+  return { accepted: (row?.accepted ?? 0) + direct, blocked: row?.blocked === true }
+}
+
+interface InsertOptions {
+  checkBlocks: boolean
+  changes?: (stored: SQL) => SQL
+  /**
+   * Blocks written straight by this batch and their rollup (direct-blocks.ts; `samples` are then the plan's
+   * row-path samples, checkBlocks false). Under the user's exclusive lock. `accepted` counts the row path's
+   * samples only: the caller adds the plan's.
+   */
+  direct?: DirectPlan<NewSample>
 }
 
 /** The statement of insertSamples: one row (accepted int, blocked boolean). */
-function insertSamplesStatement(
-  userId: string,
-  device: string,
-  samples: NewSample[],
-  options: { checkBlocks: boolean; changes?: (stored: SQL) => SQL },
-): SQL {
+function insertSamplesStatement(userId: string, device: string, samples: NewSample[], options: InsertOptions): SQL {
+  const direct = options.direct?.blocks.length ? options.direct : undefined
   const hours = new Map<string, { type: string; hour: number }>()
   if (options.checkBlocks) {
     for (const s of samples) {
@@ -476,7 +486,7 @@ function insertSamplesStatement(
     }
   }
   const keys = [...hours.values()]
-  const blocked = options.checkBlocks
+  const inBlocks = options.checkBlocks
     ? sql`exists (
         select 1 from unnest(${sql.param(keys.map((k) => k.type))}::text[],
                              ${sql.param(keys.map((k) => k.hour))}::int8[]) as k(type, hour_ms)
@@ -484,13 +494,15 @@ function insertSamplesStatement(
             on b.user_id = ${userId} and b.type = k.type and b.device_id = ${device}
            and b.hour = timestamptz 'epoch' + k.hour_ms * interval '1 millisecond')`
     : sql`false`
+  const skip = sql`(select yes from blocked)`
+  const stored = direct ? sql`true` : sql`exists (select 1 from ins)`
   return sql`
-    with blocked as (select ${blocked} as yes),
+    with blocked as (select ${inBlocks} as yes),
     input as (
       select type, timestamptz 'epoch' + ms * interval '1 millisecond' as measured_at, value
         from unnest(${sql.param(samples.map((s) => s.type))}::text[], ${sql.param(samples.map((s) => s.at))}::int8[],
                     ${sql.param(samples.map((s) => s.value))}::float8[]) as t(type, ms, value)
-       where not (select yes from blocked)
+       where not ${skip}
     ),
     ins as (
       insert into measurements (user_id, type, measured_at, device_id, value)
@@ -502,7 +514,17 @@ function insertSamplesStatement(
       insert into measurement_quarters as m (${ROLLUP_COLUMNS})
       ${rollupOf(userId, sql`select type, measured_at, value from ins`)}
       on conflict (user_id, type, quarter) do update set ${ADD_TO_ROLLUP}
-    )${options.changes ? sql`, ${options.changes(sql`exists (select 1 from ins)`)}` : sql``}
+    )${
+      direct
+        ? sql`,
+    blk as (${upsertBlocks(userId, device, direct)}),
+    blk_roll as (
+      insert into measurement_quarters as m (${ROLLUP_COLUMNS})
+      ${rollupRows(userId, direct)}
+      on conflict (user_id, type, quarter) do update set ${ADD_TO_ROLLUP}
+    )`
+        : sql``
+    }${options.changes ? sql`, ${options.changes(stored)}` : sql``}
     select (select count(*) from ins)::int as accepted, (select yes from blocked) as blocked`
 }
 
@@ -522,6 +544,9 @@ export function createMeasurementRepository(db: Db) {
      * the condition "some sample was stored"). Where a block exists (a re-send after compaction, a late
      * sample of a compacted hour) that statement stores nothing and says so, and the batch goes again without
      * the samples the blocks hold (withoutCompacted): two round trips more, only then.
+     *
+     * With `closedBefore`, a batch with samples of closed hours goes the other way (direct-blocks.ts): under the
+     * user's exclusive lock its hours are looked at, then one statement writes blocks, rows, rollup and change log.
      */
     async ingest(
       userId: string,
@@ -531,8 +556,18 @@ export function createMeasurementRepository(db: Db) {
       changes?: (stored: SQL) => SQL,
       /** Known to meet a block already (store's first try): straight to the look at the blocks. */
       blocked = false,
+      /** Hours ending before this (ms) go straight into blocks where they hold nothing yet (direct-blocks.ts). */
+      closedBefore?: number,
     ): Promise<{ accepted: number; duplicates: number }> {
       const device = deviceId ?? NO_DEVICE
+      const split = closedBefore === undefined ? undefined : splitClosedHours(batch, closedBefore)
+      if (split?.groups.length) {
+        // Closed hours: looked at and written under the exclusive lock, in one pass (direct-blocks.ts).
+        await lockUser(tx, userId, 'exclusive')
+        const direct = await planDirectBlocks(tx, userId, device, split)
+        const stored = await insertSamples(tx, userId, device, direct.rows, { checkBlocks: false, changes, direct })
+        return { accepted: stored.accepted, duplicates: batch.length - stored.accepted }
+      }
       await lockUser(tx, userId, 'shared')
       let stored = blocked
         ? { accepted: 0, blocked: true }
@@ -548,22 +583,22 @@ export function createMeasurementRepository(db: Db) {
      * A whole upload, all-or-nothing, as `ingest` in a transaction of its own. On a PostgreSQL pool
      * (`pool`) the lock and the statement go in one round trip (db/pipelined.ts: one implicit transaction,
      * each statement its own snapshot, so the statement still looks at the blocks only once it holds the
-     * lock); only a batch that meets a compacted block takes the transaction as well.
+     * lock); only a batch that meets a compacted block takes the transaction as well. A batch with samples of
+     * closed hours (`closedBefore`, see `ingest`) takes the transaction at once: it looks before it writes.
      */
     async store(
       userId: string,
       deviceId: string | undefined,
       batch: NewSample[],
-      options: { pool?: pg.Pool; changes?: (stored: SQL) => SQL } = {},
+      options: { pool?: pg.Pool; changes?: (stored: SQL) => SQL; closedBefore?: number } = {},
     ): Promise<{ accepted: number; duplicates: number }> {
       let blocked = false
-      if (options.pool && batch.length > 0) {
+      const closed =
+        options.closedBefore !== undefined && batch.some((s) => s.at < floorHour(options.closedBefore as number))
+      if (options.pool && batch.length > 0 && !closed) {
         const [row] = await pipelined(options.pool, [
           lockUserStatement(userId, 'shared'),
-          insertSamplesStatement(userId, deviceId ?? NO_DEVICE, batch, {
-            checkBlocks: true,
-            changes: options.changes,
-          }),
+          insertSamplesStatement(userId, deviceId ?? NO_DEVICE, batch, { checkBlocks: true, changes: options.changes }),
         ])
         if (row?.blocked === 'f') {
           const accepted = Number(row.accepted)
@@ -571,7 +606,9 @@ export function createMeasurementRepository(db: Db) {
         }
         blocked = true
       }
-      return db.transaction((tx) => this.ingest(userId, deviceId, batch, tx, options.changes, blocked))
+      return db.transaction((tx) =>
+        this.ingest(userId, deviceId, batch, tx, options.changes, blocked, options.closedBefore),
+      )
     },
 
     /**

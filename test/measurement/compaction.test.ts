@@ -6,102 +6,25 @@ import { compactMeasurements } from '../../routes/measurement/compaction.ts'
 import { createMeasurementRepository, exportRows } from '../../routes/measurement/repository.ts'
 import { buildTestApp } from '../helpers/app.ts'
 import { userWithToken } from '../helpers/fixtures.ts'
-import { type Sample, ingest, series, stats, upload } from '../helpers/measurement.ts'
+import { byKey, counts, dataset, everySample, rounded, snapshot } from '../helpers/measurement-store.ts'
+import { ingest, series, stats, upload } from '../helpers/measurement.ts'
 
 // The compacted store behaves like the row table for every client-visible read: raw pages, every bucket size,
 // statistics, sleep, window summaries and the export answer the same before and after compaction; re-sent
 // samples stay duplicates, late samples and range deletes inside compacted hours stay exact.
 
+const ROW_PATH = { MEASUREMENT_INGEST_BLOCKS: 'false' }
+
 const T0 = Date.parse('2024-05-10T10:00:00Z')
 const HOUR = 3600_000
 
-interface Stored extends Sample {
-  device: string | null
-}
-
-/** 3 hours of 1 Hz heart rate on two devices (values not uniform within a minute), a gap, steps, stages. */
-function dataset() {
-  const hrA = series('heart_rate', T0, 3 * 3600, (i) => 50 + ((i * 7919) % 97) + (i % 3) * 0.5).filter(
-    (_, i) => i < 4000 || i > 4500,
-  )
-  const hrB = series('heart_rate', T0 + 250, 3600, (i) => 60 + (i % 7), 3000)
-  const temps = series('skin_temperature', T0 + 17, 500, (i) => 33 + ((i * 37) % 300) / 100 + 1e-9 * i, 20_000)
-  const steps = series('steps', T0, 180, (i) => i % 11, 60_000)
-  // A night of sleep stages every 30 s (stage changes every 20 minutes), ending awake.
-  const stages = series(
-    'sleep_stage',
-    T0 - 2 * 3600_000,
-    4 * 120 + 1,
-    (i) => (i === 480 ? 0 : 1 + (Math.floor(i / 40) % 3)),
-    30_000,
-  )
-  return { hrA, hrB, temps, steps, stages }
-}
-
-type User = Awaited<ReturnType<typeof userWithToken>>
-
-async function everySample(u: User, type: string, limit: number) {
-  const out: Stored[] = []
-  let cursor: string | null = null
-  do {
-    const page = await u.call(
-      'GET',
-      `/v1/measurements?type=${type}&limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
-    )
-    if (page.status !== 200) throw new Error(JSON.stringify(page.body))
-    for (const s of page.body.data)
-      out.push({ type: s.type, timestamp: s.timestamp, value: s.value, device: s.device_id })
-    cursor = page.body.next_cursor
-  } while (cursor)
-  return out
-}
-
-const rounded = (x: unknown) =>
-  JSON.parse(JSON.stringify(x, (_, v) => (typeof v === 'number' ? Math.round(v * 1e6) / 1e6 : v)))
-
-const byKey = (a: Stored, b: Stored) =>
-  Date.parse(a.timestamp) - Date.parse(b.timestamp) || ((a.device ?? '') < (b.device ?? '') ? -1 : 1)
-
-async function counts(app: FastifyInstance, userId: string) {
-  const [row] = await queryRows<{ rows: number; blocks: number; in_blocks: number }>(
-    app.db,
-    sql`select (select count(*)::int from measurements where user_id = ${userId}) as rows,
-               (select count(*)::int from measurement_blocks where user_id = ${userId}) as blocks,
-               (select coalesce(sum(count), 0)::int from measurement_blocks where user_id = ${userId}) as in_blocks`,
-  )
-  return row
-}
-
-/** Every read a client can make over the dataset's window, to compare before and after compaction. */
-async function snapshot(u: User) {
-  const from = new Date(T0 + 17_500).toISOString()
-  const to = new Date(T0 + 3 * HOUR - 42_250).toISOString()
-  const out: Record<string, unknown> = {}
-  for (const bucket of ['1m', '5m', '15m', '1h', '1d']) {
-    for (const type of ['heart_rate', 'skin_temperature', 'steps']) {
-      const res = await u.call('GET', `/v1/measurements/aggregate?type=${type}&bucket=${bucket}&from=${from}&to=${to}`)
-      out[`${type} ${bucket}`] = res.body.data.map((b: Record<string, number>) => ({
-        ...b,
-        avg: Math.round(b.avg * 1e6) / 1e6,
-        sum: Math.round(b.sum * 1e6) / 1e6,
-      }))
-    }
-  }
-  out.sleep = (await u.call('GET', '/v1/sleep?from=2024-05-09&to=2024-05-11')).body
-  out.sleepDaily = (await u.call('GET', '/v1/sleep/daily?from=2024-05-09&to=2024-05-11')).body
-  out.daily = (await u.call('GET', '/v1/statistics/daily?from=2024-05-09&to=2024-05-11')).body.data.map(
-    (d: Record<string, number | string | null>) =>
-      Object.fromEntries(Object.entries(d).map(([k, v]) => [k, typeof v === 'number' ? Math.round(v * 1e6) / 1e6 : v])),
-  )
-  return out
-}
-
 t.test('compaction', async (t) => {
-  const app = await buildTestApp(t)
+  // Compaction of the row table is under test: uploads go through it (direct-blocks.test.ts covers the other way).
+  const app = await buildTestApp(t, { env: ROW_PATH })
   const alice = await userWithToken(app)
   const bob = await userWithToken(app)
   const repo = createMeasurementRepository(app.db)
-  const { hrA, hrB, temps, steps, stages } = dataset()
+  const { hrA, hrB, temps, steps, stages } = dataset(T0)
   for (let i = 0; i < hrA.length; i += 5000) await ingest(app, alice.headers, hrA.slice(i, i + 5000), 'watch')
   await ingest(app, alice.headers, hrB, 'ring')
   await ingest(app, alice.headers, temps, 'watch')
@@ -116,7 +39,7 @@ t.test('compaction', async (t) => {
   const all = [...hrA.map((s) => ({ ...s, device: 'watch' })), ...hrB.map((s) => ({ ...s, device: 'ring' }))].sort(
     byKey,
   )
-  const before = await snapshot(alice)
+  const before = await snapshot(alice, T0)
   const rawBefore = await everySample(alice, 'heart_rate', 10_000)
   const exportBefore: unknown[] = []
   for await (const r of exportRows(app.db, alice.user.id, 777)) exportBefore.push(r)
@@ -154,7 +77,7 @@ t.test('compaction', async (t) => {
 
   t.test('reads answer exactly what they answered from the rows', async (t) => {
     t.ok((before.sleep as { data: unknown[] }).data.length > 0, 'the night is a sleep session')
-    t.same(await snapshot(alice), before, 'aggregates of every bucket size, statistics, sleep')
+    t.same(await snapshot(alice, T0), before, 'aggregates of every bucket size, statistics, sleep')
     t.same(await everySample(alice, 'heart_rate', 10_000), rawBefore, 'raw samples, 10,000 a page')
     t.same(
       await everySample(alice, 'heart_rate', 997),
@@ -298,7 +221,8 @@ t.test('compaction', async (t) => {
 })
 
 t.test('concurrent compactions, ingests and deletes lose and double nothing', async (t) => {
-  const app = await buildTestApp(t)
+  // Compaction of the row table is under test: uploads go through it (direct-blocks.test.ts covers the other way).
+  const app = await buildTestApp(t, { env: ROW_PATH })
   const alice = await userWithToken(app)
   const hr = series('heart_rate', T0, 4 * 3600, (i) => 40 + (i % 100))
   for (let i = 0; i < hr.length; i += 10_000) await ingest(app, alice.headers, hr.slice(i, i + 10_000), 'w')

@@ -17,7 +17,8 @@ const T0 = Date.parse('2024-06-03T10:00:00Z')
 
 t.test('an upload: one round trip on PostgreSQL, more only where a compacted hour is met', async (t) => {
   // The session stays cached across each counted upload and the warm-up just before it.
-  const app = await buildTestApp(t, { env: { SESSION_CACHE_TTL_MS: '10000' } })
+  // The row path's statements are counted (closed hours straight into blocks: direct-blocks.test.ts).
+  const app = await buildTestApp(t, { env: { SESSION_CACHE_TTL_MS: '10000', MEASUREMENT_INGEST_BLOCKS: 'false' } })
   const postgres = app.database.via === 'postgres'
   const u = await userWithToken(app)
   const histogram = app.metrics.registry.getSingleMetric('db_query_duration_seconds') as Histogram

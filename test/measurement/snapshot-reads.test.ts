@@ -49,7 +49,8 @@ function compactingAfterBlockRead(db: Db, compact: () => Promise<unknown>, pglit
 }
 
 t.test('aggregates with raw edges read the blocks and the rows in one snapshot', async (t) => {
-  const app = await buildTestApp(t)
+  // Rows and blocks side by side: uploads go through the row table, the test compacts.
+  const app = await buildTestApp(t, { env: { MEASUREMENT_INGEST_BLOCKS: 'false' } })
   const pglite = app.database.kind === 'pglite'
   const user = await userWithToken(app)
   // One hour of heart rate every 5 s per bucket size below (and one before), values varying within every minute.
