@@ -348,7 +348,8 @@ export function createWebhookRepository(db: Db) {
           return true
         })
         if (taken.length > 0) {
-          // By key, (subscription_id, id); the subscription list also lets Citus prune to those shards.
+          // By key, (subscription_id, id): the two lists make it an index lookup of the primary key (and let
+          // Citus prune to those subscriptions' shards), the pairs keep it exact.
           const lease = sql`now() + make_interval(secs => ${leaseMs / 1000})`
           const keys = taken.map((c) => sql`(${c.subscription.id}::uuid, ${c.message.id}::uuid)`)
           await tx
@@ -357,6 +358,10 @@ export function createWebhookRepository(db: Db) {
             .where(
               and(
                 inArray(webhookMessages.subscriptionId, [...new Set(taken.map((c) => c.subscription.id))]),
+                inArray(
+                  webhookMessages.id,
+                  taken.map((c) => c.message.id),
+                ),
                 sql`(${webhookMessages.subscriptionId}, ${webhookMessages.id}) in (${sql.join(keys, sql`, `)})`,
               ),
             )
