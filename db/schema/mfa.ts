@@ -116,8 +116,13 @@ export const webauthnChallenges = pgTable(
   {
     challenge: text('challenge').primaryKey(),
     purpose: text('purpose', { enum: ['register', 'login', 'second_factor', 'reauthenticate'] }).notNull(),
-    /** Whose ceremony it is; null for a passwordless login, where the credential names the account. */
-    userId: uuid('user_id').references(() => users.id, { onDelete: 'cascade' }),
+    /**
+     * Whose ceremony it is; null for a passwordless login, where the credential names the account. No foreign
+     * key to `users` (on Citus this table is distributed by challenge: docs/scaling.md): account deletion and the
+     * admin's MFA reset delete the account's challenges; one left by a ceremony never finished expires and is
+     * swept by `saveChallenge`.
+     */
+    userId: uuid('user_id'),
     expiresAt: timestamp('expires_at', { withTimezone: true, precision: 3 }).notNull(),
     createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
   },
@@ -157,14 +162,14 @@ export const mfaLoginTokens = pgTable(
  * Which account an `mfa_token` belongs to, by the token's SHA-256: the token is opaque and is presented
  * before the user is known, so this global lookup (distributed by `token_hash` on Citus, as `user_emails`
  * is by e-mail) finds the user whose shard holds the token's row. Written with the row, swept with it.
+ * No foreign key to `users` (Citus cannot have one from here): account deletion and the admin's MFA reset
+ * delete the account's rows; a login never finished expires and the sweep in `createLoginToken` removes it.
  */
 export const mfaLoginTokenKeys = pgTable(
   'mfa_login_token_keys',
   {
     tokenHash: text('token_hash').primaryKey(),
-    userId: uuid('user_id')
-      .notNull()
-      .references(() => users.id, { onDelete: 'cascade' }),
+    userId: uuid('user_id').notNull(),
     expiresAt: timestamp('expires_at', { withTimezone: true, precision: 3 }).notNull(),
   },
   (t) => [

@@ -1,6 +1,5 @@
 import { sql } from 'drizzle-orm'
 import { index, jsonb, pgTable, primaryKey, text, timestamp, uuid } from 'drizzle-orm/pg-core'
-import { users } from './user.ts'
 
 /**
  * Third-party apps (integrators) registered for OAuth 2.0 by an admin or the CLI. `secret_hash` is the
@@ -28,7 +27,7 @@ export const oauthClients = pgTable('oauth_clients', {
  * its sign-in sessions, one row per model instance, shared by every server process. The payload is the
  * library's own; the columns beside it are what it is looked up by (its adapter interface): the grant a
  * token belongs to (revoking a grant deletes all its rows), the device flow's user code, a session's uid.
- * `account_id` ties every row to its user, so deleting the account deletes them all.
+ * `account_id` ties every row to its user, so deleting the account deletes them all (a deletion step).
  */
 export const oauthModels = pgTable(
   'oauth_models',
@@ -39,7 +38,13 @@ export const oauthModels = pgTable(
     grantId: text('grant_id'),
     userCode: text('user_code'),
     uid: text('uid'),
-    accountId: uuid('account_id').references(() => users.id, { onDelete: 'cascade' }),
+    /**
+     * No foreign key to `users`: on Citus this table is distributed by id and cannot refer to a table distributed
+     * by user (docs/scaling.md). Account deletion deletes the account's rows (after `authorization.revoked` has
+     * read its grants); rows of no account (an interaction before sign-in, client credentials) expire and the
+     * sweep every ten minutes (routes/oauth/index.ts) removes them.
+     */
+    accountId: uuid('account_id'),
     clientId: text('client_id'),
     expiresAt: timestamp('expires_at', { withTimezone: true, precision: 3 }),
     consumedAt: timestamp('consumed_at', { withTimezone: true, precision: 3 }),

@@ -9,12 +9,10 @@ import {
   primaryKey,
   text,
   timestamp,
-  unique,
   uuid,
 } from 'drizzle-orm/pg-core'
 import { clientApps } from './auth.ts'
 import { oauthClients } from './oauth.ts'
-import { users } from './user.ts'
 
 /**
  * A webhook endpoint. It belongs to an account (its own data's events), to a first-party client app (the
@@ -26,7 +24,12 @@ export const webhookSubscriptions = pgTable(
   'webhook_subscriptions',
   {
     id: uuid('id').primaryKey().defaultRandom(),
-    userId: uuid('user_id').references(() => users.id, { onDelete: 'cascade' }),
+    /**
+     * No foreign key to `users`: on Citus this table is distributed by its own id and cannot refer to a table
+     * distributed by user (docs/scaling.md). Account deletion deletes the account's subscriptions (a deletion
+     * step; their messages, attempts and events cascade from here, co-located by subscription).
+     */
+    userId: uuid('user_id'),
     clientId: uuid('client_id').references(() => clientApps.id, { onDelete: 'cascade' }),
     oauthClientId: text('oauth_client_id').references(() => oauthClients.id, { onDelete: 'cascade' }),
     url: text('url').notNull(),
@@ -89,11 +92,13 @@ export const webhookEvents = pgTable(
 /**
  * A message: what one HTTP request carries (one event, or a batch), with its `webhook-id`, sent until a
  * 2xx (at-least-once: retries carry the same id and the same body) on the Standard Webhooks schedule.
+ * Keyed by (subscription_id, id), and every statement on one message names both (a single-shard query on
+ * Citus, where it is distributed by subscription: docs/scaling.md).
  */
 export const webhookMessages = pgTable(
   'webhook_messages',
   {
-    id: uuid('id').primaryKey().defaultRandom(),
+    id: uuid('id').notNull().defaultRandom(),
     subscriptionId: uuid('subscription_id')
       .notNull()
       .references(() => webhookSubscriptions.id, { onDelete: 'cascade' }),
@@ -113,22 +118,23 @@ export const webhookMessages = pgTable(
     deliveredAt: timestamp('delivered_at', { withTimezone: true, precision: 3 }),
   },
   (t) => [
+    // Also what webhook_events and webhook_attempts refer to, subscription_id on both sides (co-located).
+    primaryKey({ columns: [t.subscriptionId, t.id] }),
     index('webhook_messages_due_idx').on(t.nextAttemptAt).where(sql`${t.status} = 'pending'`),
     index('webhook_messages_subscription_idx').on(t.subscriptionId, t.createdAt),
-    // What webhook_events refer to, subscription_id on both sides (co-located by subscription).
-    unique('webhook_messages_subscription_message_key').on(t.subscriptionId, t.id),
     index('webhook_messages_leased_idx').on(t.subscriptionId).where(sql`${t.leasedUntil} is not null`),
   ],
 )
 
-/** The delivery log: every attempt of every message, with its answer and latency. */
+/**
+ * The delivery log: every attempt of every message, with its answer and latency. Keyed by (subscription_id, id),
+ * its message referred to by (subscription_id, message_id): distributed by subscription with the messages.
+ */
 export const webhookAttempts = pgTable(
   'webhook_attempts',
   {
-    id: uuid('id').primaryKey().defaultRandom(),
-    messageId: uuid('message_id')
-      .notNull()
-      .references(() => webhookMessages.id, { onDelete: 'cascade' }),
+    id: uuid('id').notNull().defaultRandom(),
+    messageId: uuid('message_id').notNull(),
     subscriptionId: uuid('subscription_id')
       .notNull()
       .references(() => webhookSubscriptions.id, { onDelete: 'cascade' }),
@@ -140,5 +146,13 @@ export const webhookAttempts = pgTable(
     error: text('error'),
     at: timestamp('at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
   },
-  (t) => [index('webhook_attempts_subscription_idx').on(t.subscriptionId, t.at)],
+  (t) => [
+    primaryKey({ columns: [t.subscriptionId, t.id] }),
+    foreignKey({
+      name: 'webhook_attempts_message_fk',
+      columns: [t.subscriptionId, t.messageId],
+      foreignColumns: [webhookMessages.subscriptionId, webhookMessages.id],
+    }).onDelete('cascade'),
+    index('webhook_attempts_subscription_idx').on(t.subscriptionId, t.at),
+  ],
 )

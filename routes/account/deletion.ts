@@ -6,11 +6,13 @@ import { createAuthorizationRepository } from '../oauth/repository.ts'
 import { createGroupRepository } from '../sharing/group-repository.ts'
 import { createSharingRepository } from '../sharing/repository.ts'
 import { type UserRow, createUserRepository } from '../user/repository.ts'
+import { createWebhookRepository } from '../webhooks/repository.ts'
 
 /**
- * A step run inside the deletion transaction, before the user row goes. Rows keyed by `user_id`
- * need no step (they cascade from users); a step is for data kept by e-mail address or other
- * personal keys, and for rules like "a group dies with its last member".
+ * A step run inside the deletion transaction, before the user row goes. Rows of user-data tables
+ * keyed by `user_id` need no step (they cascade from users); a step is for data kept by e-mail address
+ * or other personal keys, for tables without a foreign key to users (those distributed by a key of
+ * their own on Citus), and for rules like "a group dies with its last member".
  */
 export interface DeletionStep {
   name: string
@@ -23,6 +25,7 @@ export function accountDeletionSteps(app: FastifyInstance): DeletionStep[] {
   const mfa = createMfaRepository(app.db)
   const sharing = createSharingRepository(app.db)
   const authorizations = createAuthorizationRepository(app.db)
+  const webhooks = createWebhookRepository(app.db)
   return [
     // Shares are keyed by owner (they go with the owner's row); the viewer's side and the codes have no foreign key.
     { name: 'shares viewed and invite codes', run: (tx, user) => sharing.forgetUser(user.id, tx) },
@@ -36,15 +39,27 @@ export function accountDeletionSteps(app: FastifyInstance): DeletionStep[] {
     { name: 'login attempts by e-mail', run: (tx, user) => history.deleteByEmail(user.email, tx) },
     { name: 'mail to the address', run: (tx, user) => app.mailer.forgetRecipient(tx, user.email) },
     { name: 'rate counters', run: (tx, user) => app.limits.forget(tx, user.id, user.email) },
+    // The tables below are distributed by a key of their own on Citus and have no foreign key to users
+    // (docs/scaling.md): each is a step, and test/account/delete-account.test.ts proves it by the code.
+    // The account's own webhook subscriptions (messages, attempts and events cascade from each), before the
+    // announcements: these would only queue events for subscriptions that go with the account.
+    { name: 'webhook subscriptions', run: async (tx, user) => void (await webhooks.deleteOwnedBy(user.id, tx)) },
+    // Pending passkey ceremonies and the lookup rows of logins waiting for a second factor.
+    { name: 'passkey challenges and pending logins', run: (tx, user) => mfa.forgetUser(user.id, tx) },
     // Client apps' webhook subscriptions hear that the account is gone (its change log goes with it).
     {
       name: 'user.deleted webhook',
       run: (tx, user) => app.webhooks.announce(tx, user.id, 'user.deleted', { user_id: user.id }),
     },
-    // Third-party apps hear that their grant ended (the grants cascade with the user row).
+    // Third-party apps hear that their grant ended: this reads the grants, so it runs before they are deleted.
     {
       name: 'authorization.revoked webhooks',
       run: async (tx, user) => app.webhooks.authorizationRevoked(tx, await authorizations.liveGrants(user.id, tx)),
+    },
+    // Then every OAuth row of the account: grants, codes, tokens, sign-in sessions.
+    {
+      name: 'OAuth grants, codes and tokens',
+      run: async (tx, user) => void (await authorizations.deleteAccountRows(user.id, tx)),
     },
   ]
 }

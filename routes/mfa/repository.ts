@@ -391,6 +391,17 @@ export function createMfaRepository(db: Db) {
       }
     },
 
+    /**
+     * Account deletion: the account's ceremonies and pending logins in the global tables, which have no foreign
+     * key to `users` (Citus: docs/scaling.md). `mfa_login_tokens` itself is the user's data and goes with the
+     * user row. Rows left some other way (a ceremony or a login never finished) expire and are swept by
+     * `saveChallenge` and `createLoginToken`.
+     */
+    async forgetUser(userId: string, tx: DbOrTx) {
+      await tx.delete(mfaLoginTokenKeys).where(eq(mfaLoginTokenKeys.userId, userId))
+      await tx.delete(webauthnChallenges).where(eq(webauthnChallenges.userId, userId))
+    },
+
     /** Every factor of the account (admin reset): TOTP, recovery codes, passkeys and pending logins. */
     async deleteAllFactors(userId: string, tx: DbOrTx) {
       const totp = await tx

@@ -259,6 +259,20 @@ export function createAuthorizationRepository(db: Db) {
       return tx ? run(tx) : db.transaction(run)
     },
 
+    /**
+     * Account deletion: every row oidc-provider stored for the account (grants, codes, tokens, device codes,
+     * its sign-in sessions and finished interactions carry `account_id`). `oauth_models` has no foreign key to
+     * `users` (Citus: docs/scaling.md), so this step removes them, after `liveGrants` was read for
+     * `authorization.revoked`. Rows of no account expire and the provider's sweep removes them.
+     */
+    async deleteAccountRows(userId: string, tx: DbOrTx): Promise<number> {
+      const rows = await tx
+        .delete(oauthModels)
+        .where(eq(oauthModels.accountId, userId))
+        .returning({ id: oauthModels.id })
+      return rows.length
+    },
+
     /** The user's live grants (account deletion: each ends with the account). */
     async liveGrants(userId: string, tx?: DbOrTx): Promise<EndedGrant[]> {
       const rows = await (tx ?? db)

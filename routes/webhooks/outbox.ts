@@ -92,17 +92,17 @@ export default fp(
         latencyMs: result.latencyMs,
         error: result.error,
       })
-      if (result.error === null) return repo.succeeded(message.id)
+      if (result.error === null) return repo.succeeded(subscription.id, message.id)
       if (result.statusCode === 410) {
         // The receiver says it wants no more (Standard Webhooks): disable; the message waits, pending.
-        await repo.retryAt(message.id, 0)
+        await repo.retryAt(subscription.id, message.id, 0)
         const disabled = await repo.disable(subscription.id, 'receiver_gone')
         if (disabled) await tellOwner(disabled, 'the receiver answered 410 Gone')
         return
       }
       const delay = retryDelay(message.attempts, result.retryAfterS)
-      if (delay !== null) return repo.retryAt(message.id, delay)
-      await repo.failed(message.id)
+      if (delay !== null) return repo.retryAt(subscription.id, message.id, delay)
+      await repo.failed(subscription.id, message.id)
       const disabled = await repo.disable(subscription.id, 'failing')
       if (disabled) await tellOwner(disabled, `a message failed ${message.attempts} attempts over about three days`)
     }

@@ -26,6 +26,10 @@ const ownerIs = (owner: Owner) =>
       ? eq(webhookSubscriptions.clientId, owner.clientId)
       : eq(webhookSubscriptions.oauthClientId, owner.oauthClientId)
 
+/** One message by its key: (subscription_id, id). */
+const messageIs = (subscriptionId: string, messageId: string) =>
+  and(eq(webhookMessages.subscriptionId, subscriptionId), eq(webhookMessages.id, messageId))
+
 /** A third-party app's grant that ended (the user removed it, refresh-token reuse, account deletion, client revoked). */
 export interface EndedGrant {
   userId: string
@@ -132,6 +136,19 @@ export function createWebhookRepository(db: Db) {
         .where(eq(webhookSubscriptions.id, id))
         .returning()
       return row ?? null
+    },
+
+    /**
+     * Account deletion: the account's own subscriptions, with their messages, attempts and events (they cascade
+     * from the subscription, co-located with it). `webhook_subscriptions` has no foreign key to `users` (Citus:
+     * docs/scaling.md), so this step is what removes them; on Citus a multi-shard delete by user_id.
+     */
+    async deleteOwnedBy(userId: string, tx: DbOrTx): Promise<number> {
+      const rows = await tx
+        .delete(webhookSubscriptions)
+        .where(eq(webhookSubscriptions.userId, userId))
+        .returning({ id: webhookSubscriptions.id })
+      return rows.length
     },
 
     async remove(id: string): Promise<boolean> {
@@ -331,14 +348,21 @@ export function createWebhookRepository(db: Db) {
           return true
         })
         if (taken.length > 0) {
+          // By key, (subscription_id, id): the two lists make it an index lookup of the primary key (and let
+          // Citus prune to those subscriptions' shards), the pairs keep it exact.
           const lease = sql`now() + make_interval(secs => ${leaseMs / 1000})`
+          const keys = taken.map((c) => sql`(${c.subscription.id}::uuid, ${c.message.id}::uuid)`)
           await tx
             .update(webhookMessages)
             .set({ nextAttemptAt: lease, leasedUntil: lease, attempts: sql`${webhookMessages.attempts} + 1` })
             .where(
-              inArray(
-                webhookMessages.id,
-                taken.map((c) => c.message.id),
+              and(
+                inArray(webhookMessages.subscriptionId, [...new Set(taken.map((c) => c.subscription.id))]),
+                inArray(
+                  webhookMessages.id,
+                  taken.map((c) => c.message.id),
+                ),
+                sql`(${webhookMessages.subscriptionId}, ${webhookMessages.id}) in (${sql.join(keys, sql`, `)})`,
               ),
             )
         }
@@ -350,25 +374,27 @@ export function createWebhookRepository(db: Db) {
       await db.insert(webhookAttempts).values(values)
     },
 
-    async succeeded(messageId: string): Promise<void> {
+    // A message is settled by (subscription_id, id): its key, one shard on Citus.
+
+    async succeeded(subscriptionId: string, messageId: string): Promise<void> {
       await db
         .update(webhookMessages)
         .set({ status: 'succeeded', deliveredAt: new Date(), leasedUntil: null })
-        .where(eq(webhookMessages.id, messageId))
+        .where(messageIs(subscriptionId, messageId))
     },
 
-    async retryAt(messageId: string, delayMs: number): Promise<void> {
+    async retryAt(subscriptionId: string, messageId: string, delayMs: number): Promise<void> {
       await db
         .update(webhookMessages)
         .set({ nextAttemptAt: sql`now() + make_interval(secs => ${delayMs / 1000})`, leasedUntil: null })
-        .where(eq(webhookMessages.id, messageId))
+        .where(messageIs(subscriptionId, messageId))
     },
 
-    async failed(messageId: string): Promise<void> {
+    async failed(subscriptionId: string, messageId: string): Promise<void> {
       await db
         .update(webhookMessages)
         .set({ status: 'failed', leasedUntil: null })
-        .where(eq(webhookMessages.id, messageId))
+        .where(messageIs(subscriptionId, messageId))
     },
 
     /** Disables an active subscription; answers it when this call disabled it (so its owner is told once). */
@@ -401,10 +427,7 @@ export function createWebhookRepository(db: Db) {
     },
 
     async message(subscriptionId: string, messageId: string): Promise<MessageRow | null> {
-      const [row] = await db
-        .select()
-        .from(webhookMessages)
-        .where(and(eq(webhookMessages.id, messageId), eq(webhookMessages.subscriptionId, subscriptionId)))
+      const [row] = await db.select().from(webhookMessages).where(messageIs(subscriptionId, messageId))
       return row ?? null
     },
 
@@ -432,7 +455,7 @@ export function createWebhookRepository(db: Db) {
       const [row] = await db
         .update(webhookMessages)
         .set({ status: 'pending', nextAttemptAt: sql`now()` })
-        .where(and(eq(webhookMessages.id, messageId), eq(webhookMessages.subscriptionId, subscriptionId)))
+        .where(messageIs(subscriptionId, messageId))
         .returning()
       return row ?? null
     },

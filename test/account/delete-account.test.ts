@@ -1,10 +1,23 @@
+import { randomBytes } from 'node:crypto'
+import { sql } from 'drizzle-orm'
 import t from 'tap'
+import { queryRows } from '../../db/client.ts'
 import { loginAttemptsUnknown } from '../../db/schema/index.ts'
 import { emailKey } from '../../routes/auth/history-repository.ts'
 import { compactMeasurements } from '../../routes/measurement/compaction.ts'
+import { createMfaRepository } from '../../routes/mfa/repository.ts'
 import { buildTestApp } from '../helpers/app.ts'
 import { bearer, login, sharedClient, userWithToken } from '../helpers/fixtures.ts'
+import {
+  type OAuthCtx,
+  bearer as bearerToken,
+  discover,
+  obtainTokens,
+  registerClient,
+  startOAuthApp,
+} from '../helpers/oauth.ts'
 import { adminWithToken, rowsMentioning, tablesWithUserId } from '../helpers/user.ts'
+import { startReceiver } from '../helpers/webhooks.ts'
 
 /** A user with a row in every table of this tree that can hold one of theirs. */
 async function busyUser(app: Awaited<ReturnType<typeof buildTestApp>>) {
@@ -45,6 +58,60 @@ async function busyUser(app: Awaited<ReturnType<typeof buildTestApp>>) {
 }
 
 type Busy = Awaited<ReturnType<typeof busyUser>>
+
+/**
+ * The tables distributed by a key of their own on Citus, which have no foreign key to users (docs/scaling.md):
+ * account deletion removes the user's rows there by its own steps, not by a cascade. `subscription` is the
+ * user's webhook subscription (its messages, attempts and events are found by it).
+ */
+const GLOBAL_ROWS: Record<string, (userId: string, subscription: string) => ReturnType<typeof sql>> = {
+  webhook_subscriptions: (_u, s) => sql`select count(*)::int as n from webhook_subscriptions where id = ${s}`,
+  webhook_messages: (_u, s) => sql`select count(*)::int as n from webhook_messages where subscription_id = ${s}`,
+  webhook_attempts: (_u, s) => sql`select count(*)::int as n from webhook_attempts where subscription_id = ${s}`,
+  webhook_events: (_u, s) => sql`select count(*)::int as n from webhook_events where subscription_id = ${s}`,
+  webauthn_challenges: (u) => sql`select count(*)::int as n from webauthn_challenges where user_id = ${u}`,
+  mfa_login_token_keys: (u) => sql`select count(*)::int as n from mfa_login_token_keys where user_id = ${u}`,
+  oauth_grants: (u) => sql`select count(*)::int as n from oauth_models where account_id = ${u} and kind = 'Grant'`,
+  oauth_tokens: (u) =>
+    sql`select count(*)::int as n from oauth_models where account_id = ${u} and kind in ('AccessToken', 'RefreshToken')`,
+}
+
+/**
+ * A row of the user's in each of those: a webhook subscription of their own (messages, attempts and events come
+ * with the changes of linkUsers and a flush), a passkey registration begun and not finished, a login waiting for
+ * its second factor (written as the password login writes it), and an OAuth grant with its tokens.
+ */
+async function globalRows(
+  app: Awaited<ReturnType<typeof buildTestApp>>,
+  u: Busy,
+  receiver: { url: string },
+  oauth: { ctx: OAuthCtx; client: Awaited<ReturnType<typeof registerClient>> },
+) {
+  const sub = await u.call('POST', '/v1/webhooks', {
+    url: receiver.url,
+    event_types: ['measurements.created', 'checkin.created'],
+  })
+  if (sub.status !== 201) throw new Error(JSON.stringify(sub.body))
+  const options = await u.call('POST', '/v1/users/me/passkeys/options')
+  if (options.status !== 200) throw new Error(JSON.stringify(options.body))
+  await createMfaRepository(app.db).createLoginToken({
+    userId: u.user.id,
+    tokenHash: randomBytes(32).toString('hex'),
+    clientId: null,
+    admin: false,
+    ttlS: 300,
+  })
+  const { tokens } = await obtainTokens(oauth.ctx, oauth.client, u.user, 'offline_access measurements:read')
+  return { subscription: sub.body.id as string, oauthAccess: tokens.access_token }
+}
+
+async function countGlobalRows(app: Awaited<ReturnType<typeof buildTestApp>>, userId: string, subscription: string) {
+  const counts: Record<string, number> = {}
+  for (const [name, query] of Object.entries(GLOBAL_ROWS)) {
+    counts[name] = (await queryRows<{ n: number }>(app.db, query(userId, subscription)))[0].n
+  }
+  return counts
+}
 /** Data across domains that ties A to B: samples of both, a share A → B, a peer group of the two. */
 async function linkUsers(app: Awaited<ReturnType<typeof buildTestApp>>, a: Busy, b: Busy) {
   for (const u of [a, b]) {
@@ -83,12 +150,39 @@ async function linkUsers(app: Awaited<ReturnType<typeof buildTestApp>>, a: Busy,
 }
 
 t.test('deleting my account removes every row of mine and nothing of anyone else', async (t) => {
-  const app = await buildTestApp(t, { env: { RATE_LIMIT_ENABLED: 'true' } })
+  const { app, url, issuer } = await startOAuthApp(t, {
+    RATE_LIMIT_ENABLED: 'true',
+    WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true',
+    WEBHOOK_TIMEOUT_MS: '1000',
+  })
+  const receiver = await startReceiver()
+  t.teardown(() => receiver.close())
+  const oauth = { ctx: { url, as: await discover(issuer) }, client: await registerClient(app) }
   const a = await busyUser(app)
   const b = await busyUser(app)
+  const globalA = await globalRows(app, a, receiver, oauth)
+  const globalB = await globalRows(app, b, receiver, oauth)
   await linkUsers(app, a, b)
-  const needlesA = [a.user.id, a.user.email, emailKey(a.user.email)]
+  await app.webhooks.flush() // the changes' events become messages, sent: an attempt each
+  const needlesA = [a.user.id, a.user.email, emailKey(a.user.email), globalA.subscription]
   const before = new Set((await rowsMentioning(app, needlesA)).map((r) => r.table))
+  const globalBefore = {
+    a: await countGlobalRows(app, a.user.id, globalA.subscription),
+    b: await countGlobalRows(app, b.user.id, globalB.subscription),
+  }
+  for (const [who, counts] of Object.entries(globalBefore)) {
+    for (const [name, n] of Object.entries(counts)) t.ok(n > 0, `${who.toUpperCase()} has rows in ${name} before`)
+  }
+  // Nothing of these goes by a cascade from users: none of their tables refers to users any more.
+  const toUsers = await queryRows<{ table_name: string }>(
+    app.db,
+    sql`select c.relname as table_name from pg_constraint con
+          join pg_class c on c.oid = con.conrelid join pg_class r on r.oid = con.confrelid
+         where con.contype = 'f' and r.relname = 'users'
+           and c.relname in ('webhook_subscriptions', 'webhook_messages', 'webhook_attempts', 'webhook_events',
+                             'webauthn_challenges', 'mfa_login_token_keys', 'oauth_models')`,
+  )
+  t.same(toUsers, [], 'no foreign key to users from the global tables: deletion removes their rows itself')
   for (const table of [
     'users',
     'sessions',
@@ -135,6 +229,31 @@ t.test('deleting my account removes every row of mine and nothing of anyone else
     t.same(res.json(), { status: 'success' })
     t.same(await rowsMentioning(app, needlesA), [], 'no row in any table mentions A')
     t.ok((await rowsMentioning(app, [b.user.id, b.user.email])).length >= 6, "B's rows are all there")
+    const zero = Object.fromEntries(Object.keys(GLOBAL_ROWS).map((name) => [name, 0]))
+    t.same(
+      await countGlobalRows(app, a.user.id, globalA.subscription),
+      zero,
+      "none of A's subscription, messages, attempts, events, challenges, pending logins, grants or tokens is left",
+    )
+    t.same(
+      await countGlobalRows(app, b.user.id, globalB.subscription),
+      globalBefore.b,
+      "B's rows in those tables are untouched",
+    )
+    t.equal(
+      (await fetch(`${url}/v1/measurements/types`, { headers: bearerToken(globalA.oauthAccess) })).status,
+      401,
+      "A's OAuth access token stops",
+    )
+    t.equal(
+      (await fetch(`${url}/v1/measurements/types`, { headers: bearerToken(globalB.oauthAccess) })).status,
+      200,
+      "B's still works",
+    )
+    t.equal(
+      (await app.inject({ method: 'GET', url: `/v1/webhooks/${globalB.subscription}`, headers: b.headers })).statusCode,
+      200,
+    )
     t.equal((await app.inject({ method: 'GET', url: '/v1/users/me', headers: b.headers })).statusCode, 200)
     t.same(
       (await app.inject({ method: 'GET', url: '/v1/shared', headers: b.headers })).json().data,

@@ -84,15 +84,39 @@ t.test('an admin reset and an account deletion remove the lookup rows', async (t
   await repo.addPasskey(passkey(a.user.id, 'cred-a1'))
   await repo.addPasskey(passkey(a.user.id, 'cred-a2'))
   await repo.addPasskey(passkey(b.user.id, 'cred-b1'))
+  // A ceremony begun and a login waiting for its second factor, each: rows in global tables without a foreign
+  // key to users (docs/scaling.md), which the reset and the deletion must remove themselves.
+  for (const u of [a, b]) {
+    await repo.saveChallenge(`challenge-${u.user.id}`, 'register', u.user.id, 300)
+    await repo.createLoginToken({
+      userId: u.user.id,
+      tokenHash: `hash-${u.user.id}`,
+      clientId: null,
+      admin: false,
+      ttlS: 300,
+    })
+  }
+  const pending = (userId: string) =>
+    queryRows<{ challenges: number; logins: number }>(
+      app.db,
+      sql`select (select count(*) from webauthn_challenges where user_id = ${userId})::int as challenges,
+                 (select count(*) from mfa_login_token_keys where user_id = ${userId})::int as logins`,
+    )
 
   const reset = await admin.call('POST', `/v1/admin/users/${a.user.id}/mfa/reset`)
   t.equal(reset.status, 200)
   t.match(reset.body, { passkeys_removed: 2 }, 'both of A’s passkeys go')
   t.same(await lookup(app.db), [{ credential_id: 'cred-b1', user_id: b.user.id }], 'and their lookup rows; B’s stays')
+  t.same(await pending(a.user.id), [{ challenges: 0, logins: 0 }], 'A’s pending ceremony and login go with the reset')
+  t.same(await pending(b.user.id), [{ challenges: 1, logins: 1 }], 'B’s stay')
 
   await repo.addPasskey(passkey(a.user.id, 'cred-a3'))
+  await repo.saveChallenge(`challenge-again-${a.user.id}`, 'reauthenticate', a.user.id, 300)
+  await repo.createLoginToken({ userId: a.user.id, tokenHash: 'hash-again', clientId: null, admin: false, ttlS: 300 })
   t.ok(await createAccountDeletionService(app).deleteAccount(a.user.id), 'A deletes the account')
   t.same(await lookup(app.db), [{ credential_id: 'cred-b1', user_id: b.user.id }], 'A’s lookup rows are gone')
+  t.same(await pending(a.user.id), [{ challenges: 0, logins: 0 }], 'and A’s pending ceremony and login')
+  t.same(await pending(b.user.id), [{ challenges: 1, logins: 1 }], 'B’s stay')
   t.equal(await repo.passkeyByCredentialId('cred-a3', null), null, 'A’s credential no longer logs anyone in')
 })
 

@@ -73,3 +73,81 @@ t.test(
     t.same(nullable, [{ is_nullable: 'NO' }])
   },
 )
+
+t.test(
+  'webhook_messages and webhook_attempts keyed by (subscription_id, id): the delivery log and queue survive the upgrade',
+  async (t) => {
+    const database = await databaseMigratedUpTo('_webhook_messages_subscription_key')
+    t.teardown(() => database.close())
+    const userId = randomUUID()
+    const [subscription, otherSubscription, message, sent, event, attempt] = Array.from({ length: 6 }, () =>
+      randomUUID(),
+    )
+    await database.query(sql`
+      insert into users (id, email, password_hash, first_name, last_name, toc_accepted_at, privacy_policy_accepted_at)
+      values (${userId}, ${`${userId}@example.com`}, 'x', 'A', 'B', now(), now())`)
+    await database.query(sql`
+      insert into webhook_subscriptions (id, user_id, url, event_types, secret)
+      values (${subscription}, ${userId}, 'https://example.com/hook', '{checkin.created}', 'whsec_x'),
+             (${otherSubscription}, ${userId}, 'https://example.com/other', '{checkin.created}', 'whsec_y')`)
+    await database.query(sql`
+      insert into webhook_messages (id, subscription_id, body, event_count, status, attempts)
+      values (${message}, ${subscription}, '{"type":"checkin.created"}', 1, 'pending', 1),
+             (${sent}, ${subscription}, '{"type":"checkin.created"}', 1, 'succeeded', 2)`)
+    await database.query(sql`
+      insert into webhook_events (id, subscription_id, user_id, event_type, payload, message_id)
+      values (${event}, ${subscription}, ${userId}, 'checkin.created', '{}', ${message}),
+             (${randomUUID()}, ${otherSubscription}, ${userId}, 'checkin.created', '{}', null)`)
+    await database.query(sql`
+      insert into webhook_attempts (id, message_id, subscription_id, attempt, status_code, latency_ms, error)
+      values (${attempt}, ${message}, ${subscription}, 1, 503, 12, 'http_503'),
+             (${randomUUID()}, ${sent}, ${subscription}, 1, null, 1000, 'timeout'),
+             (${randomUUID()}, ${sent}, ${subscription}, 2, 200, 8, null)`)
+    // The rows the foreign keys to users are dropped from in the same upgrade (migration drop_user_foreign_keys…).
+    await database.query(sql`
+      insert into webauthn_challenges (challenge, purpose, user_id, expires_at)
+      values ('challenge-1', 'register', ${userId}, now() + interval '5 minutes')`)
+    await database.query(sql`
+      insert into oauth_models (kind, id, payload, account_id, client_id)
+      values ('Grant', 'grant-1', '{}', ${userId}, 'nwc_client')`)
+
+    await database.migrateRest()
+
+    const counts = await database.query<Record<string, number>>(sql`
+      select (select count(*) from webhook_messages where subscription_id = ${subscription})::int as messages,
+             (select count(*) from webhook_attempts a join webhook_messages m
+                 on m.subscription_id = a.subscription_id and m.id = a.message_id)::int as attempts,
+             (select count(*) from webhook_events)::int as events,
+             (select count(*) from webhook_events e join webhook_messages m
+                 on m.subscription_id = e.subscription_id and m.id = e.message_id)::int as batched,
+             (select count(*) from webauthn_challenges where user_id = ${userId})::int as challenges,
+             (select count(*) from oauth_models where account_id = ${userId})::int as grants`)
+    t.same(
+      counts,
+      [{ messages: 2, attempts: 3, events: 2, batched: 1, challenges: 1, grants: 1 }],
+      'every row is there, each attempt and batched event with its message',
+    )
+    const keys = await database.query<{ table_name: string; columns: string }>(sql`
+      select c.table_name, string_agg(k.column_name, ',' order by k.ordinal_position) as columns
+        from information_schema.table_constraints c
+        join information_schema.key_column_usage k on k.constraint_name = c.constraint_name
+       where c.table_name in ('webhook_messages', 'webhook_attempts') and c.constraint_type = 'PRIMARY KEY'
+       group by c.table_name order by c.table_name`)
+    t.same(keys, [
+      { table_name: 'webhook_attempts', columns: 'subscription_id,id' },
+      { table_name: 'webhook_messages', columns: 'subscription_id,id' },
+    ])
+    // The new keys hold: an attempt of a message of another subscription is refused, the message's delete cascades.
+    await t.rejects(
+      database.query(sql`
+        insert into webhook_attempts (message_id, subscription_id, attempt, latency_ms)
+        values (${message}, ${otherSubscription}, 2, 5)`),
+      'an attempt must name its message with the message’s subscription',
+    )
+    await database.query(sql`delete from webhook_messages where subscription_id = ${subscription} and id = ${message}`)
+    const left = await database.query<{ attempts: number; events: number }>(sql`
+      select (select count(*) from webhook_attempts where message_id = ${message})::int as attempts,
+             (select count(*) from webhook_events where message_id = ${message})::int as events`)
+    t.same(left, [{ attempts: 0, events: 0 }], 'deleting a message deletes its attempts and events')
+  },
+)
