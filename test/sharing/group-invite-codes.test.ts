@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { sql } from 'drizzle-orm'
 import t, { type Test } from 'tap'
 import { type DbOrTx, queryRows } from '../../db/client.ts'
+import { createAccountDeletionService } from '../../routes/account/deletion.ts'
 import { createGroupRepository } from '../../routes/sharing/group-repository.ts'
 import { hashInviteCode } from '../../routes/sharing/repository.ts'
 import { buildTestApp } from '../helpers/app.ts'
@@ -125,6 +127,53 @@ t.test('cross-user: a code opens only its own invite, and another user cannot ac
   t.equal((await codes(app.db)).length, 1, "bob's invite is untouched")
   await consistent(t, app.db, 'and its code row too')
 })
+
+t.test(
+  "an invite racing the invitee's account deletion waits for it, then finds no account (as the foreign key did)",
+  { skip: !process.env.DATABASE_URL && 'PostgreSQL only: PGlite runs one transaction at a time' },
+  async (t) => {
+    const app = await buildTestApp(t)
+    const [ann, bob] = [await userWithToken(app), await userWithToken(app)]
+    let release = () => {}
+    const held = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    let reached = () => {}
+    const inside = new Promise<void>((resolve) => {
+      reached = resolve
+    })
+    // Bob's deletion stops inside its transaction, its user row deleted and locked, until released.
+    const deletion = createAccountDeletionService(app).deleteAccount(bob.user.id, async () => {
+      reached()
+      await held
+    })
+    await inside
+    const invite = ann.call('POST', `/v1/user/${ann.user.id}/group/invite`, { email: bob.user.email })
+    let settled = false
+    invite.then(() => {
+      settled = true
+    })
+    // Until the invite's transaction waits for a lock (or, without the lock, answers at once).
+    for (;;) {
+      const [waiting] = await queryRows<{ n: number }>(
+        app.db,
+        sql`select count(*)::int as n from pg_stat_activity
+             where datname = current_database() and wait_event_type = 'Lock'`,
+      )
+      if (waiting.n > 0 || settled) break
+      await sleep(20)
+    }
+    t.notOk(settled, 'the invite waits for the deletion')
+    release()
+    t.ok(await deletion)
+    const res = await invite
+    t.equal(res.status, 400)
+    t.same(res.body, { error: 'email_not_found', message: 'No account has this e-mail address.' })
+    t.same(await invites(app.db), [], 'no invite to the deleted account')
+    t.same(await codes(app.db), [], 'nor a code row')
+    t.same((await ann.call('GET', `/v1/user/${ann.user.id}/group`)).body, [], 'nor a group of one made for it')
+  },
+)
 
 t.test(
   'the migration fills peer_group_invite_codes: invites sent before the upgrade are accepted by code',
