@@ -61,10 +61,16 @@ export const shareInviteCodes = pgTable('share_invite_codes', {
   createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
 })
 
-/** Peer groups (Beddit reference): members read each other's data with every scope. */
+/**
+ * Peer groups (Beddit reference): members read each other's data with every scope. The tenant is the group:
+ * on Citus the three tables are distributed by the group's id, co-located (docs/scaling.md), so none refers
+ * to `users` (a foreign key there would cross shards). Account deletion does what the foreign keys' cascade and
+ * set-null did (routes/sharing/group-repository.ts `forgetUser`).
+ */
 export const peerGroups = pgTable('peer_groups', {
   id: uuid('id').primaryKey().defaultRandom(),
-  createdBy: uuid('created_by').references(() => users.id, { onDelete: 'set null' }),
+  /** Null once the creator's account is deleted. */
+  createdBy: uuid('created_by'),
   createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
 })
 
@@ -74,32 +80,45 @@ export const peerGroupMembers = pgTable(
     groupId: uuid('group_id')
       .notNull()
       .references(() => peerGroups.id, { onDelete: 'cascade' }),
-    userId: uuid('user_id')
-      .notNull()
-      .references(() => users.id, { onDelete: 'cascade' }),
+    userId: uuid('user_id').notNull(),
     joinedAt: timestamp('joined_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
   },
   (t) => [primaryKey({ columns: [t.groupId, t.userId] }), index('peer_group_members_user_idx').on(t.userId)],
 )
 
+/** A pending invitation; its e-mailed code is unique across groups through `peer_group_invite_codes`. */
 export const peerGroupInvites = pgTable(
   'peer_group_invites',
   {
-    id: uuid('id').primaryKey().defaultRandom(),
+    id: uuid('id').notNull().defaultRandom(),
     groupId: uuid('group_id')
       .notNull()
       .references(() => peerGroups.id, { onDelete: 'cascade' }),
-    inviteeId: uuid('invitee_id')
-      .notNull()
-      .references(() => users.id, { onDelete: 'cascade' }),
-    createdBy: uuid('created_by').references(() => users.id, { onDelete: 'set null' }),
+    inviteeId: uuid('invitee_id').notNull(),
+    /** Null once the inviter's account is deleted. */
+    createdBy: uuid('created_by'),
+    /** SHA-256 of the e-mailed code (routes/sharing/repository.ts `hashInviteCode`). */
     codeHash: text('code_hash').notNull(),
     expiresAt: timestamp('expires_at', { withTimezone: true, precision: 3 }).notNull(),
     createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
   },
   (t) => [
+    // Led by group_id, the distribution column on Citus.
+    primaryKey({ name: 'peer_group_invites_pkey', columns: [t.groupId, t.id] }),
     uniqueIndex('peer_group_invites_group_invitee_key').on(t.groupId, t.inviteeId),
-    uniqueIndex('peer_group_invites_code_key').on(t.codeHash),
     index('peer_group_invites_invitee_idx').on(t.inviteeId),
   ],
 )
+
+/**
+ * An invitation by its e-mailed code (hashed): names the invite (group_id, invite_id), so the code alone finds
+ * it and stays unique across groups, as `share_invite_codes` does for shares. Written with the invite and
+ * deleted in the transaction of every path that ends it (accept, replacement of an expired one, the group's
+ * deletion, account deletion); no foreign key, as on Citus, where it is distributed by code_hash.
+ */
+export const peerGroupInviteCodes = pgTable('peer_group_invite_codes', {
+  codeHash: text('code_hash').primaryKey(),
+  groupId: uuid('group_id').notNull(),
+  inviteId: uuid('invite_id').notNull(),
+  createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
+})

@@ -7,27 +7,32 @@ import {
   index,
   jsonb,
   pgTable,
+  primaryKey,
   smallint,
   text,
   timestamp,
-  uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core'
 import { clientApps } from './auth.ts'
-import { users } from './user.ts'
 
 /*
  * The apps' own telemetry (OTLP), flattened: one row per span, metric data point and log record.
  * Every row names the resource's service, the user whose bearer token sent it (if any) and the client
  * app whose x-auth-token sent it (if any). Telemetry is personal data of that user too, so it dies
- * with the account (cascade); a revoked client app only loses the link.
+ * with the account: a step of account deletion deletes it (routes/telemetry/repository.ts
+ * `deleteUserTelemetry`); `user_id` has no foreign key, since on Citus these tables are distributed by their
+ * own key (spans by trace_id, logs and points by content_hash: docs/scaling.md) and may not refer to `users`.
+ * A revoked client app only loses the link (client_apps is a reference table).
  * `received_at` drives retention: every row is gone TELEMETRY_RETENTION_DAYS after it was stored,
  * whatever timestamps the sender wrote into it.
  * Exporters retry (OTLP/HTTP: on 429, 502, 503, 504 and lost answers), so ingest is idempotent on the
  * signal's identity: a span is its (trace id, span id), as OpenTelemetry defines it; a log record or
  * a data point has no id, so it is its content: `content_hash`, the SHA-256 of every stored field and
  * its sender (routes/telemetry/repository.ts). A re-sent record is `on conflict do nothing`.
- * Rows stored before that have a null hash.
+ * Those identities are the primary keys. Rows stored before ingest was idempotent got a hash of their id
+ * instead (migration telemetry_content_hash_backfill). `id` stays a random UUID without a key of its own
+ * (Citus refuses a unique key without the distribution column): the answers' `id` and the keyset cursors'
+ * tie-break on (time, id).
  */
 
 const ts = (name: string) => timestamp(name, { withTimezone: true, precision: 3 })
@@ -36,7 +41,7 @@ const origin = () => ({
   serviceName: text('service_name').notNull(),
   serviceVersion: text('service_version'),
   scopeName: text('scope_name'),
-  userId: uuid('user_id').references(() => users.id, { onDelete: 'cascade' }),
+  userId: uuid('user_id'),
   clientId: uuid('client_id').references(() => clientApps.id, { onDelete: 'set null' }),
   receivedAt: ts('received_at').notNull().defaultNow(),
 })
@@ -44,7 +49,7 @@ const origin = () => ({
 export const telemetrySpans = pgTable(
   'telemetry_spans',
   {
-    id: uuid('id').primaryKey().defaultRandom(),
+    id: uuid('id').notNull().defaultRandom(),
     traceId: text('trace_id').notNull(),
     spanId: text('span_id').notNull(),
     parentSpanId: text('parent_span_id'),
@@ -61,7 +66,7 @@ export const telemetrySpans = pgTable(
     ...origin(),
   },
   (t) => [
-    uniqueIndex('telemetry_spans_identity_key').on(t.traceId, t.spanId),
+    primaryKey({ name: 'telemetry_spans_pkey', columns: [t.traceId, t.spanId] }),
     index('telemetry_spans_trace_idx').on(t.traceId, t.startAt, t.id),
     index('telemetry_spans_service_time_idx').on(t.serviceName, t.startAt, t.id),
     index('telemetry_spans_time_idx').on(t.startAt, t.id),
@@ -80,7 +85,7 @@ export const telemetrySpans = pgTable(
 export const telemetryMetricPoints = pgTable(
   'telemetry_metric_points',
   {
-    id: uuid('id').primaryKey().defaultRandom(),
+    id: uuid('id').notNull().defaultRandom(),
     name: text('name').notNull(),
     unit: text('unit'),
     type: text('type', { enum: ['gauge', 'sum', 'histogram', 'exponential_histogram', 'summary'] }).notNull(),
@@ -97,11 +102,10 @@ export const telemetryMetricPoints = pgTable(
     // Bucket bounds and counts, quantiles: kept as sent, for whoever needs the distribution.
     distribution: jsonb('distribution').$type<Record<string, unknown>>(),
     attributes: jsonb('attributes').$type<Record<string, unknown>>().notNull(),
-    contentHash: text('content_hash'),
+    contentHash: text('content_hash').primaryKey(),
     ...origin(),
   },
   (t) => [
-    uniqueIndex('telemetry_metric_points_content_key').on(t.contentHash),
     index('telemetry_metric_points_name_time_idx').on(t.name, t.time),
     index('telemetry_metric_points_user_idx').on(t.userId),
     index('telemetry_metric_points_received_idx').on(t.receivedAt),
@@ -116,7 +120,7 @@ export const telemetryMetricPoints = pgTable(
 export const telemetryLogs = pgTable(
   'telemetry_logs',
   {
-    id: uuid('id').primaryKey().defaultRandom(),
+    id: uuid('id').notNull().defaultRandom(),
     time: ts('time').notNull(),
     severityNumber: smallint('severity_number').notNull(),
     severityText: text('severity_text'),
@@ -124,11 +128,10 @@ export const telemetryLogs = pgTable(
     attributes: jsonb('attributes').$type<Record<string, unknown>>().notNull(),
     traceId: text('trace_id'),
     spanId: text('span_id'),
-    contentHash: text('content_hash'),
+    contentHash: text('content_hash').primaryKey(),
     ...origin(),
   },
   (t) => [
-    uniqueIndex('telemetry_logs_content_key').on(t.contentHash),
     index('telemetry_logs_time_idx').on(t.time, t.id),
     index('telemetry_logs_service_time_idx').on(t.serviceName, t.time, t.id),
     index('telemetry_logs_user_idx').on(t.userId),

@@ -5,6 +5,7 @@ import { createMfaRepository } from '../mfa/repository.ts'
 import { createAuthorizationRepository } from '../oauth/repository.ts'
 import { createGroupRepository } from '../sharing/group-repository.ts'
 import { createSharingRepository } from '../sharing/repository.ts'
+import { deleteUserTelemetry } from '../telemetry/repository.ts'
 import { type UserRow, createUserRepository } from '../user/repository.ts'
 import { createWebhookRepository } from '../webhooks/repository.ts'
 
@@ -34,8 +35,12 @@ export function accountDeletionSteps(app: FastifyInstance): DeletionStep[] {
       name: 'passkeys and their credential ids',
       run: async (tx, user) => void (await mfa.deletePasskeysOf(user.id, tx)),
     },
-    // Beddit: a group is deleted when one member is left; leaving by deletion counts too.
-    { name: 'peer groups', run: (tx, user) => groups.leaveAll(user.id, tx) },
+    // Beddit: a group is deleted when one member is left; leaving by deletion counts too. Peer-group tables
+    // are distributed by group (Citus) and have no foreign key to users: invites to the account go (with
+    // their codes), the account is left out of what it created and of the invites it sent (docs/scaling.md).
+    { name: 'peer groups', run: (tx, user) => groups.forgetUser(user.id, tx) },
+    // Telemetry is distributed by its own key, without a foreign key to users: the user's rows go here.
+    { name: 'telemetry', run: (tx, user) => deleteUserTelemetry(tx, user.id) },
     { name: 'login attempts by e-mail', run: (tx, user) => history.deleteByEmail(user.email, tx) },
     { name: 'mail to the address', run: (tx, user) => app.mailer.forgetRecipient(tx, user.email) },
     { name: 'rate counters', run: (tx, user) => app.limits.forget(tx, user.id, user.email) },

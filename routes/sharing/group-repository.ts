@@ -1,11 +1,33 @@
-import { and, asc, count, eq, gt, inArray, lt, sql } from 'drizzle-orm'
+import { type SQL, and, asc, count, eq, gt, inArray, lt, sql } from 'drizzle-orm'
 import type { Db, DbOrTx } from '../../db/client.ts'
-import { peerGroupInvites, peerGroupMembers, peerGroups, users } from '../../db/schema/index.ts'
+import { peerGroupInviteCodes, peerGroupInvites, peerGroupMembers, peerGroups, users } from '../../db/schema/index.ts'
 
+/** The code rows of invites that went (no foreign key: docs/scaling.md). */
+async function forgetCodes(tx: DbOrTx, rows: Array<{ codeHash: string }>) {
+  const hashes = rows.map((r) => r.codeHash)
+  if (hashes.length > 0) await tx.delete(peerGroupInviteCodes).where(inArray(peerGroupInviteCodes.codeHash, hashes))
+}
+
+/**
+ * Peer groups are keyed by group (Citus: distributed by it). Every statement on invites names the group; an
+ * e-mailed code is looked up in peer_group_invite_codes first, and must name the group of the link's path.
+ */
 export function createGroupRepository(db: Db) {
+  /** The invite an e-mailed code names, in the link's group; null when none (or another group's). */
+  async function inviteOfCode(groupId: string, codeHash: string, tx?: DbOrTx) {
+    const [row] = await (tx ?? db)
+      .select({ groupId: peerGroupInviteCodes.groupId, inviteId: peerGroupInviteCodes.inviteId })
+      .from(peerGroupInviteCodes)
+      .where(eq(peerGroupInviteCodes.codeHash, codeHash))
+      .limit(1)
+    return row && row.groupId === groupId ? row : null
+  }
+
   return {
     /** A live invite by its e-mailed code, with who sent it and how many are in the group (the confirmation page). */
     async findInviteByCode(groupId: string, codeHash: string) {
+      const code = await inviteOfCode(groupId, codeHash)
+      if (!code) return null
       const [invite] = await db
         .select({
           inviteeEmail: users.email,
@@ -16,7 +38,8 @@ export function createGroupRepository(db: Db) {
         .innerJoin(users, eq(users.id, peerGroupInvites.inviteeId))
         .where(
           and(
-            eq(peerGroupInvites.groupId, groupId),
+            eq(peerGroupInvites.groupId, code.groupId),
+            eq(peerGroupInvites.id, code.inviteId),
             eq(peerGroupInvites.codeHash, codeHash),
             gt(peerGroupInvites.expiresAt, sql`now()`),
           ),
@@ -97,12 +120,15 @@ export function createGroupRepository(db: Db) {
       return !!row
     },
 
-    /** A new invite; an expired one to the same person is replaced. False when one is still live. */
+    /**
+     * A new invite and its code row; an expired one to the same person is replaced (its code row goes with it).
+     * False when one is still live.
+     */
     async invite(
       values: { groupId: string; inviteeId: string; createdBy: string; codeHash: string; expiresAt: Date },
       tx: DbOrTx,
     ): Promise<boolean> {
-      await tx
+      const expired = await tx
         .delete(peerGroupInvites)
         .where(
           and(
@@ -111,30 +137,39 @@ export function createGroupRepository(db: Db) {
             lt(peerGroupInvites.expiresAt, sql`now()`),
           ),
         )
+        .returning({ codeHash: peerGroupInvites.codeHash })
+      await forgetCodes(tx, expired)
       const rows = await tx
         .insert(peerGroupInvites)
         .values(values)
         .onConflictDoNothing({ target: [peerGroupInvites.groupId, peerGroupInvites.inviteeId] })
         .returning({ id: peerGroupInvites.id })
-      return rows.length > 0
+      const id = rows[0]?.id
+      if (!id) return false
+      await tx.insert(peerGroupInviteCodes).values({ codeHash: values.codeHash, groupId: values.groupId, inviteId: id })
+      return true
     },
 
-    /** Turns a live invite into a membership: by the e-mailed code, or by the invitee through the API. */
+    /**
+     * Turns a live invite into a membership: by the e-mailed code (its code row names the invite), or by the
+     * invitee through the API. The invite and its code row go in the same transaction.
+     */
     async accept(groupId: string, where: { codeHash: string } | { inviteeId: string }): Promise<string | null> {
       return db.transaction(async (tx) => {
+        let which: SQL | undefined
+        if ('codeHash' in where) {
+          const code = await inviteOfCode(groupId, where.codeHash, tx)
+          if (!code) return null
+          which = and(eq(peerGroupInvites.id, code.inviteId), eq(peerGroupInvites.codeHash, where.codeHash))
+        } else {
+          which = eq(peerGroupInvites.inviteeId, where.inviteeId)
+        }
         const [invite] = await tx
           .delete(peerGroupInvites)
-          .where(
-            and(
-              eq(peerGroupInvites.groupId, groupId),
-              'codeHash' in where
-                ? eq(peerGroupInvites.codeHash, where.codeHash)
-                : eq(peerGroupInvites.inviteeId, where.inviteeId),
-              gt(peerGroupInvites.expiresAt, sql`now()`),
-            ),
-          )
-          .returning({ inviteeId: peerGroupInvites.inviteeId })
+          .where(and(eq(peerGroupInvites.groupId, groupId), which, gt(peerGroupInvites.expiresAt, sql`now()`)))
+          .returning({ inviteeId: peerGroupInvites.inviteeId, codeHash: peerGroupInvites.codeHash })
         if (!invite) return null
+        await forgetCodes(tx, [invite])
         await tx.insert(peerGroupMembers).values({ groupId, userId: invite.inviteeId }).onConflictDoNothing()
         return invite.inviteeId
       })
@@ -161,7 +196,16 @@ export function createGroupRepository(db: Db) {
         .groupBy(peerGroupMembers.groupId)
       const alive = new Set(counts.filter((c) => c.n >= 2).map((c) => c.groupId))
       const dead = groupIds.filter((id) => !alive.has(id))
-      if (dead.length) await tx.delete(peerGroups).where(inArray(peerGroups.id, dead))
+      if (dead.length === 0) return
+      // Their invites go by the foreign key to the group (co-located on Citus); their code rows by code.
+      await forgetCodes(
+        tx,
+        await tx
+          .select({ codeHash: peerGroupInvites.codeHash })
+          .from(peerGroupInvites)
+          .where(inArray(peerGroupInvites.groupId, dead)),
+      )
+      await tx.delete(peerGroups).where(inArray(peerGroups.id, dead))
     },
 
     /** Leaves every group (account deletion); groups left with one member die, as on removal. */
@@ -174,6 +218,25 @@ export function createGroupRepository(db: Db) {
         left.map((r) => r.groupId),
         tx,
       )
+    },
+
+    /**
+     * Account deletion, in place of the foreign keys to users (docs/scaling.md): the invites to the account go
+     * with their code rows (first, so that an acceptance committing meanwhile is then left by `leaveAll`), then
+     * it leaves every group, and the groups it created and invites it sent stay, without its id (the set-null
+     * the keys did). Multi-shard on Citus (by invitee and creator), as account deletion is rare.
+     */
+    async forgetUser(userId: string, tx: DbOrTx) {
+      await forgetCodes(
+        tx,
+        await tx
+          .delete(peerGroupInvites)
+          .where(eq(peerGroupInvites.inviteeId, userId))
+          .returning({ codeHash: peerGroupInvites.codeHash }),
+      )
+      await this.leaveAll(userId, tx)
+      await tx.update(peerGroupInvites).set({ createdBy: null }).where(eq(peerGroupInvites.createdBy, userId))
+      await tx.update(peerGroups).set({ createdBy: null }).where(eq(peerGroups.createdBy, userId))
     },
 
     /** My memberships, for the account export. */

@@ -59,6 +59,11 @@ const groupRoutes: FastifyPluginAsyncTypebox = async function groupRoutes(app) {
     const inviter = await users.findById(inviterId)
     const { code, hash } = newInviteCode()
     await db.transaction(async (tx) => {
+      // The invitee's row, locked as the foreign key's check did before it was dropped (docs/scaling.md): an
+      // account being deleted meanwhile is waited for, then found gone, and gets no invite.
+      if (!(await users.lock(invitee.id, tx))) {
+        throw errors.badRequest('email_not_found', 'No account has this e-mail address.')
+      }
       const id = groupId ?? (await groups.create(inviterId, tx))
       if (await groups.isMember(id, invitee.id, tx)) {
         throw errors.badRequest('already_member', 'This person is already a member of the group.')

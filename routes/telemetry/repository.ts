@@ -298,13 +298,19 @@ export function createTelemetryRepository(db: Db) {
      */
     async purgeExpired(retentionDays: number, batchSize = 5000, maxBatches = 1000) {
       const removed = { spans: 0, metric_points: 0, logs: 0 }
-      const tables: Array<[keyof typeof removed, PgTable, PgColumn, PgColumn]> = [
-        ['spans', telemetrySpans, telemetrySpans.id, telemetrySpans.receivedAt],
-        ['metric_points', telemetryMetricPoints, telemetryMetricPoints.id, telemetryMetricPoints.receivedAt],
-        ['logs', telemetryLogs, telemetryLogs.id, telemetryLogs.receivedAt],
+      // Each batch is found and deleted by the table's primary key (`id` has no index of its own).
+      const tables: Array<[keyof typeof removed, PgTable, SQL, PgColumn]> = [
+        ['spans', telemetrySpans, sql`${telemetrySpans.traceId}, ${telemetrySpans.spanId}`, telemetrySpans.receivedAt],
+        [
+          'metric_points',
+          telemetryMetricPoints,
+          sql`${telemetryMetricPoints.contentHash}`,
+          telemetryMetricPoints.receivedAt,
+        ],
+        ['logs', telemetryLogs, sql`${telemetryLogs.contentHash}`, telemetryLogs.receivedAt],
       ]
       let batches = 0
-      for (const [key, t, id, receivedAt] of tables) {
+      for (const [key, t, pk, receivedAt] of tables) {
         while (batches++ < maxBatches) {
           const n = await db.transaction(async (tx) => {
             const [lock] = await queryRows<{ ok: boolean }>(
@@ -315,8 +321,8 @@ export function createTelemetryRepository(db: Db) {
             const [res] = await queryRows<{ n: number }>(
               tx,
               sql`with gone as (
-                    delete from ${t} where ${id} in (
-                      select ${id} from ${t}
+                    delete from ${t} where (${pk}) in (
+                      select ${pk} from ${t}
                       where ${receivedAt} < now() - make_interval(days => ${retentionDays})
                       limit ${batchSize})
                     returning 1)
@@ -335,6 +341,17 @@ export function createTelemetryRepository(db: Db) {
 }
 
 export type TelemetryRepository = ReturnType<typeof createTelemetryRepository>
+
+/**
+ * Account deletion: the user's spans, log records and metric points go with the account, as the foreign keys'
+ * cascade did before they were dropped (Citus: these tables are distributed by their own key, not by user; a
+ * multi-shard delete by user_id there). Rows without a user (sent with an app token only) stay.
+ */
+export async function deleteUserTelemetry(tx: DbOrTx, userId: string) {
+  await tx.delete(telemetrySpans).where(eq(telemetrySpans.userId, userId))
+  await tx.delete(telemetryMetricPoints).where(eq(telemetryMetricPoints.userId, userId))
+  await tx.delete(telemetryLogs).where(eq(telemetryLogs.userId, userId))
+}
 
 const EXPORT_CHUNK = 500
 

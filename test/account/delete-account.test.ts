@@ -7,7 +7,7 @@ import { emailKey } from '../../routes/auth/history-repository.ts'
 import { compactMeasurements } from '../../routes/measurement/compaction.ts'
 import { createMfaRepository } from '../../routes/mfa/repository.ts'
 import { buildTestApp } from '../helpers/app.ts'
-import { bearer, login, sharedClient, userWithToken } from '../helpers/fixtures.ts'
+import { bearer, lastMail, login, sharedClient, userWithToken } from '../helpers/fixtures.ts'
 import {
   type OAuthCtx,
   bearer as bearerToken,
@@ -16,6 +16,7 @@ import {
   registerClient,
   startOAuthApp,
 } from '../helpers/oauth.ts'
+import { jsonSpan, logsBody, metricsBody, ns, tracesBody } from '../helpers/telemetry.ts'
 import { adminWithToken, rowsMentioning, tablesWithUserId } from '../helpers/user.ts'
 import { startReceiver } from '../helpers/webhooks.ts'
 
@@ -54,8 +55,75 @@ async function busyUser(app: Awaited<ReturnType<typeof buildTestApp>>) {
     payload: { email: u.user.email },
   })
   await app.afterAnswer.idle() // the reset mail is queued just after the answer
+  // The app's telemetry sent with the user's token: a span, a metric point and a log record with user_id.
+  const now = new Date()
+  for (const [url, payload] of [
+    ['/v1/telemetry/traces', tracesBody([jsonSpan({ name: 'sync' })])],
+    [
+      '/v1/telemetry/metrics',
+      metricsBody([{ name: 'battery', gauge: { dataPoints: [{ timeUnixNano: ns(now), asInt: 80 }] } }]),
+    ],
+    ['/v1/telemetry/logs', logsBody([{ timeUnixNano: ns(now), body: { stringValue: 'synced' } }])],
+  ] as const) {
+    const res = await app.inject({ method: 'POST', url, headers: u.headers, payload })
+    if (res.statusCode !== 200) throw new Error(`${url}: ${res.body}`)
+  }
   return { ...u, second }
 }
+
+/** The user's telemetry rows, by table. */
+async function telemetryOf(app: Awaited<ReturnType<typeof buildTestApp>>, userId: string) {
+  const [row] = await queryRows<{ spans: number; points: number; logs: number }>(
+    app.db,
+    sql`select (select count(*)::int from telemetry_spans where user_id = ${userId}) as spans,
+               (select count(*)::int from telemetry_metric_points where user_id = ${userId}) as points,
+               (select count(*)::int from telemetry_logs where user_id = ${userId}) as logs`,
+  )
+  return row
+}
+
+/**
+ * Peer groups around A, beyond the pair of linkUsers: a group A created with B and C (it outlives A), A's pending
+ * invite in it to D, and B's pending invite to A. None of these tables has a foreign key to users (Citus).
+ */
+async function groupsAroundA(app: Awaited<ReturnType<typeof buildTestApp>>, a: Busy, b: Busy) {
+  const [c, d] = [await userWithToken(app), await userWithToken(app)]
+  const invite = async (
+    from: { user: { id: string }; headers: Record<string, string> },
+    email: string,
+    group?: string,
+  ) => {
+    const url = group ? `/v1/user/${from.user.id}/group/${group}/invite` : `/v1/user/${from.user.id}/group/invite`
+    const res = await app.inject({ method: 'POST', url, headers: from.headers, payload: { email } })
+    if (res.statusCode !== 200) throw new Error(res.body)
+    return res.json().at(-1).id as string
+  }
+  const accept = async (who: { user: { id: string }; headers: Record<string, string> }, group: string) => {
+    const res = await app.inject({
+      method: 'POST',
+      url: `/v1/user/${who.user.id}/group/${group}/accept`,
+      headers: who.headers,
+    })
+    if (res.statusCode !== 200) throw new Error(res.body)
+  }
+  const lasting = await invite(a, b.user.email)
+  await accept(b, lasting)
+  await invite(a, c.user.email, lasting)
+  await accept(c, lasting)
+  await invite(a, d.user.email, lasting)
+  const dLink = (await lastMail(app, d.user.email, 'group_invite'))?.text.match(
+    /\/v1\/group\/[0-9a-f-]+\/invite\/[A-Za-z0-9_-]+\/accept/,
+  )?.[0] as string
+  const bs = await invite(b, a.user.email)
+  return { c, d, lasting, dLink, bs }
+}
+
+const inviteCodes = (app: Awaited<ReturnType<typeof buildTestApp>>) =>
+  queryRows<{ invitee: string | null }>(
+    app.db,
+    sql`select i.invitee_id as invitee from peer_group_invite_codes c
+          left join peer_group_invites i on i.group_id = c.group_id and i.id = c.invite_id and i.code_hash = c.code_hash`,
+  )
 
 type Busy = Awaited<ReturnType<typeof busyUser>>
 
@@ -163,6 +231,7 @@ t.test('deleting my account removes every row of mine and nothing of anyone else
   const globalA = await globalRows(app, a, receiver, oauth)
   const globalB = await globalRows(app, b, receiver, oauth)
   await linkUsers(app, a, b)
+  const around = await groupsAroundA(app, a, b)
   await app.webhooks.flush() // the changes' events become messages, sent: an attempt each
   const needlesA = [a.user.id, a.user.email, emailKey(a.user.email), globalA.subscription]
   const before = new Set((await rowsMentioning(app, needlesA)).map((r) => r.table))
@@ -183,6 +252,10 @@ t.test('deleting my account removes every row of mine and nothing of anyone else
                              'webauthn_challenges', 'mfa_login_token_keys', 'oauth_models')`,
   )
   t.same(toUsers, [], 'no foreign key to users from the global tables: deletion removes their rows itself')
+  const telemetryB = await telemetryOf(app, b.user.id)
+  t.same(await telemetryOf(app, a.user.id), { spans: 1, points: 1, logs: 1 }, 'A has telemetry')
+  t.same(telemetryB, { spans: 1, points: 1, logs: 1 }, 'so has B')
+  t.equal((await inviteCodes(app)).length, 2, "two pending group invites (A's to D, B's to A), two code rows")
   for (const table of [
     'users',
     'sessions',
@@ -196,7 +269,12 @@ t.test('deleting my account removes every row of mine and nothing of anyone else
     'measurement_quarters',
     'measurement_blocks',
     'shares',
+    'peer_groups',
     'peer_group_members',
+    'peer_group_invites',
+    'telemetry_spans',
+    'telemetry_metric_points',
+    'telemetry_logs',
   ]) {
     t.ok(before.has(table), `A has rows in ${table} before`)
   }
@@ -261,7 +339,29 @@ t.test('deleting my account removes every row of mine and nothing of anyone else
       'the share is gone',
     )
     const groups = await app.inject({ method: 'GET', url: `/v1/user/${b.user.id}/group`, headers: b.headers })
-    t.same(groups.json(), [], 'the group died with its second-to-last member')
+    t.same(
+      groups.json().map((g: { id: string }) => g.id),
+      [around.lasting, around.bs],
+      'the group of A and B died with its second-to-last member; the others stay',
+    )
+    t.match(
+      groups.json()[0],
+      {
+        members: [{ id: b.user.id }, { id: around.c.user.id }],
+        pending_invites: [{ created_by: null, email: around.d.user.email }],
+      },
+      "the group A created lives on with B and C; A's invite to D stays, sent by nobody now",
+    )
+    t.same(groups.json()[1].pending_invites, [], "B's invite to A is gone")
+    t.same(
+      await inviteCodes(app),
+      [{ invitee: around.d.user.id }],
+      "one code row left, naming D's invite: the one of B's invite to A went with it",
+    )
+    t.equal((await app.inject({ method: 'GET', url: around.dLink })).statusCode, 200, "D's link still opens")
+    t.equal((await app.inject({ method: 'POST', url: around.dLink })).statusCode, 303, 'and joins')
+    t.same(await telemetryOf(app, a.user.id), { spans: 0, points: 0, logs: 0 }, "A's telemetry is gone")
+    t.same(await telemetryOf(app, b.user.id), telemetryB, "B's telemetry is untouched")
     const samples = await app.inject({
       method: 'GET',
       url: '/v1/measurements?type=heart_rate&from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z',

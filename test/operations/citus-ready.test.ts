@@ -33,8 +33,10 @@ const GLOBAL: Record<string, string> = {
   mail_outbox: 'outgoing mail by address, sent by the worker; distributed by its id',
   audit_log: "admins' actions across users, read by admins only; distributed by its id",
   telemetry_spans: "the apps' telemetry, queried by admins across users (user_id is optional); by trace_id",
-  telemetry_logs: "the apps' telemetry, queried by admins across users (user_id is optional); by its id",
-  telemetry_metric_points: "the apps' telemetry, queried by admins across users (user_id is optional); by its id",
+  telemetry_logs:
+    "the apps' telemetry, queried by admins across users (user_id is optional); by its content hash (its identity)",
+  telemetry_metric_points:
+    "the apps' telemetry, queried by admins across users (user_id is optional); by its content hash (its identity)",
   webauthn_challenges: 'short-lived ceremony state; no user yet for a passwordless login; by challenge',
   passkey_credentials:
     'which account a credential id belongs to (a passwordless login has no user yet; one account per id): by credential_id',
@@ -47,6 +49,8 @@ const GLOBAL: Record<string, string> = {
     "oidc-provider's grants, codes and tokens, found by (kind, id) alone when a token is presented: distributed by id",
   user_emails: 'which account an address belongs to (login, register, reset: no user yet; one per address): by email',
   share_invite_codes: 'an e-mailed invite code names its share (owner_id, share id) before any account: by code_hash',
+  peer_group_invite_codes:
+    'an e-mailed group invite code names its invite (group_id, invite id), unique across groups: by code_hash',
   webhook_subscriptions: 'owned by an account or by a client app (no user): distributed by subscription id',
   webhook_messages:
     'keyed by (subscription_id, id): distributed by subscription_id, co-located with webhook_subscriptions',
@@ -214,8 +218,8 @@ const DISTRIBUTED_BY: Record<string, { column: string; colocateWith?: string }> 
   mail_outbox: { column: 'id' },
   audit_log: { column: 'id' },
   telemetry_spans: { column: 'trace_id' },
-  telemetry_logs: { column: 'id' },
-  telemetry_metric_points: { column: 'id' },
+  telemetry_logs: { column: 'content_hash' },
+  telemetry_metric_points: { column: 'content_hash' },
   webauthn_challenges: { column: 'challenge' },
   passkey_credentials: { column: 'credential_id' },
   mfa_login_token_keys: { column: 'token_hash' },
@@ -223,6 +227,7 @@ const DISTRIBUTED_BY: Record<string, { column: string; colocateWith?: string }> 
   oauth_models: { column: 'id' },
   user_emails: { column: 'email' },
   share_invite_codes: { column: 'code_hash' },
+  peer_group_invite_codes: { column: 'code_hash' },
   peer_groups: { column: 'id' },
   peer_group_members: { column: 'group_id', colocateWith: 'peer_groups' },
   peer_group_invites: { column: 'group_id', colocateWith: 'peer_groups' },
@@ -233,22 +238,10 @@ const DISTRIBUTED_BY: Record<string, { column: string; colocateWith?: string }> 
 }
 
 /**
- * What Citus would still refuse in those tables (issue 21's remaining work, in docs/scaling.md). The test
- * fails when the schema has a problem not listed here, and when a listed one is gone (remove it here then).
+ * What Citus would refuse in those tables: nothing (issue 21; docs/scaling.md). The test fails when the schema
+ * has a problem not listed here, so a new key or foreign key that Citus would refuse is caught.
  */
-const CITUS_PENDING = [
-  'peer_group_invites: foreign key to users',
-  'peer_group_invites: key peer_group_invites_code_key without group_id',
-  'peer_group_invites: key peer_group_invites_pkey without group_id',
-  'peer_group_members: foreign key to users',
-  'peer_groups: foreign key to users',
-  'telemetry_logs: foreign key to users',
-  'telemetry_logs: key telemetry_logs_content_key without id',
-  'telemetry_metric_points: foreign key to users',
-  'telemetry_metric_points: key telemetry_metric_points_content_key without id',
-  'telemetry_spans: foreign key to users',
-  'telemetry_spans: key telemetry_spans_pkey without trace_id',
-]
+const CITUS_PENDING: string[] = []
 
 t.test(
   'tables distributed by their own key: keys carry the column, foreign keys go to reference or co-located tables',
