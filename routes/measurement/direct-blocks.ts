@@ -23,7 +23,7 @@ interface Sample {
   value: number
 }
 
-/** One closed (type, hour) of a batch, deduplicated (the first sample of a timestamp counts, as on the row path). */
+/** One closed (type, hour) of a batch, in batch order (planDirectBlocks keeps the first sample of a timestamp, as the row path does). */
 interface HourGroup {
   type: string
   hour: number
