@@ -132,19 +132,19 @@ export async function planDirectBlocks<S extends Sample>(
   )
   const blockOf = new Map<string, { times: number[]; values: number[] }>()
   for (const b of existing) blockOf.set(`${b.type} ${Number(b.hour_ms)}`, decodeBlock(b.data))
-  const held = (key: string) => new Set(blockOf.get(key)?.times ?? [])
-
-  const plan: DirectPlan<S> = { rows: [], blocks: [], quarters: [], accepted: 0 }
+  // The timestamps each (type, hour)'s block holds, made once per key when first asked for.
   const heldByHour = new Map<string, Set<number>>()
-  const notHeld = (s: S) => {
-    const key = `${s.type} ${floorHour(s.at)}`
+  const held = (key: string) => {
     let h = heldByHour.get(key)
     if (!h) {
-      h = held(key)
+      h = new Set(blockOf.get(key)?.times ?? [])
       heldByHour.set(key, h)
     }
-    return !h.has(s.at)
+    return h
   }
+  const notHeld = (s: S) => !held(`${s.type} ${floorHour(s.at)}`).has(s.at)
+
+  const plan: DirectPlan<S> = { rows: [], blocks: [], quarters: [], accepted: 0 }
   for (const s of split.open) if (notHeld(s)) plan.rows.push(s)
   for (const g of split.groups) {
     const key = `${g.type} ${g.hour}`
@@ -153,6 +153,7 @@ export async function planDirectBlocks<S extends Sample>(
       continue
     }
     const block = blockOf.get(key)
+    // This hour is only this group's: its set also takes the batch's own repeats.
     const seen = held(key)
     const fresh: Sample[] = []
     for (const s of g.samples) {

@@ -22,6 +22,15 @@ const HOUR = 3600_000
 const withoutIds = (x: unknown) =>
   JSON.parse(JSON.stringify(x, (k, v) => (k === 'id' || k === 'main_session_id' ? undefined : v)))
 
+/** Every column of the user's quarter-hours of the rollup, in key order. */
+const quarters = (app: Parameters<typeof ingest>[0], userId: string) =>
+  queryRows<Record<string, unknown>>(
+    app.db,
+    sql`select type, quarter::text, count, sum, min, max, w0_count, w0_sum, w0_min, w0_max, w1_count, w1_sum,
+               w1_min, w1_max, w2_count, w2_sum, w2_min, w2_max, minute_mask
+          from measurement_quarters where user_id = ${userId} order by type, quarter`,
+  )
+
 /** Uploads in batches of `size`, so that batches begin and end inside hours. */
 async function ingestInBatches(
   app: Parameters<typeof ingest>[0],
@@ -81,17 +90,10 @@ t.test('closed hours straight into blocks', async (t) => {
     }
     t.same(await exported(alice.user.id), await exported(bob.user.id), 'the export')
     // The rollup computed in the server equals the database's: every column of every quarter-hour.
-    const quarters = (userId: string) =>
-      queryRows<Record<string, unknown>>(
-        blocks.db,
-        sql`select type, quarter::text, count, sum, min, max, w0_count, w0_sum, w0_min, w0_max, w1_count, w1_sum,
-                   w1_min, w1_max, w2_count, w2_sum, w2_min, w2_max, minute_mask
-              from measurement_quarters where user_id = ${userId} order by type, quarter`,
-      )
-    const mine = await quarters(alice.user.id)
-    t.equal(mine.length, (await quarters(bob.user.id)).length)
+    const mine = await quarters(blocks, alice.user.id)
+    t.equal(mine.length, (await quarters(blocks, bob.user.id)).length)
     // Sums of floats added in another order may differ in the last bits.
-    t.same(rounded(mine), rounded(await quarters(bob.user.id)), 'measurement_quarters, column by column')
+    t.same(rounded(mine), rounded(await quarters(blocks, bob.user.id)), 'measurement_quarters, column by column')
   })
 
   t.test('re-sent, overlapping and repeated samples are duplicates', async (t) => {
@@ -248,14 +250,10 @@ t.test('random batches read the same stored as blocks or as rows (property)', as
         if (JSON.stringify(await everySample(a, type, 400)) !== JSON.stringify(await everySample(b, type, 400)))
           return false
       }
-      const quarters = (userId: string) =>
-        queryRows<Record<string, unknown>>(
-          blocks.db,
-          sql`select type, quarter::text, count, sum, min, max, w0_count, w0_sum, w0_min, w0_max, w1_count, w1_sum,
-                     w1_min, w1_max, w2_count, w2_sum, w2_min, w2_max, minute_mask
-                from measurement_quarters where user_id = ${userId} order by type, quarter`,
-        )
-      return JSON.stringify(rounded(await quarters(a.user.id))) === JSON.stringify(rounded(await quarters(b.user.id)))
+      return (
+        JSON.stringify(rounded(await quarters(blocks, a.user.id))) ===
+        JSON.stringify(rounded(await quarters(blocks, b.user.id)))
+      )
     }),
     { seed: 20_261_202, numRuns: 8 },
   )
