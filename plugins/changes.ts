@@ -52,6 +52,13 @@ export interface RecordedChange {
  */
 export type ChangeStatement = (rows: SQL) => SQL
 
+/** One user's entries for `recording`, recorded where `when` holds. */
+export interface UserChanges {
+  userId: string
+  entries: ChangeEntry[]
+  when?: SQL
+}
+
 export interface Changes {
   /**
    * Records changes of one user's data in the caller's transaction: no change without its entry, no
@@ -61,11 +68,13 @@ export interface Changes {
   record(tx: DbOrTx, userId: string, entries: ChangeEntry | ChangeEntry[]): Promise<RecordedChange[]>
   /**
    * The same recording as WITH items (`change_cursor`, `change_logged`, ...) for a write path to put into its
-   * own last statement (the measurement upload), so the change costs no round trip of its own; nothing is
-   * recorded where `when` (an SQL boolean over the statement's other items) is false. The same rule as
-   * `record`: that statement is the transaction's last write.
+   * own last statement (the measurement upload), so the change costs no round trip of its own: of one user, or
+   * of several users' changes written by one statement (uploads committed as a group, measurement/group-commit.ts).
+   * Nothing is recorded for a user whose `when` (an SQL boolean over the statement's other items) is false.
+   * The same rule as `record`: that statement is the transaction's last write. Users' cursor rows are locked in
+   * user id order, so statements recording the same users at once cannot deadlock on them.
    */
-  recording(userId: string, entries: ChangeEntry[], when?: SQL): SQL
+  recording(users: UserChanges[]): SQL
   /** Adds a statement run with every recording (see ChangeStatement); once, at start. */
   alsoWrite(statement: ChangeStatement): void
   /** Deletes entries older than the retention and moves each user's `pruned_seq`; answers how many went. */
@@ -109,28 +118,40 @@ export default fp(
         statements.push(statement)
       },
 
-      recording(userId, entries, when) {
-        const n = entries.length
-        const values = entries.map(
-          (
-            e,
-            i,
-          ) => sql`(${i + 1}::int, ${e.type}::text, ${e.action}::text, ${e.id ?? null}::text, ${e.range?.type ?? null}::text,
+      recording(users) {
+        const sorted = users.filter((u) => u.entries.length > 0).sort((a, b) => (a.userId < b.userId ? -1 : 1))
+        // A write that changed nothing records nothing: its caller has no statement to put this into.
+        if (sorted.length === 0) throw new Error('changes.recording: no entries to record')
+        const counts = sorted.map(
+          (u) => sql`(${u.userId}::uuid, ${u.entries.length}::bigint, ${u.when ?? sql`true`}::boolean)`,
+        )
+        const values = sorted.flatMap((u) =>
+          u.entries.map(
+            (
+              e,
+              i,
+            ) => sql`(${u.userId}::uuid, ${u.entries.length}::bigint, ${i + 1}::int, ${e.type}::text, ${e.action}::text,
+            ${e.id ?? null}::text, ${e.range?.type ?? null}::text,
             ${e.range ? e.range.from.toISOString() : null}::timestamptz,
             ${e.range ? e.range.to.toISOString() : null}::timestamptz, ${e.range?.count ?? null}::int)`,
+          ),
         )
         return sql`
           change_cursor as (
             insert into change_cursors as c (user_id, last_seq)
-            select ${userId}::uuid, ${n}::bigint ${when ? sql`where ${when}` : sql``}
-            on conflict (user_id) do update set last_seq = c.last_seq + ${n}::bigint
-            returning last_seq
+            select u.user_id, u.n from (values ${sql.join(counts, sql`, `)}) as u(user_id, n, ok)
+             where u.ok
+             order by u.user_id
+            on conflict (user_id) do update set last_seq = c.last_seq + excluded.last_seq
+            returning user_id, last_seq
           ),
           change_logged as (
             insert into change_log (user_id, seq, type, action, object_id, range_type, range_from, range_to, range_count)
-            select ${userId}::uuid, c.last_seq - ${n}::bigint + v.ord, v.type, v.action, v.object_id, v.range_type, v.range_from, v.range_to, v.range_count
-              from change_cursor c, (values ${sql.join(values, sql`, `)}) as v(ord, type, action, object_id, range_type, range_from, range_to, range_count)
-             order by v.ord
+            select c.user_id, c.last_seq - v.n + v.ord, v.type, v.action, v.object_id, v.range_type, v.range_from, v.range_to, v.range_count
+              from change_cursor c
+              join (values ${sql.join(values, sql`, `)}) as v(user_id, n, ord, type, action, object_id, range_type, range_from, range_to, range_count)
+                on v.user_id = c.user_id
+             order by c.user_id, v.ord
             returning user_id, seq, type, action, object_id, range_type, range_from, range_to, range_count, at
           )${sql.join(
             statements.map((s, i) => sql`, ${sql.raw(`change_also_${i}`)} as (${s(sql.raw('change_logged'))})`),
@@ -143,7 +164,7 @@ export default fp(
         if (entries.length === 0) return []
         const rows = await queryRows<{ seq: string | number; at: Date | string }>(
           tx,
-          sql`with ${changes.recording(userId, entries)} select seq, at from change_logged order by seq`,
+          sql`with ${changes.recording([{ userId, entries }])} select seq, at from change_logged order by seq`,
         )
         const recorded: RecordedChange[] = rows.map((r, i) => ({
           userId,

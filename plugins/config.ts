@@ -69,6 +69,11 @@ export const ConfigSchema = Type.Object({
   MEASUREMENT_COMPACTION_DELAY_S: Type.Integer({ minimum: 0, maximum: 604800, default: 3600 }),
   /** An upload's samples of hours that ended MEASUREMENT_COMPACTION_DELAY_S ago go straight into blocks (where the hour holds nothing yet). */
   MEASUREMENT_INGEST_BLOCKS: Type.Boolean({ default: true }),
+  /**
+   * PostgreSQL: upload statements running at once per process; uploads arriving meanwhile wait and go as one
+   * statement of several users (measurement/group-commit.ts). 0 = every upload a statement of its own.
+   */
+  MEASUREMENT_GROUP_COMMIT: Type.Integer({ minimum: 0, maximum: 1000, default: 2 }),
   /** Per-type raw retention in days, e.g. `heart_rate=30,hrv_rmssd=90` or `*=365`; past it only the 15-minute rollup stays. '' = keep raw forever. */
   MEASUREMENT_RAW_RETENTION: Type.String({
     default: '',

@@ -15,6 +15,8 @@ export interface Metrics {
   registry: Registry
   /** Samples that an ingest batch brought, by whether they were new (`accepted`) or already stored. */
   samplesIngested: Counter<'result'>
+  /** Uploads per statement of the upload group commit (measurement/group-commit.ts; PostgreSQL). */
+  uploadGroupSize: Histogram
 }
 
 declare module 'fastify' {
@@ -153,6 +155,12 @@ export default fp(
       labelNames: ['result'],
       registers: [registry],
     })
+    const uploadGroupSize = new Histogram({
+      name: 'measurement_upload_group_size',
+      help: 'Uploads written by one statement of the group commit (PostgreSQL): 1 on a quiet server, more under load',
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128],
+      registers: [registry],
+    })
     const queryDuration = new Histogram({
       name: 'db_query_duration_seconds',
       help: 'Time of one database query as this process sees it (queueing for a connection excluded)',
@@ -271,7 +279,7 @@ export default fp(
       registry.clear()
     })
 
-    app.decorate('metrics', { registry, samplesIngested })
+    app.decorate('metrics', { registry, samplesIngested, uploadGroupSize })
   },
   { name: 'metrics', dependencies: ['config', 'db'] },
 )

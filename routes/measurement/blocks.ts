@@ -28,6 +28,15 @@ export function lockUserStatement(userId: string, mode: LockMode): SQL {
     : sql`select pg_advisory_xact_lock(${LOCK_CLASS}, hashtext(${userId}))`
 }
 
+/**
+ * The shared locks of several users (an upload group, group-commit.ts) in one statement, taken in the order
+ * given: callers sort the ids, so two groups wait for each other, never in a cycle.
+ */
+export function lockUsersStatement(userIds: string[]): SQL {
+  return sql`select pg_advisory_xact_lock_shared(${LOCK_CLASS}, hashtext(u))
+               from unnest(${sql.param(userIds)}::text[]) as u`
+}
+
 /** Takes the user's exclusive lock if free at once; false when another transaction holds it. */
 export async function tryLockUser(tx: DbOrTx, userId: string): Promise<boolean> {
   const [row] = await queryRows<{ ok: boolean }>(

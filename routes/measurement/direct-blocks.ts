@@ -38,7 +38,9 @@ const WINDOW_COUNT = 3
 const fromMs = (column: string) => sql.raw(`timestamptz 'epoch' + ${column} * interval '1 millisecond'`)
 
 /** The 17 rollup values of one (type, quarter-hour), as rollupOf computes them in SQL. */
-interface QuarterRollup {
+/** One quarter-hour of the rollup computed here; `ord` names the upload of a group (repository.ts). */
+export interface QuarterRollup {
+  ord?: number
   type: string
   quarter: number
   count: number
@@ -182,7 +184,7 @@ export async function planDirectBlocks<S extends Sample>(
       last: b.last,
       hex: b.data.toString('hex'),
     })
-    plan.quarters.push(...rollupOfHour(g.type, fresh))
+    plan.quarters.push(...rollupOfSamples(fresh))
     plan.accepted += fresh.length
   }
   // Key order, as the row path's rollup upsert: concurrent upserts lock quarter rows in the same order.
@@ -190,15 +192,20 @@ export async function planDirectBlocks<S extends Sample>(
   return plan
 }
 
-/** The rollup rows of one hour's samples (one type), in batch order. */
-function rollupOfHour(type: string, samples: Sample[]): QuarterRollup[] {
-  const byQuarter = new Map<number, QuarterRollup>()
+/**
+ * The rollup rows of samples (no two of one type and time: the stored ones), what the database's aggregate
+ * over them would give (sums added in the samples' order), by type and quarter-hour in first-seen order.
+ */
+export function rollupOfSamples(samples: Sample[], ord?: number): QuarterRollup[] {
+  const byQuarter = new Map<string, QuarterRollup>()
   for (const s of samples) {
     const quarter = Math.floor(s.at / QUARTER_MS) * QUARTER_MS
-    let q = byQuarter.get(quarter)
+    const key = `${s.type} ${quarter}`
+    let q = byQuarter.get(key)
     if (!q) {
       q = {
-        type,
+        ...(ord === undefined ? {} : { ord }),
+        type: s.type,
         quarter,
         count: 0,
         sum: 0,
@@ -207,7 +214,7 @@ function rollupOfHour(type: string, samples: Sample[]): QuarterRollup[] {
         windows: Array.from({ length: WINDOW_COUNT }, () => ({ count: 0, sum: 0, min: null, max: null })),
         mask: 0,
       }
-      byQuarter.set(quarter, q)
+      byQuarter.set(key, q)
     }
     const minute = Math.floor((s.at - quarter) / MINUTE_MS)
     const w = q.windows[Math.floor(minute / 5)]
@@ -240,11 +247,11 @@ export function upsertBlocks(userId: string, deviceId: string, plan: DirectPlan<
 }
 
 /**
- * The rollup rows of the plan, as a SELECT in ROLLUP_COLUMNS order (after user_id, type, quarter: count, sum,
- * min, max, then count, sum, min and max of each 5-minute window, then minute_mask).
+ * Rollup rows computed here, as a SELECT in ROLLUP_COLUMNS order (after user_id, type, quarter: count, sum,
+ * min, max, then count, sum, min and max of each 5-minute window, then minute_mask), in key order. `userId`
+ * null: rows of an upload group, each row's user the `up` item's user_id of its `ord` (repository.ts).
  */
-export function rollupRows(userId: string, plan: DirectPlan<Sample>): SQL {
-  const q = plan.quarters
+export function rollupRows(userId: string | null, q: QuarterRollup[]): SQL {
   const col = <T>(f: (r: QuarterRollup) => T, type: string) => sql`${sql.param(q.map(f))}::${sql.raw(type)}[]`
   const windowCols = Array.from({ length: WINDOW_COUNT }, (_, i) => [
     col((r) => r.windows[i].count, 'int4'),
@@ -253,11 +260,14 @@ export function rollupRows(userId: string, plan: DirectPlan<Sample>): SQL {
     col((r) => r.windows[i].max, 'float8'),
   ]).flat()
   const names = Array.from({ length: WINDOW_COUNT }, (_, i) => [`c${i}`, `s${i}`, `mi${i}`, `ma${i}`]).flat()
+  const grouped = userId === null
   return sql`
-    select ${userId}::uuid, type, ${fromMs('quarter_ms')}, count, sum, min, max, ${sql.raw(names.join(', '))}, mask
+    select ${grouped ? sql`up.user_id` : sql`${userId}::uuid`}, r.type, ${fromMs('r.quarter_ms')}, r.count, r.sum,
+           r.min, r.max, ${sql.raw(names.map((n) => `r.${n}`).join(', '))}, r.mask
       from unnest(${col((r) => r.type, 'text')}, ${col((r) => r.quarter, 'int8')}, ${col((r) => r.count, 'int4')},
                   ${col((r) => r.sum, 'float8')}, ${col((r) => r.min, 'float8')}, ${col((r) => r.max, 'float8')},
-                  ${sql.join(windowCols, sql`, `)}, ${col((r) => r.mask, 'int4')})
-           as r(type, quarter_ms, count, sum, min, max, ${sql.raw(names.join(', '))}, mask)
-     order by type, quarter_ms`
+                  ${sql.join(windowCols, sql`, `)}, ${col((r) => r.mask, 'int4')}, ${col((r) => r.ord ?? 0, 'int4')})
+           as r(type, quarter_ms, count, sum, min, max, ${sql.raw(names.join(', '))}, mask, ord)
+      ${grouped ? sql`join up on up.ord = r.ord` : sql``}
+     order by ${grouped ? sql`up.user_id, ` : sql``}r.type, r.quarter_ms`
 }

@@ -8,8 +8,15 @@ import { cursorInstant, decodeCursor, encodeCursor, errorResponses, keysetPage }
 import { ownerReadRoutes } from '../owner-reads.ts'
 import type { ReadRoutesOptions } from '../owner-reads.ts'
 import { compactMeasurements } from './compaction.ts'
+import { groupCommit } from './group-commit.ts'
 import { ensurePartitions, ensurePartitionsAhead, setPartitionCacheHorizon } from './partitions.ts'
-import { BUCKET_MINUTES, type NewSample, createMeasurementRepository } from './repository.ts'
+import {
+  BUCKET_MINUTES,
+  type GroupStored,
+  type GroupUpload,
+  type NewSample,
+  createMeasurementRepository,
+} from './repository.ts'
 import { applyRawRetention, parseRawRetention, partitionHorizon, rawHorizon } from './retention.ts'
 import {
   AggregateQuerySchema,
@@ -132,8 +139,27 @@ export const measurementReadRoutes = ownerReadRoutes('measurement', async functi
   )
 })
 
+/** Samples in one group statement at most (group-commit.ts): a few large uploads, or many live minutes. */
+const GROUP_MAX_SAMPLES = 20_000
+
 const measurementRoutes: FastifyPluginAsyncTypebox = async function measurementRoutes(app) {
   const repo = createMeasurementRepository(app.db)
+  // PostgreSQL's pool: uploads of different users waiting at the same time go as one statement (PGlite has one
+  // connection and the CLI's socket; there each upload is a transaction of its own).
+  const { pool } = app.database
+  const group =
+    app.database.via === 'postgres' && pool && app.config.MEASUREMENT_GROUP_COMMIT > 0
+      ? groupCommit<GroupUpload, GroupStored>({
+          inFlight: app.config.MEASUREMENT_GROUP_COMMIT,
+          maxWeight: GROUP_MAX_SAMPLES,
+          weight: (u) => u.samples.length,
+          key: (u) => u.userId,
+          run: (uploads) => {
+            app.metrics.uploadGroupSize.observe(uploads.length)
+            return repo.storeGroup(pool, uploads)
+          },
+        })
+      : undefined
   const batchLimit = app.config.MEASUREMENT_BATCH_LIMIT
   const retention = parseRawRetention(app.config.MEASUREMENT_RAW_RETENTION)
   // Months that retention may drop are looked up in the catalogue on every write, never cached.
@@ -206,11 +232,11 @@ const measurementRoutes: FastifyPluginAsyncTypebox = async function measurementR
       }
       // The change log entry goes into the upload's own statement, recorded only when a sample was stored.
       const userId = request.user.sub
-      const changes = rows.length ? sampleRanges(rows, 'created') : []
-      // On PostgreSQL one round trip (the pool; the CLI's PGlite socket and PGlite take a transaction).
+      const entries = rows.length ? sampleRanges(rows, 'created') : []
+      // On PostgreSQL one round trip, often shared with other users' uploads (group); PGlite takes a transaction.
       const result = await repo.store(userId, device_id, rows, {
-        pool: app.database.via === 'postgres' ? app.database.pool : undefined,
-        changes: (stored) => app.changes.recording(userId, changes, stored),
+        group,
+        changes: { entries, recording: app.changes.recording },
         closedBefore,
       })
       result.duplicates += all.length - rows.length

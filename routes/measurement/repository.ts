@@ -4,6 +4,7 @@ import { type Db, type DbOrTx, queryRows } from '../../db/client.ts'
 import { pipelined } from '../../db/pipelined.ts'
 import { CATALOGUE, type MeasurementTypeName, TYPE_NAMES } from '../../db/schema/measurement-catalogue.ts'
 import { readSnapshot } from '../../db/snapshot.ts'
+import type { ChangeEntry, UserChanges } from '../../plugins/changes.ts'
 import { createUserRepository } from '../user/repository.ts'
 import {
   type StoredSample,
@@ -15,12 +16,21 @@ import {
   floorHour,
   hourOfRow,
   lockUser,
-  lockUserStatement,
+  lockUsersStatement,
   samplesOf,
   samplesSource,
   withoutCompacted,
 } from './blocks.ts'
-import { type DirectPlan, planDirectBlocks, rollupRows, splitClosedHours, upsertBlocks } from './direct-blocks.ts'
+import {
+  type DirectPlan,
+  type QuarterRollup,
+  planDirectBlocks,
+  rollupOfSamples,
+  rollupRows,
+  splitClosedHours,
+  upsertBlocks,
+} from './direct-blocks.ts'
+import type { GroupCommit } from './group-commit.ts'
 
 /** `device_id` stored for samples sent without one (a primary key column cannot be null). */
 export const NO_DEVICE = ''
@@ -145,10 +155,13 @@ const ROLLUP_COLUMNS = sql.raw(
 /**
  * measurement_quarters rows (in ROLLUP_COLUMNS order) of the samples `source` selects (type, measured_at,
  * value), one per type and quarter-hour, in key order (so concurrent upserts lock rows in the same order).
+ * `userId` null: several users' samples, `source` selecting user_id first (an upload group).
  */
-function rollupOf(userId: string, source: SQL): SQL {
+function rollupOf(userId: string | null, source: SQL): SQL {
+  const user = userId === null ? sql`user_id` : sql`${userId}::uuid`
+  const by = userId === null ? sql`user_id, ` : sql``
   return sql`
-    select ${userId}::uuid, type, quarter, count(*)::int, sum(value), min(value), max(value),
+    select ${user}, type, quarter, count(*)::int, sum(value), min(value), max(value),
            ${sql.join(
              WINDOWS.map(
                (w) => sql`(count(*) filter (where mi / 5 = ${sql.raw(String(w))}))::int,
@@ -160,11 +173,11 @@ function rollupOf(userId: string, source: SQL): SQL {
            )},
            bit_or(1 << mi)
       from (
-        select type, value, quarter, floor(extract(epoch from measured_at - quarter) / 60)::int as mi
-          from (select type, measured_at, value, ${quarterOf(sql`measured_at`)} as quarter from (${source}) s0) s1
+        select ${by}type, value, quarter, floor(extract(epoch from measured_at - quarter) / 60)::int as mi
+          from (select ${by}type, measured_at, value, ${quarterOf(sql`measured_at`)} as quarter from (${source}) s0) s1
       ) s
-     group by type, quarter
-     order by type, quarter`
+     group by ${by}type, quarter
+     order by ${by}type, quarter`
 }
 
 /** ON CONFLICT of a rollup upsert that adds new samples to what the quarter-hour already holds. */
@@ -442,67 +455,172 @@ function dailyCore(userId: string, tz: string, fromDate: string, toDate: string)
 
 const AVERAGED = ['hrv_rmssd', 'skin_temperature', 'spo2', 'respiratory_rate', 'stress'] as const
 
+/** An upload's change log entries, and the change plugin's recording (plugins/changes.ts) to write them. */
+export interface UploadChanges {
+  entries: ChangeEntry[]
+  recording: (users: UserChanges[]) => SQL
+}
+
+/** One upload of a group statement (group-commit.ts). */
+export interface GroupUpload {
+  userId: string
+  /** NO_DEVICE for none. */
+  device: string
+  samples: NewSample[]
+  changes?: UploadChanges
+}
+
+/** What a group statement answers per upload: `blocked` when it met a compacted block and stored nothing. */
+export interface GroupStored {
+  accepted: number
+  blocked: boolean
+}
+
+/** The user id order of a group's writes (and of its users' locks), so that two groups cannot deadlock. */
+const byUser = (a: GroupUpload, b: GroupUpload) => (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0)
+
 /**
- * The one statement of an upload: the samples (times as ms since the epoch, exact in int8 and cheaper for the
- * server than parsing 10,000 timestamps) into the row table, skipping those already there; the rows stored
- * added to their quarter-hours; the change log where `changes` gives its WITH items. With `checkBlocks`,
- * nothing is written when a compacted block of the batch's (type, hour)s exists for the device (`blocked`).
+ * The one statement of a group of uploads of different users (group-commit.ts; a lone upload is a group of
+ * one), under their shared locks: the samples (times as ms since the epoch, exact in int8 and cheaper for the
+ * server than parsing timestamps) into the row table, skipping those already there; the rows stored added to
+ * their quarter-hours; each user's change log entries where a sample of theirs was stored. An upload meeting a
+ * compacted block of one of its (type, hour)s stores nothing and answers `blocked` (its user then goes the
+ * transaction's way, withoutCompacted); the others of the group are stored. One row per upload, in `uploads`
+ * order (sorted by byUser): user_id, accepted, blocked.
+ */
+export function groupInsertStatement(uploads: GroupUpload[]): SQL {
+  // Per sample: the upload's place (1-based), type, time and value, as array literals built here. These are
+  // numbers and catalogue names ([a-z_0-9]) that need no quoting, where node-postgres would escape each of 60 x N
+  // elements again and again (5 % of the server's CPU for live minutes). User ids and device ids are per upload.
+  const keys = { upload: [] as number[], type: [] as string[], hour: [] as number[] }
+  const rows = { upload: [] as number[], type: [] as string[], at: [] as number[], value: [] as number[] }
+  // The rollup of each upload's distinct samples (the first of a repeated (type, time), as the insert keeps),
+  // computed here: it is what the database's aggregate over the inserted rows gives when every one of them was
+  // new, the usual case. Where some were already stored (a re-send) the statement aggregates what it inserted.
+  const quarters: QuarterRollup[] = []
+  const distinct: number[] = []
+  uploads.forEach((u, i) => {
+    const hours = new Set<string>()
+    const seen = new Set<string>()
+    const fresh: NewSample[] = []
+    for (const s of u.samples) {
+      const sample = `${s.type} ${s.at}`
+      if (!seen.has(sample)) {
+        seen.add(sample)
+        fresh.push(s)
+      }
+      rows.upload.push(i + 1)
+      rows.type.push(s.type)
+      rows.at.push(s.at)
+      rows.value.push(s.value)
+      const hour = floorHour(s.at)
+      const key = `${s.type} ${hour}`
+      if (hours.has(key)) continue
+      hours.add(key)
+      keys.upload.push(i + 1)
+      keys.type.push(s.type)
+      keys.hour.push(hour)
+    }
+    distinct.push(fresh.length)
+    quarters.push(...rollupOfSamples(fresh, i + 1))
+  })
+  const literal = (values: Array<number | string>) => `{${values.join(',')}}`
+  // What the schema let through; checked again here because these literals are not escaped.
+  for (const t of keys.type) if (!(t in CATALOGUE)) throw new Error(`not a sample type: ${JSON.stringify(t)}`)
+  for (const v of rows.value) if (!Number.isFinite(v)) throw new Error('a sample value is not a finite number')
+  for (const v of rows.at) if (!Number.isSafeInteger(v)) throw new Error('a sample time is not whole milliseconds')
+  const recorded = uploads.filter((u) => u.changes && u.changes.entries.length > 0)
+  const recording = recorded[0]?.changes?.recording
+  const changes = recording
+    ? sql`, ${recording(
+        recorded.map((u) => ({
+          userId: u.userId,
+          entries: u.changes?.entries ?? [],
+          when: sql`${u.userId}::uuid in (select user_id from stored)`,
+        })),
+      )}`
+    : sql``
+  return sql`
+    with up as (
+      select * from unnest(${sql.param(uploads.map((u) => u.userId))}::uuid[], ${sql.param(uploads.map((u) => u.device))}::text[],
+                           ${literal(distinct)}::int[]) with ordinality as u(user_id, device_id, distinct_n, ord)
+    ),
+    blocked as (
+      select distinct up.user_id
+        from unnest(${literal(keys.upload)}::int[], ${literal(keys.type)}::text[], ${literal(keys.hour)}::int8[])
+             as k(ord, type, hour_ms)
+        join up on up.ord = k.ord
+        join measurement_blocks b
+          on b.user_id = up.user_id and b.type = k.type and b.device_id = up.device_id
+         and b.hour = timestamptz 'epoch' + k.hour_ms * interval '1 millisecond'
+    ),
+    input as (
+      select up.user_id, up.device_id, t.type, timestamptz 'epoch' + t.ms * interval '1 millisecond' as measured_at, t.value
+        from unnest(${literal(rows.upload)}::int[], ${literal(rows.type)}::text[], ${literal(rows.at)}::int8[],
+                    ${literal(rows.value)}::float8[]) with ordinality as t(ord, type, ms, value, n)
+        join up on up.ord = t.ord
+       where up.user_id not in (select user_id from blocked)
+       order by t.n
+    ),
+    ins as (
+      insert into measurements (user_id, type, measured_at, device_id, value)
+      select user_id, type, measured_at, device_id, value from input
+      on conflict do nothing
+      returning user_id, type, measured_at, value
+    ),
+    stored as (select user_id, count(*)::int as n from ins group by user_id),
+    whole as (select s.user_id from stored s join up on up.user_id = s.user_id where s.n = up.distinct_n),
+    roll as (
+      insert into measurement_quarters as m (${ROLLUP_COLUMNS})
+      select * from (
+        select * from (${rollupRows(null, quarters)}) computed where computed.user_id in (select user_id from whole)
+        union all
+        select * from (${rollupOf(null, sql`select user_id, type, measured_at, value from ins where user_id not in (select user_id from whole)`)}) aggregated
+      ) q
+      order by 1, 2, 3
+      on conflict (user_id, type, quarter) do update set ${ADD_TO_ROLLUP}
+    )${changes}
+    select up.user_id::text as user_id, coalesce(s.n, 0)::int as accepted, up.user_id in (select user_id from blocked) as blocked
+      from up left join stored s on s.user_id = up.user_id
+     order by up.ord`
+}
+
+/** A group statement's rows as answers, in the uploads' order (rows as text, or as values from drizzle). */
+function groupAnswers(rows: Array<Record<string, unknown>>): GroupStored[] {
+  return rows.map((r) => ({ accepted: Number(r.accepted), blocked: r.blocked === true || r.blocked === 't' }))
+}
+
+/**
+ * The samples (known to meet no compacted block of the device: the plan's, or those withoutCompacted left)
+ * into the row table in one statement, skipping those already there, with their rollup, the blocks and rollup
+ * of `direct` (direct-blocks.ts) and the change log where `changes` gives it (recorded when something was stored).
  */
 async function insertSamples(
   tx: DbOrTx,
   userId: string,
   device: string,
   samples: NewSample[],
-  options: InsertOptions,
-): Promise<{ accepted: number; blocked: boolean }> {
-  const direct = options.direct?.accepted ?? 0
-  if (samples.length === 0 && direct === 0) return { accepted: 0, blocked: false }
-  const [row] = await queryRows<{ accepted: number; blocked: boolean }>(
-    tx,
-    insertSamplesStatement(userId, device, samples, options),
-  )
-  return { accepted: (row?.accepted ?? 0) + direct, blocked: row?.blocked === true }
-}
-
-interface InsertOptions {
-  checkBlocks: boolean
-  changes?: (stored: SQL) => SQL
+  changes?: UploadChanges,
   /**
-   * Blocks written straight by this batch and their rollup (direct-blocks.ts; `samples` are then the plan's
-   * row-path samples, checkBlocks false). Under the user's exclusive lock. `accepted` counts the row path's
-   * samples only: the caller adds the plan's.
+   * Blocks written straight by this batch and their rollup (`samples` are then the plan's row-path samples).
+   * Under the user's exclusive lock. The answer counts the row path's samples only: the caller adds the plan's.
    */
-  direct?: DirectPlan<NewSample>
-}
-
-/** The statement of insertSamples: one row (accepted int, blocked boolean). */
-function insertSamplesStatement(userId: string, device: string, samples: NewSample[], options: InsertOptions): SQL {
+  options: { direct?: DirectPlan<NewSample> } = {},
+): Promise<number> {
+  const directCount = options.direct?.accepted ?? 0
+  if (samples.length === 0 && directCount === 0) return 0
   const direct = options.direct?.blocks.length ? options.direct : undefined
-  const hours = new Map<string, { type: string; hour: number }>()
-  if (options.checkBlocks) {
-    for (const s of samples) {
-      const hour = Math.floor(s.at / 3600_000) * 3600_000
-      hours.set(`${s.type} ${hour}`, { type: s.type, hour })
-    }
-  }
-  const keys = [...hours.values()]
-  const inBlocks = options.checkBlocks
-    ? sql`exists (
-        select 1 from unnest(${sql.param(keys.map((k) => k.type))}::text[],
-                             ${sql.param(keys.map((k) => k.hour))}::int8[]) as k(type, hour_ms)
-          join measurement_blocks b
-            on b.user_id = ${userId} and b.type = k.type and b.device_id = ${device}
-           and b.hour = timestamptz 'epoch' + k.hour_ms * interval '1 millisecond')`
-    : sql`false`
-  const skip = sql`(select yes from blocked)`
   const stored = direct ? sql`true` : sql`exists (select 1 from ins)`
-  return sql`
-    with blocked as (select ${inBlocks} as yes),
-    input as (
+  const recording = changes?.entries.length
+    ? sql`, ${changes.recording([{ userId, entries: changes.entries, when: stored }])}`
+    : sql``
+  const [row] = await queryRows<{ accepted: number }>(
+    tx,
+    sql`
+    with input as (
       select type, timestamptz 'epoch' + ms * interval '1 millisecond' as measured_at, value
         from unnest(${sql.param(samples.map((s) => s.type))}::text[], ${sql.param(samples.map((s) => s.at))}::int8[],
                     ${sql.param(samples.map((s) => s.value))}::float8[]) as t(type, ms, value)
-       where not ${skip}
     ),
     ins as (
       insert into measurements (user_id, type, measured_at, device_id, value)
@@ -520,12 +638,14 @@ function insertSamplesStatement(userId: string, device: string, samples: NewSamp
     blk as (${upsertBlocks(userId, device, direct)}),
     blk_roll as (
       insert into measurement_quarters as m (${ROLLUP_COLUMNS})
-      ${rollupRows(userId, direct)}
+      ${rollupRows(userId, direct.quarters)}
       on conflict (user_id, type, quarter) do update set ${ADD_TO_ROLLUP}
     )`
         : sql``
-    }${options.changes ? sql`, ${options.changes(stored)}` : sql``}
-    select (select count(*) from ins)::int as accepted, (select yes from blocked) as blocked`
+    }${recording}
+    select (select count(*) from ins)::int as accepted`,
+  )
+  return (row?.accepted ?? 0) + directCount
 }
 
 export function createMeasurementRepository(db: Db) {
@@ -539,11 +659,11 @@ export function createMeasurementRepository(db: Db) {
      * rollup is never out of step with the raw rows. Under the user's shared lock (blocks.ts), so that no
      * compaction moves rows into blocks between the look at the blocks and the insert.
      *
-     * Round trips (issue 23b): the lock, then one statement that inserts only if no block of the batch's
-     * (type, hour)s exists (the usual case: recent samples) and also writes the change log (`changes`, given
-     * the condition "some sample was stored"). Where a block exists (a re-send after compaction, a late
-     * sample of a compacted hour) that statement stores nothing and says so, and the batch goes again without
-     * the samples the blocks hold (withoutCompacted): two round trips more, only then.
+     * Round trips (issue 23b): the lock, then one statement (the group statement, with this batch alone) that
+     * inserts only if no block of the batch's (type, hour)s exists (the usual case: recent samples) and also
+     * writes the change log (`changes`, recorded when some sample was stored). Where a block exists (a re-send
+     * after compaction, a late sample of a compacted hour) that statement stores nothing and says so, and the
+     * batch goes again without the samples the blocks hold (withoutCompacted): two round trips more, only then.
      *
      * With `closedBefore`, a batch with samples of closed hours goes the other way (direct-blocks.ts): under the
      * user's exclusive lock its hours are looked at, then one statement writes blocks, rows, rollup and change log.
@@ -553,8 +673,8 @@ export function createMeasurementRepository(db: Db) {
       deviceId: string | undefined,
       batch: NewSample[],
       tx: DbOrTx,
-      changes?: (stored: SQL) => SQL,
-      /** Known to meet a block already (store's first try): straight to the look at the blocks. */
+      changes?: UploadChanges,
+      /** Known to meet a block already (a group statement said so): straight to the look at the blocks. */
       blocked = false,
       /** Hours ending before this (ms) go straight into blocks where they hold nothing yet (direct-blocks.ts). */
       closedBefore?: number,
@@ -565,45 +685,67 @@ export function createMeasurementRepository(db: Db) {
         // Closed hours: looked at and written under the exclusive lock, in one pass (direct-blocks.ts).
         await lockUser(tx, userId, 'exclusive')
         const direct = await planDirectBlocks(tx, userId, device, split)
-        const stored = await insertSamples(tx, userId, device, direct.rows, { checkBlocks: false, changes, direct })
-        return { accepted: stored.accepted, duplicates: batch.length - stored.accepted }
+        const accepted = await insertSamples(tx, userId, device, direct.rows, changes, { direct })
+        return { accepted, duplicates: batch.length - accepted }
       }
+      if (batch.length === 0) return { accepted: 0, duplicates: 0 }
       await lockUser(tx, userId, 'shared')
-      let stored = blocked
-        ? { accepted: 0, blocked: true }
-        : await insertSamples(tx, userId, device, batch, { checkBlocks: true, changes })
+      let stored: GroupStored = { accepted: 0, blocked: true }
+      if (!blocked) {
+        ;[stored] = groupAnswers(
+          await queryRows(tx, groupInsertStatement([{ userId, device, samples: batch, changes }])),
+        )
+      }
       if (stored.blocked) {
         const samples = await withoutCompacted(tx, userId, device, batch)
-        stored = await insertSamples(tx, userId, device, samples, { checkBlocks: false, changes })
+        stored.accepted = await insertSamples(tx, userId, device, samples, changes)
       }
       return { accepted: stored.accepted, duplicates: batch.length - stored.accepted }
     },
 
     /**
-     * A whole upload, all-or-nothing, as `ingest` in a transaction of its own. On a PostgreSQL pool
-     * (`pool`) the lock and the statement go in one round trip (db/pipelined.ts: one implicit transaction,
-     * each statement its own snapshot, so the statement still looks at the blocks only once it holds the
-     * lock); only a batch that meets a compacted block takes the transaction as well. A batch with samples of
-     * closed hours (`closedBefore`, see `ingest`) takes the transaction at once: it looks before it writes.
+     * Uploads of different users as one statement in one round trip and one transaction on a connection of
+     * `pool` (db/pipelined.ts: each statement its own snapshot, so the statement looks at the blocks only once
+     * it holds the locks): the run of a group commit (group-commit.ts). One answer per upload, in their order.
+     */
+    async storeGroup(pool: pg.Pool, uploads: GroupUpload[]): Promise<GroupStored[]> {
+      const sorted = [...uploads].sort(byUser)
+      const rows = await pipelined(pool, [
+        lockUsersStatement(sorted.map((u) => u.userId)),
+        groupInsertStatement(sorted),
+      ])
+      const stored = groupAnswers(rows)
+      const answers = new Map(sorted.map((u, i) => [u, stored[i]]))
+      return uploads.map((u) => answers.get(u) as GroupStored)
+    },
+
+    /**
+     * A whole upload, all-or-nothing. With a group commit (`group`: PostgreSQL's pool, see storeGroup) it goes
+     * with the uploads of other users waiting at the same time; only a batch that meets a compacted block takes
+     * a transaction of its own as well. A batch with samples of closed hours (`closedBefore`, see `ingest`), and
+     * every batch without `group` (PGlite, the CLI), take the transaction at once.
      */
     async store(
       userId: string,
       deviceId: string | undefined,
       batch: NewSample[],
-      options: { pool?: pg.Pool; changes?: (stored: SQL) => SQL; closedBefore?: number } = {},
+      options: {
+        group?: GroupCommit<GroupUpload, GroupStored>
+        changes?: UploadChanges
+        closedBefore?: number
+      } = {},
     ): Promise<{ accepted: number; duplicates: number }> {
       let blocked = false
       const closed =
         options.closedBefore !== undefined && batch.some((s) => s.at < floorHour(options.closedBefore as number))
-      if (options.pool && batch.length > 0 && !closed) {
-        const [row] = await pipelined(options.pool, [
-          lockUserStatement(userId, 'shared'),
-          insertSamplesStatement(userId, deviceId ?? NO_DEVICE, batch, { checkBlocks: true, changes: options.changes }),
-        ])
-        if (row?.blocked === 'f') {
-          const accepted = Number(row.accepted)
-          return { accepted, duplicates: batch.length - accepted }
-        }
+      if (options.group && batch.length > 0 && !closed) {
+        const stored = await options.group.submit({
+          userId,
+          device: deviceId ?? NO_DEVICE,
+          samples: batch,
+          changes: options.changes,
+        })
+        if (!stored.blocked) return { accepted: stored.accepted, duplicates: batch.length - stored.accepted }
         blocked = true
       }
       return db.transaction((tx) =>

@@ -92,7 +92,7 @@ const systemRoutes: FastifyPluginAsyncTypebox = async function systemRoutes(app)
         description:
           'The Prometheus text format (prom-client): `http_request_duration_seconds` and `http_request_errors_total` ' +
           'by route pattern, method, status (and error identifier); `db_query_duration_seconds`, `db_pool_connections`; ' +
-          '`job_queue_depth` and `job_queue_oldest_age_seconds` (mail outbox); `measurement_samples_ingested_total`; ' +
+          '`job_queue_depth` and `job_queue_oldest_age_seconds` (mail outbox); `measurement_samples_ingested_total`; `measurement_upload_group_size`; ' +
           '`auth_login_failures_total`; `rate_limit_hits_total`; and the process defaults. Never public: answered only ' +
           'with `Authorization: Bearer <METRICS_TOKEN>` (`401 unauthorized` otherwise), and `404 not_found` while ' +
           'METRICS_TOKEN is unset. Labels never carry ids or personal data.',
