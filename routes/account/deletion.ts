@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { DbOrTx } from '../../db/client.ts'
 import { createHistoryRepository } from '../auth/history-repository.ts'
+import { deleteUserSamples } from '../measurement/repository.ts'
 import { createMfaRepository } from '../mfa/repository.ts'
 import { createAuthorizationRepository } from '../oauth/repository.ts'
 import { createGroupRepository } from '../sharing/group-repository.ts'
@@ -41,6 +42,10 @@ export function accountDeletionSteps(app: FastifyInstance): DeletionStep[] {
     { name: 'peer groups', run: (tx, user) => groups.forgetUser(user.id, tx) },
     // Telemetry is distributed by its own key, without a foreign key to users: the user's rows go here.
     { name: 'telemetry', run: (tx, user) => deleteUserTelemetry(tx, user.id) },
+    // Raw samples of the row table: no foreign key (an upload checked it once per sample). The user row is
+    // locked FOR UPDATE already, so an upload that inserted rows has committed (these go) and one that has not
+    // fails on the rollup's foreign key once this commits (db/schema/measurement.ts).
+    { name: 'measurement samples', run: (tx, user) => deleteUserSamples(tx, user.id) },
     { name: 'login attempts by e-mail', run: (tx, user) => history.deleteByEmail(user.email, tx) },
     { name: 'mail to the address', run: (tx, user) => app.mailer.forgetRecipient(tx, user.email) },
     { name: 'rate counters', run: (tx, user) => app.limits.forget(tx, user.id, user.email) },

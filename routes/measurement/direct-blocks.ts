@@ -198,23 +198,27 @@ export async function planDirectBlocks<S extends Sample>(
  */
 export function rollupOfSamples(samples: Sample[], ord?: number): QuarterRollup[] {
   const byQuarter = new Map<string, QuarterRollup>()
+  let q: QuarterRollup | undefined
   for (const s of samples) {
     const quarter = Math.floor(s.at / QUARTER_MS) * QUARTER_MS
-    const key = `${s.type} ${quarter}`
-    let q = byQuarter.get(key)
-    if (!q) {
-      q = {
-        ...(ord === undefined ? {} : { ord }),
-        type: s.type,
-        quarter,
-        count: 0,
-        sum: 0,
-        min: s.value,
-        max: s.value,
-        windows: Array.from({ length: WINDOW_COUNT }, () => ({ count: 0, sum: 0, min: null, max: null })),
-        mask: 0,
+    // Samples come mostly in time order: the previous sample's quarter-hour first, the map only on a change.
+    if (!q || q.quarter !== quarter || q.type !== s.type) {
+      const key = `${s.type} ${quarter}`
+      q = byQuarter.get(key)
+      if (!q) {
+        q = {
+          ...(ord === undefined ? {} : { ord }),
+          type: s.type,
+          quarter,
+          count: 0,
+          sum: 0,
+          min: s.value,
+          max: s.value,
+          windows: Array.from({ length: WINDOW_COUNT }, () => ({ count: 0, sum: 0, min: null, max: null })),
+          mask: 0,
+        }
+        byQuarter.set(key, q)
       }
-      byQuarter.set(key, q)
     }
     const minute = Math.floor((s.at - quarter) / MINUTE_MS)
     const w = q.windows[Math.floor(minute / 5)]

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { driverError } from '../../db/errors.ts'
 import { CATALOGUE, type MeasurementType, TYPE_NAMES } from '../../db/schema/measurement-catalogue.ts'
 import type { ChangeEntry } from '../../plugins/changes.ts'
 import { errors } from '../../plugins/errors.ts'
@@ -234,11 +235,14 @@ const measurementRoutes: FastifyPluginAsyncTypebox = async function measurementR
       const userId = request.user.sub
       const entries = rows.length ? sampleRanges(rows, 'created') : []
       // On PostgreSQL one round trip, often shared with other users' uploads (group); PGlite takes a transaction.
-      const result = await repo.store(userId, device_id, rows, {
-        group,
-        changes: { entries, recording: app.changes.recording },
-        closedBefore,
-      })
+      const result = await repo
+        .store(userId, device_id, rows, { group, changes: { entries, recording: app.changes.recording }, closedBefore })
+        .catch((err) => {
+          // The account was deleted while this upload ran: the rollup's foreign key to the user refused the
+          // statement, and nothing of it was stored (db/schema/measurement.ts).
+          if (driverError(err)?.code === '23503') throw errors.unauthorized()
+          throw err
+        })
       result.duplicates += all.length - rows.length
       app.metrics.samplesIngested.inc({ result: 'accepted' }, result.accepted)
       app.metrics.samplesIngested.inc({ result: 'duplicate' }, result.duplicates)

@@ -500,13 +500,23 @@ export function groupInsertStatement(uploads: GroupUpload[]): SQL {
   const quarters: QuarterRollup[] = []
   const distinct: number[] = []
   uploads.forEach((u, i) => {
-    const hours = new Set<string>()
-    const seen = new Set<string>()
+    // Per type: the times seen and the hours keyed (numbers, not strings made per sample: this loop runs for
+    // every sample of every upload). A batch is mostly one type in time order, so the last type's sets are kept.
+    const byType = new Map<string, { times: Set<number>; hours: Set<number> }>()
+    let lastType: string | undefined
+    let seen: { times: Set<number>; hours: Set<number> } | undefined
     const fresh: NewSample[] = []
     for (const s of u.samples) {
-      const sample = `${s.type} ${s.at}`
-      if (!seen.has(sample)) {
-        seen.add(sample)
+      if (s.type !== lastType || !seen) {
+        lastType = s.type
+        seen = byType.get(s.type)
+        if (!seen) {
+          seen = { times: new Set(), hours: new Set() }
+          byType.set(s.type, seen)
+        }
+      }
+      if (!seen.times.has(s.at)) {
+        seen.times.add(s.at)
         fresh.push(s)
       }
       rows.upload.push(i + 1)
@@ -514,9 +524,8 @@ export function groupInsertStatement(uploads: GroupUpload[]): SQL {
       rows.at.push(s.at)
       rows.value.push(s.value)
       const hour = floorHour(s.at)
-      const key = `${s.type} ${hour}`
-      if (hours.has(key)) continue
-      hours.add(key)
+      if (seen.hours.has(hour)) continue
+      seen.hours.add(hour)
       keys.upload.push(i + 1)
       keys.type.push(s.type)
       keys.hour.push(hour)
@@ -646,6 +655,14 @@ async function insertSamples(
     select (select count(*) from ins)::int as accepted`,
   )
   return (row?.accepted ?? 0) + directCount
+}
+
+/**
+ * Account deletion's step for the row table, which has no foreign key to users (db/schema/measurement.ts):
+ * the user's raw rows, in the deletion's transaction (blocks and the rollup cascade from the user row).
+ */
+export async function deleteUserSamples(tx: DbOrTx, userId: string): Promise<void> {
+  await tx.execute(sql`delete from measurements where user_id = ${userId}`)
 }
 
 export function createMeasurementRepository(db: Db) {
