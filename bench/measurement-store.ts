@@ -357,6 +357,14 @@ async function scenario(kind: 'postgres' | 'pglite') {
     serverEnv = { DATA_DIR: dir }
   }
   const { token, ids } = await seedBenchUsers(database, names, { password: PASSWORD, timeZone: ZONE })
+  // The `d` users serve the phases measured by a second server; their samples are deleted after each, so that
+  // the steps after ingest (reads, compaction, storage) measure the `u` users' samples only.
+  const otherIds = sql`${sql.param(Array.from({ length: size.users }, (_, u) => ids[`d${u}`]))}::uuid[]`
+  const forgetOthers = async (db: Database) => {
+    for (const table of ['measurements', 'measurement_blocks', 'measurement_quarters', 'change_log']) {
+      await db.db.execute(sql`delete from ${sql.identifier(table)} where user_id = any(${otherIds})`)
+    }
+  }
   const hrOf = (u: number) => heartRate(u + 1, T0, size.hours * 3600)
   // The live minutes after the bulk hours: 60-sample batches, the same for COPY and HTTP.
   const liveStart = T0 + size.hours * 3600_000
@@ -471,10 +479,7 @@ async function scenario(kind: 'postgres' | 'pglite') {
     )
     await direct.stop()
     const db = kind === 'postgres' ? database : await openDatabase({ dataDir: serverEnv.DATA_DIR })
-    const directIds = sql`${sql.param(Array.from({ length: size.users }, (_, u) => ids[`d${u}`]))}::uuid[]`
-    for (const table of ['measurements', 'measurement_blocks', 'measurement_quarters', 'change_log']) {
-      await db.db.execute(sql`delete from ${sql.identifier(table)} where user_id = any(${directIds})`)
-    }
+    await forgetOthers(db)
     if (kind === 'pglite') await db.close()
   }
 
@@ -489,6 +494,18 @@ async function scenario(kind: 'postgres' | 'pglite') {
   // (all users at once; live minutes, open hours: the row path in either setting).
   const cpuParts = { server: main.pid, database: kind === 'postgres' ? database : undefined }
   out.ingestLarge = await cpuOf(cpuParts, () => ingestAll(server, auths, (u) => batches(hrOf(u), BATCH), CONCURRENCY))
+  if (kind === 'postgres') {
+    // The same live minutes without the group commit (MEASUREMENT_GROUP_COMMIT=0: a statement per upload, as
+    // before it), by a second server for the other users, whose rows are deleted after: the same-run baseline.
+    const alone = await startServer({ ...serverEnv, MEASUREMENT_INGEST_BLOCKS: 'false', MEASUREMENT_GROUP_COMMIT: '0' })
+    const aloneAuths: string[] = []
+    for (let u = 0; u < size.users; u++) aloneAuths.push(await login(alone.url, token, `d${u}`))
+    out.ingestSmallOneByOne = await cpuOf({ server: alone.pid, database }, () =>
+      ingestAll(alone.url, aloneAuths, (u) => batches(liveHeartRateOf(u), 60)),
+    )
+    await alone.stop()
+    await forgetOthers(database)
+  }
   out.ingestSmall = await cpuOf(cpuParts, () => ingestAll(server, auths, (u) => batches(liveHeartRateOf(u), 60)))
   // HTTP ÷ COPY of the same shape (and the 60-sample batches against the large COPYs too, as before).
   const copy = out.copy as { perSecond: number } | undefined
@@ -501,6 +518,8 @@ async function scenario(kind: 'postgres' | 'pglite') {
       'large HTTP, straight into blocks / large COPY': blocks / copy.perSecond,
       'large HTTP / large COPY': large / copy.perSecond,
       'small HTTP / small COPY': small / copySmall.perSecond,
+      'small HTTP, a statement per upload / small COPY':
+        (out.ingestSmallOneByOne as { perSecond: number }).perSecond / copySmall.perSecond,
       'small HTTP / large COPY': small / copy.perSecond,
     }
     // The same comparison by CPU spent per sample (clients, server, database together), which a loaded machine
@@ -510,6 +529,7 @@ async function scenario(kind: 'postgres' | 'pglite') {
       'large COPY / large HTTP, straight into blocks': cpu(out.copy) / cpu(out.ingestLargeBlocks),
       'large COPY / large HTTP': cpu(out.copy) / cpu(out.ingestLarge),
       'small COPY / small HTTP': cpu(out.copySmall) / cpu(out.ingestSmall),
+      'small COPY / small HTTP, a statement per upload': cpu(out.copySmall) / cpu(out.ingestSmallOneByOne),
     }
   }
   if (process.env.BENCH_INGEST_ONLY === '1') {

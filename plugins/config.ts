@@ -73,7 +73,7 @@ export const ConfigSchema = Type.Object({
    * PostgreSQL: upload statements running at once per process; uploads arriving meanwhile wait and go as one
    * statement of several users (measurement/group-commit.ts). 0 = every upload a statement of its own.
    */
-  MEASUREMENT_GROUP_COMMIT: Type.Integer({ minimum: 0, maximum: 1000, default: 2 }),
+  MEASUREMENT_GROUP_COMMIT: Type.Integer({ minimum: 0, maximum: 1000, default: 1 }),
   /** Per-type raw retention in days, e.g. `heart_rate=30,hrv_rmssd=90` or `*=365`; past it only the 15-minute rollup stays. '' = keep raw forever. */
   MEASUREMENT_RAW_RETENTION: Type.String({
     default: '',
