@@ -488,7 +488,7 @@ const byUser = (a: GroupUpload, b: GroupUpload) => (a.userId < b.userId ? -1 : a
  * transaction's way, withoutCompacted); the others of the group are stored. One row per upload, in `uploads`
  * order (sorted by byUser): user_id, accepted, blocked.
  */
-export function groupInsertStatement(uploads: GroupUpload[]): SQL {
+function groupInsertStatement(uploads: GroupUpload[]): SQL {
   // Per sample: the upload's place (1-based), type, time and value, as array literals built here. These are
   // numbers and catalogue names ([a-z_0-9]) that need no quoting, where node-postgres would escape each of 60 x N
   // elements again and again (5 % of the server's CPU for live minutes). User ids and device ids are per upload.
