@@ -20,6 +20,8 @@ export interface GroupCommitOptions<T, R> {
   key: (item: T) => string
   /** Runs one group as one statement: one answer per item, in the items' order. */
   run: (items: T[]) => Promise<R[]>
+  /** Told when a group of several items failed (they run again alone): for the operator's log. */
+  onRefused?: (err: unknown, items: number) => void
 }
 
 export interface GroupCommit<T, R> {
@@ -78,6 +80,7 @@ export function groupCommit<T, R>(options: GroupCommitOptions<T, R>): GroupCommi
               return
             }
             // Nothing of the group was written: each item again, alone, first in the queue.
+            options.onRefused?.(err, group.length)
             queue.unshift(...group.map((w) => ({ ...w, alone: true })))
           },
         )

@@ -159,6 +159,12 @@ const measurementRoutes: FastifyPluginAsyncTypebox = async function measurementR
             app.metrics.uploadGroupSize.observe(uploads.length)
             return repo.storeGroup(pool, uploads)
           },
+          // The SQLSTATE only: the error's text and detail may quote a sample or a user id.
+          onRefused: (err, uploads) =>
+            app.log.warn(
+              { code: driverError(err)?.code, uploads },
+              'upload group refused by the database: each upload again alone',
+            ),
         })
       : undefined
   const batchLimit = app.config.MEASUREMENT_BATCH_LIMIT

@@ -118,7 +118,15 @@ t.test('the group commit itself', async (t) => {
   t.test('a failed group: each item again alone, and only the bad one fails', async (t) => {
     const g = gate<string>()
     g.failWith((items) => (items.includes('bad') ? new Error(`refused: ${items.join('+')}`) : undefined))
-    const commit = groupCommit({ inFlight: 1, maxWeight: 100, weight: () => 1, key: (s) => s, run: g.run })
+    const refused: number[] = []
+    const commit = groupCommit({
+      inFlight: 1,
+      maxWeight: 100,
+      weight: () => 1,
+      key: (s) => s,
+      run: g.run,
+      onRefused: (_, n) => refused.push(n),
+    })
     const first = commit.submit('first')
     // Settled as they come (a rejection must have its handler before it happens).
     const rest = ['a', 'bad', 'b'].map((x) => commit.submit(x).catch((err: Error) => err))
@@ -133,6 +141,7 @@ t.test('the group commit itself', async (t) => {
     t.same(g.groups.slice(2), [['a'], ['bad'], ['b']])
     t.equal(await rest[0], 'done a')
     t.match(await rest[1], { message: 'refused: bad' }, 'its own error, as alone')
+    t.same(refused, [3], "told once, for the group of three (the lone failure is its upload's own)")
     t.equal(await rest[2], 'done b')
   })
 })
