@@ -10,13 +10,15 @@
  * One app, one database, in this process (loopback only). Measurement batches of BATCH samples are
  * uploaded by CONCURRENCY clients in three modes, interleaved round by round so that the machine's load
  * hits all three alike:
- *   off       `app.changes.record` replaced by a no-op (the ingest transaction stays: the baseline)
+ *   off       `app.changes.record` and `app.changes.recording` (the WITH items the upload's own statement
+ *             carries) replaced by no-ops: the upload as it would be without a change log (the baseline)
  *   log       the change log as shipped, no subscription
  *   webhooks  the change log plus an active subscription of the uploading user, its events written to
  *             the outbox and delivered by the worker to a receiver on loopback while the uploads run
  * Then the delivery latency from commit (the upload's answer) to the receiver, p50/p99, in webhook mode.
  */
 import { cpus, loadavg, totalmem } from 'node:os'
+import { sql } from 'drizzle-orm'
 import { buildApp } from '../app.ts'
 import { openDatabase } from '../db/client.ts'
 import { loadConfig } from '../plugins/config.ts'
@@ -70,6 +72,9 @@ const poll = setInterval(onDelivery, 2)
 
 type Mode = 'off' | 'log' | 'webhooks'
 const realRecord = app.changes.record
+const realRecording = app.changes.recording
+// The upload records its change inside its own statement (a WITH item): off, that item writes nothing.
+const noRecording: typeof realRecording = () => sql`change_off as (select 1)`
 // BENCH_SAME_USER=1: every client uploads for one user (the worst case: one user's commits queue on its
 // change row); otherwise each client is its own user, as a fleet of watches is.
 const USERS = process.env.BENCH_SAME_USER === '1' ? 1 : CONCURRENCY
@@ -105,6 +110,7 @@ function body(): { payload: string; from: string } {
 
 async function round(mode: Mode): Promise<number> {
   app.changes.record = mode === 'off' ? async () => [] : realRecord
+  app.changes.recording = mode === 'off' ? noRecording : realRecording
   const bodies = Array.from({ length: BATCHES_PER_ROUND }, body)
   let next = 0
   const start = performance.now()
@@ -129,6 +135,7 @@ async function round(mode: Mode): Promise<number> {
   )
   const seconds = (performance.now() - start) / 1000
   app.changes.record = realRecord
+  app.changes.recording = realRecording
   return (BATCHES_PER_ROUND * BATCH) / seconds
 }
 
