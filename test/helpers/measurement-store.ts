@@ -91,3 +91,12 @@ export async function snapshot(u: User, T0: number) {
   )
   return out
 }
+
+/** Every column of the user's quarter-hours of the rollup, in key order. */
+export const quarters = (app: FastifyInstance, userId: string) =>
+  queryRows<Record<string, unknown>>(
+    app.db,
+    sql`select type, quarter::text, count, sum, min, max, w0_count, w0_sum, w0_min, w0_max, w1_count, w1_sum,
+               w1_min, w1_max, w2_count, w2_sum, w2_min, w2_max, minute_mask
+          from measurement_quarters where user_id = ${userId} order by type, quarter`,
+  )

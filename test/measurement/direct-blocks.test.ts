@@ -7,7 +7,7 @@ import { exportRows } from '../../routes/measurement/repository.ts'
 import { buildTestApp } from '../helpers/app.ts'
 import { freshDatabase } from '../helpers/database.ts'
 import { userWithToken } from '../helpers/fixtures.ts'
-import { byKey, counts, dataset, everySample, rounded, snapshot } from '../helpers/measurement-store.ts'
+import { byKey, counts, dataset, everySample, quarters, rounded, snapshot } from '../helpers/measurement-store.ts'
 import { type Sample, ingest, series, upload } from '../helpers/measurement.ts'
 
 // Issue 23's stretch: an upload's samples of closed hours (ended MEASUREMENT_COMPACTION_DELAY_S ago) go straight
@@ -21,15 +21,6 @@ const HOUR = 3600_000
 /** A snapshot without the ids of sleep sessions (derived from the user's id, so they differ between users). */
 const withoutIds = (x: unknown) =>
   JSON.parse(JSON.stringify(x, (k, v) => (k === 'id' || k === 'main_session_id' ? undefined : v)))
-
-/** Every column of the user's quarter-hours of the rollup, in key order. */
-const quarters = (app: Parameters<typeof ingest>[0], userId: string) =>
-  queryRows<Record<string, unknown>>(
-    app.db,
-    sql`select type, quarter::text, count, sum, min, max, w0_count, w0_sum, w0_min, w0_max, w1_count, w1_sum,
-               w1_min, w1_max, w2_count, w2_sum, w2_min, w2_max, minute_mask
-          from measurement_quarters where user_id = ${userId} order by type, quarter`,
-  )
 
 /** Uploads in batches of `size`, so that batches begin and end inside hours. */
 async function ingestInBatches(

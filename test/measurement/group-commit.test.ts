@@ -15,7 +15,7 @@ import {
 import { buildTestApp } from '../helpers/app.ts'
 import { freshDatabase } from '../helpers/database.ts'
 import { userWithToken } from '../helpers/fixtures.ts'
-import { counts, dataset, everySample, rounded, snapshot } from '../helpers/measurement-store.ts'
+import { counts, dataset, everySample, quarters, rounded, snapshot } from '../helpers/measurement-store.ts'
 import { type Sample, series, upload } from '../helpers/measurement.ts'
 
 // Uploads committed as groups (routes/measurement/group-commit.ts, issue 23b): on PostgreSQL, uploads of
@@ -159,15 +159,6 @@ async function changeLog(app: Awaited<ReturnType<typeof buildTestApp>>, userId: 
   )
   return rows
 }
-
-/** measurement_quarters of the user, in key order (every column). */
-const quarters = (app: Awaited<ReturnType<typeof buildTestApp>>, userId: string) =>
-  queryRows<Record<string, unknown>>(
-    app.db,
-    sql`select type, quarter::text, count, sum, min, max, w0_count, w0_sum, w0_min, w0_max, w1_count, w1_sum,
-               w1_min, w1_max, w2_count, w2_sum, w2_min, w2_max, minute_mask
-          from measurement_quarters where user_id = ${userId} order by type, quarter`,
-  )
 
 /**
  * The rollup recomputed by the database from the user's raw rows, in the columns and order of `quarters`: the
