@@ -1,5 +1,6 @@
 import { Ajv, type ErrorObject } from 'ajv'
 import addFormats from 'ajv-formats'
+import { canonicalInstantMs, isDateTime } from './date-time-format.ts'
 
 /*
  * The one place every route's input goes through: the Ajv instances behind Fastify's validator compiler.
@@ -57,8 +58,12 @@ function windowProblem(window: TimeWindow, value: string, day: boolean, bounds?:
     const max = window.max ?? new Date(Date.now() + (window.aheadS ?? 0) * 1000).toISOString().slice(0, 10)
     return value < window.min || value > max ? `must be ${windowText(window, true)}` : null
   }
-  if (!RFC3339.test(value)) return null // the `date-time` format reports it
-  const ms = Date.parse(value)
+  // The usual form computed from its fields (date-time-format.ts); anything else checked and parsed as before.
+  let ms = canonicalInstantMs(value)
+  if (Number.isNaN(ms)) {
+    if (!RFC3339.test(value)) return null // the `date-time` format reports it
+    ms = Date.parse(value)
+  }
   if (Number.isNaN(ms)) {
     // Other impossible fields (hour 25, February 30) are the format's error.
     return /:60(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/.test(value)
@@ -181,6 +186,8 @@ export function rangeProblem(range: RangesByKind['ranges'][string], value: numbe
 export function makeAjv(coerceTypes: false | 'array') {
   const ajv = new Ajv({ removeAdditional: false, allErrors: true, coerceTypes, useDefaults: true, strict: false })
   addFormats.default(ajv)
+  // The same answers as ajv-formats' date-time, several times faster (a 10,000-sample upload has 10,000).
+  ajv.addFormat('date-time', isDateTime)
   ajv.addKeyword({
     keyword: 'x-window',
     type: 'string',

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { driverError } from '../../db/errors.ts'
 import { CATALOGUE, type MeasurementType, TYPE_NAMES } from '../../db/schema/measurement-catalogue.ts'
 import type { ChangeEntry } from '../../plugins/changes.ts'
+import { instantMs } from '../../plugins/date-time-format.ts'
 import { errors } from '../../plugins/errors.ts'
 import { acceptCompressedJson } from '../../plugins/request-body.ts'
 import { SECURITY } from '../../plugins/swagger.ts'
@@ -210,7 +211,7 @@ const measurementRoutes: FastifyPluginAsyncTypebox = async function measurementR
       // Types, timestamps (window included) and value ranges were all checked by the schema, every
       // bad sample reported in one answer (SampleInSchema's x-window and x-ranges).
       const now = Date.now()
-      const all: NewSample[] = samples.map((s) => ({ type: s.type, at: Date.parse(s.timestamp), value: s.value }))
+      const all: NewSample[] = samples.map((s) => ({ type: s.type, at: instantMs(s.timestamp), value: s.value }))
       // Past its type's raw retention a sample is ignored (retention.ts): it could be one already counted.
       const rows = retained
         ? all.filter((r) => {
