@@ -371,3 +371,83 @@ t.test('a group that the database refuses: nothing of it stays, each upload agai
     'each stored once, by its own statement; the refused one left nothing',
   )
 })
+
+t.test(
+  'new samples go in by a plain insert; a re-send makes the group go again with ON CONFLICT',
+  { skip },
+  async (t) => {
+    const app = await buildTestApp(t, { env: { MEASUREMENT_INGEST_BLOCKS: 'false' } })
+    const repo = createMeasurementRepository(app.db)
+    const real = app.database.pool as pg.Pool
+    // The group statements storeGroup sends, as they reach the connection: does the row insert skip conflicts?
+    const sent: string[] = []
+    const pool = {
+      connect: async () => {
+        const client = await real.connect()
+        return new Proxy(client, {
+          get(target, key) {
+            if (key !== 'query') return Reflect.get(target, key)
+            return (q: { queries?: Array<{ sql: string }> }, ...rest: unknown[]) => {
+              const last = q.queries?.at(-1)?.sql
+              if (last)
+                sent.push(/insert into measurements[\s\S]*?on conflict do nothing/.test(last) ? 'skip' : 'plain')
+              return (target.query as (...a: unknown[]) => unknown)(q, ...rest)
+            }
+          },
+        })
+      },
+    } as unknown as pg.Pool
+    const [a, b, c] = await Promise.all([userWithToken(app), userWithToken(app), userWithToken(app)])
+    await ensurePartitions(app.db, 'measurements', [T0])
+    const samples = (from: number, n: number, v: number) =>
+      Array.from({ length: n }, (_, i) => ({
+        type: 'heart_rate' as const,
+        at: T0 + (from + i) * 1000,
+        value: v + (i % 7),
+      }))
+    const of = (userId: string, s: ReturnType<typeof samples>): GroupUpload => ({
+      userId,
+      device: NO_DEVICE,
+      samples: s,
+    })
+
+    // A repeated timestamp inside one batch is the batch's own duplicate, never a conflict of the plain insert.
+    const first = [...samples(0, 60, 60), ...samples(10, 5, 99)]
+    t.same(await repo.storeGroup(pool, [of(a.user.id, first)]), [{ accepted: 60, blocked: false }])
+    t.same(sent, ['plain'], 'new samples: one statement, a plain insert')
+
+    sent.length = 0
+    const group = [of(b.user.id, samples(0, 60, 70)), of(a.user.id, samples(30, 60, 80))]
+    t.same(
+      await repo.storeGroup(pool, group),
+      [
+        { accepted: 60, blocked: false },
+        { accepted: 30, blocked: false },
+      ],
+      "a's first 30 were stored before: duplicates; b's all new, in the same group",
+    )
+    t.same(sent, ['plain', 'skip'], 'the plain insert was refused whole, then the group went again skipping conflicts')
+
+    sent.length = 0
+    t.same(await repo.storeGroup(pool, [of(c.user.id, samples(0, 60, 50)), of(a.user.id, samples(90, 60, 50))]), [
+      { accepted: 60, blocked: false },
+      { accepted: 60, blocked: false },
+    ])
+    t.same(sent, ['skip'], 'a re-sent a minute ago: its group skips conflicts at once, no statement refused first')
+
+    const stored = await queryRows<{ user_id: string; n: number; first: number }>(
+      app.db,
+      sql`select user_id::text, count(*)::int as n, (array_agg(value order by measured_at))[11]::float8 as first
+          from measurements group by user_id`,
+    )
+    const byUser = Object.fromEntries(stored.map((r) => [r.user_id, [r.n, r.first]]))
+    t.same(
+      byUser,
+      { [a.user.id]: [150, 63], [b.user.id]: [60, 73], [c.user.id]: [60, 53] },
+      'each sample stored once; of a timestamp repeated in a batch, the first one',
+    )
+    for (const u of [a, b, c]) {
+      t.same(await quarters(app, u.user.id), await recomputed(app, u.user.id), 'the rollup is the raw rows')
+    }
+  },
+)
