@@ -8,8 +8,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
  * One run, PostgreSQL (a scratch database `nowatch_bench_*` created and dropped) and then PGlite beside it:
  *  1. baseline: raw COPY of the 1 Hz heart rate of USERS users over HOURS hours into a plain row table of the
  *     old layout (the same columns and primary key, no rollup), 10,000-row COPYs on CONCURRENCY connections;
- *     Then the same shape as the live HTTP batches of step 2: USERS clients at once, each COPYing its own user's
- *     60-row batches (one COPY, hence one transaction, each) into the same table, SMALL_BATCHES each. The goal
+ *     and the same shape as the live HTTP batches of step 2: USERS clients at once, each COPYing its own user's
+ *     60-row batches (one COPY, hence one transaction, each) into the same table, SMALL_BATCHES each, in
+ *     SMALL_ROUNDS rounds (default 3) that alternate with the HTTP rounds of step 2, each HTTP round read
+ *     against the COPY round just before it and the round of the median ratio reported as the shape's. The goal
  *     (HTTP ≥ 50 % of COPY) is read per shape (issue 23b): 10,000-sample HTTP batches against the 10,000-row
  *     COPYs, 60-sample HTTP batches against the 60-row COPYs (`ingestRatios`; the 60-sample batches against
  *     the large COPYs, the reading before, is printed too). A 60-sample batch cannot be as cheap per sample as
@@ -18,7 +20,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
  *     defaults for other users: these hours are closed, so they go straight into blocks (direct-blocks.ts; those
  *     users' samples are deleted after); then by a server with MEASUREMENT_INGEST_BLOCKS=false (the row path, as
  *     before, which the later steps measure), and USERS users sending 60-sample batches (a minute each, as a watch
- *     syncing live: open hours, the row path in either setting) for SMALL_BATCHES each;
+ *     syncing live: open hours, the row path in either setting) for SMALL_BATCHES each, in SMALL_ROUNDS rounds
+ *     after the one with MEASUREMENT_GROUP_COMMIT=0 (`ingestSmallOneByOne`, against the median round's COPY);
  *     each COPY and HTTP phase also reports the CPU it cost per million samples (this process, the server, the
  *     database's backends: `cpuSecondsPerMillion`) and `cpuRatios` compares those, a figure a loaded machine moves less;
  *     BENCH_INGEST_ONLY=1 stops after this step (short before/after runs of the ingest path);
@@ -64,6 +67,8 @@ const SIZES = {
   },
 }
 const CONCURRENCY = env('BENCH_CONCURRENCY', 4)
+/** Rounds of 60-row COPYs and 60-sample HTTP batches, alternating (PostgreSQL). */
+const SMALL_ROUNDS = env('BENCH_SMALL_ROUNDS', 3)
 const QUERY_RUNS = env('BENCH_QUERY_RUNS', 30)
 const TIMEOUT_S = env('BENCH_TIMEOUT_S', 3000)
 const BATCH = 10_000
@@ -265,6 +270,13 @@ async function cpuOf<T extends { samples?: number; rows?: number }>(
   }
 }
 
+/** A phase's rate and its CPU (cpuOf). */
+interface CpuMeasured {
+  seconds: number
+  perSecond: number
+  cpuSecondsPerMillion: Record<string, number>
+}
+
 /** Every user's bodies sent at once, each user's in order: answers samples/s. */
 async function ingestAll(url: string, auths: string[], bodies: (u: number) => Iterable<string>, concurrency?: number) {
   const started = performance.now()
@@ -368,7 +380,9 @@ async function scenario(kind: 'postgres' | 'pglite') {
   const hrOf = (u: number) => heartRate(u + 1, T0, size.hours * 3600)
   // The live minutes after the bulk hours: 60-sample batches, the same for COPY and HTTP.
   const liveStart = T0 + size.hours * 3600_000
-  const liveHeartRateOf = (u: number) => heartRate(1000 + u, liveStart, size.smallBatches * 60)
+  // Round r (SMALL_ROUNDS) sends the minutes after round r - 1's.
+  const liveHeartRateOf = (u: number, round: number) =>
+    heartRate(1000 + u + 100 * round, liveStart + round * size.smallBatches * 60_000, size.smallBatches * 60)
   // Each figure is printed as it is measured, so a failure later keeps what was measured.
   const out = new Proxy<Record<string, unknown>>(
     { sizes: size },
@@ -383,6 +397,8 @@ async function scenario(kind: 'postgres' | 'pglite') {
   )
 
   // 1. COPY baseline into a plain table of the old row layout (PostgreSQL only: PGlite has no COPY FROM STDIN here).
+  // The 60-row COPYs run later, in rounds that alternate with the 60-sample HTTP batches (step 2).
+  let copySmallRound: ((round: number) => Promise<CpuMeasured>) | undefined
   if (kind === 'postgres' && copyUrl) {
     await database.db.execute(sql`
       create table bench_plain (user_id uuid not null, type text not null, measured_at timestamptz(3) not null,
@@ -425,43 +441,44 @@ async function scenario(kind: 'postgres' | 'pglite') {
       bytesPerSample: plain.bytes / plain.n,
       cpuSecondsPerMillion: copyCpu.cpuSecondsPerMillion,
     }
-    // The same shape as HTTP's live batches (issue 23b): USERS clients at once, each COPYing its own user's
-    // 60-row batches, one transaction each, into the table the large COPYs filled.
-    // Connections are opened before the clock starts, as the HTTP clients' are kept alive.
-    const smallPool = new pg.Pool({ connectionString: copyUrl, max: size.users })
-    const clients = await Promise.all(Array.from({ length: size.users }, () => smallPool.connect()))
-    const smallStarted = performance.now()
-    let smallRows = 0
-    const smallCpu = await cpuOf({ database }, async () => {
-      await Promise.all(
-        clients.map(async (client, u) => {
-          const userId = randomUuid()
-          try {
-            for (const body of copyBatches(userId, liveHeartRateOf(u), 60)) {
-              await pipeline(
-                async function* () {
-                  yield body
-                },
-                client.query(copyFrom('copy bench_plain (user_id, type, measured_at, device_id, value) from stdin')),
-              )
-              smallRows += 60
+    copySmallRound = async (round: number) => {
+      // The same shape as HTTP's live batches (issue 23b): USERS clients at once, each COPYing its own user's
+      // 60-row batches, one transaction each, into the table the large COPYs filled.
+      // Connections are opened before the clock starts, as the HTTP clients' are kept alive.
+      const smallPool = new pg.Pool({ connectionString: copyUrl, max: size.users })
+      const clients = await Promise.all(Array.from({ length: size.users }, () => smallPool.connect()))
+      const smallStarted = performance.now()
+      let smallRows = 0
+      const smallCpu = await cpuOf({ database }, async () => {
+        await Promise.all(
+          clients.map(async (client, u) => {
+            const userId = randomUuid()
+            try {
+              for (const body of copyBatches(userId, liveHeartRateOf(u, round), 60)) {
+                await pipeline(
+                  async function* () {
+                    yield body
+                  },
+                  client.query(copyFrom('copy bench_plain (user_id, type, measured_at, device_id, value) from stdin')),
+                )
+                smallRows += 60
+              }
+            } finally {
+              client.release()
             }
-          } finally {
-            client.release()
-          }
-        }),
-      )
-      return { rows: smallRows }
-    })
-    const smallSeconds = (performance.now() - smallStarted) / 1000
-    await smallPool.end()
-    out.copySmall = {
-      rows: smallRows,
-      seconds: smallSeconds,
-      perSecond: smallRows / smallSeconds,
-      cpuSecondsPerMillion: smallCpu.cpuSecondsPerMillion,
+          }),
+        )
+        return { rows: smallRows }
+      })
+      const smallSeconds = (performance.now() - smallStarted) / 1000
+      await smallPool.end()
+      return {
+        rows: smallRows,
+        seconds: smallSeconds,
+        perSecond: smallRows / smallSeconds,
+        cpuSecondsPerMillion: smallCpu.cpuSecondsPerMillion,
+      }
     }
-    await database.db.execute(sql`drop table bench_plain`)
   }
   if (kind === 'pglite') await database.close()
 
@@ -501,35 +518,53 @@ async function scenario(kind: 'postgres' | 'pglite') {
     const aloneAuths: string[] = []
     for (let u = 0; u < size.users; u++) aloneAuths.push(await login(alone.url, token, `d${u}`))
     out.ingestSmallOneByOne = await cpuOf({ server: alone.pid, database }, () =>
-      ingestAll(alone.url, aloneAuths, (u) => batches(liveHeartRateOf(u), 60)),
+      ingestAll(alone.url, aloneAuths, (u) => batches(liveHeartRateOf(u, 0), 60)),
     )
     await alone.stop()
     await forgetOthers(database)
   }
-  out.ingestSmall = await cpuOf(cpuParts, () => ingestAll(server, auths, (u) => batches(liveHeartRateOf(u), 60)))
+  // The 60-sample batches in SMALL_ROUNDS rounds, each after a round of the same-shape COPY (PostgreSQL): this
+  // machine's speed drifts by a quarter between runs minutes apart (the same client work took 4.0 to 6.3 s per
+  // million samples), so each HTTP round is read against the COPY round just before it, and the median taken.
+  const rounds: Array<{ copy?: CpuMeasured; http: CpuMeasured }> = []
+  for (let round = 0; round < (kind === 'postgres' ? SMALL_ROUNDS : 1); round++) {
+    const copyRound = copySmallRound ? await copySmallRound(round) : undefined
+    if (copyRound) out[`copySmall${round + 1}`] = copyRound
+    const http = await cpuOf(cpuParts, () => ingestAll(server, auths, (u) => batches(liveHeartRateOf(u, round), 60)))
+    out[`ingestSmall${round + 1}`] = http
+    rounds.push({ copy: copyRound, http })
+  }
+  if (kind === 'postgres') await database.db.execute(sql`drop table if exists bench_plain`)
+  const cpu = (x: unknown) => (x as { cpuSecondsPerMillion: { total: number } }).cpuSecondsPerMillion.total
+  // The round of the median ratio (the lower one of an even count) stands for the 60-sample shape below.
+  const ratioOf = (r: (typeof rounds)[number]) => (r.copy ? r.http.perSecond / r.copy.perSecond : 0)
+  const middle = [...rounds].sort((a, b) => ratioOf(a) - ratioOf(b))[(rounds.length - 1) >> 1]
+  out.ingestSmall = middle.http
+  if (middle.copy) out.copySmall = middle.copy
   // HTTP ÷ COPY of the same shape (and the 60-sample batches against the large COPYs too, as before).
   const copy = out.copy as { perSecond: number } | undefined
-  const copySmall = out.copySmall as { perSecond: number } | undefined
+  const copySmall = middle.copy
   if (copy && copySmall) {
     const large = (out.ingestLarge as { perSecond: number }).perSecond
-    const small = (out.ingestSmall as { perSecond: number }).perSecond
+    const small = middle.http.perSecond
     const blocks = (out.ingestLargeBlocks as { perSecond: number }).perSecond
     out.ingestRatios = {
       'large HTTP, straight into blocks / large COPY': blocks / copy.perSecond,
       'large HTTP / large COPY': large / copy.perSecond,
       'small HTTP / small COPY': small / copySmall.perSecond,
+      'small HTTP / small COPY, each round': rounds.map(ratioOf),
       'small HTTP, a statement per upload / small COPY':
         (out.ingestSmallOneByOne as { perSecond: number }).perSecond / copySmall.perSecond,
       'small HTTP / large COPY': small / copy.perSecond,
     }
     // The same comparison by CPU spent per sample (clients, server, database together), which a loaded machine
     // moves less than wall-clock rates: COPY's CPU per sample ÷ HTTP's (1 = as cheap as COPY).
-    const cpu = (x: unknown) => (x as { cpuSecondsPerMillion: { total: number } }).cpuSecondsPerMillion.total
     out.cpuRatios = {
       'large COPY / large HTTP, straight into blocks': cpu(out.copy) / cpu(out.ingestLargeBlocks),
       'large COPY / large HTTP': cpu(out.copy) / cpu(out.ingestLarge),
-      'small COPY / small HTTP': cpu(out.copySmall) / cpu(out.ingestSmall),
-      'small COPY / small HTTP, a statement per upload': cpu(out.copySmall) / cpu(out.ingestSmallOneByOne),
+      'small COPY / small HTTP': cpu(copySmall) / cpu(middle.http),
+      'small COPY / small HTTP, each round': rounds.map((r) => (r.copy ? cpu(r.copy) / cpu(r.http) : 0)),
+      'small COPY / small HTTP, a statement per upload': cpu(copySmall) / cpu(out.ingestSmallOneByOne),
     }
   }
   if (process.env.BENCH_INGEST_ONLY === '1') {
