@@ -14,20 +14,9 @@ const pad = (n: number, width: number) => String(n).padStart(width, '0')
 const digits = (min: number, max: number, width: number) => fc.integer({ min, max }).map((n) => pad(n, width))
 // Every character JavaScript's \s matches, the letters that split or end a date-time, and near misses.
 const SEPARATORS = [
-  'T',
-  't',
-  ' ',
-  '\t',
-  '\n',
-  '\v',
-  '\f',
-  '\r',
-  '\u00a0',
-  '\u1680',
-  '\u2000',
-  '\u200a',
-  '\u2028',
-].concat(['\u2029', '\u202f', '\u205f', '\u3000', '\ufeff', 'x', '_', '\u0000', '\u00e9', '\u200b', '\u180e'])
+  ...['T', 't', ' ', '\t', '\n', '\v', '\f', '\r', '\u00a0', '\u1680', '\u2000', '\u200a', '\u2028', '\u2029'],
+  ...['\u202f', '\u205f', '\u3000', '\ufeff', 'x', '_', '\u0000', '\u00e9', '\u200b', '\u180e'],
+]
 const fraction = fc.oneof(
   fc.constant(''),
   fc.constant('.'),
