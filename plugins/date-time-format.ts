@@ -84,14 +84,14 @@ function isTime(s: string, p: number): boolean {
     if (tzM < 0) return false
   } else return false
   if (tzH > 23 || tzM > 59) return false
-  // ss.fff as a double, as ajv-formats reads it: a long fraction may round up to 60.
+  // ss.fff as a double, as ajv-formats reads it: a long fraction may round up to 60 (or 61). A short one
+  // cannot, so its whole seconds decide both comparisons below.
   const sec = fractionDigits <= EXACT_FRACTION_DIGITS ? whole : Number(s.slice(secStart, secEnd))
   if (hr <= 23 && min <= 59 && sec < 60) return true
   // The leap second: 23:59:60 UTC only.
-  const exact = Number(s.slice(secStart, secEnd))
   const utcMin = min - tzM * sign
   const utcHr = hr - tzH * sign - (utcMin < 0 ? 1 : 0)
-  return (utcHr === 23 || utcHr === -1) && (utcMin === 59 || utcMin === -1) && exact < 61
+  return (utcHr === 23 || utcHr === -1) && (utcMin === 59 || utcMin === -1) && sec < 61
 }
 
 /** True where ajv-formats' full `date-time` is true. */

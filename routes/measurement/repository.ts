@@ -764,17 +764,13 @@ export function createMeasurementRepository(db: Db) {
       const now = Date.now()
       // New samples, the usual case, go in by a plain insert; a sample stored before refuses it whole (23505),
       // and the group goes again skipping what is stored.
-      let rows: Awaited<ReturnType<typeof pipelined>>
-      if (sorted.some((u) => resending(u.userId, now))) {
-        rows = await pipelined(pool, [lock, groupInsertStatement(sorted, 'skip')])
-      } else {
-        try {
-          rows = await pipelined(pool, [lock, groupInsertStatement(sorted, 'fail')])
-        } catch (err) {
-          if (driverError(err)?.code !== '23505') throw err
-          rows = await pipelined(pool, [lock, groupInsertStatement(sorted, 'skip')])
-        }
-      }
+      const run = (conflicts: 'skip' | 'fail') => pipelined(pool, [lock, groupInsertStatement(sorted, conflicts)])
+      const rows = sorted.some((u) => resending(u.userId, now))
+        ? await run('skip')
+        : await run('fail').catch((err) => {
+            if (driverError(err)?.code !== '23505') throw err
+            return run('skip')
+          })
       const stored = groupAnswers(rows)
       sorted.forEach((u, i) => {
         if (stored[i].repeated && !stored[i].blocked) resent(u.userId, now)
