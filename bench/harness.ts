@@ -129,10 +129,16 @@ export function benchHarness(timeoutS: number) {
           `server ${server.url} exited during the benchmark (${signal ?? code}, step: ${step}); its last output:\n${server.output().slice(-4000)}`,
         )
       })
-      cleanups.push(async () => {
+      // A stop asked for, by the benchmark or at the end, is not a death.
+      const stop = server.stop.bind(server)
+      server.stop = async (signal) => {
         stopping = true
-        await server.stop()
+        const code = await stop(signal)
         servers.delete(server)
+        return code
+      }
+      cleanups.push(async () => {
+        await server.stop()
       })
       return server
     },
