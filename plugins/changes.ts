@@ -52,11 +52,10 @@ export interface RecordedChange {
  */
 export type ChangeStatement = (rows: SQL) => SQL
 
-/** One user's entries for `recording`, recorded where `when` holds. */
+/** One user's entries for `recording`. */
 export interface UserChanges {
   userId: string
   entries: ChangeEntry[]
-  when?: SQL
 }
 
 export interface Changes {
@@ -70,11 +69,12 @@ export interface Changes {
    * The same recording as WITH items (`change_cursor`, `change_logged`, ...) for a write path to put into its
    * own last statement (the measurement upload), so the change costs no round trip of its own: of one user, or
    * of several users' changes written by one statement (uploads committed as a group, measurement/group-commit.ts).
-   * Nothing is recorded for a user whose `when` (an SQL boolean over the statement's other items) is false.
+   * Nothing is recorded for a user where `when` is false: an SQL boolean over the statement's other items and
+   * `u.user_id`, the user's id (true when not given).
    * The same rule as `record`: that statement is the transaction's last write. Users' cursor rows are locked in
    * user id order, so statements recording the same users at once cannot deadlock on them.
    */
-  recording(users: UserChanges[]): SQL
+  recording(users: UserChanges[], when?: SQL): SQL
   /** Adds a statement run with every recording (see ChangeStatement); once, at start. */
   alsoWrite(statement: ChangeStatement): void
   /** Deletes entries older than the retention and moves each user's `pruned_seq`; answers how many went. */
@@ -118,29 +118,24 @@ export default fp(
         statements.push(statement)
       },
 
-      recording(users) {
+      recording(users, when) {
         const sorted = users.filter((u) => u.entries.length > 0).sort((a, b) => (a.userId < b.userId ? -1 : 1))
         // A write that changed nothing records nothing: its caller has no statement to put this into.
         if (sorted.length === 0) throw new Error('changes.recording: no entries to record')
-        const counts = sorted.map(
-          (u) => sql`(${u.userId}::uuid, ${u.entries.length}::bigint, ${u.when ?? sql`true`}::boolean)`,
+        // Every value goes in as an array parameter, one per column, so that the text is the same for any
+        // number of users and entries: the statement that holds it can keep its plan (db/pipelined.ts).
+        const entries = sorted.flatMap((u) =>
+          u.entries.map((e, i) => ({ userId: u.userId, n: u.entries.length, ord: i + 1, e })),
         )
-        const values = sorted.flatMap((u) =>
-          u.entries.map(
-            (
-              e,
-              i,
-            ) => sql`(${u.userId}::uuid, ${u.entries.length}::bigint, ${i + 1}::int, ${e.type}::text, ${e.action}::text,
-            ${e.id ?? null}::text, ${e.range?.type ?? null}::text,
-            ${e.range ? e.range.from.toISOString() : null}::timestamptz,
-            ${e.range ? e.range.to.toISOString() : null}::timestamptz, ${e.range?.count ?? null}::int)`,
-          ),
-        )
+        const col = <T>(f: (v: (typeof entries)[number]) => T, type: string) =>
+          sql`${sql.param(entries.map(f))}::${sql.raw(type)}[]`
         return sql`
           change_cursor as (
             insert into change_cursors as c (user_id, last_seq)
-            select u.user_id, u.n from (values ${sql.join(counts, sql`, `)}) as u(user_id, n, ok)
-             where u.ok
+            select u.user_id, u.n
+              from unnest(${sql.param(sorted.map((u) => u.userId))}::uuid[],
+                          ${sql.param(sorted.map((u) => u.entries.length))}::int8[]) as u(user_id, n)
+             where ${when ?? sql`true`}
              order by u.user_id
             on conflict (user_id) do update set last_seq = c.last_seq + excluded.last_seq
             returning user_id, last_seq
@@ -149,7 +144,13 @@ export default fp(
             insert into change_log (user_id, seq, type, action, object_id, range_type, range_from, range_to, range_count)
             select c.user_id, c.last_seq - v.n + v.ord, v.type, v.action, v.object_id, v.range_type, v.range_from, v.range_to, v.range_count
               from change_cursor c
-              join (values ${sql.join(values, sql`, `)}) as v(user_id, n, ord, type, action, object_id, range_type, range_from, range_to, range_count)
+              join unnest(${col((v) => v.userId, 'uuid')}, ${col((v) => v.n, 'int8')}, ${col((v) => v.ord, 'int4')},
+                          ${col((v) => v.e.type, 'text')}, ${col((v) => v.e.action, 'text')}, ${col((v) => v.e.id ?? null, 'text')},
+                          ${col((v) => v.e.range?.type ?? null, 'text')},
+                          ${col((v) => (v.e.range ? v.e.range.from.toISOString() : null), 'timestamptz')},
+                          ${col((v) => (v.e.range ? v.e.range.to.toISOString() : null), 'timestamptz')},
+                          ${col((v) => v.e.range?.count ?? null, 'int4')})
+                   as v(user_id, n, ord, type, action, object_id, range_type, range_from, range_to, range_count)
                 on v.user_id = c.user_id
              order by c.user_id, v.ord
             returning user_id, seq, type, action, object_id, range_type, range_from, range_to, range_count, at

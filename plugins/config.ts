@@ -34,6 +34,13 @@ export const ConfigSchema = Type.Object({
   REPLICA_CHECK_INTERVAL_MS: Type.Integer({ minimum: 100, maximum: 60000, default: 1000 }),
   DATA_DIR: Type.String({ minLength: 1, default: './data' }),
   PG_POOL_MAX: Type.Integer({ minimum: 1, maximum: 500, default: 20 }),
+  /**
+   * The upload group statement as a named prepared statement (db/pipelined.ts), planned once per connection.
+   * false behind a transaction pooler that does not track them (PgBouncer before 1.21 or without
+   * max_prepared_statements): it works there too, but a statement missing on the server connection handed over
+   * costs a refused attempt first.
+   */
+  DATABASE_PREPARED_STATEMENTS: Type.Boolean({ default: true }),
   JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
   APP_URL: Type.String({ pattern: '^[a-zA-Z][a-zA-Z0-9+.-]*://', default: 'nowatch://app' }),
   PUBLIC_URL: Type.String({ pattern: '^https?://', default: 'http://localhost:3000' }),

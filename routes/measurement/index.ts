@@ -158,7 +158,7 @@ const measurementRoutes: FastifyPluginAsyncTypebox = async function measurementR
           key: (u) => u.userId,
           run: (uploads) => {
             app.metrics.uploadGroupSize.observe(uploads.length)
-            return repo.storeGroup(pool, uploads)
+            return repo.storeGroup(pool, uploads, { prepare: app.config.DATABASE_PREPARED_STATEMENTS })
           },
           // The SQLSTATE only: the error's text and detail may quote a sample or a user id.
           onRefused: (err, uploads) =>

@@ -459,7 +459,7 @@ const AVERAGED = ['hrv_rmssd', 'skin_temperature', 'spo2', 'respiratory_rate', '
 /** An upload's change log entries, and the change plugin's recording (plugins/changes.ts) to write them. */
 export interface UploadChanges {
   entries: ChangeEntry[]
-  recording: (users: UserChanges[]) => SQL
+  recording: (users: UserChanges[], when?: SQL) => SQL
 }
 
 /** One upload of a group statement (group-commit.ts). */
@@ -549,11 +549,8 @@ function groupInsertStatement(uploads: GroupUpload[], conflicts: 'skip' | 'fail'
   const recording = recorded[0]?.changes?.recording
   const changes = recording
     ? sql`, ${recording(
-        recorded.map((u) => ({
-          userId: u.userId,
-          entries: u.changes?.entries ?? [],
-          when: sql`${u.userId}::uuid in (select user_id from stored)`,
-        })),
+        recorded.map((u) => ({ userId: u.userId, entries: u.changes?.entries ?? [] })),
+        sql`u.user_id in (select user_id from stored)`,
       )}`
     : sql``
   return sql`
@@ -636,7 +633,7 @@ async function insertSamples(
   const direct = options.direct?.blocks.length ? options.direct : undefined
   const stored = direct ? sql`true` : sql`exists (select 1 from ins)`
   const recording = changes?.entries.length
-    ? sql`, ${changes.recording([{ userId, entries: changes.entries, when: stored }])}`
+    ? sql`, ${changes.recording([{ userId, entries: changes.entries }], stored)}`
     : sql``
   const [row] = await queryRows<{ accepted: number }>(
     tx,
@@ -757,14 +754,21 @@ export function createMeasurementRepository(db: Db) {
      * Uploads of different users as one statement in one round trip and one transaction on a connection of
      * `pool` (db/pipelined.ts: each statement its own snapshot, so the statement looks at the blocks only once
      * it holds the locks): the run of a group commit (group-commit.ts). One answer per upload, in their order.
+     * `prepare`: as named prepared statements (DATABASE_PREPARED_STATEMENTS): the statement's text is the same
+     * for any group (its values are array parameters), so each connection plans it once.
      */
-    async storeGroup(pool: pg.Pool, uploads: GroupUpload[]): Promise<GroupStored[]> {
+    async storeGroup(
+      pool: pg.Pool,
+      uploads: GroupUpload[],
+      options: { prepare?: boolean } = {},
+    ): Promise<GroupStored[]> {
       const sorted = [...uploads].sort(byUser)
       const lock = lockUsersStatement(sorted.map((u) => u.userId))
       const now = Date.now()
       // New samples, the usual case, go in by a plain insert; a sample stored before refuses it whole (23505),
       // and the group goes again skipping what is stored.
-      const run = (conflicts: 'skip' | 'fail') => pipelined(pool, [lock, groupInsertStatement(sorted, conflicts)])
+      const run = (conflicts: 'skip' | 'fail') =>
+        pipelined(pool, [lock, groupInsertStatement(sorted, conflicts)], options)
       const rows = sorted.some((u) => resending(u.userId, now))
         ? await run('skip')
         : await run('fail').catch((err) => {

@@ -451,3 +451,107 @@ t.test(
     }
   },
 )
+
+t.test('the group statement is one text for any group: prepared once per connection', { skip }, async (t) => {
+  const app = await buildTestApp(t, { env: { MEASUREMENT_INGEST_BLOCKS: 'false' } })
+  const repo = createMeasurementRepository(app.db)
+  const url = (app.database.pool as unknown as { options: { connectionString: string } }).options.connectionString
+  const pool = new (await import('pg')).default.Pool({ connectionString: url, max: 1 })
+  t.teardown(() => pool.end())
+  const store = (uploads: GroupUpload[]) => repo.storeGroup(pool, uploads, { prepare: true })
+  const users = await Promise.all([userWithToken(app), userWithToken(app), userWithToken(app)])
+  await ensurePartitions(app.db, 'measurements', [T0])
+  const samples = (from: number, n: number, types: Array<'heart_rate' | 'steps'> = ['heart_rate']) =>
+    types.flatMap((type) =>
+      Array.from({ length: n }, (_, i) => ({ type, at: T0 + (from + i) * 1000, value: 50 + (i % 9) })),
+    )
+  // With change log entries as the route writes them: one per type of the batch.
+  const entries = (s: ReturnType<typeof samples>) =>
+    [...new Set(s.map((x) => x.type))].map((type) => {
+      const times = s.filter((x) => x.type === type).map((x) => x.at)
+      return {
+        type: 'measurements' as const,
+        action: 'created' as const,
+        range: { type, from: new Date(Math.min(...times)), to: new Date(Math.max(...times)), count: times.length },
+      }
+    })
+  const of = (u: (typeof users)[number], s: ReturnType<typeof samples>, logged = true): GroupUpload => ({
+    userId: u.user.id,
+    device: NO_DEVICE,
+    samples: s,
+    changes: logged ? { entries: entries(s), recording: app.changes.recording } : undefined,
+  })
+
+  t.same(await store([of(users[0], samples(0, 60))]), [{ accepted: 60, blocked: false }])
+  t.same(await store([of(users[1], samples(0, 5, ['heart_rate', 'steps'])), of(users[2], samples(0, 300))]), [
+    { accepted: 10, blocked: false },
+    { accepted: 300, blocked: false },
+  ])
+  t.same(await store([of(users[0], samples(60, 7), false)]), [{ accepted: 7, blocked: false }])
+  const names = async () =>
+    (
+      await pool.query<{ n: number }>(
+        `select count(*)::int as n from pg_prepared_statements where name like 'nowatch\\_%'`,
+      )
+    ).rows[0].n
+  t.equal(await names(), 3, 'the lock, and the group statement with and without change log entries')
+
+  // Every upload's change log entries, in order, as if each had gone alone.
+  const log = await queryRows<{ user_id: string; seq: number; range_type: string; range_count: number }>(
+    app.db,
+    sql`select user_id::text, seq::int, range_type, range_count from change_log order by user_id, seq`,
+  )
+  t.same(
+    log.filter((r) => r.user_id === users[1].user.id).map((r) => [r.seq, r.range_type, r.range_count]),
+    [
+      [1, 'heart_rate', 5],
+      [2, 'steps', 5],
+    ],
+  )
+  t.same(
+    log.filter((r) => r.user_id === users[0].user.id).map((r) => [r.seq, r.range_count]),
+    [[1, 60]],
+    'the upload without entries recorded none',
+  )
+
+  // A re-send: the plain insert is refused, the group goes again skipping conflicts (a fourth text).
+  t.same(await store([of(users[2], samples(250, 100))]), [{ accepted: 50, blocked: false }])
+  t.equal(await names(), 4)
+  t.same(
+    (
+      await queryRows<{ n: number }>(
+        app.db,
+        sql`select count(*)::int as n from change_log where user_id = ${users[2].user.id}`,
+      )
+    )[0].n,
+    2,
+    'the re-send logged once, by the statement that stored it',
+  )
+})
+
+t.test('DATABASE_PREPARED_STATEMENTS: the upload route prepares its group statement, or not', { skip }, async (t) => {
+  for (const [setting, expected] of [
+    [undefined, 2],
+    ['false', 0],
+  ] as const) {
+    // One connection: the pool's statements are the session's that the query below looks at.
+    const env: Record<string, string> = { PG_POOL_MAX: '1', MEASUREMENT_INGEST_BLOCKS: 'false' }
+    if (setting) env.DATABASE_PREPARED_STATEMENTS = setting
+    const app = await buildTestApp(t, { env })
+    const pool = app.database.pool as pg.Pool
+    await pool.query('deallocate all')
+    const user = await userWithToken(app)
+    for (const from of [0, 60]) {
+      const res = await upload(
+        app,
+        user.headers,
+        series('heart_rate', T0 + from * 1000, 60, (i) => 60 + (i % 5)),
+      )
+      t.same(res.json(), { accepted: 60, duplicates: 0 })
+    }
+    const { rows } = await pool.query<{ n: number }>(
+      `select count(*)::int as n from pg_prepared_statements where name like 'nowatch\\_%'`,
+    )
+    t.equal(rows[0].n, expected, `${setting ?? 'default'}: the lock and the group statement, prepared or not`)
+  }
+})

@@ -57,3 +57,42 @@ t.test('pipelined statements: one transaction, a snapshot per statement', { skip
     t.same(await pipelined(pool, [sql`select ${i}::int::text as i`]), [{ i: String(i) }])
   }
 })
+
+t.test('prepared: parsed once per connection, and again where the connection lost it', { skip }, async (t) => {
+  const app = await buildTestApp(t)
+  const url = (app.database.pool as unknown as { options: { connectionString: string } }).options.connectionString
+  // One connection, so that what the statements prepared can be looked at from the same session.
+  const pool = new pg.Pool({ connectionString: url, max: 1 })
+  t.teardown(() => pool.end())
+  const prepared = async () =>
+    (
+      await pool.query<{ statement: string }>(
+        `select statement from pg_prepared_statements where name like 'nowatch\\_%' order by statement`,
+      )
+    ).rows.map((r) => r.statement)
+  const divide = (by: number) => [sql`select ${by}::int::text as by`, sql`select (12 / ${by}::int)::text as q`]
+
+  t.same(await pipelined(pool, divide(3), { prepare: true }), [{ q: '4' }])
+  t.same(await pipelined(pool, divide(4), { prepare: true }), [{ q: '3' }], 'other values, the same statements')
+  t.same(
+    await prepared(),
+    ['select $1::int::text as by', 'select (12 / $1::int)::text as q'],
+    'each text prepared once, with its parameters',
+  )
+
+  // A refused batch: the first statement ran, the second failed; what it prepared is parsed again next time
+  // (closed first: a second Parse of the same name would be refused).
+  await t.rejects(pipelined(pool, divide(0), { prepare: true }), { code: '22012' })
+  t.same(await pipelined(pool, divide(6), { prepare: true }), [{ q: '2' }], 'after a refusal')
+
+  // The session lost its statements (DISCARD ALL, or PgBouncer handing over another server connection).
+  await pool.query('deallocate all')
+  t.same(await prepared(), [])
+  t.same(await pipelined(pool, divide(2), { prepare: true }), [{ q: '6' }], 'prepared again at once')
+  t.equal((await prepared()).length, 2)
+
+  // Unnamed statements leave nothing behind.
+  await pool.query('deallocate all')
+  t.same(await pipelined(pool, divide(1)), [{ q: '12' }])
+  t.same(await prepared(), [])
+})
