@@ -85,4 +85,32 @@ t.test('two processes boot together through PgBouncer (transaction mode), twice,
   )
   t.equal(aggregate.status, 200)
   t.match(await aggregate.json(), { data: [{ count: 50, min: 60, max: 69 }] })
+
+  // Live minutes take the group statement, a named prepared statement (DATABASE_PREPARED_STATEMENTS): with
+  // server_round_robin the next upload lands on a server connection that lacks it, and must still be stored once.
+  const minute = Math.floor(Date.now() / 60_000) * 60_000 - 10 * 60_000
+  const live = (k: number) =>
+    Array.from({ length: 10 }, (_, i) => ({
+      type: 'heart_rate',
+      timestamp: new Date(minute + (k * 10 + i) * 1000).toISOString(),
+      value: 70 + k,
+    }))
+  const send = async (k: number) =>
+    (
+      await fetch(`${b.url}/v1/measurements`, {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json' },
+        body: JSON.stringify({ device_id: 'watch-1', samples: live(k) }),
+      })
+    ).json()
+  const answers = []
+  for (let k = 0; k < 8; k++) answers.push(await send(k))
+  t.same(answers, Array(8).fill({ accepted: 10, duplicates: 0 }), 'each live upload stored')
+  t.same(await send(3), { accepted: 0, duplicates: 10 }, 'a re-send: duplicates, through the pooler too')
+  const from = new Date(minute).toISOString()
+  const to = new Date(minute + 80_000).toISOString()
+  const listed = await fetch(`${a.url}/v1/measurements?type=heart_rate&from=${from}&to=${to}&limit=1000`, {
+    headers: auth,
+  })
+  t.equal(((await listed.json()) as { data: unknown[] }).data.length, 80, 'every sample once')
 })
