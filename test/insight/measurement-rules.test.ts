@@ -3,6 +3,7 @@ import { createInsightEngine } from '../../routes/insight/engine.ts'
 import { addDays, todayIn } from '../../routes/journal/zone.ts'
 import { createSleepRepository } from '../../routes/sleep/repository.ts'
 import { buildTestApp } from '../helpers/app.ts'
+import { clearOfBoundary } from '../helpers/clock.ts'
 import { type UserWithToken, userWithToken } from '../helpers/fixtures.ts'
 import { type Sample, ingest } from '../helpers/measurement.ts'
 
@@ -45,6 +46,9 @@ const SHORT = [1, 2, 3, 2, 1, 2, 3, 2, 1, 2, 3, 2, 1]
 t.test('insights from measurements', async (t) => {
   const app = await buildTestApp(t)
   const engine = createInsightEngine(app.db)
+  // `today` is fixed here for all the subtests (a few seconds), while the rules take Tokyo's day when they run:
+  // no Tokyo midnight may pass in between, or "yesterday" moves under the test.
+  await clearOfBoundary((at) => todayIn(ZONE, new Date(at)), 60_000)
   const today = todayIn(ZONE)
   const yesterday = addDays(today, -1)
 

@@ -1,6 +1,7 @@
 import parsePrometheusTextFormat, { type PromFamily } from 'parse-prometheus-text-format'
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.ts'
+import { windowOf } from '../helpers/clock.ts'
 import { bearer, createClient, createUser, userWithToken } from '../helpers/fixtures.ts'
 
 const TOKEN = 'metrics-token-metrics-token-0123456789'
@@ -48,8 +49,12 @@ t.test('/metrics with METRICS_TOKEN: Prometheus text, by route pattern, nothing 
     })
     t.equal(res.statusCode, 401)
   }
+  // Five an hour for one address, in a fixed hour: the 6th is limited when all fell in one hour, the 11th at the
+  // latest (5 + 1 + 5) when a new one began on the way. The loop stops at the first 429 either way.
+  const hour = windowOf(3600_000)
+  const firstHour = hour(Date.now())
   const statuses: number[] = []
-  for (let i = 0; i < 6; i++) {
+  while (statuses.length < 11 && statuses.at(-1) !== 429) {
     const res = await app.inject({
       method: 'POST',
       url: '/v1/auth/forgot_password',
@@ -58,7 +63,8 @@ t.test('/metrics with METRICS_TOKEN: Prometheus text, by route pattern, nothing 
     })
     statuses.push(res.statusCode)
   }
-  t.equal(statuses.at(-1), 429, 'the last forgot_password is rate limited')
+  if (hour(Date.now()) === firstHour) t.same(statuses, [200, 200, 200, 200, 200, 429], 'the 6th is rate limited')
+  else t.equal(statuses.at(-1), 429, `the last forgot_password is rate limited (${statuses.length}, a new hour)`)
   const queued = statuses.filter((s) => s === 200).length
   // The reset mails are queued after each answer (the same work for known and unknown addresses).
   await app.afterAnswer.idle()
