@@ -4,6 +4,8 @@
  * ajv-formats splits the string with a regular expression and runs two more with captures on each part: for
  * a 10,000-sample upload that was a tenth of the server's time (issue 23). Its function stays the oracle:
  * test/plugins/date-time-format.test.ts compares the two on generated and mutated strings.
+ * The same module turns an accepted string into its instant (instantMs), so that what the format accepts and
+ * what the server stores are one reading of RFC 3339 (https://www.rfc-editor.org/rfc/rfc3339#section-5.6).
  */
 
 const DAYS = [0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
@@ -110,10 +112,27 @@ function daysFromCivil(year: number, month: number, day: number): number {
 }
 
 /**
- * Date.parse of the form every client sends, `YYYY-MM-DDTHH:MM:SS[.fffffffff]Z` with fields in range (a real
- * day, hour 0-23, second 0-59; 1 to 9 fraction digits, truncated to milliseconds as Date.parse does), from its
- * fields; NaN for any other string (the caller then asks Date.parse). The same number as Date.parse, checked
- * on generated strings in test/plugins/date-time-format.test.ts, without its general parser.
+ * The milliseconds of the fraction whose first digit is at `first`, truncated (`.0129` is 12): the rule
+ * Date.parse applies up to 9 digits and RFC 3339 leaves to the reader (it allows any number). `end` is past the
+ * last digit.
+ */
+function fractionMs(s: string, first: number, end: number): number {
+  let ms = 0
+  for (let i = first; i < first + 3; i++) ms = ms * 10 + (i < end ? s.charCodeAt(i) - 48 : 0)
+  return ms
+}
+
+/** The UTC instant of the date at 0 and the time fields at 11 (all in range), before its offset. */
+function localMs(s: string, sec: number, ms: number): number {
+  const day = daysFromCivil(two(s, 0) * 100 + two(s, 2), two(s, 5), two(s, 8))
+  return day * 86_400_000 + two(s, 11) * 3_600_000 + two(s, 14) * 60_000 + sec * 1000 + ms
+}
+
+/**
+ * The instant of the form every client sends, `YYYY-MM-DDTHH:MM:SS[.f]Z` with fields in range (a real day,
+ * hour 0-23, second 0-59) and at most 12 fraction digits (past 12, ss.f read as a double may round up to 60,
+ * which isDateTime decides on), computed from its fields; NaN for any other string (instantMs then asks
+ * isDateTime and reads the fields itself).
  */
 export function canonicalInstantMs(s: string): number {
   const n = s.length
@@ -123,24 +142,46 @@ export function canonicalInstantMs(s: string): number {
   const min = two(s, 14)
   const sec = two(s, 17)
   if (hr < 0 || hr > 23 || min < 0 || min > 59 || sec < 0 || sec > 59) return Number.NaN
-  let ms = 0
   if (n > 20) {
-    // Date.parse reads 10 or more fraction digits its own odd way ('.0003000000' is 3 ms): left to it.
-    if (s.charCodeAt(19) !== 0x2e || n < 22 || n > 30) return Number.NaN
-    let scale = 100
+    if (s.charCodeAt(19) !== 0x2e || n < 22 || n > 21 + EXACT_FRACTION_DIGITS) return Number.NaN
     for (let i = 20; i < n - 1; i++) {
       const d = s.charCodeAt(i) - 48
       if (d < 0 || d > 9) return Number.NaN
-      ms += d * scale
-      scale = scale > 1 ? scale / 10 : 0
     }
   }
-  const day = daysFromCivil(two(s, 0) * 100 + two(s, 2), two(s, 5), two(s, 8))
-  return day * 86_400_000 + hr * 3_600_000 + min * 60_000 + sec * 1000 + ms
+  return localMs(s, sec, n > 20 ? fractionMs(s, 20, n - 1) : 0)
 }
 
-/** Date.parse(s), the usual form computed without it. */
+/**
+ * The instant of a string isDateTime accepts, in ms since the epoch: the fraction truncated to milliseconds
+ * whatever its length, any separator, `Z`/`z` or an offset `±hh:mm`, `±hhmm`, `±hh`. NaN for the leap second
+ * (second 60: JavaScript's Date cannot hold it, and the `x-window` check refuses it by this NaN) and for any
+ * string that is not a date-time. Every client-supplied date-time becomes an instant here, never through
+ * Date.parse: V8 (Node 20) reads 10 or more fraction digits wrongly ('.0003000000' as 3 ms, '.0123456789' as 123) and
+ * refuses `+hh` and the U+2028/U+2029 separators, all of which RFC 3339 or ajv-formats accept.
+ */
 export function instantMs(s: string): number {
-  const ms = canonicalInstantMs(s)
-  return Number.isNaN(ms) ? Date.parse(s) : ms
+  const canonical = canonicalInstantMs(s)
+  if (!Number.isNaN(canonical) || !isDateTime(s)) return canonical
+  // Every field is in place and in range now; isDateTime allowed second 60 only as the leap second.
+  const sec = two(s, 17)
+  if (sec === 60) return Number.NaN
+  let i = 19
+  let ms = 0
+  if (s.charCodeAt(i) === 0x2e) {
+    const first = ++i
+    while (s.charCodeAt(i) >= 48 && s.charCodeAt(i) <= 57) i++
+    ms = fractionMs(s, first, i)
+  }
+  const c = s.charCodeAt(i)
+  const offsetMin =
+    c === 0x2b || c === 0x2d
+      ? (c === 0x2d ? -1 : 1) * (two(s, i + 1) * 60 + (s.length === i + 3 ? 0 : two(s, s.length - 2)))
+      : 0
+  return localMs(s, sec, ms) - offsetMin * 60_000
+}
+
+/** instantMs as a Date: what a client's date-time becomes before it meets the database. */
+export function instantDate(s: string): Date {
+  return new Date(instantMs(s))
 }

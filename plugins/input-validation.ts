@@ -1,6 +1,6 @@
 import { Ajv, type ErrorObject } from 'ajv'
 import addFormats from 'ajv-formats'
-import { canonicalInstantMs, isDateTime } from './date-time-format.ts'
+import { instantMs, isDateTime } from './date-time-format.ts'
 
 /*
  * The one place every route's input goes through: the Ajv instances behind Fastify's validator compiler.
@@ -27,7 +27,7 @@ export interface TimeWindow {
 export const DEFAULT_DATE_TIME_WINDOW: TimeWindow = { min: '1900-01-01T00:00:00Z', max: '2200-01-01T00:00:00Z' }
 export const DEFAULT_DATE_WINDOW: TimeWindow = { min: '1900-01-01', max: '2199-12-31' }
 
-const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/
+const LEAP_SECOND = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:60(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/
 const DAY = /^\d{4}-\d{2}-\d{2}$/
 
 function aheadText(seconds: number): string {
@@ -58,15 +58,12 @@ function windowProblem(window: TimeWindow, value: string, day: boolean, bounds?:
     const max = window.max ?? new Date(Date.now() + (window.aheadS ?? 0) * 1000).toISOString().slice(0, 10)
     return value < window.min || value > max ? `must be ${windowText(window, true)}` : null
   }
-  // The usual form computed from its fields (date-time-format.ts); anything else checked and parsed as before.
-  let ms = canonicalInstantMs(value)
+  // The instant the route will store (date-time-format.ts), so the window holds for exactly that instant.
+  const ms = instantMs(value)
   if (Number.isNaN(ms)) {
-    if (!RFC3339.test(value)) return null // the `date-time` format reports it
-    ms = Date.parse(value)
-  }
-  if (Number.isNaN(ms)) {
-    // Other impossible fields (hour 25, February 30) are the format's error.
-    return /:60(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/.test(value)
+    // A date-time without an instant is the leap second; one at a minute other than 23:59 UTC is told so as
+    // well as refused by the format. Any other string (hour 25, February 30) is the format's error alone.
+    return isDateTime(value) || LEAP_SECOND.test(value)
       ? 'is not a real instant (a leap second :60 is not accepted; send :59.999)'
       : null
   }

@@ -1,4 +1,5 @@
 import { type StringOptions, type TSchema, Type } from '@sinclair/typebox'
+import { instantMs } from '../plugins/date-time-format.ts'
 import { errors } from '../plugins/errors.ts'
 import {
   DEFAULT_DATE_TIME_WINDOW,
@@ -121,11 +122,10 @@ export function decodeCursor(cursor: string | undefined, arity: number): Array<s
 
 /** A cursor's instant: the ISO form this API writes, within the default window. */
 export function cursorInstant(value: string | number): Date {
-  const at = typeof value === 'string' && /^\d{4}-\d{2}-\d{2}T/.test(value) ? new Date(value) : new Date(Number.NaN)
-  const ms = at.getTime()
+  const ms = typeof value === 'string' ? instantMs(value) : Number.NaN
   if (!(ms >= Date.parse(DEFAULT_DATE_TIME_WINDOW.min) && ms <= Date.parse(DEFAULT_DATE_TIME_WINDOW.max ?? '')))
     throw badCursor()
-  return at
+  return new Date(ms)
 }
 
 /** A cursor's calendar day, `YYYY-MM-DD` within the default window. */

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
+import { instantDate } from '../../plugins/date-time-format.ts'
 import { errors } from '../../plugins/errors.ts'
 import { SECURITY } from '../../plugins/swagger.ts'
 import { createAccountDeletionService } from '../account/deletion.ts'
@@ -371,8 +372,8 @@ const adminRoutes: FastifyPluginAsyncTypebox = async function adminRoutes(app) {
             action: q.action,
             targetType: q.target_type,
             targetId: q.target_id,
-            from: q.from ? new Date(q.from) : undefined,
-            to: q.to ? new Date(q.to) : undefined,
+            from: q.from ? instantDate(q.from) : undefined,
+            to: q.to ? instantDate(q.to) : undefined,
           },
           take,
           after,

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
+import { instantMs } from '../../plugins/date-time-format.ts'
 import { errors } from '../../plugins/errors.ts'
 import { SECURITY } from '../../plugins/swagger.ts'
 import { PageSchema, errorResponses, pageLimit } from '../common.ts'
@@ -143,7 +144,7 @@ const adminTelemetryRoutes: FastifyPluginAsyncTypebox = async function adminTele
     async function metricSeries(request) {
       const q = request.query
       await app.audit.record(request, { action: 'telemetry.metrics.read', targetType: 'telemetry', details: { ...q } })
-      if (new Date(q.to) <= new Date(q.from)) {
+      if (instantMs(q.to) <= instantMs(q.from)) {
         throw errors.validation([{ field: 'query.to', problem: 'must be after from' }])
       }
       return repo.metricSeries({ ...q, limit: pageLimit(q), bucket: q.bucket as '1h' })

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
+import { instantDate } from '../../plugins/date-time-format.ts'
 import { errors } from '../../plugins/errors.ts'
 import { SECURITY } from '../../plugins/swagger.ts'
 import {
@@ -82,8 +83,8 @@ const authRoutes: FastifyPluginAsyncTypebox = async function authRoutes(app) {
         passwordHash,
         firstName: body.first_name,
         lastName: body.last_name,
-        tocAcceptedAt: new Date(body.toc_accepted_at),
-        privacyPolicyAcceptedAt: new Date(body.privacy_policy_accepted_at),
+        tocAcceptedAt: instantDate(body.toc_accepted_at),
+        privacyPolicyAcceptedAt: instantDate(body.privacy_policy_accepted_at),
       })
       app.afterAnswer.run(request, 'registration mail', async () => {
         await db.transaction(async (tx) => {

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { DbOrTx } from '../../db/client.ts'
+import { instantDate } from '../../plugins/date-time-format.ts'
 import { errors } from '../../plugins/errors.ts'
 import { SECURITY } from '../../plugins/swagger.ts'
 import {
@@ -89,7 +90,7 @@ const checkinRoutes: FastifyPluginAsyncTypebox = async function checkinRoutes(ap
       },
     },
     async function createCheckin(request, reply) {
-      if (request.body.timestamp) refuseFuture('timestamp', new Date(request.body.timestamp))
+      if (request.body.timestamp) refuseFuture('timestamp', instantDate(request.body.timestamp))
       const row = await app.db.transaction(async (tx) => {
         const created = await checkins.create(request.user.sub, request.body, tx)
         await app.changes.record(tx, request.user.sub, { type: 'checkin', action: 'created', id: created.id })
@@ -114,7 +115,7 @@ const checkinRoutes: FastifyPluginAsyncTypebox = async function checkinRoutes(ap
       },
     },
     async function editCheckin(request) {
-      if (request.body.timestamp) refuseFuture('timestamp', new Date(request.body.timestamp))
+      if (request.body.timestamp) refuseFuture('timestamp', instantDate(request.body.timestamp))
       const row = await app.db.transaction(async (tx) => {
         const before = await checkins.get(request.user.sub, request.params.id, tx)
         const after = before && (await checkins.update(request.user.sub, request.params.id, request.body, tx))

@@ -2,6 +2,7 @@ import { and, asc, desc, eq, gte, lt, sql } from 'drizzle-orm'
 import { type Db, type DbOrTx, queryRows } from '../../db/client.ts'
 import { type KeysetAfter, keysetAfter, keysetRows } from '../../db/keyset.ts'
 import { checkins } from '../../db/schema/index.ts'
+import { instantDate } from '../../plugins/date-time-format.ts'
 import type { CheckinCreate, CheckinPatch } from './schemas.ts'
 
 export type CheckinRow = typeof checkins.$inferSelect
@@ -45,7 +46,7 @@ export function createCheckinRepository(db: Db) {
         .insert(checkins)
         .values({
           userId,
-          at: body.timestamp ? new Date(body.timestamp) : new Date(),
+          at: body.timestamp ? instantDate(body.timestamp) : new Date(),
           mood: body.mood,
           energy: body.energy ?? null,
           stress: body.stress ?? null,
@@ -69,7 +70,7 @@ export function createCheckinRepository(db: Db) {
       const [row] = await (tx ?? db)
         .update(checkins)
         .set({
-          at: patch.timestamp === undefined ? undefined : new Date(patch.timestamp),
+          at: patch.timestamp === undefined ? undefined : instantDate(patch.timestamp),
           mood: patch.mood,
           energy: patch.energy,
           stress: patch.stress,

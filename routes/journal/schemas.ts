@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox'
+import { instantDate } from '../../plugins/date-time-format.ts'
 
 /** Tags the apps offer as choices; any other tag of the same shape is accepted as the user's own. */
 export const KNOWN_TAGS = [
@@ -58,4 +59,4 @@ export const UpdatedSinceQuerySchema = Type.Object({
 
 /** The instant of `updated_since`, when given. */
 export const updatedSince = (q: { updated_since?: string }) =>
-  q.updated_since === undefined ? undefined : new Date(q.updated_since)
+  q.updated_since === undefined ? undefined : instantDate(q.updated_since)

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { driverError } from '../../db/errors.ts'
 import { CATALOGUE, type MeasurementType, TYPE_NAMES } from '../../db/schema/measurement-catalogue.ts'
 import type { ChangeEntry } from '../../plugins/changes.ts'
-import { instantMs } from '../../plugins/date-time-format.ts'
+import { instantDate, instantMs } from '../../plugins/date-time-format.ts'
 import { errors } from '../../plugins/errors.ts'
 import { acceptCompressedJson } from '../../plugins/request-body.ts'
 import { SECURITY } from '../../plugins/swagger.ts'
@@ -38,8 +38,8 @@ export const MAX_BUCKETS = 10_000
 const BYTES_PER_SAMPLE = 400
 
 function range(from: string, to: string): { from: Date; to: Date } {
-  const f = new Date(from)
-  const t = new Date(to)
+  const f = instantDate(from)
+  const t = instantDate(to)
   if (t.getTime() <= f.getTime()) throw errors.validation([{ field: 'query.to', problem: 'must be after from' }])
   return { from: f, to: t }
 }
@@ -99,7 +99,7 @@ export const measurementReadRoutes = ownerReadRoutes('measurement', async functi
       const { from, to } =
         q.from && q.to
           ? range(q.from, q.to)
-          : { from: q.from ? new Date(q.from) : undefined, to: q.to ? new Date(q.to) : undefined }
+          : { from: q.from ? instantDate(q.from) : undefined, to: q.to ? instantDate(q.to) : undefined }
       const after = decodeSampleCursor(q.cursor)
       const ownerId = await reads.owner(request)
       return keysetPage(

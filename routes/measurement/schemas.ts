@@ -44,7 +44,7 @@ export const SampleInSchema = Type.Object(
   {
     type: MeasurementTypeSchema,
     timestamp: DateTimeWindowSchema(WINDOWS.recorded, {
-      description: 'When the value was measured (RFC 3339, stored to the millisecond).',
+      description: 'When the value was measured (RFC 3339, stored to the millisecond: a longer fraction is truncated).',
       examples: ['2024-07-01T12:34:56.000Z'],
     }),
     value: Type.Number({ description: "In the type's unit, within its range.", examples: [62] }),

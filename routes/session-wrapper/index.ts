@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { instantDate } from '../../plugins/date-time-format.ts'
 import { errors } from '../../plugins/errors.ts'
 import { SECURITY } from '../../plugins/swagger.ts'
 import {
@@ -154,8 +155,8 @@ export function sessionWrapperRoutes(f: SessionFamily): FastifyPluginAsyncTypebo
       },
       async function startSession(request, reply) {
         const body = request.body as SessionInput
-        const startedAt = body.started_at ? new Date(body.started_at) : new Date()
-        const endedAt = body.ended_at ? new Date(body.ended_at) : null
+        const startedAt = body.started_at ? instantDate(body.started_at) : new Date()
+        const endedAt = body.ended_at ? instantDate(body.ended_at) : null
         refuseFuture('started_at', startedAt)
         refuseFuture('ended_at', endedAt)
         checkOrder(startedAt, endedAt)
@@ -193,7 +194,7 @@ export function sessionWrapperRoutes(f: SessionFamily): FastifyPluginAsyncTypebo
       },
       async function endSession(request) {
         const body = request.body as SessionInput
-        const requested = body.ended_at ? new Date(body.ended_at) : null
+        const requested = body.ended_at ? instantDate(body.ended_at) : null
         refuseFuture('ended_at', requested)
         const row = await app.db.transaction(async (tx) => {
           const current = await sessions.getForUpdate(request.user.sub, request.params.id, tx)
@@ -231,8 +232,8 @@ export function sessionWrapperRoutes(f: SessionFamily): FastifyPluginAsyncTypebo
         const changes: SessionChanges = extraColumns(f, body)
         if (body.kind !== undefined) changes.kind = body.kind
         if (body.notes !== undefined) changes.notes = body.notes
-        if (body.started_at !== undefined) changes.startedAt = new Date(body.started_at)
-        if (body.ended_at !== undefined) changes.endedAt = body.ended_at === null ? null : new Date(body.ended_at)
+        if (body.started_at !== undefined) changes.startedAt = instantDate(body.started_at)
+        if (body.ended_at !== undefined) changes.endedAt = body.ended_at === null ? null : instantDate(body.ended_at)
         refuseFuture('started_at', changes.startedAt)
         refuseFuture('ended_at', changes.endedAt)
         const row = await guardRunning(() =>

@@ -4,6 +4,7 @@ import type { PgColumn, PgTable } from 'drizzle-orm/pg-core'
 import { type Db, type DbOrTx, queryRows } from '../../db/client.ts'
 import { keysetAfter } from '../../db/keyset.ts'
 import { telemetryLogs, telemetryMetricPoints, telemetrySpans } from '../../db/schema/index.ts'
+import { instantDate } from '../../plugins/date-time-format.ts'
 import { errors } from '../../plugins/errors.ts'
 import {
   cursorInstant,
@@ -143,7 +144,7 @@ function beforeCursor(time: TimeColumn, id: IdColumn, cursor: string | undefined
 }
 
 function range(time: TimeColumn, from?: string, to?: string) {
-  return [from ? gte(time, new Date(from)) : undefined, to ? lt(time, new Date(to)) : undefined]
+  return [from ? gte(time, instantDate(from)) : undefined, to ? lt(time, instantDate(to)) : undefined]
 }
 
 /** The filters both span lists take: service, name, user and start time range. */
@@ -269,8 +270,8 @@ export function createTelemetryRepository(db: Db) {
               eq(t.name, q.name),
               q.service ? eq(t.serviceName, q.service) : undefined,
               q.user_id ? eq(t.userId, q.user_id) : undefined,
-              gte(t.time, new Date(q.from)),
-              lt(t.time, new Date(q.to)),
+              gte(t.time, instantDate(q.from)),
+              lt(t.time, instantDate(q.to)),
               after ? gte(t.time, after) : undefined,
             )}
             group by 1 order by 1 limit ${q.limit + 1}`,
