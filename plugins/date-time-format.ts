@@ -155,17 +155,19 @@ export function canonicalInstantMs(s: string): number {
 /**
  * The instant of a string isDateTime accepts, in ms since the epoch: the fraction truncated to milliseconds
  * whatever its length, any separator, `Z`/`z` or an offset `±hh:mm`, `±hhmm`, `±hh`. NaN for the leap second
- * (second 60: JavaScript's Date cannot hold it, and the `x-window` check refuses it by this NaN) and for any
- * string that is not a date-time. Every client-supplied date-time becomes an instant here, never through
+ * (second 60: JavaScript's Date cannot hold it, and the `x-window` check refuses it by this NaN), for hour 24
+ * and minute 60 (which the format lets through with the leap second) and for any string that is not a date-time. Every client-supplied date-time becomes an instant here, never through
  * Date.parse: V8 (Node 20) reads 10 or more fraction digits wrongly ('.0003000000' as 3 ms, '.0123456789' as 123) and
  * refuses `+hh` and the U+2028/U+2029 separators, all of which RFC 3339 or ajv-formats accept.
  */
 export function instantMs(s: string): number {
   const canonical = canonicalInstantMs(s)
   if (!Number.isNaN(canonical) || !isDateTime(s)) return canonical
-  // Every field is in place and in range now; isDateTime allowed second 60 only as the leap second.
+  // Every field is in place now. ajv-formats' leap-second rule (23:59:60 UTC) also lets through hour 24 and
+  // minute 60 at an offset that brings them to 23:59 UTC ('24:59:00+01', '23:60:00+00:01'): RFC 3339 has no
+  // such time, so it has no instant either, like the leap second itself.
   const sec = two(s, 17)
-  if (sec === 60) return Number.NaN
+  if (sec === 60 || two(s, 11) > 23 || two(s, 14) > 59) return Number.NaN
   let i = 19
   let ms = 0
   if (s.charCodeAt(i) === 0x2e) {

@@ -61,11 +61,12 @@ function windowProblem(window: TimeWindow, value: string, day: boolean, bounds?:
   // The instant the route will store (date-time-format.ts), so the window holds for exactly that instant.
   const ms = instantMs(value)
   if (Number.isNaN(ms)) {
-    // A date-time without an instant is the leap second; one at a minute other than 23:59 UTC is told so as
-    // well as refused by the format. Any other string (hour 25, February 30) is the format's error alone.
-    return isDateTime(value) || LEAP_SECOND.test(value)
-      ? 'is not a real instant (a leap second :60 is not accepted; send :59.999)'
-      : null
+    // A date-time without an instant is the leap second (or hour 24 or minute 60, which the format lets through
+    // with it); a leap second at a minute other than 23:59 UTC is told so as well as refused by the format. Any
+    // other string (hour 25, February 30) is the format's error alone.
+    const leap = 'is not a real instant (a leap second :60 is not accepted; send :59.999)'
+    if (!isDateTime(value)) return LEAP_SECOND.test(value) ? leap : null
+    return value.slice(17, 19) === '60' ? leap : 'is not a real instant (hours are 00-23 and minutes 00-59)'
   }
   const fixedMax = bounds ? bounds.max : window.max === undefined ? undefined : Date.parse(window.max)
   const max = fixedMax ?? Date.now() + (window.aheadS ?? 0) * 1000

@@ -63,7 +63,7 @@ export default fp(
             "Times are RFC 3339 in UTC; calendar days are `YYYY-MM-DD` in the user's time zone. " +
             'Any route answers `414 uri_too_long` to a URL or path parameter that is too long, and `503 overloaded` (with Retry-After) when the server is saturated. ' +
             'Every string anywhere in the input (body, query, path, headers, and the content of cursors) is refused with `400 validation_failed` naming the field when it holds U+0000 (NUL) or an unpaired UTF-16 surrogate, which the database cannot store. ' +
-            'Every `date-time` must be a real instant (no leap second `23:59:60`; any offset; a fraction of any length, truncated to the millisecond: `.0129999` is 12 ms) and every `date` a real day, accepted between 1900 and 2200 unless the field states a narrower window; outside it the answer is `400 validation_failed` with the window in the problem. A year is never reinterpreted. ' +
+            'Every `date-time` must be a real instant (no leap second `23:59:60`, hours 00-23 and minutes 00-59 only; any offset; a fraction of any length, truncated to the millisecond: `.0129999` is 12 ms) and every `date` a real day, accepted between 1900 and 2200 unless the field states a narrower window; outside it the answer is `400 validation_failed` with the window in the problem. A year is never reinterpreted. ' +
             'Every answer carries `Cache-Control: no-store` (tokens and personal data are never cached), except firmware images (`private`).',
         },
         components: {

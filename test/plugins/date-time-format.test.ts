@@ -85,6 +85,8 @@ t.test('isDateTime answers what ajv-formats answers', async (t) => {
     ['2016-12-31T23:59:60.999Z', true],
     ['2016-12-31T12:59:60Z', false],
     ['2017-01-01T05:29:60+05:30', true],
+    ['2016-12-31T24:59:00+01:00', true], // the leap-second rule: 23:59 UTC, whatever its seconds
+    ['2016-12-31T23:60:00+00:01', true],
     ['2024-01-01T12:00:59.999999999999Z', true],
     ['2024-01-01T12:00:59.99999999999999999Z', false],
     ['2024-01-01 12:00:00Z', true],
@@ -117,10 +119,13 @@ function parsedAs(s: string, digits: number): number {
 
 /**
  * The instant by another road: the whole seconds by Date.parse (parsedAs), the fraction's milliseconds by
- * BigInt division, which truncates. NaN for the leap second, as Date.parse answers it.
+ * BigInt division, which truncates. NaN for the leap second, as Date.parse answers it, and for hour 24 and
+ * minute 60, which RFC 3339 has not (Date.parse reads 24:00:00 as the next midnight).
  */
 function expectedMs(s: string): number {
-  const fraction = DATE_TIME_PARTS.exec(s)?.[3]
+  const parts = DATE_TIME_PARTS.exec(s)
+  if (parts && (Number(parts[2].slice(0, 2)) > 23 || Number(parts[2].slice(3, 5)) > 59)) return Number.NaN
+  const fraction = parts?.[3]
   const ms = fraction ? Number((BigInt(fraction) * 1000n) / 10n ** BigInt(fraction.length)) : 0
   return parsedAs(s, 0) + ms
 }
@@ -170,6 +175,9 @@ t.test('canonicalInstantMs is the instant of the usual form, NaN for the rest', 
   )
   t.ok(Number.isNaN(canonicalInstantMs('2024-01-01T12:00:00+05:30')), 'an offset is not the usual form')
   t.equal(instantMs('2024-01-01T12:00:00+05:30'), Date.parse('2024-01-01T06:30:00Z'), 'instantMs reads it')
+  for (const s of ['2016-12-31T24:59:00.999999999999+01', '2016-12-31T23:60:00+00:01', '2016-12-31T24:00:00+00:01']) {
+    t.ok(Number.isNaN(instantMs(s)), `hour 24 or minute 60 has no instant: ${s}`)
+  }
   t.ok(Number.isNaN(instantMs('2024-01-01T24:00:00Z')), 'hour 24 is no date-time')
   t.ok(Number.isNaN(instantMs('2024-04-31T12:00:00Z')), 'nor is April 31 (Date.parse: May 1)')
   t.equal(

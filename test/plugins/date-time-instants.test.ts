@@ -146,6 +146,10 @@ t.test('a date-time is the instant it names, to the millisecond', async (t) => {
     await refused('2017-01-01T00:59:60.0003000000+01', /leap second/)
     await refused('2016-12-31T23:59:60.99999999999z', /leap second/)
     await refused('2016-12-31T12:59:60Z', /leap second/) // and the format's error: not at 23:59 UTC
+    // ajv-formats' leap-second rule lets these through (23:59 UTC once the offset is applied); they have no instant.
+    await refused('2016-12-31T24:59:00+01', /^is not a real instant \(hours are 00-23 and minutes 00-59\)$/)
+    await refused('2016-12-31T23:60:00.5+00:01', /^is not a real instant \(hours are 00-23 and minutes 00-59\)$/)
+    await refused('2016-12-31T24:00:00+00:01', /^is not a real instant \(hours are 00-23/) // Date.parse: a midnight
     const sample = await alice.call('POST', '/v1/measurements', {
       samples: [{ type: 'heart_rate', timestamp: '2199-01-01T00:00:00+0100', value: 60 }],
     })
