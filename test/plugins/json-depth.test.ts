@@ -1,6 +1,9 @@
 import fc from 'fast-check'
 import t from 'tap'
 import { MAX_JSON_DEPTH, jsonDepthExceeds } from '../../plugins/security.ts'
+import { fixPropertySeed } from '../helpers/property-seed.ts'
+
+fixPropertySeed(20_261_204)
 
 /** The plain character-by-character scan: the oracle of the indexOf one in plugins/security.ts. */
 function oracle(text: string, limit: number): boolean {
