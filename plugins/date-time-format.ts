@@ -156,9 +156,10 @@ export function canonicalInstantMs(s: string): number {
  * The instant of a string isDateTime accepts, in ms since the epoch: the fraction truncated to milliseconds
  * whatever its length, any separator, `Z`/`z` or an offset `±hh:mm`, `±hhmm`, `±hh`. NaN for the leap second
  * (second 60: JavaScript's Date cannot hold it, and the `x-window` check refuses it by this NaN), for hour 24
- * and minute 60 (which the format lets through with the leap second) and for any string that is not a date-time. Every client-supplied date-time becomes an instant here, never through
- * Date.parse: V8 (Node 20) reads 10 or more fraction digits wrongly ('.0003000000' as 3 ms, '.0123456789' as 123) and
- * refuses `+hh` and the U+2028/U+2029 separators, all of which RFC 3339 or ajv-formats accept.
+ * and minute 60 (which the format lets through with the leap second) and for any string that is not a
+ * date-time. Every client-supplied date-time becomes an instant here, never through Date.parse: V8 (Node 20)
+ * reads 10 or more fraction digits wrongly ('.0003000000' as 3 ms, '.0123456789' as 123) and refuses `+hh` and
+ * the U+2028/U+2029 separators, all of which RFC 3339 or ajv-formats accept.
  */
 export function instantMs(s: string): number {
   const canonical = canonicalInstantMs(s)
